@@ -1,0 +1,92 @@
+/*
+ * tensor.h: float32/int32/uint8 tensors (NCHW, contiguous), the per-step arena
+ * and the execution context that owns the autograd tape.
+ *
+ * Lifetimes: tensors made with sg_tensor_new() live in the context's arena and
+ * die at sg_ctx_reset() (once per training step), so the hot loop never calls
+ * malloc after the first step. Parameters, buffers and optimizer state are
+ * made with sg_tensor_alloc() and live until sg_tensor_free().
+ *
+ * Covered by tests/test_tensor.c.
+ */
+#ifndef SEMISEG_TENSOR_H
+#define SEMISEG_TENSOR_H
+
+#include "semiseg/base.h"
+
+#define SG_MAX_DIMS 4
+
+typedef enum sg_dtype { SG_F32 = 0, SG_I32 = 1, SG_U8 = 2 } sg_dtype;
+
+typedef struct sg_tensor {
+    int ndim;                 /* 1..SG_MAX_DIMS */
+    int shape[SG_MAX_DIMS];   /* images are (N, C, H, W); labels (N, H, W) */
+    sg_dtype dtype;
+    union {
+        float *data;          /* SG_F32 */
+        int32_t *i32;         /* SG_I32 */
+        uint8_t *u8;          /* SG_U8 */
+    };
+    float *grad;              /* same shape as data; NULL until a gradient flows */
+    bool requires_grad;       /* leaf parameters, and outputs of recorded ops */
+    bool owns_memory;         /* made by sg_tensor_alloc: data/grad are malloc'd */
+} sg_tensor;
+
+/* ---- arena: bump allocation, reset per step ------------------------------- */
+typedef struct sg_arena_block sg_arena_block;
+typedef struct sg_arena {
+    sg_arena_block *head;     /* newest block first */
+    size_t used;              /* bytes handed out since the last reset */
+    size_t peak;              /* largest `used` seen: the next reset sizes one block to it */
+} sg_arena;
+
+void sg_arena_init(sg_arena *a);
+void *sg_arena_alloc(sg_arena *a, size_t bytes);   /* 64-byte aligned, uninitialised */
+void *sg_arena_calloc(sg_arena *a, size_t bytes);  /* 64-byte aligned, zeroed */
+void sg_arena_reset(sg_arena *a);
+void sg_arena_free(sg_arena *a);
+size_t sg_arena_capacity(const sg_arena *a);
+
+/* ---- context: arena + tape ------------------------------------------------- */
+typedef struct sg_node sg_node;
+typedef struct sg_ctx {
+    sg_arena arena;
+    sg_node **nodes;          /* the tape, in execution order */
+    int n_nodes, cap_nodes;
+    bool grad_enabled;        /* false: ops run without recording (teacher passes, eval) */
+    bool replayed;            /* sg_backward ran on this tape: a second run would double-count */
+} sg_ctx;
+
+void sg_ctx_init(sg_ctx *ctx);
+void sg_ctx_free(sg_ctx *ctx);
+/* Drop the tape and every arena tensor; keeps the memory for the next step. */
+void sg_ctx_reset(sg_ctx *ctx);
+/* Enable/disable recording; returns the previous setting (like torch.no_grad). */
+bool sg_ctx_set_grad(sg_ctx *ctx, bool enabled);
+
+/* ---- tensors ---------------------------------------------------------------- */
+size_t sg_numel(const sg_tensor *t);
+size_t sg_dtype_size(sg_dtype dt);
+/* Arena tensor, uninitialised data. */
+sg_tensor *sg_tensor_new(sg_ctx *ctx, sg_dtype dt, int ndim, const int *shape);
+sg_tensor *sg_tensor_new4(sg_ctx *ctx, int n, int c, int h, int w);
+/* Arena tensor with the same shape/dtype as `like`. */
+sg_tensor *sg_tensor_like(sg_ctx *ctx, const sg_tensor *like);
+/* Long-lived tensor, zeroed. With requires_grad, a zeroed grad buffer too. */
+sg_tensor *sg_tensor_alloc(sg_dtype dt, int ndim, const int *shape, bool requires_grad);
+void sg_tensor_free(sg_tensor *t);
+/* A tensor header over existing memory (no copy), in the arena. */
+sg_tensor *sg_tensor_view(sg_ctx *ctx, const sg_tensor *src, int ndim, const int *shape);
+
+bool sg_same_shape(const sg_tensor *a, const sg_tensor *b);
+/* "[2, 3, 5, 5]"; returns buf. */
+const char *sg_shape_str(const sg_tensor *t, char *buf, size_t len);
+#define SG_SHAPE_STR_LEN 64
+
+/* The gradient buffer of t for accumulation: allocated (zeroed, in the arena)
+ * on first use. Returns NULL when t does not require a gradient. */
+float *sg_grad_buffer(sg_ctx *ctx, sg_tensor *t);
+/* Set every element of a long-lived tensor's grad to 0. */
+void sg_tensor_zero_grad(sg_tensor *t);
+
+#endif

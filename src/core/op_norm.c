@@ -1,0 +1,130 @@
+/*
+ * op_norm.c: autograd wrappers of the normalisation ops (ops.h):
+ * sg_batchnorm2d (torch.nn.functional.batch_norm on NCHW) and sg_layernorm
+ * (torch.nn.functional.layer_norm over the last dimension). Forward checks
+ * shapes, allocates the output and the saved statistics in the arena, calls
+ * the CPU kernel (src/cpu/batchnorm.c, src/cpu/layernorm.c) and records a
+ * node. The statistics are copied at forward time, so a later update of the
+ * running buffers cannot change what an earlier node differentiates.
+ * Covered by tests/test_ops_norm.c.
+ */
+#include "semiseg/ops.h"
+
+#include "../cpu/batchnorm.h"
+#include "../cpu/layernorm.h"
+
+/* A per-feature vector (weight, bias, running stats) must be float (len). */
+static void sg_check_vec_(const char *op, const char *what, const sg_tensor *v, int len,
+                          const sg_tensor *x)
+{
+    char a[SG_SHAPE_STR_LEN], b[SG_SHAPE_STR_LEN];
+    SG_CHECK(v->dtype == SG_F32 && v->ndim == 1 && v->shape[0] == len,
+             "%s: %s %s does not match x %s (expects a float [%d])", op, what,
+             sg_shape_str(v, a, sizeof a), sg_shape_str(x, b, sizeof b), len);
+}
+
+/* ---- batchnorm2d ------------------------------------------------------------------ */
+typedef struct {
+    sg_node node;
+    sg_tensor *x, *weight, *bias;
+    float *mean, *invstd;   /* what the forward normalised with, (C) */
+    bool training;
+} sg_batchnorm_node;
+
+static void sg_batchnorm_backward_(sg_ctx *ctx, sg_node *node)
+{
+    sg_batchnorm_node *n = (sg_batchnorm_node *)node;
+    const sg_tensor *x = n->x;
+    sg_batchnorm_backward_cpu(sg_grad_buffer(ctx, n->x), sg_grad_buffer(ctx, n->weight),
+                              sg_grad_buffer(ctx, n->bias), node->out->grad, x->data,
+                              n->weight ? n->weight->data : NULL, n->mean, n->invstd,
+                              n->training, x->shape[0], x->shape[1], x->shape[2] * x->shape[3]);
+}
+
+sg_tensor *sg_batchnorm2d(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_tensor *bias,
+                          sg_tensor *running_mean, sg_tensor *running_var,
+                          bool training, float momentum, float eps)
+{
+    const char *op = "sg_batchnorm2d";
+    char a[SG_SHAPE_STR_LEN];
+    SG_CHECK(x->dtype == SG_F32 && x->ndim == 4, "%s: expects a float (N, C, H, W) x, got %s", op,
+             sg_shape_str(x, a, sizeof a));
+    SG_CHECK(running_mean && running_var, "%s: running_mean and running_var are required", op);
+    int N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    if (weight) sg_check_vec_(op, "weight", weight, C, x);
+    if (bias) sg_check_vec_(op, "bias", bias, C, x);
+    sg_check_vec_(op, "running_mean", running_mean, C, x);
+    sg_check_vec_(op, "running_var", running_var, C, x);
+    /* The unbiased variance divides by n - 1 (torch raises the same error). */
+    SG_CHECK(!training || (size_t)N * HW > 1,
+             "%s: training needs more than 1 value per channel, x is %s", op,
+             sg_shape_str(x, a, sizeof a));
+
+    sg_tensor *out = sg_tensor_like(ctx, x);
+    float *mean = sg_arena_alloc(&ctx->arena, (size_t)C * sizeof(float));
+    float *invstd = sg_arena_alloc(&ctx->arena, (size_t)C * sizeof(float));
+    if (training)
+        sg_batchnorm_stats_cpu(mean, invstd, running_mean->data, running_var->data, x->data,
+                               momentum, eps, N, C, HW);
+    else
+        sg_batchnorm_eval_stats_cpu(mean, invstd, running_mean->data, running_var->data, eps, C);
+    sg_batchnorm_forward_cpu(out->data, x->data, weight ? weight->data : NULL,
+                             bias ? bias->data : NULL, mean, invstd, N, C, HW);
+
+    if (sg_should_record(ctx, 3, (const sg_tensor *const[]){x, weight, bias})) {
+        sg_batchnorm_node *n = sg_tape_record(ctx, sizeof *n, op, sg_batchnorm_backward_, out);
+        n->x = x;
+        n->weight = weight;
+        n->bias = bias;
+        n->mean = mean;
+        n->invstd = invstd;
+        n->training = training;
+    }
+    return out;
+}
+
+/* ---- layernorm ---------------------------------------------------------------------- */
+typedef struct {
+    sg_node node;
+    sg_tensor *x, *weight, *bias;
+    float *mean, *rstd;     /* per row */
+} sg_layernorm_node;
+
+static void sg_layernorm_backward_(sg_ctx *ctx, sg_node *node)
+{
+    sg_layernorm_node *n = (sg_layernorm_node *)node;
+    const sg_tensor *x = n->x;
+    int D = x->shape[x->ndim - 1];
+    sg_layernorm_backward_cpu(sg_grad_buffer(ctx, n->x), sg_grad_buffer(ctx, n->weight),
+                              sg_grad_buffer(ctx, n->bias), node->out->grad, x->data,
+                              n->weight ? n->weight->data : NULL, n->mean, n->rstd,
+                              sg_numel(x) / (size_t)D, D);
+}
+
+sg_tensor *sg_layernorm(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_tensor *bias, float eps)
+{
+    const char *op = "sg_layernorm";
+    char a[SG_SHAPE_STR_LEN];
+    SG_CHECK(x->dtype == SG_F32 && x->ndim >= 1 && x->shape[x->ndim - 1] > 0,
+             "%s: expects a float (..., D) x with D > 0, got %s", op, sg_shape_str(x, a, sizeof a));
+    int D = x->shape[x->ndim - 1];
+    if (weight) sg_check_vec_(op, "weight", weight, D, x);
+    if (bias) sg_check_vec_(op, "bias", bias, D, x);
+    size_t rows = sg_numel(x) / (size_t)D;
+
+    sg_tensor *out = sg_tensor_like(ctx, x);
+    float *mean = sg_arena_alloc(&ctx->arena, rows * sizeof(float));
+    float *rstd = sg_arena_alloc(&ctx->arena, rows * sizeof(float));
+    sg_layernorm_forward_cpu(out->data, mean, rstd, x->data, weight ? weight->data : NULL,
+                             bias ? bias->data : NULL, eps, rows, D);
+
+    if (sg_should_record(ctx, 3, (const sg_tensor *const[]){x, weight, bias})) {
+        sg_layernorm_node *n = sg_tape_record(ctx, sizeof *n, op, sg_layernorm_backward_, out);
+        n->x = x;
+        n->weight = weight;
+        n->bias = bias;
+        n->mean = mean;
+        n->rstd = rstd;
+    }
+    return out;
+}

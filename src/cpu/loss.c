@@ -1,0 +1,178 @@
+/*
+ * loss.c: loss kernels (CPU), see loss.h.
+ * References (torch 1.13):
+ *  - cross-entropy: torch.nn.functional.cross_entropy(logits, target,
+ *    ignore_index=..., reduction='none') = log_softmax over K + nll_loss; its
+ *    backward is softmax - onehot(target), scaled by the upstream gradient;
+ *  - MSE: torch.nn.functional.mse_loss, backward 2 (a - b) g;
+ *  - KL: torch.nn.functional.kl_div(log_input, target, log_target=False),
+ *    which 1.13 computes as xlogy(target, target) - target * log_input, so its
+ *    target gradient is log t + t/t - log_input: NaN at t == 0 (0/0);
+ *  - entropy: -(p * torch.log(p + eps)).sum(1, keepdim=True).
+ * Per-element work is split across OpenMP threads with each output written by
+ * one thread; sums over channels and reductions run in double in a fixed
+ * order. Covered by tests/test_ops_loss.c.
+ */
+#include "loss.h"
+
+#include <math.h>
+
+/* Cross-entropy pixels handled per task: the channel loop walks K strided
+ * planes with the tile's pixels as the contiguous inner loop. */
+#define SG_CE_TILE 64
+
+double sg_weighted_sum_cpu(double *partials, const float *x, const float *w, size_t n)
+{
+    long nb = (long)sg_loss_blocks(n);
+#pragma omp parallel for schedule(static)
+    for (long b = 0; b < nb; b++) {
+        size_t i0 = (size_t)b * SG_LOSS_BLOCK;
+        size_t i1 = i0 + SG_LOSS_BLOCK < n ? i0 + SG_LOSS_BLOCK : n;
+        double s = 0.0;
+        if (w)
+            for (size_t i = i0; i < i1; i++) s += (double)x[i] * (double)w[i];
+        else
+            for (size_t i = i0; i < i1; i++) s += (double)x[i];
+        partials[b] = s;
+    }
+    double s = 0.0;
+    for (long b = 0; b < nb; b++) s += partials[b];
+    return s;
+}
+
+void sg_cross_entropy_forward_cpu(float *ce, float *lse, float *wce, const float *logits,
+                                  const int32_t *target, const float *weight, int N, int K, int HW,
+                                  int ignore_index)
+{
+    int tiles = (HW + SG_CE_TILE - 1) / SG_CE_TILE;
+#pragma omp parallel for schedule(static)
+    for (long t = 0; t < (long)N * tiles; t++) {
+        int n = (int)(t / tiles), i0 = (int)(t % tiles) * SG_CE_TILE;
+        int len = HW - i0 < SG_CE_TILE ? HW - i0 : SG_CE_TILE;
+        const float *x = logits + (size_t)n * K * HW + (size_t)i0;
+        size_t p0 = (size_t)n * HW + (size_t)i0;
+        float m[SG_CE_TILE];
+        double s[SG_CE_TILE];
+        for (int j = 0; j < len; j++) m[j] = x[j];
+        for (int k = 1; k < K; k++)
+            for (int j = 0; j < len; j++) m[j] = fmaxf(m[j], x[(size_t)k * HW + j]);
+        for (int j = 0; j < len; j++) s[j] = 0.0;
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < len; j++) s[j] += exp((double)(x[(size_t)k * HW + j] - m[j]));
+        for (int j = 0; j < len; j++) {
+            double l = (double)m[j] + log(s[j]);
+            int32_t c = target[p0 + j];
+            lse[p0 + j] = (float)l;
+            ce[p0 + j] = c == ignore_index ? 0.0f : (float)(l - (double)x[(size_t)c * HW + j]);
+            if (wce) wce[p0 + j] = weight ? weight[p0 + j] * ce[p0 + j] : ce[p0 + j];
+        }
+    }
+}
+
+void sg_cross_entropy_backward_cpu(float *dlogits, float *dweight, const float *dout, double scale,
+                                   const float *logits, const float *lse, const float *ce,
+                                   const int32_t *target, const float *weight, int N, int K, int HW,
+                                   int ignore_index)
+{
+    if (dweight) {
+#pragma omp parallel for schedule(static)
+        for (long p = 0; p < (long)N * HW; p++)
+            if (target[p] != ignore_index)
+                dweight[p] += (float)(scale * (dout ? (double)dout[p] : 1.0) * (double)ce[p]);
+    }
+    if (!dlogits) return;
+#pragma omp parallel for schedule(static)
+    for (long nk = 0; nk < (long)N * K; nk++) {
+        int n = (int)(nk / K), k = (int)(nk % K);
+        const float *x = logits + (size_t)nk * HW;
+        float *dx = dlogits + (size_t)nk * HW;
+        size_t p0 = (size_t)n * HW;
+        for (int i = 0; i < HW; i++) {
+            int32_t c = target[p0 + i];
+            if (c == ignore_index) continue;
+            double g = scale * (dout ? (double)dout[p0 + i] : 1.0);
+            if (weight) g *= (double)weight[p0 + i];
+            double prob = exp((double)x[i] - (double)lse[p0 + i]);
+            dx[i] += (float)(g * (prob - (c == k ? 1.0 : 0.0)));
+        }
+    }
+}
+
+void sg_mse_forward_cpu(float *out, const float *a, const float *b, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float d = a[i] - b[i];
+        out[i] = d * d;
+    }
+}
+
+void sg_mse_backward_cpu(float *da, float *db, const float *dout, double scale, const float *a,
+                         const float *b, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        double g = 2.0 * scale * (dout ? (double)dout[i] : 1.0) * (double)(a[i] - b[i]);
+        if (da) da[i] += (float)g;
+        if (db) db[i] -= (float)g;
+    }
+}
+
+void sg_kl_div_forward_cpu(float *out, const float *log_input, const float *target, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float t = target[i];
+        /* xlogy(t, t): 0 at t == 0 rather than 0 * log 0 = NaN. */
+        float tlogt = t == 0.0f ? 0.0f : t * logf(t);
+        out[i] = tlogt - t * log_input[i];
+    }
+}
+
+void sg_kl_div_backward_cpu(float *dlog_input, float *dtarget, const float *dout, double scale,
+                            const float *log_input, const float *target, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        double g = scale * (dout ? (double)dout[i] : 1.0);
+        double t = target[i];
+        if (dlog_input) dlog_input[i] += (float)(-t * g);
+        if (dtarget) {
+            /* torch differentiates xlogy(t, t) in both arguments: log t + t/t,
+             * which is 0/0 = NaN at t == 0; kept so gradients agree with torch. */
+            double dx = t == 0.0 ? NAN : log(t) + 1.0;
+            dtarget[i] += (float)((dx - (double)log_input[i]) * g);
+        }
+    }
+}
+
+void sg_entropy_forward_cpu(float *out, const float *p, float eps, int N, int C, int HW)
+{
+#pragma omp parallel for schedule(static)
+    for (long q = 0; q < (long)N * HW; q++) {
+        long n = q / HW, i = q % HW;
+        const float *pp = p + (size_t)n * C * HW + (size_t)i;
+        double s = 0.0;
+        for (int c = 0; c < C; c++) {
+            double v = pp[(size_t)c * HW];
+            s += v * log(v + (double)eps);
+        }
+        out[q] = (float)-s;
+    }
+}
+
+void sg_entropy_backward_cpu(float *dp, const float *dout, const float *p, float eps, int N, int C,
+                             int HW)
+{
+#pragma omp parallel for schedule(static)
+    for (long q = 0; q < (long)N * HW; q++) {
+        long n = q / HW, i = q % HW;
+        size_t base = (size_t)n * C * HW + (size_t)i;
+        double g = dout[q];
+        for (int c = 0; c < C; c++) {
+            double v = p[base + (size_t)c * HW];
+            double e = v + (double)eps;
+            dp[base + (size_t)c * HW] += (float)(-(log(e) + v / e) * g);
+        }
+    }
+}

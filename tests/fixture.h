@@ -1,0 +1,30 @@
+/*
+ * fixture.h: reader for the binary fixtures written by tests/ref/fixture.py
+ * (PyTorch reference values), and the comparison helpers the op tests share.
+ */
+#ifndef SEMISEG_TEST_FIXTURE_H
+#define SEMISEG_TEST_FIXTURE_H
+
+#include "semiseg.h"
+
+typedef struct sg_fixture sg_fixture;
+
+/* Open $top_srcdir/tests/data/<name>; a bad magic/version names `generator`. */
+sg_fixture *sg_fixture_open(const char *name, const char *generator);
+void sg_fixture_close(sg_fixture *f);
+bool sg_fixture_has(const sg_fixture *f, const char *key);
+/* A new long-lived tensor holding the record (f32 or i32); requires_grad for
+ * f32 records when asked. Aborts naming the key when it is missing. */
+sg_tensor *sg_fixture_tensor(const sg_fixture *f, const char *key, bool requires_grad);
+/* The record as doubles (f32/i32/f64) with its element count. */
+const double *sg_fixture_doubles(const sg_fixture *f, const char *key, size_t *n);
+double sg_fixture_scalar(const sg_fixture *f, const char *key);
+
+/* Elementwise |a - b| <= atol + rtol |b|; on failure prints the worst element
+ * as a TAP diagnostic. Returns 1 when all match. */
+int sg_allclose(const float *a, const float *b, size_t n, double atol, double rtol, const char *what);
+/* The same against a fixture record. */
+int sg_check_close(const sg_fixture *f, const char *key, const float *got, size_t n,
+                   double atol, double rtol);
+
+#endif

@@ -1,0 +1,338 @@
+/*
+ * test_ops_conv.c: sg_conv2d, sg_maxpool2d and sg_global_avgpool against
+ * PyTorch fixtures (tests/ref/gen_conv.py -> tests/data/conv.bin: forward and
+ * input/weight/bias gradients), finite-difference gradient checks, thread-count
+ * independence, and misuse aborts.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expect_abort.h"
+#include "fixture.h"
+#include "gradcheck.h"
+#include "tap.h"
+
+#define GEN "tests/ref/gen_conv.py"
+
+/* The fixture is the float64 result rounded to float32, so only our float32
+ * accumulation error remains. out and dx sum at most K = 3*7*7 = 147 products
+ * in GEMM order, dw at most N*Ho*Wo = 2*11*13 = 286: about sqrt(K) * 2^-24 of
+ * the summed magnitudes, observed up to 7e-7 on O(1) outputs and 1.2e-5 on
+ * dw ~ 13. 1e-5 absolute plus 5e-6 relative keeps a 6x margin, while a wrong
+ * tap, stride or group offset moves values by O(0.1). */
+#define CONV_ATOL 1e-5
+#define CONV_RTOL 5e-6
+/* db is a double sum rounded once: only the final float rounding, 2^-24 relative,
+ * plus 1e-6 absolute for sums that cancel towards 0. */
+#define DB_ATOL 1e-6
+#define DB_RTOL 1e-6
+/* Max pooling copies values and gradients exactly (one dout per window, and
+ * at most kernel^2 = 9 float additions into one dx element): 1e-6 absolute
+ * covers those few roundings. */
+#define POOL_ATOL 1e-6
+#define POOL_RTOL 1e-6
+/* Global average: a double sum of 35 values rounded once, and dout/35 rounded
+ * once: last-bit differences only. */
+#define AVG_ATOL 1e-7
+#define AVG_RTOL 1e-6
+
+/* Conv is bilinear, so central differences are exact but for rounding: only
+ * the <= Cout*k*k outputs touched by one element change, each off by ~1e-7
+ * relative, so L moves by ~1e-6 and the quotient by 2 eps = 2e-2 by ~5e-5
+ * (observed 1.1e-5): 1e-4 absolute and relative. */
+static const sg_gc_opts CONV_GC = {.eps = 1e-2, .atol = 1e-4, .rtol = 1e-4};
+/* Pools are piecewise linear and the inputs keep every argmax fixed under
+ * eps, so the same rounding bound applies (observed 7e-7). */
+static const sg_gc_opts POOL_GC = {.eps = 1e-2, .atol = 1e-4, .rtol = 1e-4};
+
+/* ---- PyTorch parity ------------------------------------------------------------ */
+/* Record "<case>.<field>" of the fixture. */
+static const char *key_(const char *c, const char *field)
+{
+    static char buf[96];
+    snprintf(buf, sizeof buf, "%s.%s", c, field);
+    return buf;
+}
+
+static sg_tensor *load_(const sg_fixture *fx, const char *c, const char *field, bool rg)
+{
+    return sg_fixture_tensor(fx, key_(c, field), rg);
+}
+
+static sg_conv2d_params conv_params_(const sg_fixture *fx, const char *c)
+{
+    const double *p = sg_fixture_doubles(fx, key_(c, "params"), NULL);
+    return sg_conv2d_params_make((int)p[0], (int)p[1], (int)p[2], (int)p[3]);
+}
+
+static void test_conv_parity(const sg_fixture *fx, const char *c)
+{
+    sg_conv2d_params p = conv_params_(fx, c);
+    sg_tensor *x = load_(fx, c, "x", true);
+    sg_tensor *w = load_(fx, c, "w", true);
+    sg_tensor *b = sg_fixture_has(fx, key_(c, "b")) ? load_(fx, c, "b", true) : NULL;
+    sg_tensor *dout = load_(fx, c, "dout", false);
+
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *out = sg_conv2d(&ctx, x, w, b, p);
+    tap_ok(sg_check_close(fx, key_(c, "out"), out->data, sg_numel(out), CONV_ATOL, CONV_RTOL),
+           "conv2d %s forward matches PyTorch", c);
+    sg_backward_with(&ctx, out, dout->data);
+    tap_ok(sg_check_close(fx, key_(c, "dx"), x->grad, sg_numel(x), CONV_ATOL, CONV_RTOL),
+           "conv2d %s dx matches PyTorch", c);
+    tap_ok(sg_check_close(fx, key_(c, "dw"), w->grad, sg_numel(w), CONV_ATOL, CONV_RTOL),
+           "conv2d %s dw matches PyTorch", c);
+    if (b)
+        tap_ok(sg_check_close(fx, key_(c, "db"), b->grad, sg_numel(b), DB_ATOL, DB_RTOL),
+               "conv2d %s db matches PyTorch", c);
+    sg_ctx_free(&ctx);
+    sg_tensor_free(x);
+    sg_tensor_free(w);
+    sg_tensor_free(b);
+    sg_tensor_free(dout);
+}
+
+/* Backward adds: a second pass over the same tensors doubles every gradient.
+ * Inputs with requires_grad false get none. */
+static void test_conv_accumulates(const sg_fixture *fx, const char *c, bool x_grad)
+{
+    sg_conv2d_params p = conv_params_(fx, c);
+    sg_tensor *x = load_(fx, c, "x", x_grad);
+    sg_tensor *w = load_(fx, c, "w", true);
+    sg_tensor *b = sg_fixture_has(fx, key_(c, "b")) ? load_(fx, c, "b", true) : NULL;
+    sg_tensor *dout = load_(fx, c, "dout", false);
+    for (int pass = 0; pass < 2; pass++) {
+        sg_ctx ctx;
+        sg_ctx_init(&ctx);
+        sg_backward_with(&ctx, sg_conv2d(&ctx, x, w, b, p), dout->data);
+        sg_ctx_free(&ctx);
+    }
+    const sg_tensor *ts[3] = {x, w, b};
+    const char *fields[3] = {"dx", "dw", "db"};
+    int ok = x_grad || x->grad == NULL;
+    for (int i = 0; i < 3; i++) {
+        if (!ts[i] || (i == 0 && !x_grad)) continue;
+        size_t n;
+        const double *ref = sg_fixture_doubles(fx, key_(c, fields[i]), &n);
+        float *twice = sg_xmalloc(n * sizeof(float));
+        for (size_t j = 0; j < n; j++) twice[j] = (float)(2.0 * ref[j]);
+        /* Two additions of values within CONV_ATOL/RTOL each. */
+        ok &= sg_allclose(ts[i]->grad, twice, n, 2 * CONV_ATOL, CONV_RTOL, fields[i]);
+        free(twice);
+    }
+    tap_ok(ok, "conv2d %s gradients accumulate over two backward passes (dx %s)", c,
+           x_grad ? "too" : "not requested, none made");
+    sg_tensor_free(x);
+    sg_tensor_free(w);
+    sg_tensor_free(b);
+    sg_tensor_free(dout);
+}
+
+static void test_maxpool_parity(const sg_fixture *fx, const char *c)
+{
+    const double *pr = sg_fixture_doubles(fx, key_(c, "params"), NULL);
+    sg_tensor *x = load_(fx, c, "x", true);
+    sg_tensor *dout = load_(fx, c, "dout", false);
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *out = sg_maxpool2d(&ctx, x, (int)pr[0], (int)pr[1], (int)pr[2]);
+    tap_ok(sg_check_close(fx, key_(c, "out"), out->data, sg_numel(out), POOL_ATOL, POOL_RTOL),
+           "%s forward matches PyTorch", c);
+    sg_backward_with(&ctx, out, dout->data);
+    tap_ok(sg_check_close(fx, key_(c, "dx"), x->grad, sg_numel(x), POOL_ATOL, POOL_RTOL),
+           "%s dx matches PyTorch", c);
+    sg_ctx_free(&ctx);
+    sg_tensor_free(x);
+    sg_tensor_free(dout);
+}
+
+static void test_avgpool_parity(const sg_fixture *fx)
+{
+    sg_tensor *x = sg_fixture_tensor(fx, "avgpool.x", true);
+    sg_tensor *dout = sg_fixture_tensor(fx, "avgpool.dout", false);
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *out = sg_global_avgpool(&ctx, x);
+    tap_ok(out->ndim == 4 && out->shape[0] == 2 && out->shape[1] == 3 && out->shape[2] == 1 &&
+               out->shape[3] == 1,
+           "global avgpool output is (N, C, 1, 1)");
+    tap_ok(sg_check_close(fx, "avgpool.out", out->data, sg_numel(out), AVG_ATOL, AVG_RTOL),
+           "global avgpool forward matches PyTorch");
+    sg_backward_with(&ctx, out, dout->data);
+    tap_ok(sg_check_close(fx, "avgpool.dx", x->grad, sg_numel(x), AVG_ATOL, AVG_RTOL),
+           "global avgpool dx matches PyTorch");
+    sg_ctx_free(&ctx);
+    sg_tensor_free(x);
+    sg_tensor_free(dout);
+}
+
+/* ---- gradient checks ------------------------------------------------------------ */
+static sg_tensor *conv_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
+{
+    return sg_conv2d(ctx, in[0], in[1], in[2], *(const sg_conv2d_params *)arg);
+}
+
+static void conv_gradcheck(const char *label, int cin, int cout, int k, int bias,
+                           sg_conv2d_params p)
+{
+    int xs[4] = {2, cin, 5, 5}, ws[4] = {cout, cin / p.groups, k, k}, bs[1] = {cout};
+    sg_tensor *in[3] = {sg_tensor_alloc(SG_F32, 4, xs, true), sg_tensor_alloc(SG_F32, 4, ws, true),
+                        bias ? sg_tensor_alloc(SG_F32, 1, bs, true) : NULL};
+    sg_test_fill_uniform(in[0], 10, -1.0f, 1.0f);
+    sg_test_fill_uniform(in[1], 11, -0.5f, 0.5f);
+    if (bias) sg_test_fill_uniform(in[2], 12, -0.5f, 0.5f);
+    sg_gradcheck(label, conv_fn, in, 3, &p, CONV_GC);
+    for (int i = 0; i < 3; i++) sg_tensor_free(in[i]);
+}
+
+typedef struct {
+    int kernel, stride, pad;
+} pool_args;
+
+static sg_tensor *maxpool_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
+{
+    const pool_args *a = arg;
+    return sg_maxpool2d(ctx, in[0], a->kernel, a->stride, a->pad);
+}
+
+static sg_tensor *avgpool_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
+{
+    (void)arg;
+    return sg_global_avgpool(ctx, in[0]);
+}
+
+/* Distinct values 0.05 apart (a shuffled ramp), so a perturbation of
+ * eps = 1e-2 never changes which element of a window is the maximum. */
+static void fill_permutation_(sg_tensor *t)
+{
+    size_t n = sg_numel(t);
+    sg_rng rng;
+    sg_rng_init(&rng, 99, sg_rng_stream(SG_RNG_TEST, 2, 0));
+    for (size_t i = 0; i < n; i++) t->data[i] = 0.05f * (float)i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = sg_rng_below(&rng, (uint32_t)(i + 1));
+        float v = t->data[i];
+        t->data[i] = t->data[j];
+        t->data[j] = v;
+    }
+}
+
+static void test_pool_gradchecks(void)
+{
+    int shape[4] = {2, 3, 5, 5};
+    sg_tensor *x = sg_tensor_alloc(SG_F32, 4, shape, true);
+    fill_permutation_(x);
+    pool_args resnet = {3, 2, 1}, pairs = {2, 2, 0};
+    sg_gradcheck("maxpool2d 3x3 s2 p1", maxpool_fn, &x, 1, &resnet, POOL_GC);
+    sg_gradcheck("maxpool2d 2x2 s2 (odd size)", maxpool_fn, &x, 1, &pairs, POOL_GC);
+    sg_test_fill_uniform(x, 13, -1.0f, 1.0f);
+    sg_gradcheck("global avgpool", avgpool_fn, &x, 1, NULL, POOL_GC);
+    sg_tensor_free(x);
+}
+
+/* ---- thread-count independence -------------------------------------------------- */
+/* Forward and all three gradients, bitwise, under 1 and 3 threads. */
+static void test_conv_threads(const sg_fixture *fx, const char *c)
+{
+    sg_conv2d_params p = conv_params_(fx, c);
+    int prev = sg_get_num_threads();
+    float *res[2];
+    size_t len[2];
+    for (int run = 0; run < 2; run++) {
+        sg_set_num_threads(run ? 3 : 1);
+        sg_tensor *x = load_(fx, c, "x", true);
+        sg_tensor *w = load_(fx, c, "w", true);
+        sg_tensor *dout = load_(fx, c, "dout", false);
+        sg_ctx ctx;
+        sg_ctx_init(&ctx);
+        sg_tensor *out = sg_conv2d(&ctx, x, w, NULL, p);
+        size_t no = sg_numel(out), nx = sg_numel(x), nw = sg_numel(w);
+        len[run] = (no + nx + nw) * sizeof(float);
+        res[run] = sg_xmalloc(len[run]);
+        memcpy(res[run], out->data, no * sizeof(float));
+        sg_backward_with(&ctx, out, dout->data);
+        memcpy(res[run] + no, x->grad, nx * sizeof(float));
+        memcpy(res[run] + no + nx, w->grad, nw * sizeof(float));
+        sg_ctx_free(&ctx);
+        sg_tensor_free(x);
+        sg_tensor_free(w);
+        sg_tensor_free(dout);
+    }
+    sg_set_num_threads(prev);
+    tap_ok(len[0] == len[1] && memcmp(res[0], res[1], len[0]) == 0,
+           "conv2d %s forward/backward bitwise equal with 1 and 3 threads", c);
+    free(res[0]);
+    free(res[1]);
+}
+
+/* ---- misuse ------------------------------------------------------------------------ */
+static void conv_channel_mismatch_(void *arg)
+{
+    (void)arg;
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *x = sg_tensor_new4(&ctx, 2, 3, 5, 5);
+    sg_tensor *w = sg_tensor_new4(&ctx, 4, 2, 3, 3);
+    sg_conv2d(&ctx, x, w, NULL, sg_conv2d_params_make(1, 1, 1, 1));
+}
+
+static void conv_too_small_(void *arg)
+{
+    (void)arg;
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *x = sg_tensor_new4(&ctx, 1, 2, 4, 4);
+    sg_tensor *w = sg_tensor_new4(&ctx, 3, 2, 3, 3);
+    /* Effective kernel 1 + 2*(3-1) = 5 > 4. */
+    sg_conv2d(&ctx, x, w, NULL, sg_conv2d_params_make(1, 0, 2, 1));
+}
+
+static void maxpool_too_small_(void *arg)
+{
+    (void)arg;
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_maxpool2d(&ctx, sg_tensor_new4(&ctx, 1, 2, 2, 3), 3, 2, 0);
+}
+
+static void test_misuse(void)
+{
+    const char *mismatch[] = {"sg_conv2d", "[2, 3, 5, 5]", "[4, 2, 3, 3]"};
+    tap_ok(sg_expect_abort(conv_channel_mismatch_, NULL, mismatch, 3),
+           "conv2d channel mismatch aborts naming the op and both shapes");
+    const char *small[] = {"sg_conv2d", "[1, 2, 4, 4]", "[3, 2, 3, 3]", "< 1"};
+    tap_ok(sg_expect_abort(conv_too_small_, NULL, small, 4),
+           "conv2d with an empty output aborts naming the op and shapes");
+    const char *pool[] = {"sg_maxpool2d", "[1, 2, 2, 3]"};
+    tap_ok(sg_expect_abort(maxpool_too_small_, NULL, pool, 2),
+           "maxpool2d with an empty output aborts naming the op and shape");
+}
+
+int main(void)
+{
+    sg_fixture *fx = sg_fixture_open("conv.bin", GEN);
+    static const char *const convs[] = {"conv3x3", "stride2",   "dil2",         "dil4",
+                                        "groups2", "depthwise", "pointwise",    "pointwise_s2",
+                                        "stem7x7"};
+    for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) test_conv_parity(fx, convs[i]);
+    test_conv_accumulates(fx, "conv3x3", false);
+    test_conv_accumulates(fx, "stride2", true);
+    test_conv_accumulates(fx, "pointwise", true);
+    test_maxpool_parity(fx, "maxpool3s2");
+    test_maxpool_parity(fx, "maxpool2s2");
+    test_maxpool_parity(fx, "maxpool_ties");
+    test_avgpool_parity(fx);
+
+    conv_gradcheck("conv2d 3x3 s1 p1 bias", 3, 4, 3, 1, sg_conv2d_params_make(1, 1, 1, 1));
+    conv_gradcheck("conv2d 3x3 s2 dil2 groups3", 3, 6, 3, 1, sg_conv2d_params_make(2, 2, 2, 3));
+    conv_gradcheck("conv2d 1x1 pointwise", 3, 4, 1, 0, sg_conv2d_params_make(1, 0, 1, 1));
+    test_pool_gradchecks();
+
+    test_conv_threads(fx, "stem7x7");
+    test_conv_threads(fx, "depthwise");
+    test_misuse();
+    sg_fixture_close(fx);
+    return tap_done();
+}

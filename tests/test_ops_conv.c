@@ -2,8 +2,12 @@
  * test_ops_conv.c: sg_conv2d, sg_maxpool2d and sg_global_avgpool against
  * PyTorch fixtures (tests/ref/gen_conv.py -> tests/data/conv.bin: forward and
  * input/weight/bias gradients), finite-difference gradient checks, thread-count
- * independence, and misuse aborts.
+ * independence, and misuse aborts. Convolutions whose dilation reaches past
+ * the map (kernel rows/columns that read only padding, which op_conv.c crops
+ * away) are checked against a direct double-precision convolution, including
+ * the exact zero gradient of the dead taps.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,12 +172,117 @@ static void test_avgpool_parity(const sg_fixture *fx)
     sg_tensor_free(dout);
 }
 
-/* ---- gradient checks ------------------------------------------------------------ */
-static sg_tensor *conv_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
+static sg_tensor *conv_fn_(sg_ctx *ctx, sg_tensor **in, void *arg)
 {
     return sg_conv2d(ctx, in[0], in[1], in[2], *(const sg_conv2d_params *)arg);
 }
 
+/* ---- dead taps -------------------------------------------------------------------- */
+/* out, dx and dw of a bias-free, ungrouped convolution by direct summation in
+ * double, for upstream gradient dout (the definition, nothing shared with
+ * conv2d.c or op_conv.c). */
+static void direct_conv_(const sg_tensor *x, const sg_tensor *w, const float *dout,
+                         sg_conv2d_params p, int Ho, int Wo, double *out, double *dx, double *dw)
+{
+    const int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    const int O = w->shape[0], K = w->shape[2];
+    memset(dx, 0, sg_numel(x) * sizeof *dx);
+    memset(dw, 0, sg_numel(w) * sizeof *dw);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++)
+            for (int oh = 0; oh < Ho; oh++)
+                for (int ow = 0; ow < Wo; ow++) {
+                    const size_t oi = (((size_t)n * O + o) * Ho + oh) * Wo + ow;
+                    double acc = 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int i = 0; i < K; i++)
+                            for (int j = 0; j < K; j++) {
+                                int ih = oh * p.stride_h - p.pad_h + i * p.dil_h;
+                                int iw = ow * p.stride_w - p.pad_w + j * p.dil_w;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                size_t xi = (((size_t)n * C + c) * H + ih) * W + iw;
+                                size_t wi = (((size_t)o * C + c) * K + i) * K + j;
+                                acc += (double)x->data[xi] * w->data[wi];
+                                dx[xi] += (double)dout[oi] * w->data[wi];
+                                dw[wi] += (double)dout[oi] * x->data[xi];
+                            }
+                    out[oi] = acc;
+                }
+}
+
+static int close_to_(const float *got, const double *want, size_t n, double atol, double rtol)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= atol + rtol * fabs(want[i]))) return 0;
+    return 1;
+}
+
+/* A 3x3 convolution with dilation `dil` and padding `dil` on an (h, w) map
+ * against direct_conv_: out, dx, dw (exactly 0 at every dead tap), and a
+ * finite-difference check of the same configuration. */
+static void test_dead_taps_on_(const char *label, int h, int w, int dil)
+{
+    sg_conv2d_params p = sg_conv2d_params_make(1, dil, dil, 1);
+    sg_tensor *x = sg_tensor_alloc(SG_F32, 4, (const int[]){2, 3, h, w}, true);
+    sg_tensor *wt = sg_tensor_alloc(SG_F32, 4, (const int[]){4, 3, 3, 3}, true);
+    sg_test_fill_uniform(x, 20, -1.0f, 1.0f);
+    sg_test_fill_uniform(wt, 21, -0.5f, 0.5f);
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *out = sg_conv2d(&ctx, x, wt, NULL, p);
+    sg_tensor *dout = sg_tensor_alloc(SG_F32, 4, out->shape, false);
+    sg_test_fill_uniform(dout, 22, -1.0f, 1.0f);
+    sg_backward_with(&ctx, out, dout->data);
+
+    const size_t no = sg_numel(out);
+    double *ro = malloc(no * sizeof *ro), *rdx = malloc(sg_numel(x) * sizeof *rdx);
+    double *rdw = malloc(sg_numel(wt) * sizeof *rdw);
+    direct_conv_(x, wt, dout->data, p, out->shape[2], out->shape[3], ro, rdx, rdw);
+    int dead_zero = 1, dead = 0;
+    for (size_t i = 0; i < sg_numel(wt); i++)
+        if (rdw[i] == 0.0) {
+            dead++;
+            dead_zero &= wt->grad[i] == 0.0f;
+        }
+    tap_ok(out->shape[2] == h && out->shape[3] == w &&
+               close_to_(out->data, ro, no, CONV_ATOL, CONV_RTOL),
+           "conv2d %s: output matches the direct convolution", label);
+    tap_ok(close_to_(x->grad, rdx, sg_numel(x), CONV_ATOL, CONV_RTOL) &&
+               close_to_(wt->grad, rdw, sg_numel(wt), CONV_ATOL, CONV_RTOL),
+           "conv2d %s: dx and dw match the direct convolution", label);
+    tap_ok(dead > 0 && dead_zero, "conv2d %s: the %d dead taps get an exactly zero gradient",
+           label, dead);
+    free(ro);
+    free(rdx);
+    free(rdw);
+    sg_ctx_free(&ctx);
+    sg_tensor_free(dout);
+
+    char gl[160];
+    snprintf(gl, sizeof gl, "conv2d %s: gradient check", label);
+    sg_tensor *in[3] = {x, wt, NULL};
+    sg_gradcheck(gl, conv_fn_, in, 3, &p, CONV_GC);
+    sg_tensor_free(x);
+    sg_tensor_free(wt);
+}
+
+/* test_dead_taps_on_ on the reference path and, when built, the oneDNN one. */
+static void test_dead_taps(const char *label, int h, int w, int dil)
+{
+    const sg_cpu_path saved = sg_get_cpu_path();
+    char l[96];
+    sg_set_cpu_path(SG_CPU_REFERENCE);
+    snprintf(l, sizeof l, "%s, reference path", label);
+    test_dead_taps_on_(l, h, w, dil);
+    if (sg_cpu_fast_available()) {
+        sg_set_cpu_path(SG_CPU_FAST);
+        snprintf(l, sizeof l, "%s, fast path", label);
+        test_dead_taps_on_(l, h, w, dil);
+    }
+    sg_set_cpu_path(saved);
+}
+
+/* ---- gradient checks ------------------------------------------------------------ */
 static void conv_gradcheck(const char *label, int cin, int cout, int k, int bias,
                            sg_conv2d_params p)
 {
@@ -183,7 +292,7 @@ static void conv_gradcheck(const char *label, int cin, int cout, int k, int bias
     sg_test_fill_uniform(in[0], 10, -1.0f, 1.0f);
     sg_test_fill_uniform(in[1], 11, -0.5f, 0.5f);
     if (bias) sg_test_fill_uniform(in[2], 12, -0.5f, 0.5f);
-    sg_gradcheck(label, conv_fn, in, 3, &p, CONV_GC);
+    sg_gradcheck(label, conv_fn_, in, 3, &p, CONV_GC);
     for (int i = 0; i < 3; i++) sg_tensor_free(in[i]);
 }
 
@@ -233,11 +342,15 @@ static void test_pool_gradchecks(void)
 }
 
 /* ---- thread-count independence -------------------------------------------------- */
-/* Forward and all three gradients, bitwise, under 1 and 3 threads. */
+/* Forward and all three gradients, bitwise, under 1 and 3 threads: a
+ * promise of the reference path only (oneDNN's kernels depend on the thread
+ * count, and tests/test_dnnl.c checks their repeatability instead). */
 static void test_conv_threads(const sg_fixture *fx, const char *c)
 {
     sg_conv2d_params p = conv_params_(fx, c);
     int prev = sg_get_num_threads();
+    sg_cpu_path prev_path = sg_get_cpu_path();
+    sg_set_cpu_path(SG_CPU_REFERENCE);
     float *res[2];
     size_t len[2];
     for (int run = 0; run < 2; run++) {
@@ -261,6 +374,7 @@ static void test_conv_threads(const sg_fixture *fx, const char *c)
         sg_tensor_free(dout);
     }
     sg_set_num_threads(prev);
+    sg_set_cpu_path(prev_path);
     tap_ok(len[0] == len[1] && memcmp(res[0], res[1], len[0]) == 0,
            "conv2d %s forward/backward bitwise equal with 1 and 3 threads", c);
     free(res[0]);
@@ -329,6 +443,10 @@ int main(void)
     conv_gradcheck("conv2d 3x3 s2 dil2 groups3", 3, 6, 3, 1, sg_conv2d_params_make(2, 2, 2, 3));
     conv_gradcheck("conv2d 1x1 pointwise", 3, 4, 1, 0, sg_conv2d_params_make(1, 0, 1, 1));
     test_pool_gradchecks();
+    /* Only the centre tap is live (ASPP rate 12 on a small map), and a map
+     * whose rows are too short for the outer taps but whose columns are not. */
+    test_dead_taps("3x3 dilation 6 on 5x5 (centre tap only)", 5, 5, 6);
+    test_dead_taps("3x3 dilation 4 on 4x6 (middle row only)", 4, 6, 4);
 
     test_conv_threads(fx, "stem7x7");
     test_conv_threads(fx, "depthwise");

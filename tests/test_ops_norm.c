@@ -16,7 +16,9 @@
 #include "gradcheck.h"
 #include "tap.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GEN "tests/ref/gen_norm.py"
@@ -197,6 +199,100 @@ static void test_grads(void)
     for (int i = 0; i < 8; i++) sg_tensor_free(all[i]);
 }
 
+/* ---- fused batch norm + ReLU -------------------------------------------------------------- */
+/* out, dx, dw, db and the running statistics of either relu(batchnorm2d) or
+ * batchnorm2d_relu on fresh copies of the same inputs, concatenated. */
+static float *bn_relu_run_(bool fused, bool training, size_t *len)
+{
+    int xs[4] = {2, 3, 5, 5}, cs[1] = {3};
+    sg_tensor *x = sg_tensor_alloc(SG_F32, 4, xs, true);
+    sg_tensor *w = sg_tensor_alloc(SG_F32, 1, cs, true);
+    sg_tensor *b = sg_tensor_alloc(SG_F32, 1, cs, true);
+    sg_tensor *rm = sg_tensor_alloc(SG_F32, 1, cs, false), *rv = sg_tensor_alloc(SG_F32, 1, cs, false);
+    sg_test_fill_uniform(x, 30, -2.0f, 2.0f);
+    sg_test_fill_uniform(w, 31, 0.5f, 1.5f);
+    sg_test_fill_uniform(b, 32, -0.5f, 0.5f);
+    sg_test_fill_uniform(rm, 33, -0.5f, 0.5f);
+    sg_test_fill_uniform(rv, 34, 0.5f, 1.5f);
+    sg_tensor *dout = sg_tensor_alloc(SG_F32, 4, xs, false);
+    sg_test_fill_uniform(dout, 35, -1.0f, 1.0f);
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *out = fused ? sg_batchnorm2d_relu(&ctx, x, w, b, rm, rv, training, 0.1f, 1e-5f)
+                           : sg_relu(&ctx, sg_batchnorm2d(&ctx, x, w, b, rm, rv, training, 0.1f,
+                                                          1e-5f));
+    sg_backward_with(&ctx, out, dout->data);
+    const sg_tensor *parts[] = {out, x, w, b, rm, rv};
+    *len = 0;
+    for (int i = 0; i < 6; i++) *len += sg_numel(parts[i]);
+    float *r = malloc(*len * sizeof *r), *q = r;
+    for (int i = 0; i < 6; i++) {
+        const float *src = i == 0 ? parts[i]->data : i < 4 ? parts[i]->grad : parts[i]->data;
+        memcpy(q, src, sg_numel(parts[i]) * sizeof *q);
+        q += sg_numel(parts[i]);
+    }
+    sg_ctx_free(&ctx);
+    sg_tensor *all[] = {x, w, b, rm, rv, dout};
+    for (int i = 0; i < 6; i++) sg_tensor_free(all[i]);
+    return r;
+}
+
+static sg_tensor *gc_bn_relu(sg_ctx *ctx, sg_tensor **in, void *arg)
+{
+    bn_arg *a = arg;
+    return sg_batchnorm2d_relu(ctx, in[0], in[1], in[2], a->rm, a->rv, a->training, 0.1f, 1e-5f);
+}
+
+/* The fused op gives the bits of relu(batchnorm2d) on the reference path
+ * (the same arithmetic, with the mask inside the loops), and agrees with it
+ * on the fast path within the parity tolerances (oneDNN's BN in both, but
+ * the fast fused op clamps in place, so only the order of identical float
+ * operations could differ: DX/DW bounds are far above that). */
+static void test_bn_relu(void)
+{
+    const sg_cpu_path saved = sg_get_cpu_path();
+    for (int training = 0; training < 2; training++) {
+        size_t n1, n2;
+        sg_set_cpu_path(SG_CPU_REFERENCE);
+        float *a = bn_relu_run_(false, training, &n1), *f = bn_relu_run_(true, training, &n2);
+        tap_ok(n1 == n2 && memcmp(a, f, n1 * sizeof *a) == 0,
+               "batchnorm2d_relu (%s) on the reference path: out, gradients and running stats "
+               "bitwise equal to relu(batchnorm2d)",
+               training ? "train" : "eval");
+        free(a);
+        free(f);
+        if (!sg_cpu_fast_available()) continue;
+        sg_set_cpu_path(SG_CPU_FAST);
+        a = bn_relu_run_(false, training, &n1);
+        f = bn_relu_run_(true, training, &n2);
+        int ok = n1 == n2;
+        for (size_t i = 0; ok && i < n1; i++) ok = fabs(a[i] - f[i]) <= DX_ATOL + DX_RTOL * fabs(a[i]);
+        tap_ok(ok, "batchnorm2d_relu (%s) on the fast path matches relu(batchnorm2d)",
+               training ? "train" : "eval");
+        free(a);
+        free(f);
+    }
+    sg_set_cpu_path(saved);
+
+    int xs[4] = {2, 3, 5, 5}, cs[1] = {3};
+    sg_tensor *x = sg_tensor_alloc(SG_F32, 4, xs, true);
+    sg_tensor *w = sg_tensor_alloc(SG_F32, 1, cs, true);
+    sg_tensor *b = sg_tensor_alloc(SG_F32, 1, cs, true);
+    bn_arg arg = {sg_tensor_alloc(SG_F32, 1, cs, false), sg_tensor_alloc(SG_F32, 1, cs, false),
+                  false};
+    /* Evaluation keeps the map affine per element, so inputs can be kept
+     * away from the ReLU's kink: |out| >= 0.1 > eps * w / sqrt(var). */
+    sg_test_fill_away_from_zero(x, 36, -2.0f, 2.0f, 0.2f);
+    sg_init_constant(w, 1.0f);
+    sg_init_constant(b, 0.0f);
+    sg_init_constant(arg.rm, 0.0f);
+    sg_init_constant(arg.rv, 1.0f);
+    sg_tensor *in[3] = {x, w, b};
+    sg_gradcheck("batchnorm2d_relu eval (x, weight, bias)", gc_bn_relu, in, 3, &arg, GC);
+    sg_tensor *all[] = {x, w, b, arg.rm, arg.rv};
+    for (int i = 0; i < 5; i++) sg_tensor_free(all[i]);
+}
+
 /* ---- thread-count independence ----------------------------------------------------------- */
 static void run_norms_(int threads, float *out)
 {
@@ -312,6 +408,7 @@ int main(void)
     ln_parity(fx, "bnd");
     ln_parity(fx, "bnd_plain");
     test_grads();
+    test_bn_relu();
     test_threads();
     test_misuse();
     sg_fixture_close(fx);

@@ -8,6 +8,9 @@
 #include "expect_abort.h"
 #include "tap.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 typedef struct {
     sg_node node;
     sg_tensor *x;
@@ -141,9 +144,81 @@ static void unrecorded_(void *arg)
     sg_backward(&ctx, sg_tensor_new(&ctx, SG_F32, 1, &one));
 }
 
+/* Dead gradients are recycled: a chain of 12 same-size ops needs about two
+ * live gradient buffers during backward, not twelve; values stay exact. */
+static void test_grad_recycling(void)
+{
+    int shape[1] = {4096};
+    sg_tensor *w = sg_tensor_alloc(SG_F32, 1, shape, true);
+    for (int i = 0; i < 4096; i++) w->data[i] = 1.0f;
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *h = w, *mid = NULL;
+    for (int i = 0; i < 12; i++) {
+        h = test_scale(&ctx, h, 2.0f);
+        if (i == 5) mid = h;
+    }
+    size_t before = ctx.arena.used, bytes = 4096 * sizeof(float);
+    float *dout = sg_xmalloc(bytes);
+    for (int i = 0; i < 4096; i++) dout[i] = 1.0f;
+    sg_backward_with(&ctx, h, dout);
+    size_t grown = ctx.arena.used - before;
+    tap_ok(w->grad[0] == 4096.0f && w->grad[4095] == 4096.0f, "recycled gradients are exact (%g)", w->grad[0]);
+    tap_ok(grown <= 3 * bytes, "backward of 12 ops took %zu bytes of gradients (<= 3 buffers of %zu)", grown,
+           bytes);
+    tap_ok(mid->grad == NULL, "an intermediate's dead gradient is cleared, not left pointing at reused memory");
+    free(dout);
+    sg_ctx_free(&ctx);
+    sg_tensor_free(w);
+}
+
+/* A forward pass without recording gives its activations back at once. */
+static void test_release_keep(void)
+{
+    int shape[1] = {1000};
+    sg_tensor *x = sg_tensor_alloc(SG_F32, 1, shape, false);
+    for (int i = 0; i < 1000; i++) x->data[i] = (float)i;
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    for (int pass = 0; pass < 2; pass++) { /* pass 1: the arena is one block (steady state) */
+        sg_ctx_reset(&ctx);
+        sg_arena_mark mark = sg_arena_get_mark(&ctx.arena);
+        sg_tensor *h = x;
+        for (int i = 0; i < 50; i++) h = test_scale(&ctx, h, 1.5f);
+        float want[1000];
+        memcpy(want, h->data, sizeof want);
+        size_t used_full = ctx.arena.used;
+        sg_tensor *kept = sg_ctx_release_keep(&ctx, mark, ctx.n_nodes, h);
+        tap_ok(memcmp(kept->data, want, sizeof want) == 0 && sg_same_shape(kept, x),
+               "pass %d: the kept output survives the release", pass);
+        tap_ok(ctx.arena.used < used_full / 10, "pass %d: the arena shrank from %zu to %zu bytes", pass,
+               used_full, ctx.arena.used);
+    }
+    sg_ctx_free(&ctx);
+    sg_tensor_free(x);
+}
+
+static void release_after_record_(void *arg)
+{
+    (void)arg;
+    int one = 1;
+    sg_tensor *w = sg_tensor_alloc(SG_F32, 1, &one, true);
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_arena_mark mark = sg_arena_get_mark(&ctx.arena);
+    int n = ctx.n_nodes;
+    sg_tensor *y = test_scale(&ctx, w, 2.0f);
+    y->grad = NULL;
+    sg_ctx_release_keep(&ctx, mark, n, y);
+}
+
 int main(void)
 {
     test_chain_and_fanout();
+    test_grad_recycling();
+    test_release_keep();
+    tap_ok(sg_expect_abort(release_after_record_, NULL, (const char *const[]){"ops were recorded since the mark"}, 1),
+           "releasing memory that recorded ops saved is refused");
     tap_ok(sg_expect_abort(twice_, NULL, (const char *const[]){"sg_backward called twice"}, 1),
            "a second backward on one tape is refused");
     tap_ok(sg_expect_abort(non_scalar_, NULL,

@@ -31,6 +31,17 @@ static void test_arena(void)
     for (int i = 0; i < 5; i++) sg_arena_alloc(&a, (size_t)3 << 20);
     tap_ok(sg_arena_capacity(&a) == cap, "the same step again allocates no new memory");
 
+    /* A mark and a release that frees the blocks chained after it. */
+    sg_arena_alloc(&a, 100);
+    sg_arena_mark m = sg_arena_get_mark(&a);
+    size_t cap_at_mark = sg_arena_capacity(&a);
+    for (int i = 0; i < 4; i++) sg_arena_alloc(&a, (size_t)5 << 20);
+    bool grew = sg_arena_capacity(&a) > cap_at_mark;
+    sg_arena_release(&a, m);
+    sg_arena_alloc(&a, 64);
+    tap_ok(grew && sg_arena_capacity(&a) == cap_at_mark && a.used == m.used + 64,
+           "release returns to the mark and frees the blocks chained after it");
+
     unsigned char *z = sg_arena_calloc(&a, 1000);
     int zero = 1;
     for (int i = 0; i < 1000; i++) zero &= z[i] == 0;

@@ -39,6 +39,16 @@ SG_NORETURN void sg_die_(const char *file, int line, const char *func, const cha
         if (!(cond)) sg_die_(__FILE__, __LINE__, __func__, __VA_ARGS__); \
     } while (0)
 
+/* Runtime failures (a file, a decode, a config line) are reported through
+ * an sg_err: the function returns non-zero and the message names the file
+ * (and line, iteration...) so the caller can print it and exit non-zero. */
+typedef struct sg_err {
+    char msg[1024];
+} sg_err;
+/* Format the message into err (when err is not NULL); returns -1 so callers
+ * can write `return sg_err_set(err, "...")`. */
+int sg_err_set(sg_err *err, const char *fmt, ...) SG_PRINTF(2, 3);
+
 /* malloc/calloc that die with the requested size instead of returning NULL. */
 void *sg_xmalloc(size_t bytes);
 void *sg_xcalloc(size_t count, size_t size);
@@ -51,5 +61,15 @@ void *sg_xmalloc_aligned(size_t bytes);
  * environment variable SG_NUM_THREADS, else the number of online CPUs. */
 void sg_set_num_threads(int n);
 int sg_get_num_threads(void);
+
+/* Which CPU implementation the conv/batch-norm/pooling ops use. REFERENCE is
+ * the OpenBLAS/plain-C path the PyTorch fixtures check, bitwise independent
+ * of the thread count; FAST uses oneDNN primitives when semiseg was built
+ * with them (bitwise reproducible for a fixed thread count only). Default:
+ * FAST when available, overridable with SG_CPU_PATH=reference|fast. */
+typedef enum sg_cpu_path { SG_CPU_REFERENCE = 0, SG_CPU_FAST = 1 } sg_cpu_path;
+void sg_set_cpu_path(sg_cpu_path path);   /* FAST without oneDNN aborts */
+sg_cpu_path sg_get_cpu_path(void);
+bool sg_cpu_fast_available(void);
 
 #endif

@@ -43,6 +43,12 @@ sg_tensor *sg_global_avgpool(sg_ctx *ctx, sg_tensor *x);
 sg_tensor *sg_batchnorm2d(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_tensor *bias,
                           sg_tensor *running_mean, sg_tensor *running_var,
                           bool training, float momentum, float eps);
+/* relu(sg_batchnorm2d(...)) as one op, same arguments and the same result
+ * (torch: batch_norm followed by relu): one output instead of two, and one
+ * pass over it less; the backward masks the upstream gradient by out > 0. */
+sg_tensor *sg_batchnorm2d_relu(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_tensor *bias,
+                               sg_tensor *running_mean, sg_tensor *running_var, bool training,
+                               float momentum, float eps);
 /* Over the last dimension D: x (..., D), weight/bias (D) or NULL.
  * torch.nn.functional.layer_norm(x, (D,), weight, bias, eps) */
 sg_tensor *sg_layernorm(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_tensor *bias, float eps);

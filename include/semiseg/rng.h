@@ -49,6 +49,8 @@ enum sg_rng_kind {
     SG_RNG_DATA_ORDER = 2, /* epoch shuffles */
     SG_RNG_AUGMENT = 3,    /* per-sample augmentation */
     SG_RNG_DROPOUT = 4,    /* dropout masks: (iteration, call index) */
+    SG_RNG_SYNTH = 5,      /* synthetic dataset: (0, image index); frozen, the golden checksums depend on it */
+    SG_RNG_SPLIT = 6,      /* generated split lists: (0, n_labeled); frozen, as above */
     SG_RNG_TEST = 200      /* test inputs */
 };
 

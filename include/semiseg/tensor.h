@@ -47,6 +47,17 @@ void sg_arena_reset(sg_arena *a);
 void sg_arena_free(sg_arena *a);
 size_t sg_arena_capacity(const sg_arena *a);
 
+/* A position in the arena: everything allocated after it can be given back
+ * at once (sg_arena_release), e.g. the activations of a forward pass run
+ * without recording, of which only the output is needed. */
+typedef struct sg_arena_mark {
+    sg_arena_block *block;    /* head block at the mark */
+    size_t off, used;
+} sg_arena_mark;
+sg_arena_mark sg_arena_get_mark(const sg_arena *a);
+/* Back to the mark; blocks chained after it are freed. */
+void sg_arena_release(sg_arena *a, sg_arena_mark m);
+
 /* ---- context: arena + tape ------------------------------------------------- */
 typedef struct sg_node sg_node;
 typedef struct sg_ctx {
@@ -55,6 +66,11 @@ typedef struct sg_ctx {
     int n_nodes, cap_nodes;
     bool grad_enabled;        /* false: ops run without recording (teacher passes, eval) */
     bool replayed;            /* sg_backward ran on this tape: a second run would double-count */
+    /* Gradient buffers of node outputs whose backward has run: dead, and
+     * handed out again by sg_grad_buffer (same size), so a backward pass
+     * needs memory for the live gradients only, not for all of them. */
+    struct sg_free_grad { float *ptr; size_t bytes; } *free_grads;
+    int n_free_grads, cap_free_grads;
 } sg_ctx;
 
 void sg_ctx_init(sg_ctx *ctx);
@@ -63,6 +79,14 @@ void sg_ctx_free(sg_ctx *ctx);
 void sg_ctx_reset(sg_ctx *ctx);
 /* Enable/disable recording; returns the previous setting (like torch.no_grad). */
 bool sg_ctx_set_grad(sg_ctx *ctx, bool enabled);
+
+/* Give back everything allocated in ctx's arena since mark except the data
+ * of t, which is moved down to the mark: for forward passes without
+ * recording (teacher, pseudo-label and evaluation passes) whose activations
+ * are dead once their output exists. Nothing may have been recorded on the
+ * tape since the mark. Returns t's new header; every other tensor made
+ * after the mark is invalid. */
+sg_tensor *sg_ctx_release_keep(sg_ctx *ctx, sg_arena_mark mark, int n_nodes_at_mark, const sg_tensor *t);
 
 /* ---- tensors ---------------------------------------------------------------- */
 size_t sg_numel(const sg_tensor *t);
@@ -83,8 +107,9 @@ bool sg_same_shape(const sg_tensor *a, const sg_tensor *b);
 const char *sg_shape_str(const sg_tensor *t, char *buf, size_t len);
 #define SG_SHAPE_STR_LEN 64
 
-/* The gradient buffer of t for accumulation: allocated (zeroed, in the arena)
- * on first use. Returns NULL when t does not require a gradient. */
+/* The gradient buffer of t for accumulation: allocated (zeroed, in the arena,
+ * or a recycled dead gradient of the same size) on first use. Returns NULL
+ * when t does not require a gradient. */
 float *sg_grad_buffer(sg_ctx *ctx, sg_tensor *t);
 /* Set every element of a long-lived tensor's grad to 0. */
 void sg_tensor_zero_grad(sg_tensor *t);

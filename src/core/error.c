@@ -21,6 +21,17 @@ void sg_die_(const char *file, int line, const char *func, const char *fmt, ...)
     abort();
 }
 
+int sg_err_set(sg_err *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
 void *sg_xmalloc(size_t bytes)
 {
     void *p = malloc(bytes ? bytes : 1);

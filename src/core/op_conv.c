@@ -2,12 +2,27 @@
  * op_conv.c: the autograd wrapper of sg_conv2d (ops.h) and its parameter
  * helper. Validates shapes, allocates the output and the im2col scratch in
  * the arena, runs src/cpu/conv2d.c and records a node holding x, w, b and the
- * dimensions. Matches torch.nn.functional.conv2d.
- * Covered by tests/test_ops_conv.c.
+ * dimensions. Matches torch.nn.functional.conv2d. On the fast CPU path
+ * (sg_get_cpu_path() == SG_CPU_FAST, oneDNN builds only) the forward and the
+ * backward run src/cpu/dnnl_conv.c instead; the node remembers which path
+ * its forward took so the backward stays on it.
+ *
+ * Dead taps: a kernel row or column that reads only padding for every
+ * output (a dilated 3x3 whose dilation reaches past a small map, like the
+ * rate-12/18 ASPP branches on an 8x8 map, which reduce to their centre tap)
+ * contributes exact zeros. Both paths then run the convolution with the
+ * kernel cropped to its live taps (padding reduced to match) and scatter the
+ * weight gradient back; the dead taps' gradient stays 0, as in PyTorch.
+ * Only the summation order of the live terms can differ from the uncropped
+ * kernel. Covered by tests/test_ops_conv.c and tests/test_dnnl.c.
  */
+#include "config.h"
 #include "semiseg/ops.h"
 
 #include "../cpu/conv2d.h"
+#ifdef SG_HAVE_DNNL
+#include "../cpu/dnnl_ops.h"
+#endif
 
 sg_conv2d_params sg_conv2d_params_make(int stride, int pad, int dil, int groups)
 {
@@ -23,8 +38,71 @@ sg_conv2d_params sg_conv2d_params_make(int stride, int pad, int dil, int groups)
 typedef struct {
     sg_node node;
     sg_tensor *x, *w, *b;
-    sg_conv2d_dims d;
+    sg_conv2d_dims d;       /* of the convolution that ran (cropped when wc) */
+    bool fast;              /* the forward ran on the oneDNN path */
+    float *wc;              /* the live taps of w, or NULL when none are dead */
+    int kh0, kw0;           /* the first live tap of each axis */
 } sg_conv2d_node;
+
+/* The live taps [*k0, *k1] of one axis: those that read inside [0, in) for
+ * some output position. */
+static void sg_live_taps_(int in, int out, int k, int stride, int pad, int dil, int *k0, int *k1)
+{
+    *k0 = k;
+    *k1 = -1;
+    for (int t = 0; t < k; t++)
+        for (int o = 0; o < out; o++) {
+            int i = o * stride - pad + t * dil;
+            if (i >= 0 && i < in) {
+                if (t < *k0) *k0 = t;
+                *k1 = t;
+                break;
+            }
+        }
+}
+
+/* Crops d to its live taps when some are dead and the cropped convolution
+ * (symmetric padding reduced by k0 * dil) has the same output size; returns
+ * false and leaves d alone otherwise. */
+static bool sg_conv_crop_(sg_conv2d_dims *d, int *kh0, int *kw0)
+{
+    int h0, h1, w0, w1;
+    sg_live_taps_(d->H, d->Ho, d->kh, d->stride_h, d->pad_h, d->dil_h, &h0, &h1);
+    sg_live_taps_(d->W, d->Wo, d->kw, d->stride_w, d->pad_w, d->dil_w, &w0, &w1);
+    if (h1 < h0 || w1 < w0) return false;   /* all padding: left to the kernels */
+    if (h0 == 0 && h1 == d->kh - 1 && w0 == 0 && w1 == d->kw - 1) return false;
+    sg_conv2d_dims c = *d;
+    c.kh = h1 - h0 + 1;
+    c.kw = w1 - w0 + 1;
+    c.pad_h = d->pad_h - h0 * d->dil_h;
+    c.pad_w = d->pad_w - w0 * d->dil_w;
+    if (c.pad_h < 0 || c.pad_w < 0) return false;
+    if ((d->H + 2 * c.pad_h - c.dil_h * (c.kh - 1) - 1) / c.stride_h + 1 != d->Ho ||
+        (d->W + 2 * c.pad_w - c.dil_w * (c.kw - 1) - 1) / c.stride_w + 1 != d->Wo)
+        return false;
+    *d = c;
+    *kh0 = h0;
+    *kw0 = w0;
+    return true;
+}
+
+/* Copies between w (Cout, Cg, kh, kw) and its crop wc (Cout, Cg, c->kh,
+ * c->kw) at (kh0, kw0): wc = crop(w), or w += wc when `add`. */
+static void sg_conv_crop_copy_(float *w, float *wc, const sg_tensor *full,
+                               const sg_conv2d_dims *c, int kh0, int kw0, bool add)
+{
+    const int planes = full->shape[0] * full->shape[1], kh = full->shape[2], kw = full->shape[3];
+    for (int p = 0; p < planes; p++)
+        for (int i = 0; i < c->kh; i++)
+            for (int j = 0; j < c->kw; j++) {
+                float *f = &w[((size_t)p * kh + kh0 + i) * kw + kw0 + j];
+                float *g = &wc[((size_t)p * c->kh + i) * c->kw + j];
+                if (add)
+                    *f += *g;
+                else
+                    *g = *f;
+            }
+}
 
 static float *scratch_(sg_ctx *ctx, const sg_conv2d_dims *d)
 {
@@ -35,11 +113,30 @@ static float *scratch_(sg_ctx *ctx, const sg_conv2d_dims *d)
 static void sg_conv2d_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_conv2d_node *n = (sg_conv2d_node *)node;
+    /* A gradient buffer made now is all zeros: oneDNN may write it directly. */
+    bool dx_zero = n->x->grad == NULL;
     float *dx = sg_grad_buffer(ctx, n->x);
     float *dw = sg_grad_buffer(ctx, n->w);
     float *db = sg_grad_buffer(ctx, n->b);
-    float *col = (dx || dw) ? scratch_(ctx, &n->d) : NULL;
-    sg_conv2d_backward_cpu(dx, dw, db, col, node->out->grad, n->x->data, n->w->data, &n->d);
+    const float *w = n->w->data;
+    float *dwc = dw;
+    if (n->wc) {
+        w = n->wc;
+        dwc = dw ? sg_arena_calloc(&ctx->arena, (size_t)n->d.Cout * (n->d.Cin / n->d.groups) *
+                                                    n->d.kh * n->d.kw * sizeof(float))
+                 : NULL;
+    }
+#ifdef SG_HAVE_DNNL
+    if (n->fast)
+        sg_dnnl_conv2d_backward(dx, dwc, db, dx_zero, node->out->grad, n->x->data, w, &n->d);
+    else
+#endif
+    {
+        (void)dx_zero;
+        float *col = (dx || dwc) ? scratch_(ctx, &n->d) : NULL;
+        sg_conv2d_backward_cpu(dx, dwc, db, col, node->out->grad, n->x->data, w, &n->d);
+    }
+    if (n->wc && dw) sg_conv_crop_copy_(dw, dwc, n->w, &n->d, n->kh0, n->kw0, true);
 }
 
 sg_tensor *sg_conv2d(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b, sg_conv2d_params p)
@@ -76,13 +173,33 @@ sg_tensor *sg_conv2d(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b, sg_c
              d.Ho, d.Wo, sx, sw, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w);
 
     sg_tensor *out = sg_tensor_new4(ctx, d.N, d.Cout, d.Ho, d.Wo);
-    sg_conv2d_forward_cpu(out->data, scratch_(ctx, &d), x->data, w->data, b ? b->data : NULL, &d);
+    bool fast = sg_get_cpu_path() == SG_CPU_FAST;
+    const float *wd = w->data;
+    float *wc = NULL;
+    int kh0 = 0, kw0 = 0;
+    if (sg_conv_crop_(&d, &kh0, &kw0)) {
+        wc = sg_arena_alloc(&ctx->arena,
+                            (size_t)d.Cout * (d.Cin / d.groups) * d.kh * d.kw * sizeof(float));
+        sg_conv_crop_copy_(w->data, wc, w, &d, kh0, kw0, false);
+        wd = wc;
+    }
+#ifdef SG_HAVE_DNNL
+    if (fast)
+        sg_dnnl_conv2d_forward(out->data, x->data, wd, b ? b->data : NULL, &d);
+    else
+#endif
+        sg_conv2d_forward_cpu(out->data, scratch_(ctx, &d), x->data, wd, b ? b->data : NULL,
+                              &d);
     if (sg_should_record(ctx, 3, (const sg_tensor *const[]){x, w, b})) {
         sg_conv2d_node *n = sg_tape_record(ctx, sizeof *n, "sg_conv2d", sg_conv2d_backward_, out);
         n->x = x;
         n->w = w;
         n->b = b;
         n->d = d;
+        n->fast = fast;
+        n->wc = wc;
+        n->kh0 = kh0;
+        n->kw0 = kw0;
     }
     return out;
 }

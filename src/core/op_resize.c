@@ -30,18 +30,22 @@ static void sg_resize_bilinear_backward_(sg_ctx *ctx, sg_node *node)
     sg_resize_bilinear_node *n = (sg_resize_bilinear_node *)node;
     const sg_tensor *x = n->x, *out = node->out;
     float *dx = sg_grad_buffer(ctx, n->x);
-    if (dx)
-        sg_resize_bilinear_backward_cpu(dx, out->grad, x->shape[0] * x->shape[1], x->shape[2],
-                                        x->shape[3], out->shape[2], out->shape[3],
+    if (dx) {
+        void *scratch = sg_arena_alloc(
+            &ctx->arena, sg_resize_bilinear_scratch_bytes(out->shape[2], out->shape[3]));
+        sg_resize_bilinear_backward_cpu(dx, scratch, out->grad, x->shape[0] * x->shape[1],
+                                        x->shape[2], x->shape[3], out->shape[2], out->shape[3],
                                         n->align_corners);
+    }
 }
 
 sg_tensor *sg_resize_bilinear(sg_ctx *ctx, sg_tensor *x, int oh, int ow, bool align_corners)
 {
     sg_check_image_("sg_resize_bilinear", x, oh, ow);
     sg_tensor *out = sg_tensor_new4(ctx, x->shape[0], x->shape[1], oh, ow);
-    sg_resize_bilinear_forward_cpu(out->data, x->data, x->shape[0] * x->shape[1], x->shape[2],
-                                   x->shape[3], oh, ow, align_corners);
+    void *scratch = sg_arena_alloc(&ctx->arena, sg_resize_bilinear_scratch_bytes(oh, ow));
+    sg_resize_bilinear_forward_cpu(out->data, scratch, x->data, x->shape[0] * x->shape[1],
+                                   x->shape[2], x->shape[3], oh, ow, align_corners);
     if (sg_should_record(ctx, 1, (const sg_tensor *const[]){x})) {
         sg_resize_bilinear_node *n = sg_tape_record(ctx, sizeof *n, "sg_resize_bilinear",
                                                     sg_resize_bilinear_backward_, out);

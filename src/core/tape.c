@@ -40,6 +40,26 @@ void *sg_tape_record(sg_ctx *ctx, size_t bytes, const char *op, sg_backward_fn f
     return node;
 }
 
+/* Every consumer of a node's output comes later on the tape, so once the
+ * node's own backward has run, the output's gradient is dead: hand its
+ * buffer to the next sg_grad_buffer of the same size. The tensor's grad is
+ * cleared so that nothing reads the reused memory through it. */
+static void sg_recycle_grad_(sg_ctx *ctx, sg_tensor *out)
+{
+    if (out->owns_memory) return; /* a caller's long-lived tensor keeps its gradient */
+    if (ctx->n_free_grads == ctx->cap_free_grads) {
+        int cap = ctx->cap_free_grads ? 2 * ctx->cap_free_grads : 64;
+        struct sg_free_grad *f = realloc(ctx->free_grads, (size_t)cap * sizeof *f);
+        SG_CHECK(f != NULL, "out of memory growing the gradient free list to %d", cap);
+        ctx->free_grads = f;
+        ctx->cap_free_grads = cap;
+    }
+    ctx->free_grads[ctx->n_free_grads].ptr = out->grad;
+    ctx->free_grads[ctx->n_free_grads].bytes = sg_numel(out) * sizeof(float);
+    ctx->n_free_grads++;
+    out->grad = NULL;
+}
+
 static void sg_replay_(sg_ctx *ctx)
 {
     /* One reverse pass per tape: sum the losses first, as in PyTorch without
@@ -50,7 +70,9 @@ static void sg_replay_(sg_ctx *ctx)
     /* The tape is topologically ordered by construction (define-by-run). */
     for (int i = ctx->n_nodes - 1; i >= 0; i--) {
         sg_node *node = ctx->nodes[i];
-        if (node->out->grad) node->backward(ctx, node);
+        if (!node->out->grad) continue;
+        node->backward(ctx, node);
+        sg_recycle_grad_(ctx, node->out);
     }
 }
 

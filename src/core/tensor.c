@@ -92,6 +92,25 @@ void sg_arena_free(sg_arena *a)
     memset(a, 0, sizeof *a);
 }
 
+sg_arena_mark sg_arena_get_mark(const sg_arena *a)
+{
+    sg_arena_mark m = {a->head, a->head ? a->head->off : 0, a->used};
+    return m;
+}
+
+void sg_arena_release(sg_arena *a, sg_arena_mark m)
+{
+    while (a->head != m.block) {
+        SG_CHECK(a->head != NULL, "sg_arena_release: the mark is not in this arena");
+        sg_arena_block *b = a->head;
+        a->head = b->next;
+        free(b->mem);
+        free(b);
+    }
+    if (a->head) a->head->off = m.off;
+    a->used = m.used;
+}
+
 size_t sg_arena_capacity(const sg_arena *a)
 {
     size_t cap = 0;
@@ -112,6 +131,7 @@ void sg_ctx_free(sg_ctx *ctx)
 {
     sg_arena_free(&ctx->arena);
     free(ctx->nodes);
+    free(ctx->free_grads);
     memset(ctx, 0, sizeof *ctx);
 }
 
@@ -119,7 +139,38 @@ void sg_ctx_reset(sg_ctx *ctx)
 {
     ctx->n_nodes = 0;
     ctx->replayed = false;
+    ctx->n_free_grads = 0;
     sg_arena_reset(&ctx->arena);
+}
+
+sg_tensor *sg_ctx_release_keep(sg_ctx *ctx, sg_arena_mark mark, int n_nodes_at_mark, const sg_tensor *t)
+{
+    SG_CHECK(ctx->n_nodes == n_nodes_at_mark,
+             "sg_ctx_release_keep: %d ops were recorded since the mark; their saved tensors "
+             "would be freed", ctx->n_nodes - n_nodes_at_mark);
+    /* Before any backward, so no recycled gradient lives in the released memory. */
+    SG_CHECK(!ctx->replayed, "sg_ctx_release_keep after sg_backward");
+    SG_CHECK(!t->grad, "sg_ctx_release_keep: the kept tensor must not carry a gradient");
+    sg_tensor copy = *t;
+    size_t bytes = sg_numel(t) * sg_dtype_size(t->dtype);
+    if (mark.block && mark.block == ctx->arena.head) {
+        /* Steady state: one block; slide the data down over the dead memory. */
+        sg_arena_release(&ctx->arena, mark);
+        sg_tensor *out = sg_arena_alloc(&ctx->arena, sizeof *out);
+        void *data = sg_arena_alloc(&ctx->arena, bytes);
+        memmove(data, copy.data, bytes);
+        *out = copy;
+        out->data = data;
+        return out;
+    }
+    /* The first steps chain new blocks: keep a copy while they are freed. */
+    void *tmp = sg_xmalloc(bytes);
+    memcpy(tmp, copy.data, bytes);
+    sg_arena_release(&ctx->arena, mark);
+    sg_tensor *out = sg_tensor_new(ctx, copy.dtype, copy.ndim, copy.shape);
+    memcpy(out->data, tmp, bytes);
+    free(tmp);
+    return out;
 }
 
 bool sg_ctx_set_grad(sg_ctx *ctx, bool enabled)
@@ -237,7 +288,17 @@ const char *sg_shape_str(const sg_tensor *t, char *buf, size_t len)
 float *sg_grad_buffer(sg_ctx *ctx, sg_tensor *t)
 {
     if (!t || !t->requires_grad) return NULL;
-    if (!t->grad) t->grad = sg_arena_calloc(&ctx->arena, sg_numel(t) * sizeof(float));
+    if (!t->grad) {
+        size_t bytes = sg_numel(t) * sizeof(float);
+        for (int i = ctx->n_free_grads - 1; i >= 0; i--)
+            if (ctx->free_grads[i].bytes == bytes) {
+                t->grad = ctx->free_grads[i].ptr;
+                ctx->free_grads[i] = ctx->free_grads[--ctx->n_free_grads];
+                memset(t->grad, 0, bytes);
+                return t->grad;
+            }
+        t->grad = sg_arena_calloc(&ctx->arena, bytes);
+    }
     return t->grad;
 }
 

@@ -11,24 +11,30 @@
 
 void sg_relu_forward_cpu(float *out, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) out[i] = sg_relu1(x[i]);
 }
 
 void sg_relu_backward_cpu(float *dx, const float *dout, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] += sg_relu_grad1(dout[i], x[i]);
+}
+
+void sg_relu_mask_cpu(float *g, const float *out, size_t n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) g[i] = sg_relu_grad1(g[i], out[i]);
 }
 
 void sg_gelu_forward_cpu(float *out, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) out[i] = sg_gelu1(x[i]);
 }
 
 void sg_gelu_backward_cpu(float *dx, const float *dout, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] += dout[i] * sg_gelu_grad1(x[i]);
 }

@@ -7,6 +7,8 @@
  * Layout: x (N, C, HW) contiguous; channel c's values are the N runs
  * x[n, c, 0..HW). Every loop runs one channel per OpenMP thread, summing in a
  * fixed order in double, so results do not depend on the thread count.
+ * The fused BN+ReLU (sg_batchnorm2d_relu) clamps in the same loop and masks
+ * the upstream gradient by the output's sign in the backward.
  * Covered by tests/test_ops_norm.c (parity with PyTorch + gradient checks).
  */
 #include "batchnorm.h"
@@ -54,7 +56,8 @@ void sg_batchnorm_eval_stats_cpu(float *mean, float *invstd, const float *runnin
 }
 
 void sg_batchnorm_forward_cpu(float *out, const float *x, const float *w, const float *b,
-                              const float *mean, const float *invstd, int N, int C, int HW)
+                              const float *mean, const float *invstd, bool relu, int N, int C,
+                              int HW)
 {
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -63,14 +66,22 @@ void sg_batchnorm_forward_cpu(float *out, const float *x, const float *w, const 
         float mu = mean[c];
         for (int i = 0; i < N; i++) {
             size_t off = ((size_t)i * C + c) * HW;
-            for (int j = 0; j < HW; j++) out[off + j] = (x[off + j] - mu) * scale + shift;
+            if (relu)
+                for (int j = 0; j < HW; j++) {
+                    float v = (x[off + j] - mu) * scale + shift;
+                    out[off + j] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (int j = 0; j < HW; j++) out[off + j] = (x[off + j] - mu) * scale + shift;
         }
     }
 }
 
-void sg_batchnorm_backward_cpu(float *dx, float *dw, float *db, const float *dout,
-                               const float *x, const float *w, const float *mean,
-                               const float *invstd, int training, int N, int C, int HW)
+/* The backward, with dout masked by relu_out > 0 when relu_out is given. */
+static void sg_bn_backward_(float *dx, float *dw, float *db, const float *dout,
+                            const float *relu_out, const float *x, const float *w,
+                            const float *mean, const float *invstd, int training, int N, int C,
+                            int HW)
 {
     const double n = (double)N * HW;
 #pragma omp parallel for schedule(static)
@@ -80,7 +91,7 @@ void sg_batchnorm_backward_cpu(float *dx, float *dw, float *db, const float *dou
         for (int i = 0; i < N; i++) {
             size_t off = ((size_t)i * C + c) * HW;
             for (int j = 0; j < HW; j++) {
-                double g = dout[off + j];
+                double g = !relu_out || relu_out[off + j] > 0.0f ? dout[off + j] : 0.0f;
                 sum_dy += g;
                 sum_dy_xhat += g * ((x[off + j] - mu) * is);
             }
@@ -97,8 +108,24 @@ void sg_batchnorm_backward_cpu(float *dx, float *dw, float *db, const float *dou
             size_t off = ((size_t)i * C + c) * HW;
             for (int j = 0; j < HW; j++) {
                 double xhat = (x[off + j] - mu) * is;
-                dx[off + j] += (float)(k * (dout[off + j] - mean_dy - xhat * mean_dy_xhat));
+                double g = !relu_out || relu_out[off + j] > 0.0f ? dout[off + j] : 0.0f;
+                dx[off + j] += (float)(k * (g - mean_dy - xhat * mean_dy_xhat));
             }
         }
     }
+}
+
+void sg_batchnorm_backward_cpu(float *dx, float *dw, float *db, const float *dout,
+                               const float *x, const float *w, const float *mean,
+                               const float *invstd, int training, int N, int C, int HW)
+{
+    sg_bn_backward_(dx, dw, db, dout, NULL, x, w, mean, invstd, training, N, C, HW);
+}
+
+void sg_batchnorm_relu_backward_cpu(float *dx, float *dw, float *db, const float *dout,
+                                    const float *relu_out, const float *x, const float *w,
+                                    const float *mean, const float *invstd, int training, int N,
+                                    int C, int HW)
+{
+    sg_bn_backward_(dx, dw, db, dout, relu_out, x, w, mean, invstd, training, N, C, HW);
 }

@@ -15,26 +15,51 @@
 
 #include <stddef.h>
 
-void sg_resize_bilinear_forward_cpu(float *out, const float *x, int planes, int h, int w, int oh,
-                                    int ow, bool align_corners)
+/* One axis's stencils, dst = 0 .. out-1. */
+typedef struct {
+    int *i0, *i1;
+    float *l0, *l1;
+} sg_stencil_;
+
+size_t sg_resize_bilinear_scratch_bytes(int oh, int ow)
 {
-    const float sh = sg_bilinear_scale(h, oh, align_corners);
-    const float sw = sg_bilinear_scale(w, ow, align_corners);
+    return 2 * ((size_t)oh + (size_t)ow) * (sizeof(int) + sizeof(float));
+}
+
+/* Carves one axis's table of `out` stencils from *mem and fills it. */
+static sg_stencil_ sg_stencil_fill_(char **mem, int in, int out, bool align_corners)
+{
+    sg_stencil_ t;
+    t.i0 = (int *)*mem;
+    t.i1 = t.i0 + out;
+    t.l0 = (float *)(t.i1 + out);
+    t.l1 = t.l0 + out;
+    *mem = (char *)(t.l1 + out);
+    const float scale = sg_bilinear_scale(in, out, align_corners);
+    for (int d = 0; d < out; d++)
+        sg_bilinear_index(d, in, out, scale, align_corners, &t.i0[d], &t.i1[d], &t.l0[d],
+                          &t.l1[d]);
+    return t;
+}
+
+void sg_resize_bilinear_forward_cpu(float *out, void *scratch, const float *x, int planes, int h,
+                                    int w, int oh, int ow, bool align_corners)
+{
+    char *mem = scratch;
+    const sg_stencil_ th = sg_stencil_fill_(&mem, h, oh, align_corners);
+    const sg_stencil_ tw = sg_stencil_fill_(&mem, w, ow, align_corners);
     const ptrdiff_t rows = (ptrdiff_t)planes * oh;
 #pragma omp parallel for schedule(static)
     for (ptrdiff_t r = 0; r < rows; r++) {
         const int p = (int)(r / oh), y = (int)(r % oh);
-        int h0, h1;
-        float lh0, lh1;
-        sg_bilinear_index(y, h, oh, sh, align_corners, &h0, &h1, &lh0, &lh1);
-        const float *x0 = x + ((size_t)p * h + h0) * w;
-        const float *x1 = x + ((size_t)p * h + h1) * w;
+        const float lh0 = th.l0[y], lh1 = th.l1[y];
+        const float *x0 = x + ((size_t)p * h + th.i0[y]) * w;
+        const float *x1 = x + ((size_t)p * h + th.i1[y]) * w;
         float *o = out + (size_t)r * ow;
         for (int xo = 0; xo < ow; xo++) {
-            int w0, w1;
-            float lw0, lw1;
-            sg_bilinear_index(xo, w, ow, sw, align_corners, &w0, &w1, &lw0, &lw1);
-            o[xo] = sg_bilinear_combine(lh0, lh1, lw0, lw1, x0[w0], x0[w1], x1[w0], x1[w1]);
+            const int w0 = tw.i0[xo], w1 = tw.i1[xo];
+            o[xo] = sg_bilinear_combine(lh0, lh1, tw.l0[xo], tw.l1[xo], x0[w0], x0[w1], x1[w0],
+                                        x1[w1]);
         }
     }
 }
@@ -45,29 +70,29 @@ static inline void sg_scatter_(float *g, float weight, double v)
     *g = (float)((double)*g + (double)weight * v);
 }
 
-void sg_resize_bilinear_backward_cpu(float *dx, const float *dout, int planes, int h, int w,
-                                     int oh, int ow, bool align_corners)
+void sg_resize_bilinear_backward_cpu(float *dx, void *scratch, const float *dout, int planes,
+                                     int h, int w, int oh, int ow, bool align_corners)
 {
-    const float sh = sg_bilinear_scale(h, oh, align_corners);
-    const float sw = sg_bilinear_scale(w, ow, align_corners);
+    char *mem = scratch;
+    const sg_stencil_ th = sg_stencil_fill_(&mem, h, oh, align_corners);
+    const sg_stencil_ tw = sg_stencil_fill_(&mem, w, ow, align_corners);
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < planes; p++) {
         float *g = dx + (size_t)p * h * w;
         const float *d = dout + (size_t)p * oh * ow;
         for (int y = 0; y < oh; y++) {
-            int h0, h1;
-            float lh0, lh1;
-            sg_bilinear_index(y, h, oh, sh, align_corners, &h0, &h1, &lh0, &lh1);
+            const float lh0 = th.l0[y], lh1 = th.l1[y];
+            float *g0 = g + (size_t)th.i0[y] * w, *g1 = g + (size_t)th.i1[y] * w;
+            const float *dr = d + (size_t)y * ow;
             for (int xo = 0; xo < ow; xo++) {
-                int w0, w1;
-                float lw0, lw1;
-                sg_bilinear_index(xo, w, ow, sw, align_corners, &w0, &w1, &lw0, &lw1);
-                const double v = d[(size_t)y * ow + xo];
+                const int w0 = tw.i0[xo], w1 = tw.i1[xo];
+                const float lw0 = tw.l0[xo], lw1 = tw.l1[xo];
+                const double v = dr[xo];
                 /* ATen's tap order: 00, 01, 10, 11. */
-                sg_scatter_(&g[(size_t)h0 * w + w0], lh0 * lw0, v);
-                sg_scatter_(&g[(size_t)h0 * w + w1], lh0 * lw1, v);
-                sg_scatter_(&g[(size_t)h1 * w + w0], lh1 * lw0, v);
-                sg_scatter_(&g[(size_t)h1 * w + w1], lh1 * lw1, v);
+                sg_scatter_(&g0[w0], lh0 * lw0, v);
+                sg_scatter_(&g0[w1], lh0 * lw1, v);
+                sg_scatter_(&g1[w0], lh1 * lw0, v);
+                sg_scatter_(&g1[w1], lh1 * lw1, v);
             }
         }
     }

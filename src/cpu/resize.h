@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "semiseg/base.h"
@@ -82,12 +83,16 @@ SG_HD int sg_nearest_index(int dst, int in, int out)
     return i < in - 1 ? i : in - 1;
 }
 
-void sg_resize_bilinear_forward_cpu(float *out, const float *x, int planes, int h, int w, int oh,
-                                    int ow, bool align_corners);
+/* Bytes of scratch the bilinear kernels take: the stencil (indices and
+ * weights) of every output row and column, computed once per call rather
+ * than once per output element. */
+size_t sg_resize_bilinear_scratch_bytes(int oh, int ow);
+void sg_resize_bilinear_forward_cpu(float *out, void *scratch, const float *x, int planes, int h,
+                                    int w, int oh, int ow, bool align_corners);
 /* Scatter-add in a fixed (oh, ow) order within each plane; planes in parallel.
  * Each tap adds (lh * lw) * dout with one rounding, as ATen's kernel does. */
-void sg_resize_bilinear_backward_cpu(float *dx, const float *dout, int planes, int h, int w,
-                                     int oh, int ow, bool align_corners);
+void sg_resize_bilinear_backward_cpu(float *dx, void *scratch, const float *dout, int planes,
+                                     int h, int w, int oh, int ow, bool align_corners);
 
 void sg_resize_nearest_forward_cpu(float *out, const float *x, int planes, int h, int w, int oh,
                                    int ow);

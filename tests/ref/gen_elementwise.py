@@ -6,12 +6,11 @@ Writes tests/data/elementwise.bin. For each op: inputs, output, an upstream
 gradient `<op>.dout` and the input gradients PyTorch computes from it.
 
 dropout2d: torch draws its own mask, so the mask semiseg draws is rebuilt here
-with a pure-Python Philox4x32-10 (the mapping of src/core/rng.c) and applied
+with the pure-Python Philox4x32-10 of tests/ref/philox.py and applied
 as out = x * mask / (1 - p). The seed and stream are constants shared with
 the test (DROP_SEED, DROP_STREAM there).
 """
 import os
-import struct
 import sys
 
 import torch
@@ -19,50 +18,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fixture import Fixture  # noqa: E402
-
-M32 = 0xFFFFFFFF
-
-
-def philox4x32_10(ctr, key):
-    """Philox4x32-10 block function (Salmon et al. SC'11; Random123 philox.h)."""
-    c0, c1, c2, c3 = ctr
-    k0, k1 = key
-    for _ in range(10):
-        p0 = 0xD2511F53 * c0
-        p1 = 0xCD9E8D57 * c2
-        hi0, lo0 = p0 >> 32, p0 & M32
-        hi1, lo1 = p1 >> 32, p1 & M32
-        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
-        k0 = (k0 + 0x9E3779B9) & M32
-        k1 = (k1 + 0xBB67AE85) & M32
-    return [c0, c1, c2, c3]
-
-
-# Random123 known-answer vectors (kat_vectors, philox4x32_10).
-assert philox4x32_10([0, 0, 0, 0], [0, 0]) == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
-assert philox4x32_10([M32] * 4, [M32] * 2) == [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]
-assert philox4x32_10([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344],
-                     [0xA4093822, 0x299F31D0]) == [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
-
-
-def rng_uniforms(seed, stream, n):
-    """The first n sg_rng_uniform draws of sg_rng_init(seed, stream): block
-    counter in words 0-1, stream in words 2-3, key = seed low/high, four
-    words per block used in order, uniform = (u32 >> 8) / 2^24."""
-    out = []
-    counter = 0
-    key = [seed & M32, seed >> 32]
-    while len(out) < n:
-        ctr = [counter & M32, counter >> 32, stream & M32, stream >> 32]
-        for word in philox4x32_10(ctr, key):
-            out.append((word >> 8) / 16777216.0)
-        counter += 1
-    return out[:n]
-
-
-def f32(v):
-    return struct.unpack("<f", struct.pack("<f", v))[0]
-
+from philox import f32, uniforms as rng_uniforms  # noqa: E402
 
 torch.manual_seed(0)
 fx = Fixture()

@@ -1,0 +1,32 @@
+/*
+ * io.h: writing files atomically. Results, checkpoints and images are written
+ * to a temporary file in the destination's directory, flushed, fsync'ed and
+ * renamed over the destination, so a crash, a kill or a full disk leaves
+ * either the old file or the new one, never half of one.
+ *
+ * Covered by tests/test_io.c (including a write that fails for lack of space).
+ */
+#ifndef SEMISEG_IO_H
+#define SEMISEG_IO_H
+
+#include <stdio.h>
+
+#include "semiseg/base.h"
+
+typedef struct sg_atomic_file {
+    FILE *fp;             /* write here */
+    char path[4096];      /* destination */
+    char tmp[4096 + 32];  /* <path>.tmp.<pid>.<n> */
+} sg_atomic_file;
+
+/* Open a temporary file beside path. Returns 0, or -1 with err set. */
+int sg_atomic_open(sg_atomic_file *af, const char *path, sg_err *err);
+/* Flush, fsync, close and rename over the destination, then fsync the
+ * directory. On any failure the temporary file is removed, the destination
+ * is untouched, and err names the path and the reason (e.g. "No space left
+ * on device"). */
+int sg_atomic_commit(sg_atomic_file *af, sg_err *err);
+/* Give up: close and remove the temporary file. */
+void sg_atomic_abort(sg_atomic_file *af);
+
+#endif

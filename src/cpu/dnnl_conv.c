@@ -1,0 +1,150 @@
+/*
+ * dnnl_conv.c: 2-D convolution forward, backward-data and backward-weights
+ * (+bias) through oneDNN primitives (dnnl_ops.h), the fast twin of conv2d.c.
+ * Reference: torch.nn.functional.conv2d and its autograd, which PyTorch's
+ * own CPU build also runs through oneDNN (mkldnn_convolution).
+ *
+ * Layout: x nchw (N, Cin, H, W), w oihw (Cout, Cin, kh, kw), seen as goihw
+ * (groups, Cout/groups, Cin/groups, kh, kw) with groups, which is the same
+ * memory; b and db (Cout); out nchw. Padding is symmetric like PyTorch's
+ * (oneDNN's right padding only has to be consistent with the floor-mode
+ * output size), and oneDNN counts dilation from 0 (dilation d is d - 1).
+ *
+ * The primitives are built with format_tag_any for src, weights and dst, so
+ * oneDNN picks its AVX-512 direct kernels on blocked layouts; sg_dnnl_exec
+ * reorders our plain buffers in and out (dnnl_common.c).
+ *
+ * oneDNN writes its outputs; our gradients accumulate, so dx is accumulated
+ * (sg_dnnl_arg.accumulate) unless the caller says dx is all zeros, and dw/db
+ * always are.
+ * Covered by tests/test_dnnl.c (against conv2d.c over the cases of
+ * tests/test_ops_conv.c).
+ */
+#include "config.h"
+
+#include "dnnl_common.h"
+#include "dnnl_ops.h"
+
+/* Key slots. */
+enum { K_N, K_CIN, K_H, K_W, K_COUT, K_KH, K_KW, K_HO, K_WO, K_SH, K_SW, K_PH, K_PW, K_DH, K_DW,
+       K_G, K_BIAS };
+
+static sg_dnnl_key sg_conv_key_(sg_dnnl_kind kind, const sg_conv2d_dims *d, bool bias)
+{
+    sg_dnnl_key k = {.kind = kind};
+    const int v[] = {d->N, d->Cin, d->H, d->W, d->Cout, d->kh, d->kw, d->Ho, d->Wo,
+                     d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->dil_h, d->dil_w,
+                     d->groups, bias};
+    for (int i = 0; i < (int)(sizeof v / sizeof *v); i++) k.v[i] = v[i];
+    return k;
+}
+
+/* Memory descriptors and geometry of a key. */
+typedef struct {
+    dnnl_memory_desc_t src, wei, bias, dst;
+    dnnl_dims_t strides, dilates, pad;
+} sg_conv_descs_;
+
+static sg_conv_descs_ sg_conv_descs_of_(const sg_dnnl_key *key)
+{
+    const int *v = key->v;
+    sg_conv_descs_ c;
+    c.src = sg_dnnl_md_any(4, (const dnnl_dim_t[]){v[K_N], v[K_CIN], v[K_H], v[K_W]});
+    c.dst = sg_dnnl_md_any(4, (const dnnl_dim_t[]){v[K_N], v[K_COUT], v[K_HO], v[K_WO]});
+    c.bias = sg_dnnl_md(1, (const dnnl_dim_t[]){v[K_COUT]});
+    int g = v[K_G];
+    if (g == 1)
+        c.wei = sg_dnnl_md_any(4, (const dnnl_dim_t[]){v[K_COUT], v[K_CIN], v[K_KH], v[K_KW]});
+    else
+        c.wei = sg_dnnl_md_any(
+            5, (const dnnl_dim_t[]){g, v[K_COUT] / g, v[K_CIN] / g, v[K_KH], v[K_KW]});
+    c.strides[0] = v[K_SH];
+    c.strides[1] = v[K_SW];
+    c.dilates[0] = v[K_DH] - 1;
+    c.dilates[1] = v[K_DW] - 1;
+    c.pad[0] = v[K_PH];
+    c.pad[1] = v[K_PW];
+    return c;
+}
+
+static dnnl_primitive_desc_t sg_conv_pd_(const dnnl_convolution_desc_t *cd,
+                                         const_dnnl_primitive_desc_t hint)
+{
+    dnnl_primitive_attr_t attr = sg_dnnl_attr_new();
+    dnnl_primitive_desc_t pd;
+    SG_DNNL_CHECK(dnnl_primitive_desc_create(&pd, cd, attr, sg_dnnl_engine(), hint));
+    SG_DNNL_CHECK(dnnl_primitive_attr_destroy(attr));
+    return pd;
+}
+
+static dnnl_primitive_desc_t sg_conv_fwd_build_(const sg_dnnl_key *key)
+{
+    sg_conv_descs_ c = sg_conv_descs_of_(key);
+    dnnl_convolution_desc_t cd;
+    SG_DNNL_CHECK(dnnl_dilated_convolution_forward_desc_init(
+        &cd, dnnl_forward_training, dnnl_convolution_direct, &c.src, &c.wei,
+        key->v[K_BIAS] ? &c.bias : NULL, &c.dst, c.strides, c.dilates, c.pad, c.pad));
+    return sg_conv_pd_(&cd, NULL);
+}
+
+/* The forward primitive descriptor that hints a backward one: same geometry. */
+static const_dnnl_primitive_desc_t sg_conv_hint_(const sg_dnnl_key *key)
+{
+    sg_dnnl_key h = *key;
+    h.kind = SG_DNNL_CONV_FWD;
+    return sg_dnnl_prim_desc(sg_dnnl_prim_get(&h, sg_conv_fwd_build_));
+}
+
+static dnnl_primitive_desc_t sg_conv_bwd_data_build_(const sg_dnnl_key *key)
+{
+    sg_conv_descs_ c = sg_conv_descs_of_(key);
+    dnnl_convolution_desc_t cd;
+    SG_DNNL_CHECK(dnnl_dilated_convolution_backward_data_desc_init(
+        &cd, dnnl_convolution_direct, &c.src, &c.wei, &c.dst, c.strides, c.dilates, c.pad,
+        c.pad));
+    return sg_conv_pd_(&cd, sg_conv_hint_(key));
+}
+
+static dnnl_primitive_desc_t sg_conv_bwd_weights_build_(const sg_dnnl_key *key)
+{
+    sg_conv_descs_ c = sg_conv_descs_of_(key);
+    dnnl_convolution_desc_t cd;
+    SG_DNNL_CHECK(dnnl_dilated_convolution_backward_weights_desc_init(
+        &cd, dnnl_convolution_direct, &c.src, &c.wei, key->v[K_BIAS] ? &c.bias : NULL, &c.dst,
+        c.strides, c.dilates, c.pad, c.pad));
+    return sg_conv_pd_(&cd, sg_conv_hint_(key));
+}
+
+void sg_dnnl_conv2d_forward(float *out, const float *x, const float *w, const float *b,
+                            const sg_conv2d_dims *d)
+{
+    sg_dnnl_key k = sg_conv_key_(SG_DNNL_CONV_FWD, d, b != NULL);
+    sg_dnnl_prim *p = sg_dnnl_prim_get(&k, sg_conv_fwd_build_);
+    const sg_dnnl_arg args[] = {{DNNL_ARG_SRC, (void *)x, false},
+                                {DNNL_ARG_WEIGHTS, (void *)w, false},
+                                {DNNL_ARG_DST, out, false},
+                                {DNNL_ARG_BIAS, (void *)b, false}};
+    sg_dnnl_exec(p, b ? 4 : 3, args);
+}
+
+void sg_dnnl_conv2d_backward(float *dx, float *dw, float *db, bool dx_zero, const float *dout,
+                             const float *x, const float *w, const sg_conv2d_dims *d)
+{
+    if (dx) {
+        sg_dnnl_key k = sg_conv_key_(SG_DNNL_CONV_BWD_DATA, d, false);
+        const sg_dnnl_arg args[] = {{DNNL_ARG_DIFF_DST, (void *)dout, false},
+                                    {DNNL_ARG_WEIGHTS, (void *)w, false},
+                                    {DNNL_ARG_DIFF_SRC, dx, !dx_zero}};
+        sg_dnnl_exec(sg_dnnl_prim_get(&k, sg_conv_bwd_data_build_), 3, args);
+    }
+    if (dw || db) {
+        /* oneDNN computes dw also when only db is wanted (dw NULL: discarded).
+         * A parameter's gradient keeps accumulating across the backward pass. */
+        sg_dnnl_key k = sg_conv_key_(SG_DNNL_CONV_BWD_WEIGHTS, d, db != NULL);
+        const sg_dnnl_arg args[] = {{DNNL_ARG_SRC, (void *)x, false},
+                                    {DNNL_ARG_DIFF_DST, (void *)dout, false},
+                                    {DNNL_ARG_DIFF_WEIGHTS, dw, true},
+                                    {DNNL_ARG_DIFF_BIAS, db, true}};
+        sg_dnnl_exec(sg_dnnl_prim_get(&k, sg_conv_bwd_weights_build_), db ? 4 : 3, args);
+    }
+}

@@ -1,0 +1,71 @@
+/*
+ * dnnl_ops.h: the oneDNN fast-path kernels (built only with SG_HAVE_DNNL)
+ * that src/core/op_conv.c, op_norm.c and op_pool.c call when
+ * sg_get_cpu_path() == SG_CPU_FAST. Same layouts and semantics as the
+ * reference kernels they replace (conv2d.h, batchnorm.h, pool.h): NCHW
+ * contiguous floats, forward writes its outputs, backward ADDS into dx, dw,
+ * db (each may be NULL when that gradient is not wanted).
+ *
+ * `dx_zero`: the caller knows dx holds zeros (a gradient buffer that
+ * sg_grad_buffer has just allocated), so oneDNN may write it directly
+ * instead of accumulating into it.
+ *
+ * Results match the reference to rounding (oneDNN sums in other orders) and
+ * are bitwise reproducible for a fixed thread count, not across counts.
+ * Scratch comes from dnnl_common.c's shared buffer; only the max-pooling
+ * workspace, which lives until the backward, comes from `arena`. Covered by tests/test_dnnl.c.
+ */
+#ifndef SEMISEG_CPU_DNNL_OPS_H
+#define SEMISEG_CPU_DNNL_OPS_H
+
+#include <stdbool.h>
+
+#include "semiseg/tensor.h"
+
+#include "conv2d.h"
+
+/* ---- convolution (dnnl_conv.c); dims as in conv2d.h ---------------------- */
+/* out (N, Cout, Ho, Wo) = conv(x (N, Cin, H, W), w (Cout, Cin/groups, kh, kw)) + b (Cout) or no b. */
+void sg_dnnl_conv2d_forward(float *out, const float *x, const float *w, const float *b,
+                            const sg_conv2d_dims *d);
+/* dx (N, Cin, H, W), dw (Cout, Cin/groups, kh, kw), db (Cout) += the
+ * gradients for dout (N, Cout, Ho, Wo). */
+void sg_dnnl_conv2d_backward(float *dx, float *dw, float *db, bool dx_zero, const float *dout,
+                             const float *x, const float *w, const sg_conv2d_dims *d);
+
+/* ---- batch normalisation (dnnl_bn.c) over x (N, C, HW) -------------------- */
+/* Training: out = (x - mean) / sqrt(var + eps) * w + b with the batch mean and
+ * biased variance, written to mean (C) and var (C) for the backward; then
+ * the running statistics are updated as torch does (batchnorm.h):
+ *   running_mean = (1 - m) running_mean + m mean
+ *   running_var  = (1 - m) running_var  + m var n / (n - 1),   n = N*HW > 1.
+ * w, b may be NULL (1 and 0). */
+void sg_dnnl_batchnorm_train_forward(float *out, float *mean, float *var, float *running_mean,
+                                     float *running_var, const float *x, const float *w,
+                                     const float *b, float momentum, float eps, int N, int C,
+                                     int HW);
+/* Evaluation: the same map with the given (running) mean and var (C). */
+void sg_dnnl_batchnorm_eval_forward(float *out, const float *x, const float *w, const float *b,
+                                    const float *mean, const float *var, float eps, int N, int C,
+                                    int HW);
+/* Backward of either forward, from the mean and var it normalised with.
+ * Training differentiates through the batch statistics; evaluation treats
+ * them as constants (dx += w dout / sqrt(var + eps)). dw, db as batchnorm.h.
+ * w, b: the forward's (NULL when it had none; b is needed when db is). */
+void sg_dnnl_batchnorm_backward(float *dx, float *dw, float *db, bool dx_zero,
+                                const float *dout, const float *x, const float *w, const float *b,
+                                const float *mean, const float *var, bool training, float eps,
+                                int N, int C, int HW);
+
+/* ---- max pooling (dnnl_pool.c), floor mode, padding acts as -inf ---------- */
+/* out (N, C, Ho, Wo). With keep_workspace, returns oneDNN's record of the
+ * argmax (arena memory) for the backward; otherwise NULL. */
+void *sg_dnnl_maxpool2d_forward(sg_arena *arena, float *out, const float *x, bool keep_workspace,
+                                int N, int C, int H, int W, int Ho, int Wo, int kernel,
+                                int stride, int pad);
+/* dx (N, C, H, W) += the gradient routed through the workspace's maxima. */
+void sg_dnnl_maxpool2d_backward(float *dx, bool dx_zero, const float *dout, const void *workspace,
+                                int N, int C, int H, int W, int Ho, int Wo, int kernel,
+                                int stride, int pad);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * loader.h: batches of augmented samples, prefetched by worker threads.
+ *
+ * A loader reads samples through a callback (sg_source; a dataset plugs in
+ * with a three-line adapter around sg_dataset_load), augments them as UniMatch
+ * does (augment.h, spec-a 0.2 and 4.2) and assembles batches:
+ *   labeled    img (N, 3, S, S) float, normalised; mask (N, S, S) int32, 255 = ignore
+ *   unlabeled  img = the weak view, img_s1, img_s2 (N, 3, S, S); ignore (N, S, S)
+ *              int32 = 255 where the crop is padding, else 0; box1, box2
+ *              (N, S, S) int32 CutMix masks (1 inside) and the boxes as rectangles
+ * (UniMatch's train_l returns (img, mask); train_u returns (img_w, img_s1,
+ * img_s2, ignore_mask, cutmix_box1, cutmix_box2)).
+ *
+ * Determinism: batches are bitwise identical for any number of workers and
+ * any prefetch depth, because every draw is keyed, never taken from a shared
+ * generator:
+ *   epoch order  key seed, stream sg_rng_stream(SG_RNG_DATA_ORDER, id, epoch):
+ *                the list 0..n-1 repeated to epoch_len entries (UniMatch repeats
+ *                the labeled list to the unlabeled size), then Fisher-Yates
+ *                (for i = len-1..1: j = sg_rng_below(i + 1), swap) when shuffling
+ *   sample       key seed, stream sg_rng_stream(SG_RNG_AUGMENT, id << 16 | epoch,
+ *                position in the epoch): weak draws, then for unlabeled samples
+ *                strong view 1, box 1, strong view 2, box 2 (augment.h lists the
+ *                draws of each step)
+ * `id` separates loaders sharing a run seed (labeled, unlabeled, mix source);
+ * epochs must stay below 65536.
+ *
+ * Errors: a sample that fails to load (a corrupt file) fails its batch; the
+ * consumer gets -1 from sg_loader_next with the source's message (which names
+ * the file) prefixed by the epoch, batch and sample, at the same batch for any
+ * number of workers, and every later call fails too. sg_loader_close stops the
+ * workers (after their current batch) and frees everything.
+ *
+ * Covered by tests/test_loader.c; throughput in bench/bench_loader.c.
+ */
+#ifndef SEMISEG_LOADER_H
+#define SEMISEG_LOADER_H
+
+#include "semiseg/augment.h"
+#include "semiseg/base.h"
+#include "semiseg/image.h"
+#include "semiseg/tensor.h"
+
+/* The sample source. load() fills img (c = 3) and, when mask is not NULL, the
+ * mask (c = 1, same size); both arrive zeroed and the loader frees them. It is
+ * called from several threads at once, so it must be thread-safe (reading
+ * files is). Returns 0, or -1 with err naming the file. */
+typedef struct sg_source {
+    void *ctx;
+    int n;                 /* number of samples */
+    int (*load)(void *ctx, int index, sg_image *img, sg_image *mask, sg_err *err);
+} sg_source;
+
+typedef enum sg_loader_kind { SG_LOADER_LABELED = 0, SG_LOADER_UNLABELED = 1 } sg_loader_kind;
+
+typedef struct sg_loader_config {
+    sg_loader_kind kind;
+    int batch_size;
+    int epoch_len;         /* samples per epoch; 0 = the source's n */
+    bool shuffle;
+    bool drop_last;        /* drop a last partial batch (UniMatch: true for training) */
+    bool unlabeled_mask;   /* unlabeled: read the mask (UniMatch does; only its
+                              254 padding marks are used). false: none is read */
+    uint64_t seed;
+    unsigned id;           /* 0..255 */
+    int start_epoch;       /* first epoch produced (resume) */
+    int n_workers;         /* >= 1 */
+    int prefetch;          /* batches made ahead of the consumer, >= 1 */
+    sg_augment_config aug;
+} sg_loader_config;
+
+/* UniMatch training defaults: shuffle, drop_last, the UniMatch augmentation
+ * for `crop`, 2 workers, prefetch 2, id 0 (labeled) or 1 (unlabeled). */
+void sg_loader_config_default(sg_loader_config *cfg, sg_loader_kind kind, int batch_size, int crop,
+                              uint64_t seed);
+
+typedef struct sg_batch {
+    int n;                 /* samples in this batch (batch_size except a last partial one) */
+    int epoch, index;      /* the epoch and the batch's index in it */
+    int32_t *ids;          /* (N) source indices */
+    sg_tensor *img;        /* (N, 3, S, S) labeled image or weak view */
+    sg_tensor *mask;       /* (N, S, S) labels (labeled; NULL otherwise) */
+    sg_tensor *img_s1;     /* (N, 3, S, S) strong views (unlabeled; NULL otherwise) */
+    sg_tensor *img_s2;
+    sg_tensor *ignore;     /* (N, S, S) 255 = padding, 0 = image (unlabeled) */
+    sg_tensor *box1;       /* (N, S, S) CutMix masks for s1 and s2 (unlabeled) */
+    sg_tensor *box2;
+    sg_box *boxes1;        /* (N) the same boxes as rectangles (unlabeled) */
+    sg_box *boxes2;
+} sg_batch;
+
+typedef struct sg_loader sg_loader;
+
+/* Starts the workers. Returns NULL with err set for a bad config or an empty
+ * source. `src` is copied; its ctx must outlive the loader. */
+sg_loader *sg_loader_open(const sg_source *src, const sg_loader_config *cfg, sg_err *err);
+/* The next batch, in order across epochs from start_epoch. The batch stays
+ * valid until the next call or close. Returns 0, or -1 with err set. */
+int sg_loader_next(sg_loader *l, const sg_batch **batch, sg_err *err);
+int sg_loader_batches_per_epoch(const sg_loader *l);
+void sg_loader_close(sg_loader *l);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * sg-eval: evaluate a DeepLabV3+ checkpoint on a dataset split.
+ *
+ *   sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE
+ *           [--classes K] [--ignore I] [--weights model|ema]
+ *           [--mode whole|center|sliding] [--crop S] [--stride S]
+ *           [--pred-dir DIR] [--threads T]
+ *
+ * The architecture comes from the checkpoint's "model" metadata (written by
+ * sg_deeplab_config_format), the weights from its model/ (or ema/) tensors,
+ * the input normalisation from its "normalize" metadata (the run driver
+ * writes "mean=a,b,c std=d,e,f"; ImageNet's when absent). Each image is
+ * normalised as in training and evaluated
+ * in the chosen mode (metrics.h): whole image (VOC), centre crop (U2PL) or
+ * sliding window (Cityscapes). Prints mIoU, pixel accuracy and per-class IoU
+ * (x100, over the whole split, as UniMatch's evaluate); with --pred-dir it
+ * also writes each prediction as a palette PNG in the dataset's palette.
+ * `list` datasets need --classes (and use the VOC palette for predictions).
+ * Exit status: 0 success, 1 a runtime error (message names the file), 2 usage.
+ * Covered by tests/sg_eval.sh.
+ */
+#include "semiseg.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int usage_(const char *why)
+{
+    fprintf(stderr,
+            "sg-eval: %s\nusage: sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE\n"
+            "               [--classes K] [--ignore I] [--weights model|ema] [--mode whole|center|sliding]\n"
+            "               [--crop S] [--stride S] [--pred-dir DIR] [--threads T]\n",
+            why);
+    return 2;
+}
+
+static sg_tensor *deeplab_logits_(sg_ctx *ctx, void *model, sg_tensor *image)
+{
+    sg_deeplab_out out;
+    sg_deeplab_forward(ctx, (sg_deeplab *)model, image, NULL, &out);
+    return out.logits;
+}
+
+static int fail_(const sg_err *err)
+{
+    fprintf(stderr, "sg-eval: %s\n", err->msg);
+    return 1;
+}
+
+/* Positive integer option value, or -1. */
+static int int_arg_(const char *v)
+{
+    char *end;
+    long x = strtol(v, &end, 10);
+    return (end == v || *end || x < 0 || x > 1000000) ? -1 : (int)x;
+}
+
+int main(int argc, char **argv)
+{
+    const char *ckpt = NULL, *kind = NULL, *root = NULL, *list = NULL, *weights = "model",
+               *mode = "whole", *pred_dir = NULL;
+    int classes = 0, ignore = 255, crop = 0, stride = 0, threads = 0;
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 >= argc) return usage_("every option takes a value");
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--checkpoint")) ckpt = v;
+        else if (!strcmp(k, "--dataset")) kind = v;
+        else if (!strcmp(k, "--root")) root = v;
+        else if (!strcmp(k, "--list")) list = v;
+        else if (!strcmp(k, "--weights")) weights = v;
+        else if (!strcmp(k, "--mode")) mode = v;
+        else if (!strcmp(k, "--pred-dir")) pred_dir = v;
+        else if (!strcmp(k, "--classes")) classes = int_arg_(v);
+        else if (!strcmp(k, "--ignore")) ignore = int_arg_(v);
+        else if (!strcmp(k, "--crop")) crop = int_arg_(v);
+        else if (!strcmp(k, "--stride")) stride = int_arg_(v);
+        else if (!strcmp(k, "--threads")) threads = int_arg_(v);
+        else {
+            char msg[256];
+            snprintf(msg, sizeof msg, "unknown option %s", k);
+            return usage_(msg);
+        }
+    }
+    if (!ckpt || !kind || !root || !list) return usage_("--checkpoint, --dataset, --root and --list are required");
+    if (classes < 0 || ignore < 0 || ignore > 255 || crop < 0 || stride < 0 || threads < 0)
+        return usage_("a numeric option has a bad value");
+    if (strcmp(weights, "model") && strcmp(weights, "ema")) return usage_("--weights must be model or ema");
+    sg_eval_opts eopts = {.crop = crop, .stride = stride, .center_pad_label = 0};
+    if (!strcmp(mode, "whole")) eopts.mode = SG_EVAL_WHOLE;
+    else if (!strcmp(mode, "center")) eopts.mode = SG_EVAL_CENTER_CROP;
+    else if (!strcmp(mode, "sliding")) eopts.mode = SG_EVAL_SLIDING;
+    else return usage_("--mode must be whole, center or sliding");
+    if (eopts.mode != SG_EVAL_WHOLE && crop < 1) return usage_("--mode center/sliding need --crop");
+    if (threads) sg_set_num_threads(threads);
+
+    sg_err err;
+    sg_dataset ds;
+    int rc;
+    if (!strcmp(kind, "voc")) rc = sg_dataset_open_voc(&ds, root, list, &err);
+    else if (!strcmp(kind, "cityscapes")) rc = sg_dataset_open_cityscapes(&ds, root, list, &err);
+    else if (!strcmp(kind, "list")) {
+        if (classes < 1) return usage_("--dataset list needs --classes");
+        uint8_t palette[768];
+        sg_voc_palette(palette);
+        sg_list_dataset_config lc = {.root = root, .lists = (const char *const[]){list}, .n_lists = 1,
+                                     .n_classes = classes, .ignore_index = ignore, .palette = palette};
+        rc = sg_dataset_open_list(&ds, &lc, &err);
+    } else {
+        return usage_("--dataset must be voc, cityscapes or list");
+    }
+    if (rc) return fail_(&err);
+    if (ds.n == 0) {
+        fprintf(stderr, "sg-eval: %s: the list holds no samples\n", list);
+        sg_dataset_free(&ds);
+        return 1;
+    }
+
+    /* The architecture from the checkpoint's metadata, then the weights. */
+    sg_st_file f;
+    if (sg_st_open(&f, ckpt, &err)) return fail_(&err);
+    const char *model_line = sg_st_meta(&f, "model");
+    const char *norm_line = sg_st_meta(&f, "normalize");
+    sg_augment_config acfg;
+    sg_augment_config_unimatch(&acfg, 1);
+    float *m = acfg.mean, *sd = acfg.std;
+    sg_deeplab_config cfg;
+    if (norm_line && sscanf(norm_line, "mean=%g,%g,%g std=%g,%g,%g", &m[0], &m[1], &m[2], &sd[0], &sd[1],
+                            &sd[2]) != 6) {
+        sg_err_set(&err, "%s: bad \"normalize\" metadata '%s'", ckpt, norm_line);
+        rc = -1;
+    } else if (!model_line) {
+        sg_err_set(&err, "%s: no \"model\" metadata: not a checkpoint written by the run driver", ckpt);
+        rc = -1;
+    } else if (sg_deeplab_config_parse(model_line, &cfg, &err)) {
+        char inner[sizeof err.msg];
+        memcpy(inner, err.msg, sizeof inner);
+        sg_err_set(&err, "%s: %s", ckpt, inner);
+        rc = -1;
+    } else if (cfg.num_classes != ds.n_classes) {
+        sg_err_set(&err, "%s: the model predicts %d classes, the dataset has %d", ckpt, cfg.num_classes,
+                   ds.n_classes);
+        rc = -1;
+    }
+    sg_st_close(&f);
+    if (rc) {
+        sg_dataset_free(&ds);
+        return fail_(&err);
+    }
+    sg_deeplab model;
+    sg_deeplab_init(&model, &cfg, 0);
+    model.training = false;
+    char prefix[8];
+    snprintf(prefix, sizeof prefix, "%s/", weights);
+    const char *skip[] = {"model/", "ema/", "optim/", "rng/", "iteration"};
+    const char *skips[4];
+    int n_skip = 0;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(skip[i], prefix)) skips[n_skip++] = skip[i];
+    sg_weights_opts wo = {.rules = (const sg_name_rule[]){{prefix, ""}}, .n_rules = 1, .skip = skips,
+                          .n_skip = n_skip, .strict = true};
+    if (sg_weights_load(&model.params, ckpt, &wo, NULL, &err)) {
+        sg_deeplab_free(&model);
+        sg_dataset_free(&ds);
+        return fail_(&err);
+    }
+    if (pred_dir && mkdir(pred_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "sg-eval: cannot create %s: %s\n", pred_dir, strerror(errno));
+        return 1;
+    }
+
+    sg_confusion cm;
+    sg_confusion_init(&cm, ds.n_classes, ds.ignore_index);
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    rc = 0;
+    for (int i = 0; i < ds.n && rc == 0; i++) {
+        sg_image img = {0}, mask = {0}, pred = {0};
+        if (sg_dataset_load(&ds, i, &img, &mask, &err)) {
+            rc = -1;
+            break;
+        }
+        sg_tensor *x = sg_tensor_alloc(SG_F32, 4, (const int[]){1, 3, img.h, img.w}, false);
+        sg_aug_normalize(x->data, &img, acfg.mean, acfg.std);
+        rc = sg_eval_image(&ctx, &eopts, deeplab_logits_, &model, x, &mask, &cm, pred_dir ? &pred : NULL, &err);
+        if (rc == 0 && pred_dir) {
+            char base[4096], path[8192];
+            snprintf(base, sizeof base, "%s", ds.samples[i].image);
+            char *name = basename(base), *dot = strrchr(name, '.');
+            if (dot) *dot = 0;
+            snprintf(path, sizeof path, "%s/%s.png", pred_dir, name);
+            rc = sg_colorize_write(path, &pred, ds.palette, &err);
+        }
+        sg_tensor_free(x);
+        sg_image_free(&img);
+        sg_image_free(&mask);
+        sg_image_free(&pred);
+    }
+    if (rc == 0) {
+        printf("images %d\nmIoU %.2f\naccuracy %.2f\n", ds.n, 100.0 * sg_confusion_miou(&cm, SG_MIOU_ALL),
+               100.0 * sg_confusion_accuracy(&cm));
+        for (int k = 0; k < ds.n_classes; k++)
+            printf("class %d %s IoU %.2f\n", k, ds.class_names[k], 100.0 * sg_confusion_iou(&cm, k));
+    }
+    sg_ctx_free(&ctx);
+    sg_confusion_free(&cm);
+    sg_deeplab_free(&model);
+    sg_dataset_free(&ds);
+    return rc ? fail_(&err) : 0;
+}

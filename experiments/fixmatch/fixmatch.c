@@ -1,0 +1,82 @@
+/*
+ * fixmatch.c: FixMatch for segmentation as UniMatch's code base runs it
+ * (LiheYoung/UniMatch fixmatch.py; spec-a section 3): pseudo-labels from the
+ * weak view in the same train-mode forward as the labeled batch, one strong
+ * view CutMix-pasted with a partner image, and
+ *     L = (L_x + L_s) / 2,
+ *     L_s = sum CE(f(s1), y^) [conf >= tau] [ign != 255] / #[ign != 255]
+ * computed by sg_semi_fixmatch_loss (src/core/semi.c). Everything else is
+ * the run driver's (run.h).
+ *
+ * experiments/fixmatch/README.md is the literate account. Covered by
+ * tests/test_semi.c (one iteration against PyTorch) and
+ * tests/trainers_semi.sh (a few iterations end to end).
+ */
+#include <stdlib.h>
+
+#include "semiseg/run.h"
+#include "semiseg/semi.h"
+
+/* Hyper-parameters, section [fixmatch] (defaults: UniMatch's released code). */
+typedef struct {
+    sg_fixmatch_params loss;    /* conf_thresh */
+    sg_semi_mix_source mix;     /* CutMix partner: roll or batch */
+} fm_hp_;
+
+static const char *const mix_sources_[] = {"roll", "batch", NULL};
+
+/* Not const: init sets unlabeled_loaders from fixmatch.mix_source (the
+ * driver opens its loaders after init). */
+static sg_method method;
+
+static int fm_init_(sg_run *run, void **state, sg_err *err)
+{
+    fm_hp_ hp;
+    sg_config *c = run->cfg;
+    int mix;
+    if (sg_config_float(c, "fixmatch.conf_thresh", 0.95f, 0, 1, &hp.loss.conf_thresh, err) ||
+        sg_config_choice(c, "fixmatch.mix_source", "batch", mix_sources_, &mix, err))
+        return -1;
+    hp.mix = (sg_semi_mix_source)mix;
+    method.unlabeled_loaders = hp.mix == SG_SEMI_MIX_BATCH ? 2 : 1;
+    fm_hp_ *st = sg_xmalloc(sizeof *st);
+    *st = hp;
+    *state = st;
+    return 0;
+}
+
+static int fm_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batch *unl, sg_losses *out,
+                    sg_err *err)
+{
+    (void)err;
+    const fm_hp_ *hp = state;
+    const sg_semi_sup sup = sg_semi_sup_of_run(run);
+    sg_semi_terms terms;
+    sg_tensor *loss = sg_semi_fixmatch_loss(&run->ctx, &run->model, lab, unl,
+                                            hp->mix == SG_SEMI_MIX_BATCH ? run->mix : NULL, &hp->loss,
+                                            &sup, &terms);
+    sg_backward(&run->ctx, loss);
+    sg_semi_report(&terms, out);
+    out->images = lab->n + 2 * unl->n;   /* x, u_w and s1 are back-propagated */
+    return 0;
+}
+
+static void fm_free_(void *state)
+{
+    free(state);
+}
+
+static sg_method method = {
+    .name = "fixmatch",
+    .unlabeled_loaders = 1,
+    .init = fm_init_,
+    .step = fm_step_,
+    .after_step = NULL,
+    .eval_model = NULL,
+    .free = fm_free_,
+};
+
+int main(int argc, char **argv)
+{
+    return sg_run_main(argc, argv, &method);
+}

@@ -1,0 +1,214 @@
+/*
+ * run.h: the run driver, and the interface between it and a training method.
+ *
+ * A trainer is a method (a struct of callbacks) plus
+ *     int main(int argc, char **argv) { return sg_run_main(argc, argv, &method); }
+ * The driver (src/core/run.c, architecture.md section 3) owns everything
+ * that is not the method: configuration (config.h), split and seed,
+ * datasets and loaders, the model built from [model], SGD with two groups
+ * (backbone x1, head x train.lr_multi) and the poly schedule (spec-a 0.4),
+ * evaluation, checkpoints and --resume, logs, the progress line, the NaN
+ * guard, signals, result.json and the results.csv row (results.c).
+ *
+ * One iteration, as the driver runs it (spec-a 0.4):
+ *     run->iter = it; run->lr = lr of `it`; run->model.training = true;
+ *     zero the gradients of run->model;
+ *     method->step(run, state, lab, unl, &losses, err)
+ *         forward, losses, sg_backward (the method owns the backward);
+ *     every loss term finite? else stop, naming the iteration and the terms;
+ *     SGD step of run->model at run->lr;
+ *     method->after_step(run, state) (e.g. the EMA teacher update);
+ *     sg_ctx_reset(&run->ctx); log; eval / checkpoint when due.
+ * The lr of step it (0-based) is base for it = 0 and poly(base, it - 1,
+ * total, power) after: UniMatch sets the lr after each optimizer step from
+ * the index of the step just finished, so steps 0 and 1 both run at base.
+ * Logs and checkpoints count completed steps (iteration k = the k-th step).
+ *
+ * Epochs: a method with unlabeled_loaders = 0 (supervised) trains on passes
+ * over the labeled list (spec-a 0.7); otherwise an epoch is one pass over
+ * the unlabeled list and the labeled list is repeated to its length
+ * (spec-a 0.4). The schedule is train.iterations, or train.epochs x
+ * iterations per epoch. Batches are keyed by (seed, loader id, epoch,
+ * position): loader ids 0 labeled, 1 unlabeled, 2 the second unlabeled
+ * stream (run->mix), so a resumed run sees the batches an uninterrupted one
+ * would.
+ *
+ * Determinism: a method must take every random draw from sg_run_rng /
+ * sg_run_stream (keyed by the run seed, the iteration and a call index) and
+ * keep no state other than run->ema between steps, so --resume continues
+ * bitwise.
+ *
+ * Covered by tests/run_resume.sh, tests/run_nan.sh, tests/run_config_errors.sh
+ * and tests/trainer_*.sh.
+ */
+#ifndef SEMISEG_RUN_H
+#define SEMISEG_RUN_H
+
+#include <stdio.h>
+
+#include "semiseg.h"
+#include "semiseg/config.h"
+
+/* ---- what a step reports ----------------------------------------------------- */
+#define SG_LOSSES_MAX 16
+#define SG_LOSS_NAME_LEN 32
+
+typedef struct sg_losses {
+    int n;
+    char names[SG_LOSSES_MAX][SG_LOSS_NAME_LEN];
+    double values[SG_LOSSES_MAX];
+    /* Fraction of the (non-padding) unlabeled pixels whose pseudo-label
+     * passed the confidence threshold; NAN (the driver's initial value) for
+     * methods without pseudo-labels. */
+    double mask_ratio;
+    /* Images that went through the network with a backward pass this step,
+     * for images/s; 0 (the initial value) = the labeled batch size. */
+    int images;
+} sg_losses;
+
+/* Append a term. Convention: the first term is "loss", the total that was
+ * back-propagated, then its parts (e.g. "loss_x", "loss_u"). Every step of
+ * a run must report the same names in the same order (they are the columns
+ * of log.tsv); a different list is a programmer error. */
+void sg_losses_add(sg_losses *l, const char *name, double value);
+
+/* ---- the run ------------------------------------------------------------------- */
+typedef struct sg_run_priv_ sg_run_priv_;
+
+typedef struct sg_run {
+    sg_config *cfg;            /* methods read their section in init */
+    const char *method;        /* method->name */
+    char dataset[64];          /* run.dataset: "demo", "voc", "cityscapes" */
+    char protocol[64];         /* run.protocol, e.g. "24", "92", "1_16" */
+    uint64_t seed;             /* model init, data order, augmentation, dropout */
+    char dir[4096];            /* the run directory */
+
+    int n_classes;
+    int ignore_index;          /* 255 */
+    int crop;                  /* training crop side */
+    int n_labeled, n_unlabeled;
+    int batch_size;            /* labeled images per step */
+    int batch_size_u;          /* unlabeled images per step (semi methods) */
+
+    sg_deeplab_config model_cfg;
+    sg_deeplab model;          /* the trained network, built from [model] */
+    sg_sgd opt;                /* groups: 0 backbone (x1), 1 head (x lr_multi) */
+    /* A method with a second network (a teacher) points this at its
+     * parameter set in init: it is then saved in and restored from
+     * checkpoints (as "ema/"), evaluated when eval_model returns it, etc. */
+    sg_param_set *ema;
+    sg_ctx ctx;                /* the step's arena and tape; reset after every step */
+
+    long iter;                 /* the iteration being run, 0-based */
+    long total_iters;
+    long iters_per_epoch;
+    int epoch;                 /* epoch of the current batches */
+    float lr;                  /* base lr of this step (group 0; group 1 is x lr_multi) */
+    const sg_batch *mix;       /* unlabeled_loaders = 2: a second unlabeled batch, else NULL */
+
+    sg_run_priv_ *priv;        /* the driver's own state */
+} sg_run;
+
+/* ---- a method -------------------------------------------------------------------- */
+typedef struct sg_method {
+    const char *name;          /* directory and report name: "supervised", "unimatch" */
+    /* 0: labeled batches only; 1: plus an unlabeled batch (`unl`); 2: plus a
+     * second, independently shuffled and augmented unlabeled batch (run->mix). */
+    int unlabeled_loaders;
+    /* Reads the method's config section, builds what it needs (a teacher:
+     * point run->ema at it). run->model is built and initialised already
+     * (and, on --resume, is overwritten after init by the checkpoint, as is
+     * run->ema). Returns 0, or -1 with err set. */
+    int (*init)(sg_run *run, void **state, sg_err *err);
+    /* One iteration's forward passes, losses and sg_backward on run->ctx;
+     * report the terms in `out`. lab: the labeled batch (img, mask); unl:
+     * the unlabeled batch or NULL. Returns 0, or -1 with err set. */
+    int (*step)(sg_run *run, void *state, const sg_batch *lab, const sg_batch *unl, sg_losses *out,
+                sg_err *err);
+    /* After the optimizer step (e.g. sg_ema_update); may be NULL. */
+    void (*after_step)(sg_run *run, void *state);
+    /* The network evaluated (BN running statistics, no dropout); NULL
+     * callback: run->model. */
+    sg_deeplab *(*eval_model)(sg_run *run, void *state);
+    void (*free)(void *state);
+} sg_method;
+
+/* Parses the command line, runs (or resumes) the training and returns the
+ * process exit status: 0 finished, 1 runtime error (config, data, NaN loss),
+ * 2 usage error, 128 + signal when interrupted by SIGINT/SIGTERM (after
+ * writing a checkpoint). `trainer --help` lists the options. */
+int sg_run_main(int argc, char **argv, const sg_method *method);
+
+/* ---- what a step may call ----------------------------------------------------------- */
+/* The supervised loss configured by train.loss: "ce" = cross-entropy with
+ * ignore_index, mean over the non-ignored pixels (spec-a 0.5), or "ohem" =
+ * online hard example mining (thresh train.ohem_thresh, min_kept
+ * train.ohem_min_kept; UniMatch util/ohem.py). logits (N, K, H, W), mask
+ * (N, H, W) int32. Recorded on run->ctx. */
+sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask);
+
+/* A generator for this iteration's draw number `call` (0, 1, ...): key the
+ * run seed, stream sg_rng_stream(SG_RNG_DROPOUT, iter, call). */
+void sg_run_rng(const sg_run *run, unsigned call, sg_rng *rng);
+/* The stream id of that generator, for ops that take (seed, stream), e.g.
+ * sg_dropout2d(ctx, x, p, run->seed, sg_run_stream(run, call)). */
+uint64_t sg_run_stream(const sg_run *run, unsigned call);
+
+/* The model's logits callback for sg_eval_image (metrics.h): model is an
+ * sg_deeplab*, run in its current mode, no feature perturbation. */
+sg_tensor *sg_run_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image);
+
+/* ---- logs and results (run_log.c, results.c), used by the driver --------------------- */
+/* The numbers of a finished run. */
+typedef struct sg_run_result {
+    const char *method, *dataset, *protocol;
+    int n_labeled;
+    uint64_t seed;
+    long iterations;
+    double final_miou, best_miou;  /* fractions in [0, 1] */
+    long best_iter;
+    int n_classes;
+    const double *class_iou;       /* (n_classes) at the final evaluation */
+    double wall_s;                 /* training + evaluation, summed over resumed segments */
+    double images_per_s;           /* training images (sg_losses.images) per training second */
+    const char *backend;           /* e.g. "cpu-fast", "cpu-reference" */
+    const char *git_commit;
+    char config_hash[17];          /* sg_config_hash, hex */
+} sg_run_result;
+
+/* result.json in dir (atomic). One key per line. */
+int sg_result_write_json(const sg_run_result *r, const char *dir, sg_err *err);
+/* Appends one row to <reports>/<dataset>/results.csv (created with its
+ * header), under an exclusive flock on results.csv.lock, rewriting the file
+ * atomically, so parallel runs never interleave or lose rows. */
+int sg_result_append_csv(const sg_run_result *r, const char *reports, sg_err *err);
+/* The header line of results.csv (no newline). */
+const char *sg_result_csv_header(void);
+
+/* log.tsv / eval.tsv: opened for appending; a new (or empty) file gets the
+ * header line first. Returns NULL with err set. */
+FILE *sg_tsv_open(const char *path, const char *header, sg_err *err);
+/* Keeps the header and the complete rows whose first column (the
+ * iteration) is <= max_iter; atomic. A missing file is not an error. Used
+ * on --resume so the logs continue from the checkpoint. */
+int sg_tsv_truncate(const char *path, long max_iter, sg_err *err);
+
+/* The progress display: on a terminal one line redrawn in place (bar,
+ * iteration, the first loss term, images/s, ETA); otherwise a plain line
+ * every `every` iterations. */
+typedef struct sg_progress {
+    bool tty;
+    bool pending;              /* tty: a redrawn line is on screen */
+    long every;
+    long total, start;         /* iterations in the schedule, first of this segment */
+    double t0;                 /* monotonic seconds at start */
+} sg_progress;
+void sg_progress_init(sg_progress *p, FILE *fp, long start, long total, long every);
+/* done = completed iterations; note = e.g. "loss 0.532 mask 0.41". */
+void sg_progress_update(sg_progress *p, FILE *fp, long done, double images_per_s, const char *note);
+/* Ends the redrawn line (tty) before other output. */
+void sg_progress_break(sg_progress *p, FILE *fp);
+/* Monotonic seconds. */
+double sg_run_now(void);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * results.c: a finished run's result.json and its row in
+ * reports/<dataset>/results.csv (run.h; architecture.md section 5).
+ *
+ * mIoU values are written in percent (4 decimals), as papers and reports
+ * quote them. result.json has one key per line so that tools (and the
+ * resume test) can drop the timing keys with a line filter.
+ *
+ * results.csv is shared by every run of a dataset, possibly running in
+ * parallel: a writer takes an exclusive flock on results.csv.lock, reads the
+ * current file, and replaces it atomically (io.h) with the old rows plus
+ * its own, so readers never see a partial row and no row is lost. A file
+ * whose header differs from this version's is refused rather than mixed.
+ *
+ * Covered by tests/trainer_supervised.sh (columns complete) and
+ * tests/run_resume.sh.
+ */
+#include "semiseg/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "semiseg/io.h"
+
+const char *sg_result_csv_header(void)
+{
+    return "method,dataset,protocol,n_labeled,seed,iterations,final_miou,best_miou,best_iter,class_iou,"
+           "wall_s,images_per_s,backend,git_commit,config_hash,finished_utc";
+}
+
+int sg_result_write_json(const sg_run_result *r, const char *dir, sg_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/result.json", dir);
+    sg_atomic_file af;
+    if (sg_atomic_open(&af, path, err)) return -1;
+    FILE *fp = af.fp;
+    fprintf(fp, "{\n");
+    fprintf(fp, "  \"method\": \"%s\",\n", r->method);
+    fprintf(fp, "  \"dataset\": \"%s\",\n", r->dataset);
+    fprintf(fp, "  \"protocol\": \"%s\",\n", r->protocol);
+    fprintf(fp, "  \"n_labeled\": %d,\n", r->n_labeled);
+    fprintf(fp, "  \"seed\": %llu,\n", (unsigned long long)r->seed);
+    fprintf(fp, "  \"iterations\": %ld,\n", r->iterations);
+    fprintf(fp, "  \"final_miou\": %.4f,\n", 100 * r->final_miou);
+    fprintf(fp, "  \"best_miou\": %.4f,\n", 100 * r->best_miou);
+    fprintf(fp, "  \"best_iter\": %ld,\n", r->best_iter);
+    fprintf(fp, "  \"class_iou\": [");
+    for (int k = 0; k < r->n_classes; k++) fprintf(fp, "%s%.4f", k ? ", " : "", 100 * r->class_iou[k]);
+    fprintf(fp, "],\n");
+    fprintf(fp, "  \"config_hash\": \"%s\",\n", r->config_hash);
+    fprintf(fp, "  \"backend\": \"%s\",\n", r->backend);
+    fprintf(fp, "  \"git_commit\": \"%s\",\n", r->git_commit);
+    fprintf(fp, "  \"wall_s\": %.3f,\n", r->wall_s);
+    fprintf(fp, "  \"images_per_s\": %.2f\n", r->images_per_s);
+    fprintf(fp, "}\n");
+    return sg_atomic_commit(&af, err);
+}
+
+/* Appends the CSV row for r to buf (no quoting is needed: no field holds a
+ * comma, checked by the caller). */
+static void row_(const sg_run_result *r, char *buf, size_t len)
+{
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int n = snprintf(buf, len, "%s,%s,%s,%d,%llu,%ld,%.4f,%.4f,%ld,", r->method, r->dataset, r->protocol,
+                     r->n_labeled, (unsigned long long)r->seed, r->iterations, 100 * r->final_miou,
+                     100 * r->best_miou, r->best_iter);
+    for (int k = 0; k < r->n_classes && n > 0 && (size_t)n < len; k++)
+        n += snprintf(buf + n, len - (size_t)n, "%s%.2f", k ? " " : "", 100 * r->class_iou[k]);
+    if (n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, ",%.1f,%.2f,%s,%s,%s,%s\n", r->wall_s, r->images_per_s, r->backend,
+                 r->git_commit, r->config_hash, when);
+}
+
+static int mkdirs_(const char *path, sg_err *err)
+{
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) return sg_err_set(err, "%s: path too long", path);
+    strcpy(buf, path);
+    for (char *s = buf + 1;; s++) {
+        if (*s == '/' || !*s) {
+            char c = *s;
+            *s = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return sg_err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
+            *s = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+int sg_result_append_csv(const sg_run_result *r, const char *reports, sg_err *err)
+{
+    const char *fields[] = {r->method, r->dataset, r->protocol, r->backend, r->git_commit};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        if (strpbrk(fields[i], ",\n\"")) return sg_err_set(err, "results.csv: field '%s' holds , \" or a newline", fields[i]);
+    char dir[4200], path[4300], lock[4300];
+    snprintf(dir, sizeof dir, "%s/%s", reports, r->dataset);
+    if (mkdirs_(dir, err)) return -1;
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    snprintf(lock, sizeof lock, "%s/results.csv.lock", dir);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return sg_err_set(err, "%s: %s", lock, strerror(errno));
+    while (flock(fd, LOCK_EX)) {
+        if (errno != EINTR) {
+            sg_err_set(err, "%s: flock: %s", lock, strerror(errno));
+            close(fd);
+            return -1;
+        }
+    }
+    int rc = -1;
+    sg_atomic_file af;
+    char *old = NULL;
+    size_t n_old = 0;
+    FILE *in = fopen(path, "rb");
+    if (in) {
+        struct stat st;
+        if (fstat(fileno(in), &st) == 0) {
+            old = sg_xmalloc((size_t)st.st_size + 1);
+            n_old = fread(old, 1, (size_t)st.st_size, in);
+            old[n_old] = 0;
+        }
+        fclose(in);
+    }
+    const char *header = sg_result_csv_header();
+    size_t hl = strlen(header);
+    if (n_old && (n_old <= hl || strncmp(old, header, hl) || old[hl] != '\n')) {
+        sg_err_set(err, "%s: its header is not this version's (%s); move it aside", path, header);
+        goto out;
+    }
+    if (sg_atomic_open(&af, path, err)) goto out;
+    if (n_old) {
+        fwrite(old, 1, n_old, af.fp);
+        if (old[n_old - 1] != '\n') fputc('\n', af.fp);
+    } else {
+        fprintf(af.fp, "%s\n", header);
+    }
+    char row[8192];
+    row_(r, row, sizeof row);
+    fputs(row, af.fp);
+    rc = sg_atomic_commit(&af, err);
+out:
+    free(old);
+    flock(fd, LOCK_UN);
+    close(fd);
+    return rc;
+}

@@ -1,0 +1,1008 @@
+/*
+ * run.c: the run driver (run.h; architecture.md sections 3 and 5).
+ *
+ * sg_run_main reads the configuration, opens the split's datasets, builds
+ * the DeepLabV3+ of [model], the SGD optimizer with UniMatch's two groups
+ * and the poly schedule (spec-a 0.4), starts the loaders at the position of
+ * the checkpoint (or 0), runs the method's steps, evaluates (spec-a 0.6),
+ * checkpoints, and writes result.json and the results.csv row.
+ *
+ * Bitwise resume: every random draw of a run is a pure function of (seed,
+ * stream, counter) with streams keyed by loader/epoch/sample and
+ * iteration/call, so the state that must survive is exactly what the
+ * checkpoint holds: the model (parameters and BN statistics), the SGD
+ * momentum buffers and step count, the method's EMA set, the iteration, and
+ * the best evaluation so far. On resume the loaders restart at the epoch of
+ * the next iteration and the batches of that epoch already consumed are
+ * drawn and dropped. Checkpoints carry no timestamps (timing lives in
+ * ckpt/last.time) so two runs that trained identically write identical
+ * files.
+ *
+ * OHEM (sg_run_sup_loss) follows TorchSemiSeg's OhemCrossEntropy2dTensor as
+ * UniMatch's util/ohem.py uses it (spec-a 0.5), including its min_kept = 0
+ * behaviour (plain cross-entropy).
+ *
+ * Covered by tests/run_resume.sh, tests/run_nan.sh, tests/run_config_errors.sh,
+ * tests/trainer_supervised.sh.
+ */
+#include "semiseg/run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "semiseg/io.h"
+
+enum { LOSS_CE = 0, LOSS_OHEM = 1 };
+
+struct sg_run_priv_ {
+    const sg_method *m;
+    void *state;
+    bool state_ok, model_ok, opt_ok;
+    sg_split split;
+    bool split_ok;
+    sg_list val_list;
+    bool val_list_ok;
+    sg_dataset lab, unl, val;
+    bool lab_ok, unl_ok, val_ok;
+    sg_loader *ll, *lu, *lm;
+    sg_augment_config aug;
+    bool unlabeled_mask;
+    int workers, prefetch;
+    sg_eval_opts eval;
+    long eval_every;          /* 0: only at the end */
+    long ckpt_every;          /* 0: only at the end and on a signal */
+    long print_every;
+    int loss_kind;
+    float ohem_thresh;
+    long ohem_min_kept;
+    float lr_base, lr_multi, poly_power;
+    long nan_at_iter, kill_at_iter;
+    const char *runs_root, *reports_root;
+    uint64_t config_hash;
+    char hash_hex[17];
+    double best_miou, final_miou;
+    long best_iter;
+    double *class_iou;
+    long images;              /* images trained on (sg_losses.images), all segments */
+    double wall_prev, train_prev; /* seconds of earlier segments */
+    double train_s;           /* training seconds of this segment */
+    FILE *log, *evlog;
+    sg_losses first;          /* names of the first step: the log columns */
+    bool have_first;
+    char git[64];
+};
+
+static volatile sig_atomic_t sg_run_signal_;
+
+static void on_signal_(int sig)
+{
+    sg_run_signal_ = sig;
+}
+
+void sg_losses_add(sg_losses *l, const char *name, double value)
+{
+    SG_CHECK(l->n < SG_LOSSES_MAX, "sg_losses_add: more than %d terms", SG_LOSSES_MAX);
+    SG_CHECK(strlen(name) < SG_LOSS_NAME_LEN && name[0], "sg_losses_add: bad name '%s'", name);
+    strcpy(l->names[l->n], name);
+    l->values[l->n++] = value;
+}
+
+uint64_t sg_run_stream(const sg_run *run, unsigned call)
+{
+    return sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)run->iter, call);
+}
+
+void sg_run_rng(const sg_run *run, unsigned call, sg_rng *rng)
+{
+    sg_rng_init(rng, run->seed, sg_run_stream(run, call));
+}
+
+sg_tensor *sg_run_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image)
+{
+    sg_deeplab_out out;
+    sg_deeplab_forward(ctx, model, image, NULL, &out);
+    return out.logits;
+}
+
+static int cmp_float_(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_ctx *ctx = &run->ctx;
+    if (p->loss_kind == LOSS_CE) return sg_cross_entropy(ctx, logits, mask, NULL, run->ignore_index, SG_REDUCE_MEAN);
+    SG_CHECK(logits->ndim == 4 && mask->ndim == 3 && mask->dtype == SG_I32, "sg_run_sup_loss: bad shapes");
+    const int n = logits->shape[0], k = logits->shape[1], hw = logits->shape[2] * logits->shape[3];
+    const size_t np = (size_t)n * (size_t)hw;
+    bool prev = sg_ctx_set_grad(ctx, false);
+    sg_tensor *prob = sg_softmax(ctx, logits, 1);
+    sg_ctx_set_grad(ctx, prev);
+    float *pgt = sg_arena_alloc(&ctx->arena, np * sizeof(float));
+    size_t n_valid = 0;
+    for (int b = 0; b < n; b++)
+        for (int i = 0; i < hw; i++) {
+            int t = mask->i32[(size_t)b * (size_t)hw + (size_t)i];
+            if (t == run->ignore_index) continue;
+            pgt[n_valid++] = prob->data[((size_t)b * (size_t)k + (size_t)t) * (size_t)hw + (size_t)i];
+        }
+    /* TorchSemiSeg: min_kept > #valid -> plain CE; min_kept = 0 -> no
+     * mining either (its kept mask is only applied when min_kept > 0). */
+    if (p->ohem_min_kept == 0 || (size_t)p->ohem_min_kept > n_valid || n_valid == 0)
+        return sg_cross_entropy(ctx, logits, mask, NULL, run->ignore_index, SG_REDUCE_MEAN);
+    float *sorted = sg_arena_alloc(&ctx->arena, n_valid * sizeof(float));
+    memcpy(sorted, pgt, n_valid * sizeof(float));
+    qsort(sorted, n_valid, sizeof(float), cmp_float_);
+    float tau = p->ohem_thresh, kth = sorted[p->ohem_min_kept - 1];
+    if (kth > tau) tau = kth;
+    sg_tensor *target = sg_tensor_like(ctx, mask);
+    for (int b = 0; b < n; b++)
+        for (int i = 0; i < hw; i++) {
+            size_t j = (size_t)b * (size_t)hw + (size_t)i;
+            int t = mask->i32[j];
+            bool keep = t != run->ignore_index &&
+                        prob->data[((size_t)b * (size_t)k + (size_t)t) * (size_t)hw + (size_t)i] <= tau;
+            target->i32[j] = keep ? t : run->ignore_index;
+        }
+    return sg_cross_entropy(ctx, logits, target, NULL, run->ignore_index, SG_REDUCE_MEAN);
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+static int mkdirs_(const char *path, sg_err *err)
+{
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) return sg_err_set(err, "%s: path too long", path);
+    strcpy(buf, path);
+    for (char *s = buf + 1;; s++) {
+        if (*s == '/' || !*s) {
+            char c = *s;
+            *s = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return sg_err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
+            *s = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+static bool exists_(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static void git_commit_(char *out, size_t len)
+{
+    snprintf(out, len, "unknown");
+    FILE *fp = popen("git rev-parse --short=12 HEAD 2>/dev/null", "r");
+    if (!fp) return;
+    char buf[64] = "";
+    bool ok = fgets(buf, sizeof buf, fp) != NULL;
+    if (pclose(fp) != 0 || !ok) return;
+    buf[strcspn(buf, "\n")] = 0;
+    fp = popen("git status --porcelain --untracked-files=no 2>/dev/null", "r");
+    bool dirty = false;
+    if (fp) {
+        char line[256];
+        dirty = fgets(line, sizeof line, fp) != NULL;
+        pclose(fp);
+    }
+    snprintf(out, len, "%s%s", buf, dirty ? "-dirty" : "");
+}
+
+static int ds_load_(void *ctx, int index, sg_image *img, sg_image *mask, sg_err *err)
+{
+    return sg_dataset_load(ctx, index, img, mask, err);
+}
+
+static void path_(char *out, size_t len, const sg_run *run, const char *name)
+{
+    snprintf(out, len, "%s/%s", run->dir, name);
+}
+
+/* ---- configuration -------------------------------------------------------------- */
+static const char *const kinds_[] = {"voc", "cityscapes", "list", NULL};
+static const char *const styles_[] = {"pairs", "voc_ids", "cityscapes", NULL};
+static const char *const stems_[] = {"torchvision", "deep", NULL};
+static const char *const losses_[] = {"ce", "ohem", NULL};
+static const char *const modes_[] = {"whole", "center", "sliding", NULL};
+
+#define TRY(x)                  \
+    do {                        \
+        if ((x)) return -1;     \
+    } while (0)
+
+static int read_data_(sg_run *run, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_config *c = run->cfg;
+    int kind, style;
+    const char *root, *split, *val;
+    long n_classes, ignore;
+    TRY(sg_config_choice(c, "data.kind", NULL, kinds_, &kind, err));
+    TRY(sg_config_string(c, "data.root", NULL, &root, err));
+    TRY(sg_config_string(c, "data.split", NULL, &split, err));
+    TRY(sg_config_string(c, "data.val", NULL, &val, err));
+    TRY(sg_config_choice(c, "data.list_style", "pairs", styles_, &style, err));
+    TRY(sg_config_int(c, "data.n_classes", kind == SG_DATASET_VOC ? 21 : kind == SG_DATASET_CITYSCAPES ? 19 : 0,
+                      1, 255, &n_classes, err));
+    TRY(sg_config_int(c, "data.ignore_index", 255, 1, 255, &ignore, err));
+    TRY(sg_config_bool(c, "data.unlabeled_mask", true, &p->unlabeled_mask, err));
+    long workers, prefetch;
+    TRY(sg_config_int(c, "data.workers", 2, 1, 64, &workers, err));
+    TRY(sg_config_int(c, "data.prefetch", 2, 1, 64, &prefetch, err));
+    p->workers = (int)workers;
+    p->prefetch = (int)prefetch;
+
+    /* [run] names the run; defaults from the data section. */
+    const char *dataset, *protocol;
+    char base[256];
+    const char *slash = strrchr(split, '/');
+    snprintf(base, sizeof base, "%s", slash && slash[1] ? slash + 1 : split);
+    TRY(sg_config_string(c, "run.dataset", kinds_[kind], &dataset, err));
+    TRY(sg_config_string(c, "run.protocol", base, &protocol, err));
+    if (!dataset[0] || strchr(dataset, '/') || strlen(dataset) >= sizeof run->dataset)
+        return sg_err_set(err, "run.dataset = '%s': expected a short name without '/'", dataset);
+    if (!protocol[0] || strchr(protocol, '/') || strlen(protocol) >= sizeof run->protocol)
+        return sg_err_set(err, "run.protocol = '%s': expected a short name without '/'", protocol);
+    strcpy(run->dataset, dataset);
+    strcpy(run->protocol, protocol);
+
+    TRY(sg_split_read(&p->split, split, (sg_list_style)style, NULL, err));
+    p->split_ok = true;
+    TRY(sg_list_read(&p->val_list, val, (sg_list_style)style, NULL, err));
+    p->val_list_ok = true;
+    sg_list_dataset_config lc = {.n_classes = (int)n_classes, .ignore_index = (int)ignore};
+    if (kind == SG_DATASET_LIST && !sg_config_has(c, "data.n_classes"))
+        return sg_err_set(err, "data.n_classes is required for data.kind = list");
+    TRY(sg_dataset_from_list(&p->lab, (sg_dataset_kind)kind, root, &p->split.labeled, &lc, err));
+    p->lab_ok = true;
+    TRY(sg_dataset_from_list(&p->val, (sg_dataset_kind)kind, root, &p->val_list, &lc, err));
+    p->val_ok = true;
+    if (p->m->unlabeled_loaders > 0) {
+        TRY(sg_dataset_from_list(&p->unl, (sg_dataset_kind)kind, root, &p->split.unlabeled, &lc, err));
+        p->unl_ok = true;
+    }
+    if (p->split.labeled.n == 0) return sg_err_set(err, "%s/labeled.txt: empty", split);
+    if (p->m->unlabeled_loaders > 0 && p->split.unlabeled.n == 0)
+        return sg_err_set(err, "%s/unlabeled.txt: empty", split);
+    if (p->val_list.n == 0) return sg_err_set(err, "%s: empty", val);
+    run->n_classes = p->lab.n_classes;
+    run->ignore_index = p->lab.ignore_index;
+    run->n_labeled = p->split.labeled.n;
+    run->n_unlabeled = p->split.unlabeled.n;
+    return 0;
+}
+
+static int read_augment_(sg_run *run, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_config *c = run->cfg;
+    sg_augment_config *a = &p->aug;
+    long crop;
+    TRY(sg_config_int(c, "data.crop", 321, 8, 4096, &crop, err));
+    run->crop = (int)crop;
+    sg_augment_config_unimatch(a, run->crop);
+    float scale[2] = {(float)a->weak.scale_min, (float)a->weak.scale_max};
+    TRY(sg_config_floats(c, "augment.scale", scale, 2, scale, err));
+    a->weak.scale_min = scale[0];
+    a->weak.scale_max = scale[1];
+    TRY(sg_config_float(c, "augment.flip_p", a->weak.flip_p, 0, 1, &a->weak.flip_p, err));
+    TRY(sg_config_floats(c, "augment.mean", a->mean, 3, a->mean, err));
+    TRY(sg_config_floats(c, "augment.std", a->std, 3, a->std, err));
+    if (p->m->unlabeled_loaders > 0) {
+        sg_strong_config *s = &a->strong;
+        TRY(sg_config_float(c, "augment.jitter_p", s->jitter_p, 0, 1, &s->jitter_p, err));
+        TRY(sg_config_float(c, "augment.brightness", s->brightness, 0, 10, &s->brightness, err));
+        TRY(sg_config_float(c, "augment.contrast", s->contrast, 0, 10, &s->contrast, err));
+        TRY(sg_config_float(c, "augment.saturation", s->saturation, 0, 10, &s->saturation, err));
+        TRY(sg_config_float(c, "augment.hue", s->hue, 0, 0.5f, &s->hue, err));
+        TRY(sg_config_float(c, "augment.gray_p", s->gray_p, 0, 1, &s->gray_p, err));
+        TRY(sg_config_float(c, "augment.blur_p", s->blur_p, 0, 1, &s->blur_p, err));
+        float sig[2] = {s->blur_sigma_min, s->blur_sigma_max};
+        TRY(sg_config_floats(c, "augment.blur_sigma", sig, 2, sig, err));
+        s->blur_sigma_min = sig[0];
+        s->blur_sigma_max = sig[1];
+        TRY(sg_config_float(c, "augment.cutmix_p", a->cutmix.p, 0, 1, &a->cutmix.p, err));
+        float area[2] = {(float)a->cutmix.area_min, (float)a->cutmix.area_max};
+        float ratio[2] = {(float)a->cutmix.ratio_min, (float)a->cutmix.ratio_max};
+        TRY(sg_config_floats(c, "augment.cutmix_area", area, 2, area, err));
+        TRY(sg_config_floats(c, "augment.cutmix_ratio", ratio, 2, ratio, err));
+        a->cutmix.area_min = area[0];
+        a->cutmix.area_max = area[1];
+        a->cutmix.ratio_min = ratio[0];
+        a->cutmix.ratio_max = ratio[1];
+    }
+    if (sg_augment_config_check(a, err)) {
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "%s", err->msg);
+        return sg_err_set(err, "[augment]: %s", m);
+    }
+    return 0;
+}
+
+static int read_model_(sg_run *run, sg_err *err)
+{
+    sg_config *c = run->cfg;
+    long depth;
+    TRY(sg_config_int(c, "model.depth", 101, 18, 101, &depth, err));
+    if (depth != 18 && depth != 34 && depth != 50 && depth != 101)
+        return sg_err_set(err, "model.depth = %ld: expected 18, 34, 50 or 101", depth);
+    sg_deeplab_config m = sg_deeplab_config_default((int)depth, run->n_classes);
+    int stem = (int)m.backbone.stem, os;
+    long v;
+    TRY(sg_config_ints(c, "model.widths", m.backbone.widths, 4, 1, 4096, m.backbone.widths, err));
+    TRY(sg_config_choice(c, "model.stem", stems_[stem], stems_, &stem, err));
+    m.backbone.stem = (sg_resnet_stem)stem;
+    TRY(sg_config_int(c, "model.output_stride", m.backbone.output_stride, 8, 16, &v, err));
+    os = (int)v;
+    if (os != 8 && os != 16) return sg_err_set(err, "model.output_stride = %d: expected 8 or 16", os);
+    m.backbone.output_stride = os;
+    bool multi = m.backbone.multi_grid;
+    TRY(sg_config_bool(c, "model.multi_grid", multi, &multi, err));
+    m.backbone.multi_grid = multi;
+    TRY(sg_config_int(c, "model.aspp_channels", m.aspp_channels, 1, 4096, &v, err));
+    m.aspp_channels = (int)v;
+    TRY(sg_config_ints(c, "model.aspp_rates", m.aspp_rates, 3, 1, 64, m.aspp_rates, err));
+    TRY(sg_config_int(c, "model.reduce_channels", m.reduce_channels, 1, 4096, &v, err));
+    m.reduce_channels = (int)v;
+    TRY(sg_config_int(c, "model.decoder_channels", m.decoder_channels, 1, 4096, &v, err));
+    m.decoder_channels = (int)v;
+    run->model_cfg = m;
+    return 0;
+}
+
+static int read_train_(sg_run *run, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_config *c = run->cfg;
+    long v;
+    TRY(sg_config_int(c, "train.batch_size", 8, 1, 4096, &v, err));
+    run->batch_size = (int)v;
+    TRY(sg_config_int(c, "train.batch_size_u", run->batch_size, 1, 4096, &v, err));
+    run->batch_size_u = (int)v;
+    TRY(sg_config_float(c, "train.lr", 0.001f, 0, 100, &p->lr_base, err));
+    TRY(sg_config_float(c, "train.lr_multi", 10, 0, 1000, &p->lr_multi, err));
+    float momentum, wd;
+    TRY(sg_config_float(c, "train.momentum", 0.9f, 0, 1, &momentum, err));
+    TRY(sg_config_float(c, "train.weight_decay", 1e-4f, 0, 1, &wd, err));
+    TRY(sg_config_float(c, "train.poly_power", 0.9f, 0, 10, &p->poly_power, err));
+    TRY(sg_config_choice(c, "train.loss", "ce", losses_, &p->loss_kind, err));
+    TRY(sg_config_float(c, "train.ohem_thresh", 0.7f, 0, 1, &p->ohem_thresh, err));
+    TRY(sg_config_int(c, "train.ohem_min_kept", 200000, 0, 1L << 40, &p->ohem_min_kept, err));
+    long iters, epochs;
+    TRY(sg_config_int(c, "train.iterations", 0, 0, 1L << 40, &iters, err));
+    TRY(sg_config_int(c, "train.epochs", 0, 0, 65535, &epochs, err));
+    if ((iters > 0) == (epochs > 0))
+        return sg_err_set(err, "exactly one of train.iterations and train.epochs must be > 0 (iterations %ld, "
+                               "epochs %ld)", iters, epochs);
+    /* Iterations per epoch as the loaders count them (drop_last). */
+    long n_epoch = p->m->unlabeled_loaders > 0 ? run->n_unlabeled : run->n_labeled;
+    long b_epoch = p->m->unlabeled_loaders > 0 ? run->batch_size_u : run->batch_size;
+    run->iters_per_epoch = n_epoch / b_epoch;
+    if (run->iters_per_epoch < 1)
+        return sg_err_set(err, "the %s list has %ld images, fewer than one batch of %ld",
+                          p->m->unlabeled_loaders > 0 ? "unlabeled" : "labeled", n_epoch, b_epoch);
+    run->total_iters = iters > 0 ? iters : epochs * run->iters_per_epoch;
+    if (run->total_iters / run->iters_per_epoch >= 65535)
+        return sg_err_set(err, "%ld iterations of %ld per epoch: more than 65535 epochs", run->total_iters,
+                          run->iters_per_epoch);
+    sg_sgd_init(&run->opt, &run->model.params, 2, momentum, wd);
+    p->opt_ok = true;
+    run->opt.groups[1].lr_mult = p->lr_multi;
+    return 0;
+}
+
+static int read_eval_output_(sg_run *run, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_config *c = run->cfg;
+    int mode;
+    long v;
+    const char *every;
+    TRY(sg_config_choice(c, "eval.mode", "whole", modes_, &mode, err));
+    p->eval.mode = (sg_eval_mode)mode;
+    TRY(sg_config_int(c, "eval.crop", run->crop, 1, 1 << 16, &v, err));
+    p->eval.crop = (int)v;
+    TRY(sg_config_int(c, "eval.stride", 0, 0, 1 << 16, &v, err));
+    p->eval.stride = (int)v;
+    TRY(sg_config_int(c, "eval.center_pad_label", 0, 0, 255, &v, err));
+    p->eval.center_pad_label = (int)v;
+    TRY(sg_config_string(c, "eval.interval", "epoch", &every, err));
+    if (!strcmp(every, "epoch")) {
+        p->eval_every = run->iters_per_epoch;
+    } else {
+        char *end;
+        errno = 0;
+        p->eval_every = strtol(every, &end, 10);
+        if (errno || end == every || *end || p->eval_every < 0)
+            return sg_err_set(err, "eval.interval = %s: expected 'epoch' or a number of iterations (0: at "
+                                   "the end only)", every);
+    }
+    TRY(sg_config_int(c, "output.checkpoint_interval", 1000, 0, 1L << 40, &p->ckpt_every, err));
+    TRY(sg_config_int(c, "output.print_interval", 0, 0, 1L << 40, &p->print_every, err));
+    if (p->print_every == 0) p->print_every = run->total_iters / 20 > 0 ? run->total_iters / 20 : 1;
+    TRY(sg_config_string(c, "output.runs", "runs", &p->runs_root, err));
+    TRY(sg_config_string(c, "output.reports", "reports", &p->reports_root, err));
+    /* Test hooks (documented in tests/run_nan.sh and tests/run_resume.sh):
+     * a NaN loss at the given iteration, SIGKILL after it. */
+    TRY(sg_config_int(c, "debug.nan_at_iter", 0, 0, 1L << 40, &p->nan_at_iter, err));
+    TRY(sg_config_int(c, "debug.kill_at_iter", 0, 0, 1L << 40, &p->kill_at_iter, err));
+    return 0;
+}
+
+static int read_seed_(sg_run *run, sg_err *err)
+{
+    sg_config *c = run->cfg;
+    const char *seeds_file;
+    long index;
+    TRY(sg_config_string(c, "run.seeds", "splits/seeds", &seeds_file, err));
+    TRY(sg_config_int(c, "run.seed_index", 0, 0, 1 << 20, &index, err));
+    if (sg_config_has(c, "run.seed")) {
+        long s;
+        TRY(sg_config_int(c, "run.seed", 0, 0, (1L << 31) - 1, &s, err));
+        run->seed = (uint64_t)s;
+        return 0;
+    }
+    uint64_t seeds[256];
+    int n = sg_seeds_read(seeds_file, seeds, 256, err);
+    if (n < 0) return -1;
+    if (index >= n) return sg_err_set(err, "run.seed_index = %ld: %s holds %d seeds", index, seeds_file, n);
+    run->seed = seeds[index];
+    long s;
+    TRY(sg_config_int(c, "run.seed", (long)run->seed, 0, (1L << 31) - 1, &s, err));
+    return 0;
+}
+
+/* ---- evaluation ------------------------------------------------------------------ */
+static int evaluate_(sg_run *run, long done, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_deeplab *m = p->m->eval_model ? p->m->eval_model(run, p->state) : &run->model;
+    bool was = m->training;
+    m->training = false;
+    sg_confusion cm;
+    sg_confusion_init(&cm, run->n_classes, run->ignore_index);
+    int rc = 0;
+    for (int i = 0; i < p->val.n && !rc; i++) {
+        sg_image img = {0}, mask = {0};
+        if (sg_dataset_load(&p->val, i, &img, &mask, err)) {
+            rc = -1;
+            break;
+        }
+        sg_tensor *x = sg_tensor_alloc(SG_F32, 4, (int[]){1, 3, img.h, img.w}, false);
+        sg_aug_normalize(x->data, &img, p->aug.mean, p->aug.std);
+        rc = sg_eval_image(&run->ctx, &p->eval, sg_run_deeplab_logits, m, x, &mask, &cm, NULL, err);
+        sg_tensor_free(x);
+        sg_image_free(&img);
+        sg_image_free(&mask);
+    }
+    m->training = was;
+    if (rc) {
+        sg_confusion_free(&cm);
+        return -1;
+    }
+    double miou = sg_confusion_miou(&cm, SG_MIOU_ALL);
+    for (int k = 0; k < run->n_classes; k++) p->class_iou[k] = sg_confusion_iou(&cm, k);
+    p->final_miou = miou;
+    if (p->best_iter < 0 || miou > p->best_miou) {
+        p->best_miou = miou;
+        p->best_iter = done;
+    }
+    fprintf(p->evlog, "%ld\t%ld\t%.6f\t%.6f", done, (done - 1) / run->iters_per_epoch, 100 * miou,
+            100 * sg_confusion_accuracy(&cm));
+    for (int k = 0; k < run->n_classes; k++) fprintf(p->evlog, "\t%.4f", 100 * p->class_iou[k]);
+    fprintf(p->evlog, "\n");
+    fflush(p->evlog);
+    sg_confusion_free(&cm);
+    return 0;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------ */
+static void ckpt_common_(sg_run *run, sg_checkpoint *ck)
+{
+    memset(ck, 0, sizeof *ck);
+    ck->model = &run->model.params;
+    ck->opt = &run->opt;
+    ck->ema = run->ema;
+}
+
+static int save_(sg_run *run, long done, double wall, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_checkpoint ck;
+    ckpt_common_(run, &ck);
+    ck.iteration = done;
+    char buf[1024];
+    sg_deeplab_config_format(&run->model_cfg, buf, sizeof buf);
+    sg_checkpoint_set_meta(&ck, "model", buf);
+    sg_checkpoint_set_meta(&ck, "method", run->method);
+    /* The input normalisation, for evaluation tools (the model line does
+     * not carry it). */
+    const float *mu = p->aug.mean, *sd = p->aug.std;
+    snprintf(buf, sizeof buf, "mean=%.9g,%.9g,%.9g std=%.9g,%.9g,%.9g", (double)mu[0], (double)mu[1],
+             (double)mu[2], (double)sd[0], (double)sd[1], (double)sd[2]);
+    sg_checkpoint_set_meta(&ck, "normalize", buf);
+    sg_checkpoint_set_meta(&ck, "config_hash", p->hash_hex);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)run->seed);
+    sg_checkpoint_set_meta(&ck, "seed", buf);
+    snprintf(buf, sizeof buf, "%.17g", p->best_miou);
+    sg_checkpoint_set_meta(&ck, "best_miou", buf);
+    snprintf(buf, sizeof buf, "%ld", p->best_iter);
+    sg_checkpoint_set_meta(&ck, "best_iter", buf);
+    snprintf(buf, sizeof buf, "%ld", p->images);
+    sg_checkpoint_set_meta(&ck, "images", buf);
+    char path[4200];
+    path_(path, sizeof path, run, "ckpt/last.safetensors");
+    if (sg_checkpoint_save(&ck, path, err)) return -1;
+    /* Timing apart from the checkpoint, which stays a pure function of the
+     * training (see the header comment). */
+    path_(path, sizeof path, run, "ckpt/last.time");
+    sg_atomic_file af;
+    if (sg_atomic_open(&af, path, err)) return -1;
+    fprintf(af.fp, "%ld %.3f %.3f\n", done, wall, p->train_prev + p->train_s);
+    return sg_atomic_commit(&af, err);
+}
+
+static int load_(sg_run *run, long *done, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_checkpoint ck;
+    ckpt_common_(run, &ck);
+    char path[4200];
+    path_(path, sizeof path, run, "ckpt/last.safetensors");
+    if (sg_checkpoint_load(&ck, path, err)) return -1;
+    const char *hash = sg_checkpoint_get_meta(&ck, "config_hash");
+    const char *method = sg_checkpoint_get_meta(&ck, "method");
+    if (!method || strcmp(method, run->method))
+        return sg_err_set(err, "%s: written by method '%s', this is '%s'", path, method ? method : "?",
+                          run->method);
+    if (!hash || strcmp(hash, p->hash_hex))
+        return sg_err_set(err, "%s: written with another configuration (hash %s, now %s): resume with the "
+                               "config of config.resolved", path, hash ? hash : "?", p->hash_hex);
+    const char *bm = sg_checkpoint_get_meta(&ck, "best_miou"), *bi = sg_checkpoint_get_meta(&ck, "best_iter"),
+               *im = sg_checkpoint_get_meta(&ck, "images");
+    if (!bm || !bi || !im) return sg_err_set(err, "%s: metadata best_miou/best_iter/images missing", path);
+    p->best_miou = strtod(bm, NULL);
+    p->best_iter = strtol(bi, NULL, 10);
+    p->images = strtol(im, NULL, 10);
+    *done = ck.iteration;
+    if (*done < 0 || *done > run->total_iters)
+        return sg_err_set(err, "%s: iteration %ld outside the schedule of %ld", path, *done, run->total_iters);
+    path_(path, sizeof path, run, "ckpt/last.time");
+    FILE *fp = fopen(path, "r");
+    long it;
+    double wall, train;
+    if (fp && fscanf(fp, "%ld %lf %lf", &it, &wall, &train) == 3 && it == *done) {
+        p->wall_prev = wall;
+        p->train_prev = train;
+    }
+    if (fp) fclose(fp);
+    return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------------- */
+static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind kind, unsigned id, int batch,
+                               int epoch_len, long done, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_source src = {.ctx = (void *)ds, .n = ds->n, .load = ds_load_};
+    sg_loader_config lc;
+    sg_loader_config_default(&lc, kind, batch, run->crop, run->seed);
+    lc.aug = p->aug;
+    lc.id = id;
+    lc.epoch_len = epoch_len;
+    lc.unlabeled_mask = p->unlabeled_mask;
+    lc.n_workers = p->workers;
+    lc.prefetch = p->prefetch;
+    int bpe = (epoch_len ? epoch_len : ds->n) / batch;
+    if (bpe < 1) {
+        sg_err_set(err, "%s: %d images per epoch, fewer than one batch of %d", ds->list,
+                   epoch_len ? epoch_len : ds->n, batch);
+        return NULL;
+    }
+    lc.start_epoch = (int)(done / bpe);
+    sg_loader *l = sg_loader_open(&src, &lc, err);
+    if (!l) return NULL;
+    /* The batches of the current epoch that the checkpointed run consumed. */
+    for (long i = 0; i < done % bpe; i++) {
+        const sg_batch *b;
+        if (sg_loader_next(l, &b, err)) {
+            sg_loader_close(l);
+            return NULL;
+        }
+    }
+    return l;
+}
+
+static float lr_at_(const sg_run *run, long it)
+{
+    const sg_run_priv_ *p = run->priv;
+    return it == 0 ? p->lr_base : sg_poly_lr(p->lr_base, it - 1, run->total_iters, p->poly_power);
+}
+
+static void log_header_(sg_run *run, const sg_losses *l, char *buf, size_t len)
+{
+    (void)run;
+    snprintf(buf, len, "iter\tepoch\tlr");
+    for (int i = 0; i < l->n; i++) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, len - n, "\t%s", l->names[i]);
+    }
+    size_t n = strlen(buf);
+    snprintf(buf + n, len - n, "\tmask_ratio\timages_per_s");
+}
+
+static int train_(sg_run *run, long done, double t_start, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    char path[4200];
+    sg_progress prog;
+    sg_progress_init(&prog, stderr, done, run->total_iters, p->print_every);
+    double t_prev = sg_run_now();
+    while (done < run->total_iters) {
+        const long it = done;
+        const sg_batch *lab = NULL, *unl = NULL, *mix = NULL;
+        if (sg_loader_next(p->ll, &lab, err)) return -1;
+        if (p->lu && sg_loader_next(p->lu, &unl, err)) return -1;
+        if (p->lm && sg_loader_next(p->lm, &mix, err)) return -1;
+        run->iter = it;
+        run->epoch = (int)(it / run->iters_per_epoch);
+        run->lr = lr_at_(run, it);
+        run->mix = mix;
+        run->model.training = true;
+        sg_param_zero_grad(&run->model.params);
+        sg_losses l;
+        memset(&l, 0, sizeof l);
+        l.mask_ratio = NAN;
+        if (p->m->step(run, p->state, lab, unl, &l, err)) {
+            char m[sizeof err->msg];
+            snprintf(m, sizeof m, "%s", err->msg);
+            return sg_err_set(err, "iteration %ld: %s", it + 1, m);
+        }
+        SG_CHECK(l.n >= 1, "%s: step reported no loss terms", run->method);
+        if (!p->have_first) {
+            p->first = l;
+            p->have_first = true;
+        } else {
+            SG_CHECK(l.n == p->first.n, "%s: step reported %d loss terms, the first step %d", run->method, l.n,
+                     p->first.n);
+            for (int i = 0; i < l.n; i++)
+                SG_CHECK(!strcmp(l.names[i], p->first.names[i]), "%s: loss term %d is '%s', was '%s'",
+                         run->method, i, l.names[i], p->first.names[i]);
+        }
+        if (p->nan_at_iter == it + 1) l.values[0] = NAN;
+        bool finite = true;
+        for (int i = 0; i < l.n; i++) finite = finite && isfinite(l.values[i]);
+        if (!finite) {
+            sg_progress_break(&prog, stderr);
+            char terms[512] = "";
+            for (int i = 0; i < l.n; i++) {
+                size_t n = strlen(terms);
+                snprintf(terms + n, sizeof terms - n, "%s%s = %g", i ? ", " : "", l.names[i], l.values[i]);
+            }
+            path_(path, sizeof path, run, "ckpt/last.safetensors");
+            if (exists_(path))
+                return sg_err_set(err, "iteration %ld: non-finite loss (%s); stopped without updating the "
+                                       "weights; the last good checkpoint is %s", it + 1, terms, path);
+            return sg_err_set(err, "iteration %ld: non-finite loss (%s); stopped without updating the weights; "
+                                   "no checkpoint was written before it", it + 1, terms);
+        }
+        sg_sgd_step(&run->opt, &run->model.params, run->lr);
+        if (p->m->after_step) p->m->after_step(run, p->state);
+        sg_ctx_reset(&run->ctx);
+        done = it + 1;
+        int images = l.images > 0 ? l.images : lab->n;
+        p->images += images;
+        double t = sg_run_now(), dt = t - t_prev;
+        t_prev = t;
+        p->train_s += dt;
+        double ips = dt > 0 ? images / dt : 0;
+        if (!p->log) {
+            char header[2048];
+            log_header_(run, &l, header, sizeof header);
+            path_(path, sizeof path, run, "log.tsv");
+            p->log = sg_tsv_open(path, header, err);
+            if (!p->log) return -1;
+        }
+        fprintf(p->log, "%ld\t%d\t%.9g", done, run->epoch, (double)run->lr);
+        for (int i = 0; i < l.n; i++) fprintf(p->log, "\t%.9g", l.values[i]);
+        fprintf(p->log, "\t%.6f\t%.2f\n", l.mask_ratio, ips);
+        fflush(p->log);
+        char note[256];
+        snprintf(note, sizeof note, "%s %.4f", l.names[0], l.values[0]);
+        if (!isnan(l.mask_ratio)) {
+            size_t n = strlen(note);
+            snprintf(note + n, sizeof note - n, " mask %.3f", l.mask_ratio);
+        }
+        sg_progress_update(&prog, stderr, done, ips, note);
+        bool last = done == run->total_iters;
+        if (p->eval_every > 0 && done % p->eval_every == 0 && !last) {
+            double te = sg_run_now();
+            if (evaluate_(run, done, err)) return -1;
+            sg_progress_break(&prog, stderr);
+            fprintf(stderr, "%s: iteration %ld: mIoU %.2f (best %.2f at %ld)\n", run->method, done,
+                    100 * p->final_miou, 100 * p->best_miou, p->best_iter);
+            t_prev += sg_run_now() - te;
+        }
+        int sig = sg_run_signal_;
+        if (!last && (sig || (p->ckpt_every > 0 && done % p->ckpt_every == 0))) {
+            double tc = sg_run_now();
+            if (save_(run, done, p->wall_prev + (tc - t_start), err)) return -1;
+            t_prev += sg_run_now() - tc;
+        }
+        if (sig) {
+            sg_progress_break(&prog, stderr);
+            fprintf(stderr, "%s: signal %d: checkpoint of iteration %ld written to %s/ckpt; resume with "
+                            "--resume\n", run->method, sig, done, run->dir);
+            return 128 + sig;
+        }
+        if (p->kill_at_iter == done) raise(SIGKILL);
+    }
+    sg_progress_break(&prog, stderr);
+    return 0;
+}
+
+/* ---- results -------------------------------------------------------------------- */
+static int finish_(sg_run *run, long done, double t_start, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    if (evaluate_(run, done, err)) return -1;
+    double wall = p->wall_prev + (sg_run_now() - t_start);
+    if (save_(run, done, wall, err)) return -1;
+    double train = p->train_prev + p->train_s;
+    sg_run_result r = {
+        .method = run->method, .dataset = run->dataset, .protocol = run->protocol,
+        .n_labeled = run->n_labeled, .seed = run->seed, .iterations = done,
+        .final_miou = p->final_miou, .best_miou = p->best_miou, .best_iter = p->best_iter,
+        .n_classes = run->n_classes, .class_iou = p->class_iou, .wall_s = wall,
+        .images_per_s = train > 0 ? (double)p->images / train : 0,
+        .backend = sg_get_cpu_path() == SG_CPU_FAST ? "cpu-fast" : "cpu-reference",
+        .git_commit = p->git,
+    };
+    snprintf(r.config_hash, sizeof r.config_hash, "%s", p->hash_hex);
+    if (sg_result_write_json(&r, run->dir, err)) return -1;
+    if (sg_result_append_csv(&r, p->reports_root, err)) return -1;
+    fprintf(stderr, "%s: done: %ld iterations, final mIoU %.2f, best %.2f (iteration %ld); %s\n", run->method,
+            done, 100 * p->final_miou, 100 * p->best_miou, p->best_iter, run->dir);
+    return 0;
+}
+
+/* ---- command line ------------------------------------------------------------------ */
+static void usage_(FILE *fp, const char *name)
+{
+    fprintf(fp,
+            "usage: %s --config FILE [--set section.key=value]... [--seed K | --seed-index I]\n"
+            "       [--runs DIR] [--reports DIR] [--threads N] [--resume]\n"
+            "  --config FILE     run configuration ([section] key = value; see experiments/*/demo.conf)\n"
+            "  --set S.K=V       override or add one key (repeatable)\n"
+            "  --seed K          the run seed (model init, data order, augmentation); = --set run.seed=K\n"
+            "  --seed-index I    the I-th seed of splits/seeds (default 0); = --set run.seed_index=I\n"
+            "  --runs DIR        root of the run directories (default runs); = --set output.runs=DIR\n"
+            "  --reports DIR     root of results.csv (default reports); = --set output.reports=DIR\n"
+            "  --threads N       CPU threads (default SG_NUM_THREADS, else all)\n"
+            "  --resume          continue from <run dir>/ckpt/last.safetensors\n"
+            "The run directory is <runs>/<dataset>/<protocol>/<method>/seed<K>/.\n"
+            "Exit status: 0 done, 1 error, 2 usage, 128+N interrupted by signal N.\n",
+            name);
+}
+
+static void free_run_(sg_run *run)
+{
+    sg_run_priv_ *p = run->priv;
+    if (p->ll) sg_loader_close(p->ll);
+    if (p->lu) sg_loader_close(p->lu);
+    if (p->lm) sg_loader_close(p->lm);
+    if (p->state_ok && p->m->free) p->m->free(p->state);
+    if (p->log) fclose(p->log);
+    if (p->evlog) fclose(p->evlog);
+    if (p->lab_ok) sg_dataset_free(&p->lab);
+    if (p->unl_ok) sg_dataset_free(&p->unl);
+    if (p->val_ok) sg_dataset_free(&p->val);
+    if (p->split_ok) sg_split_free(&p->split);
+    if (p->val_list_ok) sg_list_free(&p->val_list);
+    free(p->class_iou);
+    if (p->opt_ok) sg_sgd_free(&run->opt);
+    if (p->model_ok) sg_deeplab_free(&run->model);
+    sg_ctx_free(&run->ctx);
+    sg_config_free(run->cfg);
+    free(p);
+}
+
+/* Everything up to the first iteration; returns 0, -1 (error) or 2 (usage). */
+static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, bool *finished, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    const char *config = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_arg = i + 1 < argc;
+        char set[4200];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage_(stdout, argv[0]);
+            return 3;
+        } else if (!strcmp(a, "--resume")) {
+            *resume = true;
+            continue;
+        } else if (!has_arg) {
+            sg_err_set(err, "%s: unknown option or missing value", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--config")) {
+            if (config) {
+                sg_err_set(err, "--config given twice");
+                return 2;
+            }
+            config = v;
+            TRY(sg_config_load(run->cfg, v, err));
+            continue;
+        } else if (!strcmp(a, "--set")) {
+            snprintf(set, sizeof set, "%s", v);
+        } else if (!strcmp(a, "--seed")) {
+            snprintf(set, sizeof set, "run.seed=%s", v);
+        } else if (!strcmp(a, "--seed-index")) {
+            snprintf(set, sizeof set, "run.seed_index=%s", v);
+        } else if (!strcmp(a, "--runs")) {
+            snprintf(set, sizeof set, "output.runs=%s", v);
+        } else if (!strcmp(a, "--reports")) {
+            snprintf(set, sizeof set, "output.reports=%s", v);
+        } else if (!strcmp(a, "--threads")) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || end == v || n < 1 || n > 1024) {
+                sg_err_set(err, "--threads %s: expected 1..1024", v);
+                return 2;
+            }
+            sg_set_num_threads((int)n);
+            continue;
+        } else {
+            sg_err_set(err, "%s: unknown option", a);
+            return 2;
+        }
+        TRY(sg_config_set(run->cfg, set, err));
+    }
+    if (!config) {
+        sg_err_set(err, "--config FILE is required");
+        return 2;
+    }
+    TRY(read_seed_(run, err));
+    TRY(read_data_(run, err));
+    TRY(read_augment_(run, err));
+    TRY(read_model_(run, err));
+    sg_deeplab_init(&run->model, &run->model_cfg, run->seed);
+    p->model_ok = true;
+    const char *pretrained;
+    TRY(sg_config_string(run->cfg, "model.pretrained", "", &pretrained, err));
+    TRY(read_train_(run, err));
+    TRY(read_eval_output_(run, err));
+    TRY(p->m->init(run, &p->state, err));
+    p->state_ok = true;
+    TRY(sg_config_check_unused(run->cfg, err));
+    if (pretrained[0] && sg_pretrained_load_resnet(&run->model.params, "backbone.", pretrained, err)) return -1;
+    static const char *const skip[] = {"run", "output", "debug", NULL};
+    p->config_hash = sg_config_hash(run->cfg, skip);
+    snprintf(p->hash_hex, sizeof p->hash_hex, "%016llx", (unsigned long long)p->config_hash);
+    p->class_iou = sg_xcalloc((size_t)run->n_classes, sizeof(double));
+    p->best_iter = -1;
+    p->best_miou = 0;
+
+    int n = snprintf(run->dir, sizeof run->dir, "%s/%s/%s/%s/seed%llu", p->runs_root, run->dataset, run->protocol,
+                     run->method, (unsigned long long)run->seed);
+    if (n < 0 || (size_t)n >= sizeof run->dir) return sg_err_set(err, "%s: run directory path too long", run->dir);
+    char path[4200];
+    path_(path, sizeof path, run, "ckpt");
+    TRY(mkdirs_(path, err));
+    path_(path, sizeof path, run, "ckpt/last.safetensors");
+    bool have_ckpt = exists_(path);
+    if (have_ckpt && !*resume)
+        return sg_err_set(err, "%s exists: continue with --resume, or remove %s to start again", path, run->dir);
+    *done = 0;
+    if (*resume && have_ckpt) {
+        TRY(load_(run, done, err));
+        fprintf(stderr, "%s: resuming %s at iteration %ld of %ld\n", run->method, run->dir, *done,
+                run->total_iters);
+    } else if (*resume) {
+        fprintf(stderr, "%s: --resume: no checkpoint in %s/ckpt: starting from iteration 0\n", run->method,
+                run->dir);
+    }
+    path_(path, sizeof path, run, "result.json");
+    *finished = *done == run->total_iters && exists_(path);
+    path_(path, sizeof path, run, "config.resolved");
+    TRY(sg_config_write_resolved(run->cfg, path, err));
+    /* Logs continue from the checkpoint: rows of iterations after it (a
+     * killed segment) are dropped; a fresh run starts empty logs. */
+    const char *logs[2] = {"log.tsv", "eval.tsv"};
+    for (int i = 0; i < 2; i++) {
+        path_(path, sizeof path, run, logs[i]);
+        if (*done == 0) {
+            if (unlink(path) && errno != ENOENT) return sg_err_set(err, "%s: %s", path, strerror(errno));
+        } else {
+            TRY(sg_tsv_truncate(path, *done, err));
+        }
+    }
+    char header[4096] = "iter\tepoch\tmiou\tpixel_acc";
+    for (int k = 0; k < run->n_classes; k++) {
+        size_t len = strlen(header);
+        snprintf(header + len, sizeof header - len, "\tiou_%s", p->lab.class_names[k]);
+    }
+    path_(path, sizeof path, run, "eval.tsv");
+    p->evlog = sg_tsv_open(path, header, err);
+    if (!p->evlog) return -1;
+    if (*finished) return 0;
+
+    int semi = p->m->unlabeled_loaders > 0;
+    p->ll = open_loader_(run, &p->lab, SG_LOADER_LABELED, 0, run->batch_size, semi ? run->n_unlabeled : 0, *done,
+                         err);
+    if (!p->ll) return -1;
+    if (semi) {
+        p->lu = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 1, run->batch_size_u, 0, *done, err);
+        if (!p->lu) return -1;
+    }
+    if (p->m->unlabeled_loaders > 1) {
+        p->lm = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 2, run->batch_size_u, 0, *done, err);
+        if (!p->lm) return -1;
+    }
+    git_commit_(p->git, sizeof p->git);
+    return 0;
+}
+
+int sg_run_main(int argc, char **argv, const sg_method *method)
+{
+    SG_CHECK(method && method->name && method->init && method->step && method->unlabeled_loaders >= 0 &&
+                 method->unlabeled_loaders <= 2,
+             "sg_run_main: incomplete method");
+    double t_start = sg_run_now();
+    sg_run run;
+    memset(&run, 0, sizeof run);
+    run.priv = sg_xcalloc(1, sizeof(sg_run_priv_));
+    run.priv->m = method;
+    run.method = method->name;
+    run.cfg = sg_config_new();
+    sg_ctx_init(&run.ctx);
+    sg_err err = {{0}};
+    bool resume = false, finished = false;
+    long done = 0;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal_;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int rc = setup_(&run, argc, argv, &resume, &done, &finished, &err);
+    if (rc == 3) {
+        rc = 0;
+    } else if (rc == 2) {
+        fprintf(stderr, "%s: %s\n", method->name, err.msg);
+        usage_(stderr, argv[0]);
+    } else if (rc) {
+        fprintf(stderr, "%s: %s\n", method->name, err.msg);
+        rc = 1;
+    } else if (finished) {
+        fprintf(stderr, "%s: %s already finished (%ld iterations); nothing to do\n", method->name, run.dir, done);
+    } else {
+        rc = train_(&run, done, t_start, &err);
+        if (rc == 0) {
+            rc = finish_(&run, run.total_iters, t_start, &err) ? 1 : 0;
+            if (rc) fprintf(stderr, "%s: %s\n", method->name, err.msg);
+        } else if (rc < 0) {
+            fprintf(stderr, "%s: %s\n", method->name, err.msg);
+            rc = 1;
+        }
+    }
+    free_run_(&run);
+    return rc;
+}

@@ -1,0 +1,480 @@
+/*
+ * semi.c: pseudo-labels, CutMix pasting, the unsupervised losses, Mean
+ * Teacher's schedules and the loss compositions of FixMatch, UniMatch, Mean
+ * Teacher and CutMix-Seg (include/semiseg/semi.h).
+ *
+ * Everything differentiable is built from recorded ops (ops.h), so one
+ * sg_backward on the returned loss gives the method's gradient; the data
+ * manipulations (pasting, rolling, thresholds) act on tensors that carry no
+ * gradient, exactly as the reference code mixes detached tensors.
+ *
+ * Reference: docs/methods/spec-a sections 1-4 (LiheYoung/UniMatch
+ * unimatch.py and fixmatch.py, Britefury/cutmix-semisup-seg
+ * train_seg_semisup_mask_mt.py, CuriousAI/mean-teacher).
+ * Covered by tests/test_semi.c (PyTorch fixture tests/data/semi.bin).
+ */
+#include "semiseg/semi.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "semiseg/run.h"
+
+/* ---- pseudo-labels ------------------------------------------------------------ */
+void sg_semi_pseudo_label(sg_ctx *ctx, sg_tensor *logits, sg_tensor *ignore, sg_pseudo *out)
+{
+    char a[SG_SHAPE_STR_LEN];
+    SG_CHECK(logits->dtype == SG_F32 && logits->ndim == 4,
+             "sg_semi_pseudo_label: logits must be float (N, K, H, W), got %s",
+             sg_shape_str(logits, a, sizeof a));
+    const int N = logits->shape[0], K = logits->shape[1], H = logits->shape[2],
+              W = logits->shape[3];
+    SG_CHECK(!ignore || (ignore->dtype == SG_I32 && ignore->ndim == 3 && ignore->shape[0] == N &&
+                         ignore->shape[1] == H && ignore->shape[2] == W),
+             "sg_semi_pseudo_label: ignore must be int32 (%d, %d, %d)", N, H, W);
+    /* The confidence is the max of torch's softmax, so take it from sg_softmax
+     * (same arithmetic) rather than 1 / sum exp(z - max). */
+    bool was = sg_ctx_set_grad(ctx, false);
+    sg_tensor *prob = sg_softmax(ctx, logits, 1);
+    sg_ctx_set_grad(ctx, was);
+    const int shape[3] = {N, H, W};
+    out->label = sg_tensor_new(ctx, SG_I32, 3, shape);
+    out->conf = sg_tensor_new(ctx, SG_F32, 3, shape);
+    out->ignore = ignore;
+    const size_t HW = (size_t)H * W;
+    for (int n = 0; n < N; n++) {
+        for (size_t i = 0; i < HW; i++) {
+            const float *z = logits->data + (size_t)n * K * HW + i;
+            const float *p = prob->data + (size_t)n * K * HW + i;
+            int best = 0, pbest = 0;
+            for (int k = 1; k < K; k++) {
+                if (z[k * HW] > z[best * HW]) best = k;
+                if (p[k * HW] > p[pbest * HW]) pbest = k;
+            }
+            out->label->i32[n * HW + i] = best;
+            out->conf->data[n * HW + i] = p[pbest * HW];
+        }
+    }
+}
+
+double sg_semi_mask_ratio(const sg_pseudo *p, float tau)
+{
+    const size_t n = sg_numel(p->conf);
+    size_t valid = 0, kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p->ignore && p->ignore->i32[i] == 255) continue;
+        valid++;
+        kept += p->conf->data[i] >= tau;
+    }
+    return valid ? (double)kept / (double)valid : 0.0;
+}
+
+/* ---- mixing ------------------------------------------------------------------- */
+static void sg_semi_check_plain_(const sg_tensor *t, const char *fn)
+{
+    SG_CHECK(!t->requires_grad, "%s: inputs must not require a gradient (mixing is not differentiable)",
+             fn);
+}
+
+sg_tensor *sg_semi_paste(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, const sg_tensor *box)
+{
+    char sa[SG_SHAPE_STR_LEN], sb[SG_SHAPE_STR_LEN];
+    SG_CHECK(a->dtype == b->dtype && sg_same_shape(a, b) && (a->ndim == 3 || a->ndim == 4),
+             "sg_semi_paste: a %s and b %s must have one dtype and shape, (N, H, W) or (N, C, H, W)",
+             sg_shape_str(a, sa, sizeof sa), sg_shape_str(b, sb, sizeof sb));
+    sg_semi_check_plain_(a, "sg_semi_paste");
+    sg_semi_check_plain_(b, "sg_semi_paste");
+    const int N = a->shape[0], C = a->ndim == 4 ? a->shape[1] : 1;
+    const int H = a->shape[a->ndim - 2], W = a->shape[a->ndim - 1];
+    SG_CHECK(box->dtype == SG_I32 && box->ndim == 3 && box->shape[0] == N && box->shape[1] == H &&
+                 box->shape[2] == W,
+             "sg_semi_paste: box must be int32 (%d, %d, %d), got %s", N, H, W,
+             sg_shape_str(box, sb, sizeof sb));
+    sg_tensor *out = sg_tensor_like(ctx, a);
+    const size_t es = sg_dtype_size(a->dtype), HW = (size_t)H * W;
+    const unsigned char *pa = (const unsigned char *)a->data, *pb = (const unsigned char *)b->data;
+    unsigned char *po = (unsigned char *)out->data;
+    for (int n = 0; n < N; n++) {
+        const int32_t *m = box->i32 + n * HW;
+        for (int c = 0; c < C; c++) {
+            const size_t base = ((size_t)n * C + c) * HW;
+            for (size_t i = 0; i < HW; i++) {
+                const unsigned char *src = (m[i] == 1 ? pb : pa) + (base + i) * es;
+                memcpy(po + (base + i) * es, src, es);
+            }
+        }
+    }
+    return out;
+}
+
+void sg_semi_paste_pseudo(sg_ctx *ctx, const sg_pseudo *a, const sg_pseudo *b, const sg_tensor *box,
+                          sg_pseudo *out)
+{
+    SG_CHECK(a->ignore && b->ignore, "sg_semi_paste_pseudo: both pseudo-labels need an ignore map");
+    out->label = sg_semi_paste(ctx, a->label, b->label, box);
+    out->conf = sg_semi_paste(ctx, a->conf, b->conf, box);
+    out->ignore = sg_semi_paste(ctx, a->ignore, b->ignore, box);
+}
+
+sg_tensor *sg_semi_roll(sg_ctx *ctx, sg_tensor *x, int shift)
+{
+    sg_semi_check_plain_(x, "sg_semi_roll");
+    const int N = x->shape[0];
+    sg_tensor *out = sg_tensor_like(ctx, x);
+    const size_t row = sg_numel(x) / (size_t)N * sg_dtype_size(x->dtype);
+    const int s = ((shift % N) + N) % N;
+    for (int i = 0; i < N; i++)
+        memcpy((unsigned char *)out->data + (size_t)i * row,
+               (const unsigned char *)x->data + (size_t)((i + s) % N) * row, row);
+    return out;
+}
+
+void sg_semi_roll_pseudo(sg_ctx *ctx, const sg_pseudo *p, int shift, sg_pseudo *out)
+{
+    SG_CHECK(p->ignore, "sg_semi_roll_pseudo: the pseudo-label needs an ignore map");
+    out->label = sg_semi_roll(ctx, p->label, shift);
+    out->conf = sg_semi_roll(ctx, p->conf, shift);
+    out->ignore = sg_semi_roll(ctx, p->ignore, shift);
+}
+
+sg_tensor *sg_semi_valid(sg_ctx *ctx, const sg_tensor *ignore)
+{
+    SG_CHECK(ignore->dtype == SG_I32 && ignore->ndim == 3, "sg_semi_valid: ignore must be int32 (N, H, W)");
+    sg_tensor *v = sg_tensor_new(ctx, SG_F32, 3, ignore->shape);
+    for (size_t i = 0, n = sg_numel(ignore); i < n; i++) v->data[i] = ignore->i32[i] != 255;
+    return v;
+}
+
+sg_tensor *sg_semi_cutmix_seg_masks(sg_ctx *ctx, int n, int h, int w, const sg_cutmix_seg_config *cfg,
+                                    sg_rng *rng)
+{
+    const int shape[3] = {n, h, w};
+    sg_tensor *m = sg_tensor_new(ctx, SG_I32, 3, shape);
+    for (int i = 0; i < n; i++) {
+        sg_box box;
+        sg_cutmix_seg_box(&box, h, w, cfg, rng);
+        sg_box_mask(m->i32 + (size_t)i * h * w, h, w, &box);
+    }
+    return m;
+}
+
+/* ---- losses ------------------------------------------------------------------- */
+sg_tensor *sg_semi_masked_ce(sg_ctx *ctx, sg_tensor *logits, const sg_pseudo *target, float tau)
+{
+    SG_CHECK(target->ignore, "sg_semi_masked_ce: the target needs an ignore map");
+    /* CE with ignore_index 255 on the padding and weight [conf >= tau] is
+     * sum CE [conf >= tau] [ign != 255] / #[ign != 255]: the MEAN divisor of
+     * sg_cross_entropy counts exactly the non-padding pixels. */
+    sg_tensor *t = sg_tensor_like(ctx, target->label);
+    sg_tensor *w = sg_tensor_like(ctx, target->conf);
+    for (size_t i = 0, n = sg_numel(t); i < n; i++) {
+        const bool pad = target->ignore->i32[i] == 255;
+        t->i32[i] = pad ? 255 : target->label->i32[i];
+        w->data[i] = !pad && target->conf->data[i] >= tau;
+    }
+    return sg_cross_entropy(ctx, logits, t, w, 255, SG_REDUCE_MEAN);
+}
+
+sg_tensor *sg_semi_softmax_mse(sg_ctx *ctx, sg_tensor *logits, sg_tensor *probs)
+{
+    return sg_mse_loss(ctx, sg_softmax(ctx, logits, 1), probs, SG_REDUCE_MEAN);
+}
+
+sg_tensor *sg_semi_cutmixseg_cons(sg_ctx *ctx, sg_tensor *logits, sg_tensor *probs, sg_tensor *valid,
+                                  float thresh, bool per_pixel, double *conf_out)
+{
+    char a[SG_SHAPE_STR_LEN], b[SG_SHAPE_STR_LEN];
+    SG_CHECK(sg_same_shape(logits, probs) && logits->ndim == 4,
+             "sg_semi_cutmixseg_cons: logits %s and probs %s must be one (N, C, H, W) shape",
+             sg_shape_str(logits, a, sizeof a), sg_shape_str(probs, b, sizeof b));
+    const int N = logits->shape[0], C = logits->shape[1], H = logits->shape[2], W = logits->shape[3];
+    SG_CHECK(valid->dtype == SG_F32 && valid->ndim == 3 && valid->shape[0] == N &&
+                 valid->shape[1] == H && valid->shape[2] == W,
+             "sg_semi_cutmixseg_cons: valid must be float (%d, %d, %d)", N, H, W);
+    const size_t HW = (size_t)H * W, np = (size_t)N * HW;
+    /* Per-pixel confidence indicator of the teacher; its mean is the scalar
+     * factor of CM's default (conf_per_pixel False). */
+    float *ind = sg_arena_alloc(&ctx->arena, np * sizeof(float));
+    size_t kept = 0;
+    for (int n = 0; n < N; n++) {
+        for (size_t i = 0; i < HW; i++) {
+            const float *p = probs->data + (size_t)n * C * HW + i;
+            float mx = p[0];
+            for (int c = 1; c < C; c++) mx = fmaxf(mx, p[c * HW]);
+            ind[n * HW + i] = mx >= thresh;
+            kept += mx >= thresh;
+        }
+    }
+    const float factor = (float)((double)kept / (double)np);
+    if (conf_out) *conf_out = factor;
+    /* The weight of every (n, c, h, w) term: valid * confidence, the same
+     * for all channels. */
+    sg_tensor *wmap = sg_tensor_like(ctx, logits);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (size_t i = 0; i < HW; i++)
+                wmap->data[((size_t)n * C + c) * HW + i] =
+                    valid->data[n * HW + i] * (per_pixel ? ind[n * HW + i] : factor);
+    sg_tensor *d = sg_sub(ctx, sg_softmax(ctx, logits, 1), probs);
+    sg_tensor *s = sg_sum(ctx, sg_mul(ctx, sg_mul(ctx, d, d), wmap));
+    return sg_scale(ctx, s, (float)(1.0 / (double)np));
+}
+
+/* ---- schedules ---------------------------------------------------------------- */
+float sg_semi_ema_decay(long it, float alpha)
+{
+    SG_CHECK(it >= 0, "sg_semi_ema_decay: iteration %ld < 0", it);
+    return (float)fmin(1.0 - 1.0 / ((double)it + 1.0), (double)alpha);
+}
+
+double sg_semi_rampup(long it, long len)
+{
+    if (len <= 0) return 1.0;
+    const double t = 1.0 - (double)(it < 0 ? 0 : it > len ? len : it) / (double)len;
+    return exp(-5.0 * t * t);
+}
+
+/* ---- compositions --------------------------------------------------------------- */
+sg_deeplab_fp sg_semi_fp(float p, uint64_t seed, long it)
+{
+    return (sg_deeplab_fp){.p = p,
+                           .seed = seed,
+                           .stream_c1 = sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)it, 0),
+                           .stream_c4 = sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)it, 1)};
+}
+
+static sg_tensor *sg_semi_sup_loss_(sg_ctx *ctx, const sg_semi_sup *sup, sg_tensor *logits,
+                                    const sg_tensor *labels)
+{
+    if (sup && sup->loss) return sup->loss(sup->user, ctx, logits, labels);
+    return sg_cross_entropy(ctx, logits, labels, NULL, 255, SG_REDUCE_MEAN);
+}
+
+static void sg_semi_term_(sg_semi_terms *t, const char *name, double v)
+{
+    SG_CHECK(t->n < SG_SEMI_MAX_TERMS, "sg_semi_terms: more than %d terms", SG_SEMI_MAX_TERMS);
+    t->name[t->n] = name;
+    t->value[t->n++] = v;
+}
+
+/* Logits of x without gradient, with the model's BN mode set to `training`
+ * for this pass only. */
+static sg_tensor *sg_semi_predict_(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, bool training)
+{
+    const bool was_training = m->training, was_grad = sg_ctx_set_grad(ctx, false);
+    /* Only the logits outlive this pass: its activations go back to the
+     * arena at once instead of staying until the end of the step. */
+    const sg_arena_mark mark = sg_arena_get_mark(&ctx->arena);
+    const int n_nodes = ctx->n_nodes;
+    m->training = training;
+    sg_deeplab_out out;
+    sg_deeplab_forward(ctx, m, x, NULL, &out);
+    m->training = was_training;
+    sg_ctx_set_grad(ctx, was_grad);
+    return sg_ctx_release_keep(ctx, mark, n_nodes, out.logits);
+}
+
+/* The partner pseudo-labels of a pasted view: from the second batch's
+ * eval-mode prediction (UniMatch), taken BEFORE the train-mode forwards
+ * since it reads the running statistics those forwards update. */
+static void sg_semi_mix_pseudo_(sg_ctx *ctx, sg_deeplab *m, const sg_batch *mix, sg_pseudo *pm)
+{
+    sg_semi_pseudo_label(ctx, sg_semi_predict_(ctx, m, mix->img, false), mix->ignore, pm);
+}
+
+static void sg_semi_check_batches_(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix,
+                                   const char *fn)
+{
+    SG_CHECK(lab && lab->img && lab->mask, "%s: the labeled batch needs img and mask", fn);
+    SG_CHECK(unl && unl->img && unl->img_s1 && unl->ignore && unl->box1,
+             "%s: the unlabeled batch needs img, img_s1, ignore and box1", fn);
+    SG_CHECK(!mix || (mix->img && mix->img_s1 && mix->ignore && mix->img->shape[0] == unl->img->shape[0]),
+             "%s: the mix batch needs img, img_s1 and ignore, with the unlabeled batch size", fn);
+}
+
+sg_tensor *sg_semi_fixmatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl,
+                                 const sg_batch *mix, const sg_fixmatch_params *hp,
+                                 const sg_semi_sup *sup, sg_semi_terms *terms)
+{
+    sg_semi_check_batches_(lab, unl, mix, "sg_semi_fixmatch_loss");
+    const int nl = lab->img->shape[0], nu = unl->img->shape[0];
+    sg_pseudo pm = {0};
+    if (mix) sg_semi_mix_pseudo_(ctx, m, mix, &pm);
+    sg_tensor *s1 = sg_semi_paste(ctx, unl->img_s1, mix ? mix->img_s1 : sg_semi_roll(ctx, unl->img_s1, 1),
+                                  unl->box1);
+    m->training = true;
+    sg_deeplab_out o;
+    sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){lab->img, unl->img}, 2, 0), NULL, &o);
+    sg_tensor *pred_x = sg_narrow(ctx, o.logits, 0, 0, nl);
+    sg_tensor *pred_w = sg_narrow(ctx, o.logits, 0, nl, nu);
+    sg_deeplab_out os;
+    sg_deeplab_forward(ctx, m, s1, NULL, &os);
+
+    sg_pseudo pw, t1;
+    sg_semi_pseudo_label(ctx, pred_w, unl->ignore, &pw);
+    if (!mix) sg_semi_roll_pseudo(ctx, &pw, 1, &pm);
+    sg_semi_paste_pseudo(ctx, &pw, &pm, unl->box1, &t1);
+
+    sg_tensor *lx = sg_semi_sup_loss_(ctx, sup, pred_x, lab->mask);
+    sg_tensor *ls = sg_semi_masked_ce(ctx, os.logits, &t1, hp->conf_thresh);
+    /* UniMatch's fixmatch.py: loss = (loss_x + loss_u_s) / 2.0 */
+    sg_tensor *loss = sg_scale(ctx, sg_add(ctx, lx, ls), 0.5f);
+    *terms = (sg_semi_terms){0};
+    sg_semi_term_(terms, "loss", loss->data[0]);
+    sg_semi_term_(terms, "loss_x", lx->data[0]);
+    sg_semi_term_(terms, "loss_s", ls->data[0]);
+    terms->mask_ratio = sg_semi_mask_ratio(&pw, hp->conf_thresh);
+    return loss;
+}
+
+sg_tensor *sg_semi_unimatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl,
+                                 const sg_batch *mix, const sg_unimatch_params *hp,
+                                 const sg_deeplab_fp *fp, const sg_semi_sup *sup,
+                                 sg_semi_terms *terms)
+{
+    sg_semi_check_batches_(lab, unl, mix, "sg_semi_unimatch_loss");
+    SG_CHECK(unl->img_s2 && unl->box2 && (!mix || mix->img_s2),
+             "sg_semi_unimatch_loss: the unlabeled (and mix) batches need img_s2 and box2");
+    SG_CHECK(fp, "sg_semi_unimatch_loss: the feature perturbation needs its masks (sg_semi_fp)");
+    const int nl = lab->img->shape[0], nu = unl->img->shape[0];
+    sg_pseudo pm = {0};
+    if (mix) sg_semi_mix_pseudo_(ctx, m, mix, &pm);
+    sg_tensor *s1 = sg_semi_paste(ctx, unl->img_s1, mix ? mix->img_s1 : sg_semi_roll(ctx, unl->img_s1, 1),
+                                  unl->box1);
+    sg_tensor *s2 = sg_semi_paste(ctx, unl->img_s2, mix ? mix->img_s2 : sg_semi_roll(ctx, unl->img_s2, 1),
+                                  unl->box2);
+    m->training = true;
+    /* One encoder pass for x and u_w; the decoder also sees the dropped
+     * features (its BN normalises clean and perturbed halves together). */
+    sg_deeplab_out o;
+    sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){lab->img, unl->img}, 2, 0), fp, &o);
+    sg_tensor *pred_x = sg_narrow(ctx, o.logits, 0, 0, nl);
+    sg_tensor *pred_w = sg_narrow(ctx, o.logits, 0, nl, nu);
+    sg_tensor *pred_fp = sg_narrow(ctx, o.logits_fp, 0, nl, nu);
+    sg_deeplab_out os;
+    sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){s1, s2}, 2, 0), NULL, &os);
+    sg_tensor *pred_s1 = sg_narrow(ctx, os.logits, 0, 0, nu);
+    sg_tensor *pred_s2 = sg_narrow(ctx, os.logits, 0, nu, nu);
+
+    sg_pseudo pw, t1, t2;
+    sg_semi_pseudo_label(ctx, pred_w, unl->ignore, &pw);
+    if (!mix) sg_semi_roll_pseudo(ctx, &pw, 1, &pm);
+    sg_semi_paste_pseudo(ctx, &pw, &pm, unl->box1, &t1);
+    sg_semi_paste_pseudo(ctx, &pw, &pm, unl->box2, &t2);
+
+    sg_tensor *lx = sg_semi_sup_loss_(ctx, sup, pred_x, lab->mask);
+    sg_tensor *ls1 = sg_semi_masked_ce(ctx, pred_s1, &t1, hp->conf_thresh);
+    sg_tensor *ls2 = sg_semi_masked_ce(ctx, pred_s2, &t2, hp->conf_thresh);
+    sg_tensor *lfp = sg_semi_masked_ce(ctx, pred_fp, &pw, hp->conf_thresh);
+    sg_tensor *sum = sg_add(ctx, lx, sg_scale(ctx, ls1, hp->weight_s));
+    sum = sg_add(ctx, sum, sg_scale(ctx, ls2, hp->weight_s));
+    sum = sg_add(ctx, sum, sg_scale(ctx, lfp, hp->weight_fp));
+    /* The paper's L = (L_sup + L_unsup) / 2 (unimatch.py: "/ 2.0"). */
+    sg_tensor *loss = sg_scale(ctx, sum, 0.5f);
+    *terms = (sg_semi_terms){0};
+    sg_semi_term_(terms, "loss", loss->data[0]);
+    sg_semi_term_(terms, "loss_x", lx->data[0]);
+    sg_semi_term_(terms, "loss_s1", ls1->data[0]);
+    sg_semi_term_(terms, "loss_s2", ls2->data[0]);
+    sg_semi_term_(terms, "loss_fp", lfp->data[0]);
+    terms->mask_ratio = sg_semi_mask_ratio(&pw, hp->conf_thresh);
+    return loss;
+}
+
+sg_tensor *sg_semi_meanteacher_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *teacher,
+                                    const sg_batch *lab, const sg_batch *unl,
+                                    const sg_meanteacher_params *hp, long it,
+                                    const sg_semi_sup *sup, sg_semi_terms *terms)
+{
+    sg_semi_check_batches_(lab, unl, NULL, "sg_semi_meanteacher_loss");
+    const int nl = lab->img->shape[0], nu = unl->img->shape[0];
+    sg_tensor *zt = sg_semi_predict_(ctx, teacher, unl->img, hp->teacher_train_bn);
+    bool was = sg_ctx_set_grad(ctx, false);
+    sg_tensor *pt = sg_softmax(ctx, zt, 1);
+    sg_ctx_set_grad(ctx, was);
+
+    student->training = true;
+    sg_deeplab_out o;
+    sg_deeplab_forward(ctx, student, sg_concat(ctx, (sg_tensor *const[]){lab->img, unl->img_s1}, 2, 0),
+                       NULL, &o);
+    sg_tensor *pred_x = sg_narrow(ctx, o.logits, 0, 0, nl);
+    sg_tensor *pred_s = sg_narrow(ctx, o.logits, 0, nl, nu);
+    sg_tensor *lx = sg_semi_sup_loss_(ctx, sup, pred_x, lab->mask);
+    sg_tensor *lc = sg_semi_softmax_mse(ctx, pred_s, pt);
+    const float w = (float)(hp->cons_weight * sg_semi_rampup(it, hp->rampup_iters));
+    sg_tensor *loss = sg_add(ctx, lx, sg_scale(ctx, lc, w));
+    *terms = (sg_semi_terms){0};
+    sg_semi_term_(terms, "loss", loss->data[0]);
+    sg_semi_term_(terms, "loss_x", lx->data[0]);
+    sg_semi_term_(terms, "loss_cons", lc->data[0]);
+    sg_semi_term_(terms, "cons_weight", w);
+    terms->mask_ratio = NAN;
+    return loss;
+}
+
+sg_tensor *sg_semi_cutmixseg_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *teacher,
+                                  const sg_batch *lab, const sg_batch *unl, const sg_batch *mix,
+                                  const sg_tensor *masks, const sg_cutmixseg_params *hp,
+                                  const sg_semi_sup *sup, sg_semi_terms *terms)
+{
+    sg_semi_check_batches_(lab, unl, mix, "sg_semi_cutmixseg_loss");
+    /* Teacher targets: each source image predicted whole, then pasted. */
+    sg_tensor *z0 = sg_semi_predict_(ctx, teacher, unl->img, false);
+    sg_tensor *z1 = mix ? sg_semi_predict_(ctx, teacher, mix->img, false) : sg_semi_roll(ctx, z0, 1);
+    bool was = sg_ctx_set_grad(ctx, false);
+    sg_tensor *pt = sg_softmax(ctx, sg_semi_paste(ctx, z0, z1, masks), 1);
+    sg_ctx_set_grad(ctx, was);
+
+    sg_tensor *u0 = hp->strong_colour ? unl->img_s1 : unl->img;
+    sg_tensor *u1 = mix ? (hp->strong_colour ? mix->img_s1 : mix->img) : sg_semi_roll(ctx, u0, 1);
+    sg_tensor *v0 = sg_semi_valid(ctx, unl->ignore);
+    sg_tensor *v1 = mix ? sg_semi_valid(ctx, mix->ignore) : sg_semi_roll(ctx, v0, 1);
+
+    /* CM runs the student on the labeled and the mixed batch separately
+     * (two BN batches); one backward of the sum equals its two backwards. */
+    student->training = true;
+    sg_deeplab_out ox, om;
+    sg_deeplab_forward(ctx, student, lab->img, NULL, &ox);
+    sg_tensor *lx = sg_semi_sup_loss_(ctx, sup, ox.logits, lab->mask);
+    sg_deeplab_forward(ctx, student, sg_semi_paste(ctx, u0, u1, masks), NULL, &om);
+    double conf;
+    sg_tensor *lc = sg_semi_cutmixseg_cons(ctx, om.logits, pt, sg_semi_paste(ctx, v0, v1, masks),
+                                           hp->conf_thresh, hp->conf_per_pixel, &conf);
+    sg_tensor *loss = sg_add(ctx, lx, sg_scale(ctx, lc, hp->cons_weight));
+    *terms = (sg_semi_terms){0};
+    sg_semi_term_(terms, "loss", loss->data[0]);
+    sg_semi_term_(terms, "loss_x", lx->data[0]);
+    sg_semi_term_(terms, "loss_cons", lc->data[0]);
+    terms->mask_ratio = conf;
+    return loss;
+}
+
+/* ---- glue to the run driver ------------------------------------------------------- */
+static sg_tensor *sg_semi_run_sup_(void *user, sg_ctx *ctx, sg_tensor *logits, const sg_tensor *labels)
+{
+    sg_run *run = user;
+    SG_CHECK(ctx == &run->ctx, "sg_semi_sup_of_run: the loss must be recorded on run->ctx");
+    return sg_run_sup_loss(run, logits, labels);
+}
+
+sg_semi_sup sg_semi_sup_of_run(sg_run *run)
+{
+    return (sg_semi_sup){.loss = sg_semi_run_sup_, .user = run};
+}
+
+void sg_semi_report(const sg_semi_terms *t, sg_losses *out)
+{
+    for (int i = 0; i < t->n; i++) sg_losses_add(out, t->name[i], t->value[i]);
+    out->mask_ratio = t->mask_ratio;
+}
+
+void sg_semi_teacher_init(sg_deeplab *teacher, sg_run *run)
+{
+    sg_deeplab_init(teacher, &run->model_cfg, run->seed);
+    run->ema = &teacher->params;
+}
+
+void sg_semi_teacher_start(sg_deeplab *teacher, sg_run *run)
+{
+    if (run->iter == 0) sg_param_set_copy(&teacher->params, &run->model.params);
+}

@@ -1,0 +1,181 @@
+/*
+ * test_config.c: the configuration module (config.h): parsing with line
+ * numbers, typed getters and their defaults, range and syntax errors naming
+ * file:line or --set, --set overrides, unknown keys, duplicates, the
+ * resolved record (values normalised, origins) and the hash (independent of
+ * where a value came from, sensitive to the value), misuse aborts.
+ */
+#include "semiseg/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "expect_abort.h"
+#include "tap.h"
+
+static const char *text =
+    "# a comment\n"
+    "[train]\n"
+    "lr = 0.030\n"
+    "iterations = 900   ; inline comment\n"
+    "\n"
+    "[model]\n"
+    "widths = 16, 32,64 ,128\n"
+    "multi_grid = yes\n"
+    "stem = deep\n"
+    "mean = 0.5,0.25,1e-1\n"
+    "name = a b c\n";
+
+static sg_config *load_(const char *t, sg_err *err)
+{
+    sg_config *c = sg_config_new();
+    if (sg_config_load_string(c, t, "t.conf", err)) {
+        sg_config_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int has_(const char *msg, const char *want)
+{
+    int ok = strstr(msg, want) != NULL;
+    if (!ok) tap_diag("message '%s' lacks '%s'", msg, want);
+    return ok;
+}
+
+static void bad_key_(void *arg)
+{
+    long v;
+    sg_config_int(arg, "nodot", 0, 0, 1, &v, NULL);
+}
+
+int main(void)
+{
+    sg_err err = {{0}};
+    sg_config *c = load_(text, &err);
+    tap_ok(c != NULL, "parse: %s", c ? "ok" : err.msg);
+    if (!c) return tap_done();
+
+    /* Getters: present values, defaults, normalised forms. */
+    long it = 0, missing = 0;
+    double lr = 0;
+    float mean[3] = {0};
+    int widths[4] = {0}, stem = -1;
+    bool mg = false, flag = true;
+    const char *name = NULL;
+    static const char *const stems[] = {"torchvision", "deep", NULL};
+    tap_ok(!sg_config_int(c, "train.iterations", 1, 1, 100000, &it, &err) && it == 900, "int read: %ld", it);
+    tap_ok(!sg_config_double(c, "train.lr", 1, 0, 10, &lr, &err) && lr == 0.03, "double read");
+    tap_ok(!sg_config_int(c, "train.epochs", 80, 0, 1000, &missing, &err) && missing == 80, "int default");
+    tap_ok(!sg_config_ints(c, "model.widths", (int[]){1, 2, 3, 4}, 4, 1, 4096, widths, &err) && widths[0] == 16 &&
+               widths[1] == 32 && widths[2] == 64 && widths[3] == 128,
+           "int list with blanks");
+    tap_ok(!sg_config_floats(c, "model.mean", (float[]){0, 0, 0}, 3, mean, &err) && mean[2] == 0.1f,
+           "float list");
+    tap_ok(!sg_config_bool(c, "model.multi_grid", false, &mg, &err) && mg, "bool yes");
+    tap_ok(!sg_config_bool(c, "model.fp", false, &flag, &err) && !flag, "bool default");
+    tap_ok(!sg_config_choice(c, "model.stem", "torchvision", stems, &stem, &err) && stem == 1, "choice");
+    tap_ok(!sg_config_string(c, "model.name", NULL, &name, &err) && !strcmp(name, "a b c"), "string");
+    tap_ok(sg_config_has(c, "train.lr") && !sg_config_has(c, "train.epochs"), "has");
+    tap_ok(!sg_config_check_unused(c, &err), "every key read: no unknown key");
+
+    /* The resolved record: normalised values and origins, sorted. */
+    char dir[] = "/tmp/test_config.XXXXXX";
+    tap_ok(mkdtemp(dir) != NULL, "temp dir");
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.resolved", dir);
+    tap_ok(!sg_config_write_resolved(c, path, &err), "write resolved");
+    char buf[4096] = "";
+    FILE *fp = fopen(path, "r");
+    size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    buf[n] = 0;
+    if (fp) fclose(fp);
+    tap_ok(has_(buf, "[model]\nfp = false ; default\nmean = 0.5,0.25,0.1 ; t.conf:10\nmulti_grid = true ; t.conf:8\n"
+                     "name = a b c ; t.conf:11\nstem = deep ; t.conf:9\nwidths = 16,32,64,128 ; t.conf:7\n"),
+           "resolved [model]");
+    tap_ok(has_(buf, "[train]\nepochs = 80 ; default\niterations = 900 ; t.conf:4\nlr = 0.03 ; t.conf:3\n"),
+           "resolved [train]");
+    /* The resolved file reads back as a config with the same hash. */
+    sg_config *back = sg_config_new();
+    tap_ok(!sg_config_load(back, path, &err), "resolved file parses: %s", err.msg);
+    sg_config_double(back, "train.lr", 1, 0, 10, &lr, &err);
+    sg_config_int(back, "train.iterations", 1, 1, 100000, &it, &err);
+    sg_config_int(back, "train.epochs", 1, 0, 1000, &missing, &err);
+    sg_config_ints(back, "model.widths", (int[]){1, 2, 3, 4}, 4, 1, 4096, widths, &err);
+    sg_config_floats(back, "model.mean", (float[]){0, 0, 0}, 3, mean, &err);
+    sg_config_bool(back, "model.multi_grid", false, &mg, &err);
+    sg_config_bool(back, "model.fp", true, &flag, &err);
+    sg_config_choice(back, "model.stem", "torchvision", stems, &stem, &err);
+    sg_config_string(back, "model.name", NULL, &name, &err);
+    tap_ok(sg_config_hash(back, NULL) == sg_config_hash(c, NULL), "hash independent of origins");
+    tap_ok(!sg_config_check_unused(back, &err), "resolved file: no unknown key");
+    sg_config_free(back);
+    unlink(path);
+    rmdir(dir);
+
+    /* --set overrides change the value, the origin and the hash. */
+    uint64_t h0 = sg_config_hash(c, NULL);
+    tap_ok(!sg_config_set(c, " train.lr = 0.5 ", &err), "--set with blanks");
+    tap_ok(!sg_config_double(c, "train.lr", 1, 0, 10, &lr, &err) && lr == 0.5, "--set value wins");
+    tap_ok(sg_config_hash(c, NULL) != h0, "hash follows the value");
+    static const char *const skip[] = {"train", NULL};
+    uint64_t hs = sg_config_hash(c, skip);
+    sg_config_set(c, "train.lr=0.25", &err);
+    sg_config_double(c, "train.lr", 1, 0, 10, &lr, &err);
+    tap_ok(sg_config_hash(c, skip) == hs, "skipped sections do not enter the hash");
+    tap_ok(sg_config_set(c, "trainlr=1", &err) && has_(err.msg, "--set trainlr=1: expected section.key=value"),
+           "--set without a section");
+    tap_ok(sg_config_set(c, "train.lr", &err) && has_(err.msg, "expected section.key=value"), "--set without =");
+    tap_ok(!sg_config_set(c, "train.warmup=3", &err), "--set of a new key is accepted");
+    tap_ok(sg_config_check_unused(c, &err) && has_(err.msg, "--set train.warmup=3: unknown key train.warmup"),
+           "an unread --set key is unknown");
+    sg_config_free(c);
+
+    /* Errors name file:line. */
+    c = load_("[a]\nx = 1\ny = 2\nz = q\n", &err);
+    long v;
+    tap_ok(sg_config_int(c, "a.z", 0, 0, 9, &v, &err) && has_(err.msg, "t.conf:4: a.z = q: not an integer"),
+           "not an integer");
+    tap_ok(sg_config_int(c, "a.y", 0, 0, 1, &v, &err) && has_(err.msg, "t.conf:3: a.y = 2: out of range [0, 1]"),
+           "out of range");
+    tap_ok(sg_config_check_unused(c, &err) && has_(err.msg, "t.conf:2: unknown key a.x"), "unknown key in file");
+    double d;
+    tap_ok(!sg_config_set(c, "a.x=inf", &err) && sg_config_double(c, "a.x", 0, -1e30, 1e30, &d, &err) &&
+               has_(err.msg, "--set: a.x = inf: not a number"),
+           "non-finite rejected, origin --set");
+    bool b;
+    sg_config_set(c, "a.b=maybe", &err);
+    tap_ok(sg_config_bool(c, "a.b", false, &b, &err) && has_(err.msg, "not a boolean"), "bad boolean");
+    int ch;
+    tap_ok(sg_config_choice(c, "a.z", "x", (const char *const[]){"x", "y", NULL}, &ch, &err) &&
+               has_(err.msg, "t.conf:4: a.z = q: expected one of: x y"),
+           "bad choice");
+    int two[2];
+    sg_config_set(c, "a.l=1,2,3", &err);
+    tap_ok(sg_config_ints(c, "a.l", (int[]){0, 0}, 2, 0, 9, two, &err) && has_(err.msg, "expected 2 comma-separated"),
+           "wrong list length");
+    const char *s;
+    tap_ok(sg_config_string(c, "a.none", NULL, &s, &err) && has_(err.msg, "a.none is required"), "required string");
+    tap_ok(sg_config_require(c, "a.none2", &err) && has_(err.msg, "a.none2 is required"), "require");
+    sg_config_free(c);
+
+    tap_ok(load_("[a]\nx = 1\n\n[a]\nx = 2\n", &err) == NULL && has_(err.msg, "t.conf:5: a.x given twice (first at t.conf:2)"),
+           "duplicate key");
+    tap_ok(load_("x = 1\n", &err) == NULL && has_(err.msg, "t.conf:1: key 'x' outside a [section]"), "no section");
+    tap_ok(load_("[a]\nx = 1\n[b\n", &err) == NULL && has_(err.msg, "t.conf:3: syntax error"), "bad header");
+    tap_ok(load_("[a]\nx = 1\njunk\n", &err) == NULL && has_(err.msg, "t.conf:3: syntax error"), "line without =");
+    c = sg_config_new();
+    tap_ok(sg_config_load(c, "/nonexistent/x.conf", &err) && has_(err.msg, "/nonexistent/x.conf: cannot open"),
+           "missing file");
+    /* A line longer than inih's buffer is refused (inih would cut it). */
+    char longt[1200] = "[a]\nok = 1\nlong = ";
+    memset(longt + strlen(longt), 'v', 600);
+    strcat(longt, "\nbad = q\n");
+    tap_ok(sg_config_load_string(c, longt, "t.conf", &err) && has_(err.msg, "t.conf:3: line longer than"),
+           "a too long line is an error naming it");
+    tap_ok(sg_expect_abort(bad_key_, c, (const char *const[]){"not section.key"}, 1), "key without a section aborts");
+    sg_config_free(c);
+    return tap_done();
+}

@@ -1,0 +1,155 @@
+## reports/grid.mk: the experiment grids (every method x protocol x seed of a
+## dataset) and the report: `make reproduce-demo`, `make reproduce-voc`,
+## `make reproduce-cityscapes`, `make report`, `make fetch-voc`.
+##
+## Included at the end of Makefile.am; it also works alone, for a grid
+## outside a build tree (tests/grid_resume.sh, tests/slurm_script.sh):
+##   make -f SRC/reports/grid.mk srcdir=SRC GRID_BIN=BUILD RUNS_DIR=... grid-demo
+##
+## One make target per run: RUNS_DIR/<dataset>/<protocol>/<method>/seed<K>/result.json,
+## which the trainer writes (atomically) only when the run has finished. So
+## `make -jN` runs N cells at a time, a finished cell is never run again,
+## and an interrupted grid (Ctrl-C, a crash, a reboot) resumes where it
+## stopped: tools/grid.sh runs each cell with --resume, which continues from
+## the cell's checkpoint when it has one. A failed cell fails make, printing
+## its log (RUNS_DIR/<cell>/grid.log), and stays not done; `make -k` runs the
+## other cells anyway. The trainers are order-only prerequisites and the
+## configs none: rebuilding a trainer or editing a config never reruns a
+## finished cell (remove its run directory to run it again; an unfinished
+## cell whose config changed is refused by the driver's --resume).
+##
+## Knobs (make VAR=value; those set with ?= may also come from the environment):
+##   GRID_THREADS      CPU threads per run (1: the demo grid parallelises over runs)
+##   GRID_SET          overrides for every run, blank-separated section.key=value
+##                     words (e.g. GRID_SET='train.iterations=4 eval.interval=4')
+##   GRID_METHODS      the methods (all implemented ones)
+##   GRID_SEEDS_FILE   the seed list (splits/seeds)
+##   RUNS_DIR, REPORTS_DIR, DATA_DIR   where runs, results.csv and the data go
+##   DEMO_SPLITS, DEMO_PROTOCOLS       the demo splits (splits/demo: every
+##                     folder holding labeled.txt)
+##   VOC_ROOT, VOC_SPLITS, VOC_PROTOCOLS                   (classic 92..1464, blended 662..5291)
+##   CITYSCAPES_ROOT, CITYSCAPES_SPLITS, CITYSCAPES_PROTOCOLS  (1_16..1_2 = 186..1488 labeled)
+##   PRETRAINED        ImageNet ResNet-101 (safetensors) for VOC and Cityscapes
+##   SCHEDULER         local (make runs the grid), or slurm: write
+##                     RUNS_DIR/<dataset>/grid.sbatch, a job array of the runs
+##   SLURM_CPUS, SLURM_OPTS, SLURM_ARRAY_LIMIT   cpus per task (and each task's
+##                     --threads), extra #SBATCH options (blank-separated, e.g.
+##                     SLURM_OPTS='--gres=gpu:1 --time=72:00:00'), concurrent tasks
+## tools/grid.sh documents a cell's command line and the Slurm script.
+
+GRID_THREADS ?= 1
+GRID_SET ?=
+GRID_METHODS ?= supervised meanteacher cutmixseg fixmatch unimatch
+GRID_SEEDS_FILE ?= $(srcdir)/splits/seeds
+GRID_BIN ?= .
+RUNS_DIR ?= runs
+REPORTS_DIR ?= reports
+DATA_DIR ?= data
+DEMO_SPLITS ?= $(srcdir)/splits/demo
+DEMO_PROTOCOLS ?= $(patsubst $(DEMO_SPLITS)/%/labeled.txt,%,$(wildcard $(DEMO_SPLITS)/*/labeled.txt))
+VOC_ROOT ?= $(DATA_DIR)/voc
+VOC_SPLITS ?= $(srcdir)/splits/pascal
+VOC_PROTOCOLS ?= 92 183 366 732 1464 662 1323 2646 5291
+CITYSCAPES_ROOT ?= $(DATA_DIR)/cityscapes
+CITYSCAPES_SPLITS ?= $(srcdir)/splits/cityscapes
+CITYSCAPES_PROTOCOLS ?= 1_16 1_8 1_4 1_2
+PRETRAINED ?=
+SCHEDULER ?= local
+SLURM_CPUS ?= 8
+SLURM_OPTS ?=
+SLURM_ARRAY_LIMIT ?=
+REPORT_DATASET ?= demo
+
+## The seeds: the leading integer of each line (comment lines start with a
+## hash sign), as sg_seeds_read reads the file.
+grid_seeds = $(shell grep -o '^ *[0-9][0-9]*' '$(GRID_SEEDS_FILE)')
+## $(call grid_cells,DATASET,PROTOCOLS): the cells DATASET/PROTOCOL/METHOD/seedK.
+grid_cells = $(foreach p,$(2),$(foreach m,$(GRID_METHODS),$(foreach s,$(grid_seeds),$(1)/$(p)/$(m)/seed$(strip $(s)))))
+grid_results = $(patsubst %,$(RUNS_DIR)/%/result.json,$(1))
+grid_demo_cells = $(call grid_cells,demo,$(DEMO_PROTOCOLS))
+grid_voc_cells = $(call grid_cells,voc,$(VOC_PROTOCOLS))
+grid_cityscapes_cells = $(call grid_cells,cityscapes,$(CITYSCAPES_PROTOCOLS))
+
+grid_sh = $(SHELL) $(srcdir)/tools/grid.sh
+## Sub-makes read this same makefile (the build tree's Makefile, or grid.mk
+## run alone); the recipes that run one start with + so that they share -jN.
+grid_make = $(MAKE) -f '$(firstword $(MAKEFILE_LIST))'
+grid_opts = --src '$(srcdir)' --bin '$(GRID_BIN)' --runs '$(RUNS_DIR)' --reports '$(REPORTS_DIR)' \
+	--seeds '$(GRID_SEEDS_FILE)' --threads '$(GRID_THREADS)' \
+	--demo-root '$(DATA_DIR)/demo' --demo-splits '$(DEMO_SPLITS)' \
+	--voc-root '$(VOC_ROOT)' --voc-splits '$(VOC_SPLITS)' \
+	--cityscapes-root '$(CITYSCAPES_ROOT)' --cityscapes-splits '$(CITYSCAPES_SPLITS)' \
+	$(if $(PRETRAINED),--pretrained '$(PRETRAINED)') $(foreach s,$(GRID_SET),--set '$(s)')
+grid_slurm_opts = --cpus '$(SLURM_CPUS)' $(if $(SLURM_ARRAY_LIMIT),--array-limit '$(SLURM_ARRAY_LIMIT)') \
+	$(foreach o,$(SLURM_OPTS),--slurm-opt '$(o)')
+## $(call grid_schedule,DATASET,CELLS): run the grid and the report, or write the Slurm script.
+grid_schedule = case '$(SCHEDULER)' in \
+	local) $(grid_make) grid-$(1) && $(grid_make) report REPORT_DATASET=$(1) ;; \
+	slurm) $(grid_sh) slurm $(grid_opts) $(grid_slurm_opts) --out '$(RUNS_DIR)/$(1)/grid.sbatch' $(2) ;; \
+	*) echo "grid: SCHEDULER='$(SCHEDULER)': expected local or slurm" >&2; exit 1 ;; \
+	esac
+
+## ---- one run -----------------------------------------------------------------------
+.PRECIOUS: $(RUNS_DIR)/%/result.json
+$(RUNS_DIR)/%/result.json:
+	@$(grid_sh) run $(grid_opts) '$*'
+
+## Built before any run, but never a reason to rerun one.
+grid-programs: $(bin_PROGRAMS)
+
+$(call grid_results,$(grid_demo_cells)): | grid-programs grid-data-demo
+$(call grid_results,$(grid_voc_cells)): | grid-programs grid-data-voc
+$(call grid_results,$(grid_cityscapes_cells)): | grid-programs grid-data-cityscapes
+
+## ---- the data --------------------------------------------------------------------------
+## The demo data is generated (deterministically) only when absent or incomplete.
+grid-data-demo: grid-programs
+	+@if $(grid_sh) check $(grid_opts) --protocols '$(DEMO_PROTOCOLS)' demo; then :; else \
+	  echo "grid: generating the demo data in $(DATA_DIR)/demo"; \
+	  if test '$(DATA_DIR)' = data; then $(grid_make) demo-data; \
+	  else '$(GRID_BIN)/tools/sg-demo-data' --out '$(DATA_DIR)/demo'; fi && \
+	  $(grid_sh) check $(grid_opts) --protocols '$(DEMO_PROTOCOLS)' demo; fi
+grid-data-voc: grid-programs
+	@$(grid_sh) check $(grid_opts) --protocols '$(VOC_PROTOCOLS)' voc
+grid-data-cityscapes: grid-programs
+	@$(grid_sh) check $(grid_opts) --protocols '$(CITYSCAPES_PROTOCOLS)' cityscapes
+
+## The split lists of VOC and Cityscapes are fetched (and verified) first,
+## unless VOC_SPLITS / CITYSCAPES_SPLITS point elsewhere.
+grid-splits-voc:
+	+@if test '$(VOC_SPLITS)' = '$(srcdir)/splits/pascal'; then $(grid_make) fetch-splits; fi
+grid-splits-cityscapes:
+	+@if test '$(CITYSCAPES_SPLITS)' = '$(srcdir)/splits/cityscapes'; then $(grid_make) fetch-splits; fi
+
+## VOC 2012 and the SBD-augmented masks into VOC_ROOT, checked against pinned SHA-256 values.
+fetch-voc:
+	$(SHELL) $(srcdir)/tools/fetch-voc.sh --dest '$(VOC_ROOT)'
+
+## ---- the grids -----------------------------------------------------------------------------
+grid-demo: $(call grid_results,$(grid_demo_cells))
+	@test -n '$(grid_demo_cells)' || { echo "grid: no demo runs (protocols '$(DEMO_PROTOCOLS)', seeds from $(GRID_SEEDS_FILE))" >&2; exit 1; }
+	@echo "grid: demo: $(words $(grid_demo_cells)) runs done in $(RUNS_DIR)/demo, results in $(REPORTS_DIR)/demo/results.csv"
+grid-voc: $(call grid_results,$(grid_voc_cells))
+	@test -n '$(grid_voc_cells)' || { echo "grid: no voc runs" >&2; exit 1; }
+	@echo "grid: voc: $(words $(grid_voc_cells)) runs done in $(RUNS_DIR)/voc, results in $(REPORTS_DIR)/voc/results.csv"
+grid-cityscapes: $(call grid_results,$(grid_cityscapes_cells))
+	@test -n '$(grid_cityscapes_cells)' || { echo "grid: no cityscapes runs" >&2; exit 1; }
+	@echo "grid: cityscapes: $(words $(grid_cityscapes_cells)) runs done in $(RUNS_DIR)/cityscapes"
+
+reproduce-demo: grid-programs
+	+@$(grid_make) grid-data-demo
+	+@$(call grid_schedule,demo,$(grid_demo_cells))
+reproduce-voc: grid-programs grid-splits-voc
+	+@$(grid_make) grid-data-voc
+	+@$(call grid_schedule,voc,$(grid_voc_cells))
+reproduce-cityscapes: grid-programs grid-splits-cityscapes
+	+@$(grid_make) grid-data-cityscapes
+	+@$(call grid_schedule,cityscapes,$(grid_cityscapes_cells))
+
+## ---- the report ---------------------------------------------------------------------------
+report: grid-programs
+	'$(GRID_BIN)/tools/sg-report' --results '$(REPORTS_DIR)/$(REPORT_DATASET)/results.csv' --runs '$(RUNS_DIR)' \
+	  --out '$(REPORTS_DIR)/$(REPORT_DATASET)'
+
+.PHONY: grid-programs grid-data-demo grid-data-voc grid-data-cityscapes grid-splits-voc grid-splits-cityscapes \
+	fetch-voc grid-demo grid-voc grid-cityscapes reproduce-demo reproduce-voc reproduce-cityscapes report

@@ -1,0 +1,131 @@
+#!/bin/sh
+# sg-report end to end on the fixture grid of tests/data/report (README.md there
+# has the expected numbers worked out by hand): summary.csv means and sample
+# sds, the paired 95% interval to supervised, the Markdown table with the
+# published number beside ours, the missing run and the run without a
+# directory flagged, the PNG figures (gnuplot), the qualitative figure (from
+# tests/eval_helper checkpoints through sg-eval) and, when pdflatex exists,
+# report.pdf with the numbers in its text. Bad input exits non-zero.
+# Exit 77 only when gnuplot (the figures) or pdflatex (the PDF) is missing,
+# after every check that does not need it has passed.
+. "${top_srcdir:-.}/tests/setup.sh"
+bin=${top_builddir:-.}
+fx="$top_srcdir/tests/data/report"
+base="$SG_TMP/base"
+runs="$SG_TMP/runs"
+out="$SG_TMP/reports/demo"
+mkdir -p "$base/splits/demo" "$runs"
+
+# The data the configs point at (relative to --base), 2 val images for the figure.
+"$bin/tools/sg-demo-data" --out "$base/data/demo" --train 1 --val 2 >/dev/null
+head -n 2 "$top_srcdir/splits/demo/val.txt" > "$base/splits/demo/val.txt"
+
+# Run directories: every row's but supervised/96/seed2; fixmatch/96/seed2 stops at 12 of 20.
+mkrun() { # method protocol seed last_iter finished
+    d="$runs/demo/$2/$1/seed$3"
+    mkdir -p "$d/ckpt"
+    cp "$fx/config.resolved" "$d/config.resolved"
+    awk -v n="$4" 'BEGIN { printf "iter\tepoch\tlr\tloss\tmask_ratio\timages_per_s\n";
+        for (i = 1; i <= n; i++) printf "%d\t0\t0.01\t%.6f\tnan\t100\n", i, 2.0 / i }' > "$d/log.tsv"
+    awk -v n="$4" 'BEGIN { printf "iter\tepoch\tmiou\tpixel_acc\n";
+        for (i = 10; i <= n; i += 10) printf "%d\t0\t%.4f\t50\n", i, 20 + i }' > "$d/eval.tsv"
+    if [ "$5" = 1 ]; then
+        printf '{\n  "method": "%s",\n  "machine": "fixture-host"\n}\n' "$1" > "$d/result.json"
+    fi
+}
+for s in 0 1 2; do
+    mkrun supervised 24 $s 20 1
+    mkrun fixmatch 24 $s 20 1
+done
+mkrun supervised 96 0 20 1
+mkrun supervised 96 1 20 1
+mkrun fixmatch 96 0 20 1
+mkrun fixmatch 96 1 20 1
+mkrun fixmatch 96 2 12 0
+# Seed 0 checkpoints of the smallest protocol, for the qualitative figure.
+"$bin/tests/eval_helper" checkpoint "$runs/demo/24/supervised/seed0/ckpt/last.safetensors" 7 1
+"$bin/tests/eval_helper" checkpoint "$runs/demo/24/fixmatch/seed0/ckpt/last.safetensors" 7 2
+
+report() {
+    "$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$out" \
+        --published "$fx/published.csv" --experiments "$top_srcdir/experiments" --base "$base" \
+        --sg-eval "$bin/tools/sg-eval" --qualitative 2 "$@"
+}
+if command -v pdflatex >/dev/null 2>&1; then pdf=--pdf; else pdf=--no-pdf; fi
+report $pdf 2> "$SG_TMP/stderr.txt" || { echo "sg-report failed:"; cat "$SG_TMP/stderr.txt"; exit 1; }
+
+fail() { echo "FAIL: $*"; exit 1; }
+has() { # file line: the exact line must be present
+    grep -qxF -- "$2" "$1" || { echo "$1 lacks the line:"; echo "  $2"; echo "it holds:"; cat "$1"; exit 1; }
+}
+
+# summary.csv: 4 decimals, written from the means and sds of README.md.
+s="$out/summary.csv"
+head -n 1 "$s" | grep -q '^method,protocol,n_labeled,n_seeds,n_missing,final_miou_mean,final_miou_std,best_miou_mean,best_miou_std,' ||
+    fail "summary.csv header: $(head -n 1 "$s")"
+[ "$(wc -l < "$s")" = 5 ] || fail "summary.csv: expected 4 rows (2 methods x 2 protocols)"
+has "$s" 'supervised,24,24,3,0,32.0000,2.0000,33.0000,2.0000,100.0000,nan,1.5000,50,"Fixture source, not a paper"'
+has "$s" 'supervised,96,96,3,0,41.0000,1.0000,42.0000,1.0000,120.0000,nan,1.5000,,'
+has "$s" 'fixmatch,24,24,3,0,37.0000,1.7321,39.0000,1.7321,200.0000,nan,3.0000,,'
+has "$s" 'fixmatch,96,96,2,1,46.5000,2.1213,47.5000,2.1213,220.0000,nan,2.0000,,'
+
+# diff.csv: paired by seed, t(0.975, n - 1) interval.
+d="$out/diff.csv"
+has "$d" 'fixmatch,24,3,0 1 2,5.0000,-1.5725,11.5725,6.0000,3.5158,8.4842'
+has "$d" 'fixmatch,96,2,0 1,5.5000,-0.8531,11.8531,5.5000,-0.8531,11.8531'
+
+# Markdown: our numbers beside the published one, the interval, the flags.
+m="$out/results.md"
+has "$m" '| supervised | 24 | 24 | 3 | 32.00 ± 2.00 | 33.00 ± 2.00 | 50.00 [1] |'
+has "$m" '| fixmatch | 96 | 96 | 2 (1 missing) | 46.50 ± 2.12 | 47.50 ± 2.12 | – |'
+has "$m" '| fixmatch | 24 | 3 (0 1 2) | +5.00 [-1.57, +11.57] | +6.00 [+3.52, +8.48] |'
+has "$m" '- MISSING fixmatch / 96 / seed 2: incomplete or failed: log.tsv ends at iteration 12 of 20, no result.json'
+grep -q '^- NOTE .*supervised / 96 / seed 2 has no run directory' "$m" || fail "the row without a run directory is not flagged"
+grep -q '^\[1\] Fixture source, not a paper' "$m" || fail "the published source is not cited"
+has "$out/table.md" '| supervised | 32.00 ± 2.00 | 41.00 ± 1.00 |'
+grep -q 'missing or failed' "$SG_TMP/stderr.txt" || fail "no message about the missing run on stderr"
+if grep -q 'runtime error' "$SG_TMP/stderr.txt"; then cat "$SG_TMP/stderr.txt"; fail "UBSan reported an error"; fi
+
+# LaTeX: booktabs tables, the README sections, the provenance.
+grep -q '\\toprule' "$out/tables.tex" || fail "tables.tex has no booktabs rule"
+grep -qF '$32.00 \pm 2.00$' "$out/tables.tex" || fail "tables.tex lacks 32.00 +- 2.00"
+grep -q '^\\section{supervised' "$out/report.tex" || fail "report.tex lacks the supervised README section"
+grep -q 'fixture-host' "$out/report.tex" || fail "report.tex lacks the machine of result.json"
+grep -q '0123456789ab' "$out/report.tex" || fail "report.tex lacks the git commit (12 digits)"
+
+# Bad input: a runtime error names the file and exits 1; a usage error exits 2.
+printf 'method,seed\nx,1\n' > "$SG_TMP/bad.csv"
+set +e
+"$bin/tools/sg-report" --results "$SG_TMP/bad.csv" --runs "$runs" --out "$SG_TMP/o2" --no-pdf 2> "$SG_TMP/err.txt"
+rc=$?
+"$bin/tools/sg-report" --results "$fx/results.csv" --colour red 2> /dev/null
+rc2=$?
+set -e
+[ $rc = 1 ] || fail "a results.csv without the needed columns must exit 1 (got $rc)"
+grep -q 'bad.csv:1' "$SG_TMP/err.txt" || fail "the error does not name bad.csv:1: $(cat "$SG_TMP/err.txt")"
+[ $rc2 = 2 ] || fail "an unknown option must exit 2 (got $rc2)"
+
+# Figures: need gnuplot.
+command -v gnuplot >/dev/null 2>&1 || { echo "SKIP: gnuplot not installed (figures not checked)"; exit 77; }
+png_size() { # width height of a PNG, from its IHDR chunk
+    od -An -tu1 -j16 -N8 "$1" | awk '{ printf "%d %d\n", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8 }'
+}
+for f in miou_vs_labeled miou_vs_compute per_class_24 per_class_96 curves_supervised curves_fixmatch qualitative; do
+    p="$out/fig/$f.png"
+    [ -s "$p" ] || fail "$p was not produced"
+    [ "$(od -An -c -j1 -N3 "$p" | tr -d ' ')" = PNG ] || fail "$p is not a PNG"
+done
+# The tiles: 2 rows x (image, truth, supervised, fixmatch) of 160 px with 4 px gaps.
+[ "$(png_size "$out/fig/data/qualitative_tiles.png")" = "660 332" ] ||
+    fail "qualitative tiles are $(png_size "$out/fig/data/qualitative_tiles.png"), expected 660 332"
+[ "$(ls "$out/qual/supervised" | wc -l)" = 2 ] || fail "sg-eval wrote no supervised predictions"
+grep -q '!\[fig/qualitative.png\]' "$m" || fail "results.md does not show the qualitative figure"
+
+# The PDF: needs pdflatex (and pdftotext to read it back).
+[ $pdf = --pdf ] || { echo "SKIP: pdflatex not installed (report.pdf not checked)"; exit 77; }
+[ -s "$out/report.pdf" ] || fail "report.pdf was not produced"
+command -v pdftotext >/dev/null 2>&1 || { echo "SKIP: pdftotext not installed (report.pdf text not checked)"; exit 77; }
+pdftotext "$out/report.pdf" "$SG_TMP/report.txt"
+grep -q '32.00 ± 2.00' "$SG_TMP/report.txt" || fail "report.pdf lacks 32.00 ± 2.00"
+grep -q 'MISSING fixmatch / 96 / seed 2' "$SG_TMP/report.txt" || fail "report.pdf does not flag the missing run"
+exit 0

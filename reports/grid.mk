@@ -147,9 +147,17 @@ reproduce-cityscapes: grid-programs grid-splits-cityscapes
 	+@$(call grid_schedule,cityscapes,$(grid_cityscapes_cells))
 
 ## ---- the report ---------------------------------------------------------------------------
+## --methods lists every method of the grid, so one that never ran shows as
+## missing; --base is where the trainers ran (config.resolved paths are relative).
+grid_comma = ,
+grid_empty =
+grid_space = $(grid_empty) $(grid_empty)
 report: grid-programs
 	'$(GRID_BIN)/tools/sg-report' --results '$(REPORTS_DIR)/$(REPORT_DATASET)/results.csv' --runs '$(RUNS_DIR)' \
-	  --out '$(REPORTS_DIR)/$(REPORT_DATASET)'
+	  --out '$(REPORTS_DIR)/$(REPORT_DATASET)' --published '$(srcdir)/reports/published.csv' \
+	  --experiments '$(srcdir)/experiments' --seeds '$(GRID_SEEDS_FILE)' \
+	  --methods '$(subst $(grid_space),$(grid_comma),$(strip $(GRID_METHODS)))' --base . \
+	  --sg-eval '$(GRID_BIN)/tools/sg-eval'
 
 .PHONY: grid-programs grid-data-demo grid-data-voc grid-data-cityscapes grid-splits-voc grid-splits-cityscapes \
 	fetch-voc grid-demo grid-voc grid-cityscapes reproduce-demo reproduce-voc reproduce-cityscapes report

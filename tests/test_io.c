@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,6 +90,25 @@ int main(void)
     snprintf(path, sizeof path, "%s/missing-dir/x", dir);
     tap_ok(write_text(path, "x", 1, &err) != 0 && strstr(err.msg, "missing-dir"),
            "an unwritable destination names the path: %s", err.msg);
+
+    /* sg_mkdirs: parents created, an existing tree accepted, a file in the way named. */
+    char deep[600], file[600];
+    snprintf(deep, sizeof deep, "%s/a/b/c", dir);
+    struct stat st;
+    tap_ok(sg_mkdirs(deep, &err) == 0 && stat(deep, &st) == 0 && S_ISDIR(st.st_mode) &&
+               sg_mkdirs(deep, &err) == 0,
+           "sg_mkdirs creates missing parents and accepts an existing tree");
+    snprintf(file, sizeof file, "%s/a/b/c/f", dir);
+    fclose(fopen(file, "w"));
+    snprintf(deep, sizeof deep, "%s/a/b/c/f/g", dir);
+    tap_ok(sg_mkdirs(deep, &err) != 0 && strstr(err.msg, "/a/b/c/f") != NULL,
+           "sg_mkdirs names a component that is not a directory: %s", err.msg);
+    unlink(file);
+    static const char *const made[] = {"/a/b/c", "/a/b", "/a"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(deep, sizeof deep, "%s%s", dir, made[i]);
+        rmdir(deep);
+    }
 
     snprintf(path, sizeof path, "%s/result.json", dir);
     unlink(path);

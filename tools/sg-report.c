@@ -132,22 +132,6 @@ static bool is_dir_(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* mkdir -p */
-static int mkdir_(const char *path, sg_err *err)
-{
-    char *buf = S_("%s", path);
-    for (char *s = buf + 1;; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return sg_err_set(err, "%s: cannot create: %s", buf, strerror(errno));
-            *s = c;
-            if (!c) return 0;
-        }
-    }
-}
-
 /* ---- programs ---------------------------------------------------------------------- */
 static bool have_prog_(const char *name)
 {
@@ -2116,7 +2100,7 @@ static int write_qualitative_(rep_ *r, const char *sg_eval, sg_err *err)
     /* The smallest protocol, where the methods differ most, and the first seed. */
     int p = 0, s = 0;
     char *qdir = S_("%s/qual", r->o.out);
-    if (mkdir_(qdir, err)) return -1;
+    if (sg_mkdirs(qdir, err)) return -1;
     FILE *in = fopen(q.val, "r");
     if (!in) {
         note_(r, "qualitative figure not made: %s: %s", q.val, strerror(errno));
@@ -2289,7 +2273,7 @@ static int run_(rep_ *r, const char *sg_eval, sg_err *err)
     if (r->o.dataset && strcmp(r->o.dataset, r->dataset))
         return sg_err_set(err, "%s: dataset '%s', but --dataset %s", r->o.results, r->dataset, r->o.dataset);
     if (build_grid_(r, err)) return -1;
-    if (mkdir_(r->o.out, err) || mkdir_(S_("%s/fig", r->o.out), err) || mkdir_(S_("%s/fig/data", r->o.out), err))
+    if (sg_mkdirs(S_("%s/fig/data", r->o.out), err))
         return -1;
     class_names_(r);
     if (write_qualitative_(r, sg_eval, err) || write_figures_(r, err)) return -1;

@@ -4,6 +4,8 @@
  * renamed over the destination, so a crash, a kill or a full disk leaves
  * either the old file or the new one, never half of one.
  *
+ * Also sg_mkdirs (mkdir -p), which every writer of run directories uses.
+ *
  * Covered by tests/test_io.c (including a write that fails for lack of space).
  */
 #ifndef SEMISEG_IO_H
@@ -28,5 +30,9 @@ int sg_atomic_open(sg_atomic_file *af, const char *path, sg_err *err);
 int sg_atomic_commit(sg_atomic_file *af, sg_err *err);
 /* Give up: close and remove the temporary file. */
 void sg_atomic_abort(sg_atomic_file *af);
+
+/* mkdir -p: create path and its missing parents. A component that exists
+ * but is not a directory is an error naming it. */
+int sg_mkdirs(const char *path, sg_err *err);
 
 #endif

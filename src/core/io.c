@@ -14,6 +14,7 @@
 #include <libgen.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static atomic_uint sg_atomic_counter_;
@@ -85,5 +86,26 @@ int sg_atomic_commit(sg_atomic_file *af, sg_err *err)
     }
     af->tmp[0] = 0;
     sg_fsync_dir_(af->path);
+    return 0;
+}
+
+int sg_mkdirs(const char *path, sg_err *err)
+{
+    char buf[4096];
+    if (!*path) return sg_err_set(err, "empty directory name");
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return sg_err_set(err, "%s: path too long", path);
+    for (char *s = buf + 1;; s++) {
+        if (*s != '/' && *s != 0) continue;
+        char saved = *s;
+        *s = 0;
+        struct stat st;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return sg_err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return sg_err_set(err, "%s: exists and is not a directory", buf);
+        *s = saved;
+        if (!saved) break;
+    }
     return 0;
 }

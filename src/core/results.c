@@ -83,24 +83,6 @@ static void row_(const sg_run_result *r, char *buf, size_t len)
                  r->git_commit, r->config_hash, when);
 }
 
-static int mkdirs_(const char *path, sg_err *err)
-{
-    char buf[4096];
-    if (strlen(path) >= sizeof buf) return sg_err_set(err, "%s: path too long", path);
-    strcpy(buf, path);
-    for (char *s = buf + 1;; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return sg_err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
-            *s = c;
-            if (!c) break;
-        }
-    }
-    return 0;
-}
-
 int sg_result_append_csv(const sg_run_result *r, const char *reports, sg_err *err)
 {
     const char *fields[] = {r->method, r->dataset, r->protocol, r->backend, r->git_commit};
@@ -108,7 +90,7 @@ int sg_result_append_csv(const sg_run_result *r, const char *reports, sg_err *er
         if (strpbrk(fields[i], ",\n\"")) return sg_err_set(err, "results.csv: field '%s' holds , \" or a newline", fields[i]);
     char dir[4200], path[4300], lock[4300];
     snprintf(dir, sizeof dir, "%s/%s", reports, r->dataset);
-    if (mkdirs_(dir, err)) return -1;
+    if (sg_mkdirs(dir, err)) return -1;
     snprintf(path, sizeof path, "%s/results.csv", dir);
     snprintf(lock, sizeof lock, "%s/results.csv.lock", dir);
     int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);

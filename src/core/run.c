@@ -158,23 +158,6 @@ sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
-static int mkdirs_(const char *path, sg_err *err)
-{
-    char buf[4096];
-    if (strlen(path) >= sizeof buf) return sg_err_set(err, "%s: path too long", path);
-    strcpy(buf, path);
-    for (char *s = buf + 1;; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return sg_err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
-            *s = c;
-            if (!c) break;
-        }
-    }
-    return 0;
-}
 
 static bool exists_(const char *path)
 {
@@ -903,7 +886,7 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     if (n < 0 || (size_t)n >= sizeof run->dir) return sg_err_set(err, "%s: run directory path too long", run->dir);
     char path[4200];
     path_(path, sizeof path, run, "ckpt");
-    TRY(mkdirs_(path, err));
+    TRY(sg_mkdirs(path, err));
     path_(path, sizeof path, run, "ckpt/last.safetensors");
     bool have_ckpt = exists_(path);
     if (have_ckpt && !*resume)

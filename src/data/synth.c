@@ -358,28 +358,6 @@ static void voc_palette_(uint8_t pal[256 * 3])
     }
 }
 
-/* mkdir -p */
-static int mkdirs_(const char *path, sg_err *err)
-{
-    char buf[4096];
-    if (!*path) return sg_err_set(err, "empty directory name");
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return sg_err_set(err, "%s: path too long", path);
-    for (char *s = buf + 1;; s++) {
-        if (*s != '/' && *s != 0) continue;
-        char saved = *s;
-        *s = 0;
-        struct stat st;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return sg_err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
-        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-            return sg_err_set(err, "%s: exists and is not a directory", buf);
-        *s = saved;
-        if (!saved) break;
-    }
-    return 0;
-}
-
 static int write_image_pair_(const char *root, const sg_synth_params *p, const uint8_t *pal,
                              const char *subset, uint64_t seed, int index, sg_err *err)
 {
@@ -420,7 +398,7 @@ int sg_synth_write(const char *root, const sg_synth_params *p, int n_train, int 
     char path[4200];
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
         snprintf(path, sizeof path, "%s/%s", root, dirs[i]);
-        if (mkdirs_(path, err)) return -1;
+        if (sg_mkdirs(path, err)) return -1;
     }
     uint8_t pal[256 * 3];
     voc_palette_(pal);
@@ -490,12 +468,12 @@ int sg_synth_write_splits(const char *dir, int n_train, int n_val, const int *la
         perm[j] = t;
     }
     char path[4200];
-    int rc = mkdirs_(dir, err);
+    int rc = sg_mkdirs(dir, err);
     for (int k = 0; k < n_protocols && rc == 0; k++) {
         memset(take, 0, (size_t)n_train);
         for (int i = 0; i < labeled[k]; i++) take[perm[i]] = 1;
         snprintf(path, sizeof path, "%s/%d", dir, labeled[k]);
-        rc = mkdirs_(path, err);
+        rc = sg_mkdirs(path, err);
         if (rc == 0) {
             snprintf(path, sizeof path, "%s/%d/labeled.txt", dir, labeled[k]);
             rc = write_pair_list_(path, "train", n_train, take, 1, err);

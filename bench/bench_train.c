@@ -11,8 +11,9 @@
  * 21 classes; input 8 x 3 x 128 x 128. Workloads (as bench_train.py):
  *   fwd  forward only, train-mode BN, nothing recorded;
  *   a    forward + cross-entropy (ignore 255) + backward + SGD step;
- *   b    one UniMatch iteration (spec-a section 4.3): eval-mode forward of the
- *        mix source's weak views without recording, CutMix of the strong
+ *   b    one UniMatch iteration (spec-a section 4.3) through the code the
+ *        unimatch trainer runs (sg_semi_unimatch_loss): eval-mode forward of
+ *        the mix source's weak views without recording, CutMix of the strong
  *        views, forward of labeled+weak with the feature perturbation, forward
  *        of the two strong views, the four losses, one backward, one step.
  * Prints one line: `c <workload> threads=T median_s=.. img_per_s=.. rss_mb=..
@@ -21,7 +22,6 @@
  * backward, per sg_deeplab_cost).
  */
 #include "semiseg.h"
-#include "semiseg/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -69,25 +69,6 @@ static sg_tensor *rect_map_(int r0, int r1, int c0, int c1, int inside, int outs
     return t;
 }
 
-/* Per pixel of logits (N, K, H, W): softmax confidence and argmax. */
-static void confidence_(const sg_tensor *logits, float *conf, int32_t *label)
-{
-    int N = logits->shape[0], C = logits->shape[1];
-    size_t HW = (size_t)logits->shape[2] * logits->shape[3];
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        for (size_t p = 0; p < HW; p++) {
-            const float *l = logits->data + (size_t)n * C * HW + p;
-            int best = 0;
-            for (int c = 1; c < C; c++)
-                if (l[c * HW] > l[best * HW]) best = c;
-            double z = 0.0;
-            for (int c = 0; c < C; c++) z += exp((double)(l[c * HW] - l[best * HW]));
-            conf[(size_t)n * HW + p] = (float)(1.0 / z);
-            label[(size_t)n * HW + p] = best;
-        }
-}
-
 typedef struct {
     sg_deeplab model;
     sg_sgd opt;
@@ -121,90 +102,19 @@ static void step_a_(bench *b)
     optimizer_step_(b, sg_cross_entropy(&b->ctx, out.logits, b->y, NULL, 255, SG_REDUCE_MEAN));
 }
 
-/* sum_p ce_p [conf_p >= tau][ign_p != 255] / #[ign_p != 255] (UniMatch's L_s / L_fp). */
-static sg_tensor *unsup_loss_(sg_ctx *ctx, sg_tensor *logits, const int32_t *label, const float *conf,
-                              const int32_t *ign)
-{
-    size_t n = (size_t)B * S * S, valid = 0;
-    sg_tensor *t = sg_tensor_new(ctx, SG_I32, 3, (const int[]){B, S, S});
-    sg_tensor *w = sg_tensor_new(ctx, SG_F32, 3, (const int[]){B, S, S});
-    for (size_t i = 0; i < n; i++) {
-        t->i32[i] = label[i];
-        w->data[i] = (conf[i] >= THRESH && ign[i] != 255) ? 1.0f : 0.0f;
-        valid += ign[i] != 255;
-    }
-    sg_tensor *sum = sg_cross_entropy(ctx, logits, t, w, -1, SG_REDUCE_SUM);
-    return sg_scale(ctx, sum, 1.0f / (float)(valid ? valid : 1));
-}
-
+/* The UniMatch iteration exactly as experiments/unimatch runs it
+ * (sg_semi_unimatch_loss, src/core/semi.c) with a separate mix-source batch,
+ * as UniMatch's code has, then one backward and one SGD step. */
 static void step_b_(bench *b)
 {
-    sg_ctx *ctx = &b->ctx;
-    size_t HW = (size_t)S * S, n = (size_t)B * HW;
-    float *conf_mix = sg_arena_alloc(&ctx->arena, n * sizeof(float));
-    int32_t *mask_mix = sg_arena_alloc(&ctx->arena, n * sizeof(int32_t));
-
-    /* 1. Mix source: eval-mode BN, nothing recorded; its activations are
-     * given back as soon as the pseudo-labels exist (PyTorch frees them too). */
-    b->model.training = false;
-    bool prev = sg_ctx_set_grad(ctx, false);
-    sg_arena_mark mark = sg_arena_get_mark(&ctx->arena);
-    sg_deeplab_out mix;
-    sg_deeplab_forward(ctx, &b->model, b->m_w, NULL, &mix);
-    sg_ctx_set_grad(ctx, prev);
-    confidence_(mix.logits, conf_mix, mask_mix);
-    sg_arena_release(&ctx->arena, mark);
-
-    /* 2. CutMix the strong views inside the boxes (all channels). */
-    sg_tensor *s1 = sg_tensor_like(ctx, b->u_s1), *s2 = sg_tensor_like(ctx, b->u_s2);
-    for (int i = 0; i < B; i++)
-        for (int c = 0; c < 3; c++)
-            for (size_t p = 0; p < HW; p++) {
-                size_t k = ((size_t)i * 3 + c) * HW + p, m = (size_t)i * HW + p;
-                s1->data[k] = b->box1->i32[m] ? b->m_s1->data[k] : b->u_s1->data[k];
-                s2->data[k] = b->box2->i32[m] ? b->m_s2->data[k] : b->u_s2->data[k];
-            }
-
-    /* 3. Labeled + weak with the feature perturbation, in train mode. */
-    b->model.training = true;
-    sg_tensor *xw = sg_concat(ctx, (sg_tensor *const[]){b->x, b->u_w}, 2, 0);
-    sg_deeplab_fp fp = {0.5f, 7, sg_rng_stream(SG_RNG_DROPOUT, 0, 0), sg_rng_stream(SG_RNG_DROPOUT, 0, 1)};
-    sg_deeplab_out o;
-    sg_deeplab_forward(ctx, &b->model, xw, &fp, &o);
-    sg_tensor *pred_x = sg_narrow(ctx, o.logits, 0, 0, B);
-    sg_tensor *pred_w = sg_narrow(ctx, o.logits, 0, B, B);
-    sg_tensor *pred_fp = sg_narrow(ctx, o.logits_fp, 0, B, B);
-
-    /* 4. The two strong views in one forward. */
-    sg_deeplab_out os;
-    sg_deeplab_forward(ctx, &b->model, sg_concat(ctx, (sg_tensor *const[]){s1, s2}, 2, 0), NULL, &os);
-    sg_tensor *pred_s1 = sg_narrow(ctx, os.logits, 0, 0, B);
-    sg_tensor *pred_s2 = sg_narrow(ctx, os.logits, 0, B, B);
-
-    /* 5. Pseudo-labels of the weak view, pasted with the mix source's in the boxes. */
-    float *conf_w = sg_arena_alloc(&ctx->arena, n * sizeof(float));
-    int32_t *mask_w = sg_arena_alloc(&ctx->arena, n * sizeof(int32_t));
-    confidence_(pred_w, conf_w, mask_w);
-    float *c1 = sg_arena_alloc(&ctx->arena, n * sizeof(float)), *c2 = sg_arena_alloc(&ctx->arena, n * sizeof(float));
-    int32_t *m1 = sg_arena_alloc(&ctx->arena, n * 4), *m2 = sg_arena_alloc(&ctx->arena, n * 4);
-    int32_t *i1 = sg_arena_alloc(&ctx->arena, n * 4), *i2 = sg_arena_alloc(&ctx->arena, n * 4);
-    for (size_t p = 0; p < n; p++) {
-        bool in1 = b->box1->i32[p], in2 = b->box2->i32[p];
-        m1[p] = in1 ? mask_mix[p] : mask_w[p];
-        c1[p] = in1 ? conf_mix[p] : conf_w[p];
-        i1[p] = b->ign->i32[p];
-        m2[p] = in2 ? mask_mix[p] : mask_w[p];
-        c2[p] = in2 ? conf_mix[p] : conf_w[p];
-        i2[p] = b->ign->i32[p];
-    }
-
-    /* 6-8. L = (L_x + 0.25 L_s1 + 0.25 L_s2 + 0.5 L_fp) / 2. */
-    sg_tensor *lx = sg_cross_entropy(ctx, pred_x, b->y, NULL, 255, SG_REDUCE_MEAN);
-    sg_tensor *l1 = unsup_loss_(ctx, pred_s1, m1, c1, i1);
-    sg_tensor *l2 = unsup_loss_(ctx, pred_s2, m2, c2, i2);
-    sg_tensor *lfp = unsup_loss_(ctx, pred_fp, mask_w, conf_w, b->ign->i32);
-    sg_tensor *loss = sg_add(ctx, lx, sg_add(ctx, sg_scale(ctx, sg_add(ctx, l1, l2), 0.25f), sg_scale(ctx, lfp, 0.5f)));
-    optimizer_step_(b, sg_scale(ctx, loss, 0.5f));
+    sg_batch lab = {.n = B, .img = b->x, .mask = b->y};
+    sg_batch unl = {.n = B, .img = b->u_w, .img_s1 = b->u_s1, .img_s2 = b->u_s2, .ignore = b->ign,
+                    .box1 = b->box1, .box2 = b->box2};
+    sg_batch mix = {.n = B, .img = b->m_w, .img_s1 = b->m_s1, .img_s2 = b->m_s2, .ignore = b->ign};
+    const sg_unimatch_params hp = {.conf_thresh = THRESH, .weight_s = 0.25f, .weight_fp = 0.5f};
+    sg_deeplab_fp fp = sg_semi_fp(0.5f, 7, 0);
+    sg_semi_terms terms;
+    optimizer_step_(b, sg_semi_unimatch_loss(&b->ctx, &b->model, &lab, &unl, &mix, &hp, &fp, NULL, &terms));
 }
 
 int main(int argc, char **argv)

@@ -34,13 +34,15 @@ void sg_semi_pseudo_label(sg_ctx *ctx, sg_tensor *logits, sg_tensor *ignore, sg_
              "sg_semi_pseudo_label: ignore must be int32 (%d, %d, %d)", N, H, W);
     /* The confidence is the max of torch's softmax, so take it from sg_softmax
      * (same arithmetic) rather than 1 / sum exp(z - max). */
-    bool was = sg_ctx_set_grad(ctx, false);
-    sg_tensor *prob = sg_softmax(ctx, logits, 1);
-    sg_ctx_set_grad(ctx, was);
     const int shape[3] = {N, H, W};
     out->label = sg_tensor_new(ctx, SG_I32, 3, shape);
     out->conf = sg_tensor_new(ctx, SG_F32, 3, shape);
     out->ignore = ignore;
+    /* The probabilities are dead once label and conf exist: give them back. */
+    const sg_arena_mark mark = sg_arena_get_mark(&ctx->arena);
+    bool was = sg_ctx_set_grad(ctx, false);
+    sg_tensor *prob = sg_softmax(ctx, logits, 1);
+    sg_ctx_set_grad(ctx, was);
     const size_t HW = (size_t)H * W;
     for (int n = 0; n < N; n++) {
         for (size_t i = 0; i < HW; i++) {
@@ -55,6 +57,7 @@ void sg_semi_pseudo_label(sg_ctx *ctx, sg_tensor *logits, sg_tensor *ignore, sg_
             out->conf->data[n * HW + i] = p[pbest * HW];
         }
     }
+    sg_arena_release(&ctx->arena, mark);
 }
 
 double sg_semi_mask_ratio(const sg_pseudo *p, float tau)

@@ -65,6 +65,12 @@ REPORT_DATASET ?= demo
 grid_seeds = $(shell grep -o '^ *[0-9][0-9]*' '$(GRID_SEEDS_FILE)')
 ## $(call grid_cells,DATASET,PROTOCOLS): the cells DATASET/PROTOCOL/METHOD/seedK.
 grid_cells = $(foreach p,$(2),$(foreach m,$(GRID_METHODS),$(foreach s,$(grid_seeds),$(1)/$(p)/$(m)/seed$(strip $(s)))))
+## The same cells in the order a local grid starts them: method by method from
+## the last of GRID_METHODS (the dearest: UniMatch costs four times the
+## supervised baseline per iteration), so that `make -jN` ends on short runs
+## instead of leaving one long run alone on the machine.
+grid_reverse = $(if $(1),$(call grid_reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
+grid_cells_dear_first = $(foreach m,$(call grid_reverse,$(GRID_METHODS)),$(foreach c,$(1),$(if $(filter $(m),$(word 3,$(subst /, ,$(c)))),$(c))))
 grid_results = $(patsubst %,$(RUNS_DIR)/%/result.json,$(1))
 grid_demo_cells = $(call grid_cells,demo,$(DEMO_PROTOCOLS))
 grid_voc_cells = $(call grid_cells,voc,$(VOC_PROTOCOLS))
@@ -126,13 +132,13 @@ fetch-voc:
 	$(SHELL) $(srcdir)/tools/fetch-voc.sh --dest '$(VOC_ROOT)'
 
 ## ---- the grids -----------------------------------------------------------------------------
-grid-demo: $(call grid_results,$(grid_demo_cells))
+grid-demo: $(call grid_results,$(call grid_cells_dear_first,$(grid_demo_cells)))
 	@test -n '$(grid_demo_cells)' || { echo "grid: no demo runs (protocols '$(DEMO_PROTOCOLS)', seeds from $(GRID_SEEDS_FILE))" >&2; exit 1; }
 	@echo "grid: demo: $(words $(grid_demo_cells)) runs done in $(RUNS_DIR)/demo, results in $(REPORTS_DIR)/demo/results.csv"
-grid-voc: $(call grid_results,$(grid_voc_cells))
+grid-voc: $(call grid_results,$(call grid_cells_dear_first,$(grid_voc_cells)))
 	@test -n '$(grid_voc_cells)' || { echo "grid: no voc runs" >&2; exit 1; }
 	@echo "grid: voc: $(words $(grid_voc_cells)) runs done in $(RUNS_DIR)/voc, results in $(REPORTS_DIR)/voc/results.csv"
-grid-cityscapes: $(call grid_results,$(grid_cityscapes_cells))
+grid-cityscapes: $(call grid_results,$(call grid_cells_dear_first,$(grid_cityscapes_cells)))
 	@test -n '$(grid_cityscapes_cells)' || { echo "grid: no cityscapes runs" >&2; exit 1; }
 	@echo "grid: cityscapes: $(words $(grid_cityscapes_cells)) runs done in $(RUNS_DIR)/cityscapes"
 

@@ -21,7 +21,7 @@ mkdir -p "$base/splits/demo" "$runs"
 head -n 2 "$top_srcdir/splits/demo/val.txt" > "$base/splits/demo/val.txt"
 
 # Run directories: every row's but supervised/96/seed2; fixmatch/96/seed2 stops at 12 of 20.
-mkrun() { # method protocol seed last_iter finished
+mkrun() { # method protocol seed last_iter finished [gflop_per_iter]
     d="$runs/demo/$2/$1/seed$3"
     mkdir -p "$d/ckpt"
     cp "$fx/config.resolved" "$d/config.resolved"
@@ -30,17 +30,18 @@ mkrun() { # method protocol seed last_iter finished
     awk -v n="$4" 'BEGIN { printf "iter\tepoch\tmiou\tpixel_acc\n";
         for (i = 10; i <= n; i += 10) printf "%d\t0\t%.4f\t50\n", i, 20 + i }' > "$d/eval.tsv"
     if [ "$5" = 1 ]; then
-        printf '{\n  "method": "%s",\n  "machine": "fixture-host"\n}\n' "$1" > "$d/result.json"
+        printf '{\n  "method": "%s",\n  "machine": "fixture-host",\n  "gflop_per_iter": %s,\n  "cpu_s": 1800\n}\n' \
+            "$1" "${6:-250}" > "$d/result.json"
     fi
 }
 for s in 0 1 2; do
     mkrun supervised 24 $s 20 1
-    mkrun fixmatch 24 $s 20 1
+    mkrun fixmatch 24 $s 20 1 750
 done
 mkrun supervised 96 0 20 1
 mkrun supervised 96 1 20 1
-mkrun fixmatch 96 0 20 1
-mkrun fixmatch 96 1 20 1
+mkrun fixmatch 96 0 20 1 750
+mkrun fixmatch 96 1 20 1 750
 mkrun fixmatch 96 2 12 0
 # Seed 0 checkpoints of the smallest protocol, for the qualitative figure.
 "$bin/tests/eval_helper" checkpoint "$runs/demo/24/supervised/seed0/ckpt/last.safetensors" 7 1
@@ -64,10 +65,10 @@ s="$out/summary.csv"
 head -n 1 "$s" | grep -q '^method,protocol,n_labeled,n_seeds,n_missing,final_miou_mean,final_miou_std,best_miou_mean,best_miou_std,' ||
     fail "summary.csv header: $(head -n 1 "$s")"
 [ "$(wc -l < "$s")" = 5 ] || fail "summary.csv: expected 4 rows (2 methods x 2 protocols)"
-has "$s" 'supervised,24,24,3,0,32.0000,2.0000,33.0000,2.0000,100.0000,nan,1.5000,50,"Fixture source, not a paper"'
-has "$s" 'supervised,96,96,3,0,41.0000,1.0000,42.0000,1.0000,120.0000,nan,1.5000,,'
-has "$s" 'fixmatch,24,24,3,0,37.0000,1.7321,39.0000,1.7321,200.0000,nan,3.0000,,'
-has "$s" 'fixmatch,96,96,2,1,46.5000,2.1213,47.5000,2.1213,220.0000,nan,2.0000,,'
+has "$s" 'supervised,24,24,3,0,32.0000,2.0000,33.0000,2.0000,100.0000,250.0000,1.5000,1.5000,50,"Fixture source, not a paper"'
+has "$s" 'supervised,96,96,3,0,41.0000,1.0000,42.0000,1.0000,120.0000,250.0000,1.5000,nan,,'
+has "$s" 'fixmatch,24,24,3,0,37.0000,1.7321,39.0000,1.7321,200.0000,750.0000,3.0000,1.5000,,'
+has "$s" 'fixmatch,96,96,2,1,46.5000,2.1213,47.5000,2.1213,220.0000,750.0000,2.0000,1.0000,,'
 
 # diff.csv: paired by seed, t(0.975, n - 1) interval.
 d="$out/diff.csv"
@@ -83,6 +84,12 @@ has "$m" '- MISSING fixmatch / 96 / seed 2: incomplete or failed: log.tsv ends a
 grep -q '^- NOTE .*supervised / 96 / seed 2 has no run directory' "$m" || fail "the row without a run directory is not flagged"
 grep -q '^\[1\] Fixture source, not a paper' "$m" || fail "the published source is not cited"
 has "$out/table.md" '| supervised | 32.00 ± 2.00 | 41.00 ± 1.00 |'
+# Cost: GFLOP/iter and CPU seconds from result.json; supervised/96/seed2 has
+# a row but no run directory, so its CPU hours are n/a (wall hours come from
+# results.csv) while its GFLOP/iter is the other seeds'.
+has "$out/results.md" '| supervised | 24 | 20 | 100.0 | 250.00 | 5.0 | 1.500 | 1.500 |'
+has "$out/results.md" '| supervised | 96 | 20 | 120.0 | 250.00 | 5.0 | n/a | 1.500 |'
+has "$out/results.md" '| fixmatch | 24 | 20 | 200.0 | 750.00 | 15.0 | 1.500 | 3.000 |'
 grep -q 'missing or failed' "$SG_TMP/stderr.txt" || fail "no message about the missing run on stderr"
 if grep -q 'runtime error' "$SG_TMP/stderr.txt"; then cat "$SG_TMP/stderr.txt"; fail "UBSan reported an error"; fi
 
@@ -110,6 +117,7 @@ command -v gnuplot >/dev/null 2>&1 || { echo "SKIP: gnuplot not installed (figur
 png_size() { # width height of a PNG, from its IHDR chunk
     od -An -tu1 -j16 -N8 "$1" | awk '{ printf "%d %d\n", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8 }'
 }
+grep -q '^# training TFLOP per run' "$out/fig/data/miou_vs_compute_fixmatch.dat" || fail "compute plot not in TFLOP"
 for f in miou_vs_labeled miou_vs_compute per_class_24 per_class_96 curves_supervised curves_fixmatch qualitative; do
     p="$out/fig/$f.png"
     [ -s "$p" ] || fail "$p was not produced"

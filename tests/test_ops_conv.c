@@ -230,9 +230,15 @@ static void test_dead_taps_on_(const char *label, int h, int w, int dil)
     sg_ctx ctx;
     sg_ctx_init(&ctx);
     sg_tensor *out = sg_conv2d(&ctx, x, wt, NULL, p);
+    /* Nominal FLOPs (sg_ctx.flops): 2 x N Cout Ho Wo Cin kh kw for the full
+     * 3x3 kernel although most taps are dead and skipped; the backward adds
+     * one forward each for dx and dw. */
+    const double fwd = 2.0 * 2 * 4 * h * w * 3 * 9;
+    tap_ok(ctx.flops == fwd, "conv2d %s: forward counts %.0f nominal FLOPs (got %.0f)", label, fwd, ctx.flops);
     sg_tensor *dout = sg_tensor_alloc(SG_F32, 4, out->shape, false);
     sg_test_fill_uniform(dout, 22, -1.0f, 1.0f);
     sg_backward_with(&ctx, out, dout->data);
+    tap_ok(ctx.flops == 3 * fwd, "conv2d %s: forward + dx + dw count 3 forwards (got %.0f)", label, ctx.flops);
 
     const size_t no = sg_numel(out);
     double *ro = malloc(no * sizeof *ro), *rdx = malloc(sg_numel(x) * sizeof *rdx);
@@ -262,6 +268,30 @@ static void test_dead_taps_on_(const char *label, int h, int w, int dil)
     snprintf(gl, sizeof gl, "conv2d %s: gradient check", label);
     sg_tensor *in[3] = {x, wt, NULL};
     sg_gradcheck(gl, conv_fn_, in, 3, &p, CONV_GC);
+    sg_tensor_free(x);
+    sg_tensor_free(wt);
+}
+
+/* An input without gradient (the first layer): the backward computes dw
+ * only, so it adds one forward's FLOPs; with recording off, none. */
+static void test_conv_flops_without_input_grad(void)
+{
+    sg_tensor *x = sg_tensor_alloc(SG_F32, 4, (const int[]){2, 4, 6, 5}, false);
+    sg_tensor *wt = sg_tensor_alloc(SG_F32, 4, (const int[]){6, 2, 3, 3}, true);
+    sg_test_fill_uniform(x, 30, -1.0f, 1.0f);
+    sg_test_fill_uniform(wt, 31, -0.5f, 0.5f);
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *out = sg_conv2d(&ctx, x, wt, NULL, sg_conv2d_params_make(2, 1, 1, 2));
+    const double fwd = 2.0 * 2 * 6 * 3 * 3 * 2 * 9; /* N Cout Ho Wo (Cin/groups) kh kw */
+    sg_backward(&ctx, sg_sum(&ctx, out));
+    tap_ok(ctx.flops == 2 * fwd, "conv2d flops: forward + dw only = %.0f (got %.0f)", 2 * fwd, ctx.flops);
+    sg_ctx_reset(&ctx);
+    bool was = sg_ctx_set_grad(&ctx, false);
+    sg_conv2d(&ctx, x, wt, NULL, sg_conv2d_params_make(2, 1, 1, 2));
+    sg_ctx_set_grad(&ctx, was);
+    tap_ok(ctx.flops == 3 * fwd, "conv2d flops: sg_ctx_reset keeps the count; a no-grad forward adds one");
+    sg_ctx_free(&ctx);
     sg_tensor_free(x);
     sg_tensor_free(wt);
 }
@@ -442,6 +472,7 @@ int main(void)
     conv_gradcheck("conv2d 3x3 s1 p1 bias", 3, 4, 3, 1, sg_conv2d_params_make(1, 1, 1, 1));
     conv_gradcheck("conv2d 3x3 s2 dil2 groups3", 3, 6, 3, 1, sg_conv2d_params_make(2, 2, 2, 3));
     conv_gradcheck("conv2d 1x1 pointwise", 3, 4, 1, 0, sg_conv2d_params_make(1, 0, 1, 1));
+    test_conv_flops_without_input_grad();
     test_pool_gradchecks();
     /* Only the centre tap is live (ASPP rate 12 on a small map), and a map
      * whose rows are too short for the outer taps but whose columns are not. */

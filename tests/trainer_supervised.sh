@@ -37,18 +37,22 @@ grep -q "^iterations = 6 ; --set$" "$d/config.resolved" || { echo "config.resolv
 grep -q "^lr = 0.03 ; .*demo.conf:[0-9]*$" "$d/config.resolved" || { echo "config.resolved lacks file:line"; exit 1; }
 grep -q "^momentum = 0.9 ; " "$d/config.resolved" || { echo "config.resolved lacks a key"; exit 1; }
 for k in method dataset protocol n_labeled seed iterations final_miou best_miou best_iter class_iou config_hash \
-    backend git_commit wall_s images_per_s; do
+    backend git_commit machine threads gflop_per_iter wall_s cpu_s images_per_s; do
     grep -q "^  \"$k\": " "$d/result.json" || { echo "result.json lacks $k"; cat "$d/result.json"; exit 1; }
 done
 
 csv="$SG_TMP/reports/demo/results.csv"
 [ "$(wc -l < "$csv")" = 3 ] || { echo "results.csv: expected a header and 2 rows"; cat "$csv"; exit 1; }
-# 16 columns, none empty, in every row.
-awk -F, 'NF != 16 { print "row " NR ": " NF " columns"; bad = 1 }
+# 19 columns, none empty, in every row.
+awk -F, 'NF != 19 { print "row " NR ": " NF " columns"; bad = 1 }
          { for (i = 1; i <= NF; i++) if ($i == "") { print "row " NR ": column " i " empty"; bad = 1 } }
          NR > 1 && split($10, iou, " ") != 7 { print "row " NR ": not 7 class IoUs"; bad = 1 }
          END { exit bad }' "$csv" || exit 1
 cut -d, -f1-6 "$csv" | sort | grep -q "^supervised,demo,16,16,1,6$" || { echo "seed 1 row missing"; exit 1; }
+# The cost columns: CPU seconds and GFLOP per iteration are positive; the
+# FLOPs depend on the shapes only, so both seeds count the same; 1 thread.
+awk -F, 'NR > 1 { if (!($12 > 0) || !($14 > 0) || $15 != 1) bad = 1; g[NR] = $14 }
+         END { exit bad || g[2] != g[3] }' "$csv" || { echo "cost columns wrong"; cat "$csv"; exit 1; }
 
 # The checkpoint evaluates to the reported final mIoU (2 decimals: sg-eval's format).
 "$bin/tools/sg-eval" --checkpoint "$d/ckpt/last.safetensors" --dataset list --root "$SG_TMP/data" \

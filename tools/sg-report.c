@@ -255,8 +255,9 @@ typedef struct cell_ {
     bool dir, result_json;
     long last_iter;     /* last complete row of log.tsv; -1 none */
     long total_iter;    /* train.iterations of config.resolved; 0 unknown */
-    char machine[128];  /* result.json "machine", else "" */
+    char machine[256];  /* result.json "machine", else "" */
     double gflop;       /* result.json "gflop_per_iter", else NAN */
+    double cpu_s;       /* result.json "cpu_s", else NAN */
 } cell_;
 
 typedef struct proto_ {
@@ -583,6 +584,7 @@ static void fill_cell_(rep_ *r, int m, int p, int s)
     cell_ *c = cell_at_(r, m, p, s);
     char *dir = run_dir_(r, m, p, s);
     c->gflop = NAN;
+    c->cpu_s = NAN;
     c->dir = is_dir_(dir);
     if (!c->dir) return;
     c->last_iter = last_iter_(S_("%s/log.tsv", dir));
@@ -607,6 +609,8 @@ static void fill_cell_(rep_ *r, int m, int p, int s)
     copy_(c->machine, sizeof c->machine, mach ? mach : "");
     json_t *g = json_object_get(j, "gflop_per_iter");
     if (json_is_number(g)) c->gflop = json_number_value(g);
+    json_t *cs = json_object_get(j, "cpu_s");
+    if (json_is_number(cs)) c->cpu_s = json_number_value(cs);
     json_decref(j);
 }
 
@@ -707,6 +711,8 @@ typedef struct stat_ {
     int n, n_missing;
     double final_mean, final_sd, best_mean, best_sd;
     double ips, gflop, hours_total, hours_mean;
+    double cpu_hours_total;   /* NAN unless every finished seed recorded cpu_s */
+    double tflop_run;         /* training compute of one run: gflop x iterations / 1000 */
     long iterations;
 } stat_;
 
@@ -714,8 +720,8 @@ static stat_ cell_stat_(rep_ *r, int m, int p)
 {
     stat_ st = {0};
     double *f = sg_xcalloc((size_t)r->n_s + 1, sizeof *f), *b = sg_xcalloc((size_t)r->n_s + 1, sizeof *b);
-    double ips = 0, gflop = 0, hours = 0;
-    int n_ips = 0, n_gflop = 0, n_hours = 0;
+    double ips = 0, gflop = 0, hours = 0, cpu = 0;
+    int n_ips = 0, n_gflop = 0, n_hours = 0, n_cpu = 0;
     for (int s = 0; s < r->n_s; s++) {
         const cell_ *c = cell_at_(r, m, p, s);
         if (c->row < 0) {
@@ -728,14 +734,19 @@ static stat_ cell_stat_(rep_ *r, int m, int p)
         if (isfinite(w->ips)) ips += w->ips, n_ips++;
         if (isfinite(w->wall_s)) hours += w->wall_s / 3600, n_hours++;
         if (isfinite(c->gflop)) gflop += c->gflop, n_gflop++;
+        if (isfinite(c->cpu_s)) cpu += c->cpu_s / 3600, n_cpu++;
         if (w->iterations > st.iterations) st.iterations = w->iterations;
     }
     mean_sd_(f, st.n, &st.final_mean, &st.final_sd);
     mean_sd_(b, st.n, &st.best_mean, &st.best_sd);
     st.ips = n_ips ? ips / n_ips : NAN;
-    st.gflop = n_gflop && n_gflop == st.n ? gflop / n_gflop : NAN;
+    /* The FLOP count depends on shapes only, so the seeds that recorded it
+     * speak for those that did not. */
+    st.gflop = n_gflop ? gflop / n_gflop : NAN;
     st.hours_total = n_hours ? hours : NAN;
     st.hours_mean = n_hours ? hours / n_hours : NAN;
+    st.cpu_hours_total = n_cpu && n_cpu == st.n ? cpu : NAN;
+    st.tflop_run = isfinite(st.gflop) ? st.gflop * (double)st.iterations / 1000 : NAN;
     free(f);
     free(b);
     return st;
@@ -1231,15 +1242,16 @@ static int write_summary_(rep_ *r, sg_err *err)
     FILE *o = out_open_(&af, r->o.out, "summary.csv", err);
     if (!o) return -1;
     fprintf(o, "method,protocol,n_labeled,n_seeds,n_missing,final_miou_mean,final_miou_std,best_miou_mean,"
-               "best_miou_std,images_per_s_mean,gflop_per_iter,run_hours_total,published_miou,published_source\n");
+               "best_miou_std,images_per_s_mean,gflop_per_iter,run_hours_total,cpu_hours_total,published_miou,"
+               "published_source\n");
     for (int m = 0; m < r->n_m; m++)
         for (int p = 0; p < r->n_p; p++) {
             stat_ st = cell_stat_(r, m, p);
             const pub_ *q = pub_find_(r, r->methods[m], r->protos[p].name);
-            fprintf(o, "%s,%s,%d,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,", r->methods[m], r->protos[p].name,
+            fprintf(o, "%s,%s,%d,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,", r->methods[m], r->protos[p].name,
                     r->protos[p].n_labeled, st.n, st.n_missing, num4_(st.final_mean), num4_(st.final_sd),
                     num4_(st.best_mean), num4_(st.best_sd), num4_(st.ips), num4_(st.gflop), num4_(st.hours_total),
-                    q ? S_("%g", q->miou) : "");
+                    num4_(st.cpu_hours_total), q ? S_("%g", q->miou) : "");
             if (q) {
                 fputc('"', o);
                 for (const char *c = q->source; *c; c++) fprintf(o, *c == '"' ? "\"\"" : "%c", *c);
@@ -1318,16 +1330,21 @@ static void md_tables_(rep_ *r, FILE *o)
             }
     }
     fprintf(o, "\n## Cost\n\n*images/s*: training images through a backward pass per training second, "
-               "mean over seeds; *GFLOP/iter*: as recorded by the runs (n/a: not recorded); *run hours*: "
-               "wall-clock time of training and evaluation, summed over the finished seeds.\n\n"
-               "| method | protocol | iterations | images/s | GFLOP/iter | run hours (sum) |\n"
-               "|---|---|---:|---:|---:|---:|\n");
+               "mean over seeds; *GFLOP/iter*: convolution and matrix-product FLOPs of one training iteration "
+               "(forward and backward, counted by the runs: result.json); *TFLOP/run*: GFLOP/iter x iterations; "
+               "*CPU hours*, *wall hours*: training and evaluation, summed over the finished seeds "
+               "(n/a: not recorded).\n\n"
+               "| method | protocol | iterations | images/s | GFLOP/iter | TFLOP/run | CPU hours (sum) | "
+               "wall hours (sum) |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
     for (int m = 0; m < r->n_m; m++)
         for (int p = 0; p < r->n_p; p++) {
             stat_ st = cell_stat_(r, m, p);
             if (!st.n) continue;
-            fprintf(o, "| %s | %s | %ld | %s | %s | %s |\n", r->methods[m], r->protos[p].name, st.iterations,
-                    isfinite(st.ips) ? S_("%.1f", st.ips) : "n/a", isfinite(st.gflop) ? S_("%.2f", st.gflop) : "n/a",
+            fprintf(o, "| %s | %s | %ld | %s | %s | %s | %s | %s |\n", r->methods[m], r->protos[p].name,
+                    st.iterations, isfinite(st.ips) ? S_("%.1f", st.ips) : "n/a",
+                    isfinite(st.gflop) ? S_("%.2f", st.gflop) : "n/a",
+                    isfinite(st.tflop_run) ? S_("%.1f", st.tflop_run) : "n/a",
+                    isfinite(st.cpu_hours_total) ? S_("%.3f", st.cpu_hours_total) : "n/a",
                     isfinite(st.hours_total) ? S_("%.3f", st.hours_total) : "n/a");
         }
 }
@@ -1437,8 +1454,8 @@ static void tex_tables_(rep_ *r, FILE *o)
                    "mean $\\pm t_{0.975,n-1}\\,s/\\sqrt{n}$.\n\\end{center}\n\n");
     }
 
-    fprintf(o, "\\begin{center}\\small\n\\begin{tabular}{llrrrr}\n\\toprule\nMethod & Protocol & Iterations & "
-               "Images/s & GFLOP/iter & Run hours \\\\\n\\midrule\n");
+    fprintf(o, "\\begin{center}\\small\n\\begin{tabular}{llrrrrrr}\n\\toprule\nMethod & Protocol & Iterations & "
+               "Images/s & GFLOP/iter & TFLOP/run & CPU hours & Wall hours \\\\\n\\midrule\n");
     for (int m = 0; m < r->n_m; m++)
         for (int p = 0; p < r->n_p; p++) {
             stat_ st = cell_stat_(r, m, p);
@@ -1446,13 +1463,17 @@ static void tex_tables_(rep_ *r, FILE *o)
             tex_(o, r->methods[m]);
             fputs(" & ", o);
             tex_(o, r->protos[p].name);
-            fprintf(o, " & %ld & %s & %s & %s \\\\\n", st.iterations, isfinite(st.ips) ? S_("%.1f", st.ips) : "n/a",
-                    isfinite(st.gflop) ? S_("%.2f", st.gflop) : "n/a",
+            fprintf(o, " & %ld & %s & %s & %s & %s & %s \\\\\n", st.iterations,
+                    isfinite(st.ips) ? S_("%.1f", st.ips) : "n/a", isfinite(st.gflop) ? S_("%.2f", st.gflop) : "n/a",
+                    isfinite(st.tflop_run) ? S_("%.1f", st.tflop_run) : "n/a",
+                    isfinite(st.cpu_hours_total) ? S_("%.3f", st.cpu_hours_total) : "n/a",
                     isfinite(st.hours_total) ? S_("%.3f", st.hours_total) : "n/a");
         }
     fprintf(o, "\\bottomrule\n\\end{tabular}\n\n\\smallskip Table 3: cost. Images/s: training images through a "
-               "backward pass per training second (mean over seeds); GFLOP/iter: as recorded by the runs "
-               "(n/a: not recorded); run hours: wall-clock training and evaluation, summed over seeds.\n"
+"backward pass per training second (mean over seeds); GFLOP/iter: convolution and "
+               "matrix-product FLOPs of one training iteration, forward and backward, counted by the runs; "
+               "TFLOP/run: GFLOP/iter x iterations; CPU and wall hours: training and evaluation, summed over "
+               "seeds (n/a: not recorded).\n"
                "\\end{center}\n\n");
 }
 
@@ -1852,22 +1873,32 @@ static int write_figures_(rep_ *r, sg_err *err)
                                                   "mean and standard deviation over seeds (%s).", r->dataset));
     }
 
-    /* mIoU vs compute: mean hours per run */
+    /* mIoU vs compute: training TFLOP per run (counted by the runs, the same
+     * on any machine) when every finished cell recorded it, else the mean
+     * wall-clock hours per run. */
+    bool by_flop = true;
+    for (int m = 0; m < r->n_m; m++)
+        for (int p = 0; p < r->n_p; p++) {
+            stat_ st = cell_stat_(r, m, p);
+            if (st.n && !(st.tflop_run > 0)) by_flop = false;
+        }
     terms = "";
     for (int m = 0; m < r->n_m; m++) {
-        const char *name = S_("data/miou_vs_hours_%s.dat", safe_(r->methods[m]));
+        const char *name = S_("data/miou_vs_compute_%s.dat", safe_(r->methods[m]));
         sg_atomic_file daf;
         FILE *o = out_open_(&daf, fdir, name, err);
         if (!o) {
             sg_atomic_abort(&af);
             return -1;
         }
-        fprintf(o, "# run hours (mean over seeds)\tfinal mIoU mean\tprotocol\n");
+        fprintf(o, "# %s\tfinal mIoU mean\tprotocol\n",
+                by_flop ? "training TFLOP per run" : "run hours (mean over seeds)");
         int k = 0;
         for (int p = 0; p < r->n_p; p++) {
             stat_ st = cell_stat_(r, m, p);
-            if (!st.n || !isfinite(st.hours_mean) || st.hours_mean <= 0) continue;
-            fprintf(o, "%.6f\t%.4f\t%s\n", st.hours_mean, st.final_mean, gq_(r->protos[p].name));
+            const double x = by_flop ? st.tflop_run : st.hours_mean;
+            if (!st.n || !isfinite(x) || x <= 0) continue;
+            fprintf(o, "%.6f\t%.4f\t%s\n", x, st.final_mean, gq_(r->protos[p].name));
             k++;
         }
         if (sg_atomic_commit(&daf, err)) {
@@ -1880,11 +1911,17 @@ static int write_figures_(rep_ *r, sg_err *err)
     }
     if (*terms) {
         fprintf(g, "\nset terminal %s size 800,500\nset output 'miou_vs_compute.png'\nset title 'mIoU vs training "
-                   "compute (%s)'\nset xlabel 'wall-clock hours per run (training + evaluation)'\n"
+                   "compute (%s)'\nset xlabel '%s'\n"
                    "set ylabel 'final mIoU (%%)'\nset logscale x\nplot %s\nunset logscale x\n",
-                term, gq_(r->dataset), terms);
-        fig_add_(r, "fig/miou_vs_compute.png", "Final mIoU against the compute of one run (wall-clock hours of "
-                                               "training and evaluation, mean over seeds; labels: protocol).");
+                term, gq_(r->dataset),
+                by_flop ? "training TFLOP per run (convolutions and matrix products, forward + backward)"
+                        : "wall-clock hours per run (training + evaluation)",
+                terms);
+        fig_add_(r, "fig/miou_vs_compute.png",
+                 by_flop ? "Final mIoU against the training compute of one run (TFLOP of the convolutions and "
+                           "matrix products, forward and backward, as the runs counted them; labels: protocol)."
+                         : "Final mIoU against the compute of one run (wall-clock hours of training and "
+                           "evaluation, mean over seeds; labels: protocol; the runs recorded no FLOP count).");
     }
 
     /* per-class IoU per protocol: methods side by side */

@@ -22,7 +22,7 @@ typedef struct {
     float cons_weight;          /* w_max */
     float rampup;               /* ramp length as a fraction of the run's iterations */
     float alpha;                /* EMA decay cap */
-    bool ema_buffers;           /* EMA the BN statistics too (else copied) */
+    bool ema_buffers;           /* EMA the BN statistics too (else copied: see README) */
     bool teacher_train_bn;      /* teacher forward with batch statistics */
 } mt_hp_;
 
@@ -39,7 +39,7 @@ static int mt_init_(sg_run *run, void **state, sg_err *err)
     if (sg_config_float(c, "meanteacher.cons_weight", 30, 0, 1e6f, &hp.cons_weight, err) ||
         sg_config_float(c, "meanteacher.rampup", 0.1f, 0, 1, &hp.rampup, err) ||
         sg_config_float(c, "meanteacher.alpha", 0.99f, 0, 1, &hp.alpha, err) ||
-        sg_config_bool(c, "meanteacher.ema_buffers", false, &hp.ema_buffers, err) ||
+        sg_config_bool(c, "meanteacher.ema_buffers", true, &hp.ema_buffers, err) ||
         sg_config_bool(c, "meanteacher.teacher_train_bn", false, &hp.teacher_train_bn, err))
         return -1;
     mt_state_ *s = sg_xcalloc(1, sizeof *s);

@@ -170,14 +170,22 @@ typedef struct sg_run_result {
     int n_classes;
     const double *class_iou;       /* (n_classes) at the final evaluation */
     double wall_s;                 /* training + evaluation, summed over resumed segments */
+    double cpu_s;                  /* CPU seconds of all threads, the same segments */
     double images_per_s;           /* training images (sg_losses.images) per training second */
+    double gflop_per_iter;         /* sg_ctx.flops of the training steps / iterations / 1e9 */
+    int threads;                   /* --threads (sg_get_num_threads) */
     const char *backend;           /* e.g. "cpu-fast", "cpu-reference" */
     const char *git_commit;
     char config_hash[17];          /* sg_config_hash, hex */
 } sg_run_result;
 
-/* result.json in dir (atomic). One key per line. */
+/* result.json in dir (atomic). One key per line. Adds "machine"
+ * (sg_result_machine). */
 int sg_result_write_json(const sg_run_result *r, const char *dir, sg_err *err);
+/* The machine in one line: CPU model (/proc/cpuinfo), online cores, OS
+ * and architecture (uname), e.g. "AMD EPYC 9654 96-Core Processor, 2 cores,
+ * Linux 6.1.0 x86_64". Never holds a double quote or a backslash. */
+void sg_result_machine(char *buf, size_t len);
 /* Appends one row to <reports>/<dataset>/results.csv (created with its
  * header), under an exclusive flock on results.csv.lock, rewriting the file
  * atomically, so parallel runs never interleave or lose rows. */
@@ -210,5 +218,8 @@ void sg_progress_update(sg_progress *p, FILE *fp, long done, double images_per_s
 void sg_progress_break(sg_progress *p, FILE *fp);
 /* Monotonic seconds. */
 double sg_run_now(void);
+/* CPU seconds of the process, every thread (loader workers and OpenMP
+ * included): what result.json's cpu_s sums. */
+double sg_run_cpu_now(void);
 
 #endif

@@ -71,6 +71,13 @@ typedef struct sg_ctx {
      * needs memory for the live gradients only, not for all of them. */
     struct sg_free_grad { float *ptr; size_t bytes; } *free_grads;
     int n_free_grads, cap_free_grads;
+    /* Floating-point operations of the convolutions and matrix products run
+     * on this context, 2 per multiply-add: each forward, and each gradient a
+     * backward computes (input and weight gradients cost one forward each).
+     * Nominal: dead-tap cropping (op_conv.c) does not lower it. Cumulative:
+     * sg_ctx_reset keeps it. The run driver reports GFLOP per iteration from
+     * it (result.json); it is not a time, so it is the same on any machine. */
+    double flops;
 } sg_ctx;
 
 void sg_ctx_init(sg_ctx *ctx);

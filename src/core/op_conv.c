@@ -14,7 +14,8 @@
  * kernel cropped to its live taps (padding reduced to match) and scatter the
  * weight gradient back; the dead taps' gradient stays 0, as in PyTorch.
  * Only the summation order of the live terms can differ from the uncropped
- * kernel. Covered by tests/test_ops_conv.c and tests/test_dnnl.c.
+ * kernel. The FLOPs added to sg_ctx.flops are those of the full kernel.
+ * Covered by tests/test_ops_conv.c and tests/test_dnnl.c.
  */
 #include "config.h"
 #include "semiseg/ops.h"
@@ -42,6 +43,7 @@ typedef struct {
     bool fast;              /* the forward ran on the oneDNN path */
     float *wc;              /* the live taps of w, or NULL when none are dead */
     int kh0, kw0;           /* the first live tap of each axis */
+    double flops;           /* of the forward, uncropped (sg_ctx.flops) */
 } sg_conv2d_node;
 
 /* The live taps [*k0, *k1] of one axis: those that read inside [0, in) for
@@ -137,6 +139,7 @@ static void sg_conv2d_backward_(sg_ctx *ctx, sg_node *node)
         sg_conv2d_backward_cpu(dx, dwc, db, col, node->out->grad, n->x->data, w, &n->d);
     }
     if (n->wc && dw) sg_conv_crop_copy_(dw, dwc, n->w, &n->d, n->kh0, n->kw0, true);
+    ctx->flops += (dx ? n->flops : 0) + (dw ? n->flops : 0);
 }
 
 sg_tensor *sg_conv2d(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b, sg_conv2d_params p)
@@ -173,6 +176,8 @@ sg_tensor *sg_conv2d(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b, sg_c
              d.Ho, d.Wo, sx, sw, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w);
 
     sg_tensor *out = sg_tensor_new4(ctx, d.N, d.Cout, d.Ho, d.Wo);
+    const double flops = 2.0 * d.N * d.Cout * d.Ho * d.Wo * (d.Cin / d.groups) * d.kh * d.kw;
+    ctx->flops += flops;
     bool fast = sg_get_cpu_path() == SG_CPU_FAST;
     const float *wd = w->data;
     float *wc = NULL;
@@ -200,6 +205,7 @@ sg_tensor *sg_conv2d(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b, sg_c
         n->wc = wc;
         n->kh0 = kh0;
         n->kw0 = kw0;
+        n->flops = flops;
     }
     return out;
 }

@@ -3,6 +3,7 @@
  * sg_linear flattens x (..., in) to rows (R, in), so a 4-D input is one gemm.
  * sg_matmul handles 2-D and batched 3-D operands, each optionally taken as
  * its transpose. Match torch.nn.functional.linear and torch.matmul/bmm.
+ * Both add their FLOPs to sg_ctx.flops (tensor.h).
  * Covered by tests/test_ops_linear.c.
  */
 #include "semiseg/ops.h"
@@ -23,6 +24,7 @@ static void sg_linear_backward_(sg_ctx *ctx, sg_node *node)
     float *dw = sg_grad_buffer(ctx, n->w);
     float *db = sg_grad_buffer(ctx, n->b);
     sg_linear_backward_cpu(dx, dw, db, node->out->grad, n->x->data, n->w->data, n->R, n->I, n->O);
+    ctx->flops += ((dx != NULL) + (dw != NULL)) * 2.0 * n->R * n->I * n->O;
 }
 
 sg_tensor *sg_linear(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b)
@@ -46,6 +48,7 @@ sg_tensor *sg_linear(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b)
     shape[x->ndim - 1] = O;
     sg_tensor *out = sg_tensor_new(ctx, SG_F32, x->ndim, shape);
     sg_linear_forward_cpu(out->data, x->data, w->data, b ? b->data : NULL, R, I, O);
+    ctx->flops += 2.0 * R * I * O;
     if (sg_should_record(ctx, 3, (const sg_tensor *const[]){x, w, b})) {
         sg_linear_node *n = sg_tape_record(ctx, sizeof *n, "sg_linear", sg_linear_backward_, out);
         n->x = x;
@@ -74,6 +77,7 @@ static void sg_matmul_backward_(sg_ctx *ctx, sg_node *node)
     if (da || db)
         sg_matmul_backward_cpu(da, db, node->out->grad, n->a->data, n->b->data, n->B, n->M, n->N,
                                n->K, n->trans_a, n->trans_b);
+    ctx->flops += ((da != NULL) + (db != NULL)) * 2.0 * n->B * n->M * n->N * n->K;
 }
 
 sg_tensor *sg_matmul(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, bool trans_a, bool trans_b)
@@ -94,6 +98,7 @@ sg_tensor *sg_matmul(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, bool trans_a, bool
     int shape[3] = {B, M, N};
     sg_tensor *out = sg_tensor_new(ctx, SG_F32, a->ndim, d ? shape : shape + 1);
     sg_matmul_forward_cpu(out->data, a->data, b->data, B, M, N, Ka, trans_a, trans_b);
+    ctx->flops += 2.0 * B * M * N * Ka;
     if (sg_should_record(ctx, 2, (const sg_tensor *const[]){a, b})) {
         sg_matmul_node *n = sg_tape_record(ctx, sizeof *n, "sg_matmul", sg_matmul_backward_, out);
         n->a = a;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +33,7 @@
 const char *sg_result_csv_header(void)
 {
     return "method,dataset,protocol,n_labeled,seed,iterations,final_miou,best_miou,best_iter,class_iou,"
-           "wall_s,images_per_s,backend,git_commit,config_hash,finished_utc";
+           "wall_s,cpu_s,images_per_s,gflop_per_iter,threads,backend,git_commit,config_hash,finished_utc";
 }
 
 int sg_result_write_json(const sg_run_result *r, const char *dir, sg_err *err)
@@ -58,10 +59,39 @@ int sg_result_write_json(const sg_run_result *r, const char *dir, sg_err *err)
     fprintf(fp, "  \"config_hash\": \"%s\",\n", r->config_hash);
     fprintf(fp, "  \"backend\": \"%s\",\n", r->backend);
     fprintf(fp, "  \"git_commit\": \"%s\",\n", r->git_commit);
+    char machine[256];
+    sg_result_machine(machine, sizeof machine);
+    fprintf(fp, "  \"machine\": \"%s\",\n", machine);
+    fprintf(fp, "  \"threads\": %d,\n", r->threads);
+    fprintf(fp, "  \"gflop_per_iter\": %.3f,\n", r->gflop_per_iter);
     fprintf(fp, "  \"wall_s\": %.3f,\n", r->wall_s);
+    fprintf(fp, "  \"cpu_s\": %.3f,\n", r->cpu_s);
     fprintf(fp, "  \"images_per_s\": %.2f\n", r->images_per_s);
     fprintf(fp, "}\n");
     return sg_atomic_commit(&af, err);
+}
+
+void sg_result_machine(char *buf, size_t len)
+{
+    char model[160] = "unknown CPU";
+    FILE *fp = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (fp && fgets(line, sizeof line, fp)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        colon += 1 + strspn(colon + 1, " \t");
+        colon[strcspn(colon, "\n")] = 0;
+        snprintf(model, sizeof model, "%s", colon);
+        break;
+    }
+    if (fp) fclose(fp);
+    struct utsname u;
+    const bool un = uname(&u) == 0;
+    snprintf(buf, len, "%s, %ld cores, %s %s %s", model, sysconf(_SC_NPROCESSORS_ONLN), un ? u.sysname : "?",
+             un ? u.release : "?", un ? u.machine : "?");
+    /* Kept JSON- and CSV-safe without quoting. */
+    for (char *c = buf; *c; c++)
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = ' ';
 }
 
 /* Appends the CSV row for r to buf (no quoting is needed: no field holds a
@@ -79,8 +109,8 @@ static void row_(const sg_run_result *r, char *buf, size_t len)
     for (int k = 0; k < r->n_classes && n > 0 && (size_t)n < len; k++)
         n += snprintf(buf + n, len - (size_t)n, "%s%.2f", k ? " " : "", 100 * r->class_iou[k]);
     if (n > 0 && (size_t)n < len)
-        snprintf(buf + n, len - (size_t)n, ",%.1f,%.2f,%s,%s,%s,%s\n", r->wall_s, r->images_per_s, r->backend,
-                 r->git_commit, r->config_hash, when);
+        snprintf(buf + n, len - (size_t)n, ",%.1f,%.1f,%.2f,%.3f,%d,%s,%s,%s,%s\n", r->wall_s, r->cpu_s,
+                 r->images_per_s, r->gflop_per_iter, r->threads, r->backend, r->git_commit, r->config_hash, when);
 }
 
 int sg_result_append_csv(const sg_run_result *r, const char *reports, sg_err *err)

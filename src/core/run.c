@@ -71,8 +71,10 @@ struct sg_run_priv_ {
     long best_iter;
     double *class_iou;
     long images;              /* images trained on (sg_losses.images), all segments */
-    double wall_prev, train_prev; /* seconds of earlier segments */
+    double wall_prev, train_prev, cpu_prev; /* seconds of earlier segments */
     double train_s;           /* training seconds of this segment */
+    double cpu_start;         /* sg_run_cpu_now() when this segment started */
+    double flops;             /* sg_ctx.flops of the training steps, all segments */
     FILE *log, *evlog;
     sg_losses first;          /* names of the first step: the log columns */
     bool have_first;
@@ -534,7 +536,8 @@ static int save_(sg_run *run, long done, double wall, sg_err *err)
     path_(path, sizeof path, run, "ckpt/last.time");
     sg_atomic_file af;
     if (sg_atomic_open(&af, path, err)) return -1;
-    fprintf(af.fp, "%ld %.3f %.3f\n", done, wall, p->train_prev + p->train_s);
+    fprintf(af.fp, "%ld %.3f %.3f %.3f %.17g\n", done, wall, p->train_prev + p->train_s,
+            p->cpu_prev + (sg_run_cpu_now() - p->cpu_start), p->flops);
     return sg_atomic_commit(&af, err);
 }
 
@@ -566,10 +569,12 @@ static int load_(sg_run *run, long *done, sg_err *err)
     path_(path, sizeof path, run, "ckpt/last.time");
     FILE *fp = fopen(path, "r");
     long it;
-    double wall, train;
-    if (fp && fscanf(fp, "%ld %lf %lf", &it, &wall, &train) == 3 && it == *done) {
+    double wall, train, cpu, flops;
+    if (fp && fscanf(fp, "%ld %lf %lf %lf %lf", &it, &wall, &train, &cpu, &flops) == 5 && it == *done) {
         p->wall_prev = wall;
         p->train_prev = train;
+        p->cpu_prev = cpu;
+        p->flops = flops;
     }
     if (fp) fclose(fp);
     return 0;
@@ -649,6 +654,7 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
         sg_losses l;
         memset(&l, 0, sizeof l);
         l.mask_ratio = NAN;
+        const double flops0 = run->ctx.flops;
         if (p->m->step(run, p->state, lab, unl, &l, err)) {
             char m[sizeof err->msg];
             snprintf(m, sizeof m, "%s", err->msg);
@@ -682,6 +688,7 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
             return sg_err_set(err, "iteration %ld: non-finite loss (%s); stopped without updating the weights; "
                                    "no checkpoint was written before it", it + 1, terms);
         }
+        p->flops += run->ctx.flops - flops0;
         sg_sgd_step(&run->opt, &run->model.params, run->lr);
         if (p->m->after_step) p->m->after_step(run, p->state);
         sg_ctx_reset(&run->ctx);
@@ -750,7 +757,10 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
         .n_labeled = run->n_labeled, .seed = run->seed, .iterations = done,
         .final_miou = p->final_miou, .best_miou = p->best_miou, .best_iter = p->best_iter,
         .n_classes = run->n_classes, .class_iou = p->class_iou, .wall_s = wall,
+        .cpu_s = p->cpu_prev + (sg_run_cpu_now() - p->cpu_start),
         .images_per_s = train > 0 ? (double)p->images / train : 0,
+        .gflop_per_iter = done > 0 ? p->flops / (double)done / 1e9 : 0,
+        .threads = sg_get_num_threads(),
         .backend = sg_get_cpu_path() == SG_CPU_FAST ? "cpu-fast" : "cpu-reference",
         .git_commit = p->git,
     };
@@ -950,6 +960,7 @@ int sg_run_main(int argc, char **argv, const sg_method *method)
     sg_run run;
     memset(&run, 0, sizeof run);
     run.priv = sg_xcalloc(1, sizeof(sg_run_priv_));
+    run.priv->cpu_start = sg_run_cpu_now();
     run.priv->m = method;
     run.method = method->name;
     run.cfg = sg_config_new();

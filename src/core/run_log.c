@@ -27,6 +27,13 @@ double sg_run_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double sg_run_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 FILE *sg_tsv_open(const char *path, const char *header, sg_err *err)
 {
     FILE *fp = fopen(path, "a");

@@ -97,7 +97,7 @@ if grep -q 'runtime error' "$SG_TMP/stderr.txt"; then cat "$SG_TMP/stderr.txt"; 
 grep -q '\\toprule' "$out/tables.tex" || fail "tables.tex has no booktabs rule"
 grep -qF '$32.00 \pm 2.00$' "$out/tables.tex" || fail "tables.tex lacks 32.00 +- 2.00"
 grep -q '^\\section{supervised' "$out/report.tex" || fail "report.tex lacks the supervised README section"
-grep -q 'fixture-host' "$out/report.tex" || fail "report.tex lacks the machine of result.json"
+grep -q '^M1: fixture-host' "$out/report.tex" || fail "report.tex lacks the machine of result.json (M1)"
 grep -q '0123456789ab' "$out/report.tex" || fail "report.tex lacks the git commit (12 digits)"
 
 # Bad input: a runtime error names the file and exits 1; a usage error exits 2.

@@ -22,10 +22,12 @@
  * UniMatch's util/ohem.py uses it (spec-a 0.5), including its min_kept = 0
  * behaviour (plain cross-entropy).
  *
+ * The configuration sections are read by run_config.c.
+ *
  * Covered by tests/run_resume.sh, tests/run_nan.sh, tests/run_config_errors.sh,
  * tests/trainer_supervised.sh.
  */
-#include "semiseg/run.h"
+#include "run_priv.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,48 +40,6 @@
 #include <unistd.h>
 
 #include "semiseg/io.h"
-
-enum { LOSS_CE = 0, LOSS_OHEM = 1 };
-
-struct sg_run_priv_ {
-    const sg_method *m;
-    void *state;
-    bool state_ok, model_ok, opt_ok;
-    sg_split split;
-    bool split_ok;
-    sg_list val_list;
-    bool val_list_ok;
-    sg_dataset lab, unl, val;
-    bool lab_ok, unl_ok, val_ok;
-    sg_loader *ll, *lu, *lm;
-    sg_augment_config aug;
-    bool unlabeled_mask;
-    int workers, prefetch;
-    sg_eval_opts eval;
-    long eval_every;          /* 0: only at the end */
-    long ckpt_every;          /* 0: only at the end and on a signal */
-    long print_every;
-    int loss_kind;
-    float ohem_thresh;
-    long ohem_min_kept;
-    float lr_base, lr_multi, poly_power;
-    long nan_at_iter, kill_at_iter;
-    const char *runs_root, *reports_root;
-    uint64_t config_hash;
-    char hash_hex[17];
-    double best_miou, final_miou;
-    long best_iter;
-    double *class_iou;
-    long images;              /* images trained on (sg_losses.images), all segments */
-    double wall_prev, train_prev, cpu_prev; /* seconds of earlier segments */
-    double train_s;           /* training seconds of this segment */
-    double cpu_start;         /* sg_run_cpu_now() when this segment started */
-    double flops;             /* sg_ctx.flops of the training steps, all segments */
-    FILE *log, *evlog;
-    sg_losses first;          /* names of the first step: the log columns */
-    bool have_first;
-    char git[64];
-};
 
 static volatile sig_atomic_t sg_run_signal_;
 
@@ -194,260 +154,6 @@ static int ds_load_(void *ctx, int index, sg_image *img, sg_image *mask, sg_err 
 static void path_(char *out, size_t len, const sg_run *run, const char *name)
 {
     snprintf(out, len, "%s/%s", run->dir, name);
-}
-
-/* ---- configuration -------------------------------------------------------------- */
-static const char *const kinds_[] = {"voc", "cityscapes", "list", NULL};
-static const char *const styles_[] = {"pairs", "voc_ids", "cityscapes", NULL};
-static const char *const stems_[] = {"torchvision", "deep", NULL};
-static const char *const losses_[] = {"ce", "ohem", NULL};
-static const char *const modes_[] = {"whole", "center", "sliding", NULL};
-
-#define TRY(x)                  \
-    do {                        \
-        if ((x)) return -1;     \
-    } while (0)
-
-static int read_data_(sg_run *run, sg_err *err)
-{
-    sg_run_priv_ *p = run->priv;
-    sg_config *c = run->cfg;
-    int kind, style;
-    const char *root, *split, *val;
-    long n_classes, ignore;
-    TRY(sg_config_choice(c, "data.kind", NULL, kinds_, &kind, err));
-    TRY(sg_config_string(c, "data.root", NULL, &root, err));
-    TRY(sg_config_string(c, "data.split", NULL, &split, err));
-    TRY(sg_config_string(c, "data.val", NULL, &val, err));
-    TRY(sg_config_choice(c, "data.list_style", "pairs", styles_, &style, err));
-    TRY(sg_config_int(c, "data.n_classes", kind == SG_DATASET_VOC ? 21 : kind == SG_DATASET_CITYSCAPES ? 19 : 0,
-                      1, 255, &n_classes, err));
-    TRY(sg_config_int(c, "data.ignore_index", 255, 1, 255, &ignore, err));
-    TRY(sg_config_bool(c, "data.unlabeled_mask", true, &p->unlabeled_mask, err));
-    long workers, prefetch;
-    TRY(sg_config_int(c, "data.workers", 2, 1, 64, &workers, err));
-    TRY(sg_config_int(c, "data.prefetch", 2, 1, 64, &prefetch, err));
-    p->workers = (int)workers;
-    p->prefetch = (int)prefetch;
-
-    /* [run] names the run; defaults from the data section. */
-    const char *dataset, *protocol;
-    char base[256];
-    const char *slash = strrchr(split, '/');
-    snprintf(base, sizeof base, "%s", slash && slash[1] ? slash + 1 : split);
-    TRY(sg_config_string(c, "run.dataset", kinds_[kind], &dataset, err));
-    TRY(sg_config_string(c, "run.protocol", base, &protocol, err));
-    if (!dataset[0] || strchr(dataset, '/') || strlen(dataset) >= sizeof run->dataset)
-        return sg_err_set(err, "run.dataset = '%s': expected a short name without '/'", dataset);
-    if (!protocol[0] || strchr(protocol, '/') || strlen(protocol) >= sizeof run->protocol)
-        return sg_err_set(err, "run.protocol = '%s': expected a short name without '/'", protocol);
-    strcpy(run->dataset, dataset);
-    strcpy(run->protocol, protocol);
-
-    TRY(sg_split_read(&p->split, split, (sg_list_style)style, NULL, err));
-    p->split_ok = true;
-    TRY(sg_list_read(&p->val_list, val, (sg_list_style)style, NULL, err));
-    p->val_list_ok = true;
-    sg_list_dataset_config lc = {.n_classes = (int)n_classes, .ignore_index = (int)ignore};
-    if (kind == SG_DATASET_LIST && !sg_config_has(c, "data.n_classes"))
-        return sg_err_set(err, "data.n_classes is required for data.kind = list");
-    TRY(sg_dataset_from_list(&p->lab, (sg_dataset_kind)kind, root, &p->split.labeled, &lc, err));
-    p->lab_ok = true;
-    TRY(sg_dataset_from_list(&p->val, (sg_dataset_kind)kind, root, &p->val_list, &lc, err));
-    p->val_ok = true;
-    if (p->m->unlabeled_loaders > 0) {
-        TRY(sg_dataset_from_list(&p->unl, (sg_dataset_kind)kind, root, &p->split.unlabeled, &lc, err));
-        p->unl_ok = true;
-    }
-    if (p->split.labeled.n == 0) return sg_err_set(err, "%s/labeled.txt: empty", split);
-    if (p->m->unlabeled_loaders > 0 && p->split.unlabeled.n == 0)
-        return sg_err_set(err, "%s/unlabeled.txt: empty", split);
-    if (p->val_list.n == 0) return sg_err_set(err, "%s: empty", val);
-    run->n_classes = p->lab.n_classes;
-    run->ignore_index = p->lab.ignore_index;
-    run->n_labeled = p->split.labeled.n;
-    run->n_unlabeled = p->split.unlabeled.n;
-    return 0;
-}
-
-static int read_augment_(sg_run *run, sg_err *err)
-{
-    sg_run_priv_ *p = run->priv;
-    sg_config *c = run->cfg;
-    sg_augment_config *a = &p->aug;
-    long crop;
-    TRY(sg_config_int(c, "data.crop", 321, 8, 4096, &crop, err));
-    run->crop = (int)crop;
-    sg_augment_config_unimatch(a, run->crop);
-    float scale[2] = {(float)a->weak.scale_min, (float)a->weak.scale_max};
-    TRY(sg_config_floats(c, "augment.scale", scale, 2, scale, err));
-    a->weak.scale_min = scale[0];
-    a->weak.scale_max = scale[1];
-    TRY(sg_config_float(c, "augment.flip_p", a->weak.flip_p, 0, 1, &a->weak.flip_p, err));
-    TRY(sg_config_floats(c, "augment.mean", a->mean, 3, a->mean, err));
-    TRY(sg_config_floats(c, "augment.std", a->std, 3, a->std, err));
-    if (p->m->unlabeled_loaders > 0) {
-        sg_strong_config *s = &a->strong;
-        TRY(sg_config_float(c, "augment.jitter_p", s->jitter_p, 0, 1, &s->jitter_p, err));
-        TRY(sg_config_float(c, "augment.brightness", s->brightness, 0, 10, &s->brightness, err));
-        TRY(sg_config_float(c, "augment.contrast", s->contrast, 0, 10, &s->contrast, err));
-        TRY(sg_config_float(c, "augment.saturation", s->saturation, 0, 10, &s->saturation, err));
-        TRY(sg_config_float(c, "augment.hue", s->hue, 0, 0.5f, &s->hue, err));
-        TRY(sg_config_float(c, "augment.gray_p", s->gray_p, 0, 1, &s->gray_p, err));
-        TRY(sg_config_float(c, "augment.blur_p", s->blur_p, 0, 1, &s->blur_p, err));
-        float sig[2] = {s->blur_sigma_min, s->blur_sigma_max};
-        TRY(sg_config_floats(c, "augment.blur_sigma", sig, 2, sig, err));
-        s->blur_sigma_min = sig[0];
-        s->blur_sigma_max = sig[1];
-        TRY(sg_config_float(c, "augment.cutmix_p", a->cutmix.p, 0, 1, &a->cutmix.p, err));
-        float area[2] = {(float)a->cutmix.area_min, (float)a->cutmix.area_max};
-        float ratio[2] = {(float)a->cutmix.ratio_min, (float)a->cutmix.ratio_max};
-        TRY(sg_config_floats(c, "augment.cutmix_area", area, 2, area, err));
-        TRY(sg_config_floats(c, "augment.cutmix_ratio", ratio, 2, ratio, err));
-        a->cutmix.area_min = area[0];
-        a->cutmix.area_max = area[1];
-        a->cutmix.ratio_min = ratio[0];
-        a->cutmix.ratio_max = ratio[1];
-    }
-    if (sg_augment_config_check(a, err)) {
-        char m[sizeof err->msg];
-        snprintf(m, sizeof m, "%s", err->msg);
-        return sg_err_set(err, "[augment]: %s", m);
-    }
-    return 0;
-}
-
-static int read_model_(sg_run *run, sg_err *err)
-{
-    sg_config *c = run->cfg;
-    long depth;
-    TRY(sg_config_int(c, "model.depth", 101, 18, 101, &depth, err));
-    if (depth != 18 && depth != 34 && depth != 50 && depth != 101)
-        return sg_err_set(err, "model.depth = %ld: expected 18, 34, 50 or 101", depth);
-    sg_deeplab_config m = sg_deeplab_config_default((int)depth, run->n_classes);
-    int stem = (int)m.backbone.stem, os;
-    long v;
-    TRY(sg_config_ints(c, "model.widths", m.backbone.widths, 4, 1, 4096, m.backbone.widths, err));
-    TRY(sg_config_choice(c, "model.stem", stems_[stem], stems_, &stem, err));
-    m.backbone.stem = (sg_resnet_stem)stem;
-    TRY(sg_config_int(c, "model.output_stride", m.backbone.output_stride, 8, 16, &v, err));
-    os = (int)v;
-    if (os != 8 && os != 16) return sg_err_set(err, "model.output_stride = %d: expected 8 or 16", os);
-    m.backbone.output_stride = os;
-    bool multi = m.backbone.multi_grid;
-    TRY(sg_config_bool(c, "model.multi_grid", multi, &multi, err));
-    m.backbone.multi_grid = multi;
-    TRY(sg_config_int(c, "model.aspp_channels", m.aspp_channels, 1, 4096, &v, err));
-    m.aspp_channels = (int)v;
-    TRY(sg_config_ints(c, "model.aspp_rates", m.aspp_rates, 3, 1, 64, m.aspp_rates, err));
-    TRY(sg_config_int(c, "model.reduce_channels", m.reduce_channels, 1, 4096, &v, err));
-    m.reduce_channels = (int)v;
-    TRY(sg_config_int(c, "model.decoder_channels", m.decoder_channels, 1, 4096, &v, err));
-    m.decoder_channels = (int)v;
-    run->model_cfg = m;
-    return 0;
-}
-
-static int read_train_(sg_run *run, sg_err *err)
-{
-    sg_run_priv_ *p = run->priv;
-    sg_config *c = run->cfg;
-    long v;
-    TRY(sg_config_int(c, "train.batch_size", 8, 1, 4096, &v, err));
-    run->batch_size = (int)v;
-    TRY(sg_config_int(c, "train.batch_size_u", run->batch_size, 1, 4096, &v, err));
-    run->batch_size_u = (int)v;
-    TRY(sg_config_float(c, "train.lr", 0.001f, 0, 100, &p->lr_base, err));
-    TRY(sg_config_float(c, "train.lr_multi", 10, 0, 1000, &p->lr_multi, err));
-    float momentum, wd;
-    TRY(sg_config_float(c, "train.momentum", 0.9f, 0, 1, &momentum, err));
-    TRY(sg_config_float(c, "train.weight_decay", 1e-4f, 0, 1, &wd, err));
-    TRY(sg_config_float(c, "train.poly_power", 0.9f, 0, 10, &p->poly_power, err));
-    TRY(sg_config_choice(c, "train.loss", "ce", losses_, &p->loss_kind, err));
-    TRY(sg_config_float(c, "train.ohem_thresh", 0.7f, 0, 1, &p->ohem_thresh, err));
-    TRY(sg_config_int(c, "train.ohem_min_kept", 200000, 0, 1L << 40, &p->ohem_min_kept, err));
-    long iters, epochs;
-    TRY(sg_config_int(c, "train.iterations", 0, 0, 1L << 40, &iters, err));
-    TRY(sg_config_int(c, "train.epochs", 0, 0, 65535, &epochs, err));
-    if ((iters > 0) == (epochs > 0))
-        return sg_err_set(err, "exactly one of train.iterations and train.epochs must be > 0 (iterations %ld, "
-                               "epochs %ld)", iters, epochs);
-    /* Iterations per epoch as the loaders count them (drop_last). */
-    long n_epoch = p->m->unlabeled_loaders > 0 ? run->n_unlabeled : run->n_labeled;
-    long b_epoch = p->m->unlabeled_loaders > 0 ? run->batch_size_u : run->batch_size;
-    run->iters_per_epoch = n_epoch / b_epoch;
-    if (run->iters_per_epoch < 1)
-        return sg_err_set(err, "the %s list has %ld images, fewer than one batch of %ld",
-                          p->m->unlabeled_loaders > 0 ? "unlabeled" : "labeled", n_epoch, b_epoch);
-    run->total_iters = iters > 0 ? iters : epochs * run->iters_per_epoch;
-    if (run->total_iters / run->iters_per_epoch >= 65535)
-        return sg_err_set(err, "%ld iterations of %ld per epoch: more than 65535 epochs", run->total_iters,
-                          run->iters_per_epoch);
-    sg_sgd_init(&run->opt, &run->model.params, 2, momentum, wd);
-    p->opt_ok = true;
-    run->opt.groups[1].lr_mult = p->lr_multi;
-    return 0;
-}
-
-static int read_eval_output_(sg_run *run, sg_err *err)
-{
-    sg_run_priv_ *p = run->priv;
-    sg_config *c = run->cfg;
-    int mode;
-    long v;
-    const char *every;
-    TRY(sg_config_choice(c, "eval.mode", "whole", modes_, &mode, err));
-    p->eval.mode = (sg_eval_mode)mode;
-    TRY(sg_config_int(c, "eval.crop", run->crop, 1, 1 << 16, &v, err));
-    p->eval.crop = (int)v;
-    TRY(sg_config_int(c, "eval.stride", 0, 0, 1 << 16, &v, err));
-    p->eval.stride = (int)v;
-    TRY(sg_config_int(c, "eval.center_pad_label", 0, 0, 255, &v, err));
-    p->eval.center_pad_label = (int)v;
-    TRY(sg_config_string(c, "eval.interval", "epoch", &every, err));
-    if (!strcmp(every, "epoch")) {
-        p->eval_every = run->iters_per_epoch;
-    } else {
-        char *end;
-        errno = 0;
-        p->eval_every = strtol(every, &end, 10);
-        if (errno || end == every || *end || p->eval_every < 0)
-            return sg_err_set(err, "eval.interval = %s: expected 'epoch' or a number of iterations (0: at "
-                                   "the end only)", every);
-    }
-    TRY(sg_config_int(c, "output.checkpoint_interval", 1000, 0, 1L << 40, &p->ckpt_every, err));
-    TRY(sg_config_int(c, "output.print_interval", 0, 0, 1L << 40, &p->print_every, err));
-    if (p->print_every == 0) p->print_every = run->total_iters / 20 > 0 ? run->total_iters / 20 : 1;
-    TRY(sg_config_string(c, "output.runs", "runs", &p->runs_root, err));
-    TRY(sg_config_string(c, "output.reports", "reports", &p->reports_root, err));
-    /* Test hooks (documented in tests/run_nan.sh and tests/run_resume.sh):
-     * a NaN loss at the given iteration, SIGKILL after it. */
-    TRY(sg_config_int(c, "debug.nan_at_iter", 0, 0, 1L << 40, &p->nan_at_iter, err));
-    TRY(sg_config_int(c, "debug.kill_at_iter", 0, 0, 1L << 40, &p->kill_at_iter, err));
-    return 0;
-}
-
-static int read_seed_(sg_run *run, sg_err *err)
-{
-    sg_config *c = run->cfg;
-    const char *seeds_file;
-    long index;
-    TRY(sg_config_string(c, "run.seeds", "splits/seeds", &seeds_file, err));
-    TRY(sg_config_int(c, "run.seed_index", 0, 0, 1 << 20, &index, err));
-    if (sg_config_has(c, "run.seed")) {
-        long s;
-        TRY(sg_config_int(c, "run.seed", 0, 0, (1L << 31) - 1, &s, err));
-        run->seed = (uint64_t)s;
-        return 0;
-    }
-    uint64_t seeds[256];
-    int n = sg_seeds_read(seeds_file, seeds, 256, err);
-    if (n < 0) return -1;
-    if (index >= n) return sg_err_set(err, "run.seed_index = %ld: %s holds %d seeds", index, seeds_file, n);
-    run->seed = seeds[index];
-    long s;
-    TRY(sg_config_int(c, "run.seed", (long)run->seed, 0, (1L << 31) - 1, &s, err));
-    return 0;
 }
 
 /* ---- evaluation ------------------------------------------------------------------ */
@@ -870,16 +576,16 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
         sg_err_set(err, "--config FILE is required");
         return 2;
     }
-    TRY(read_seed_(run, err));
-    TRY(read_data_(run, err));
-    TRY(read_augment_(run, err));
-    TRY(read_model_(run, err));
+    TRY(sg_run_read_seed(run, err));
+    TRY(sg_run_read_data(run, err));
+    TRY(sg_run_read_augment(run, err));
+    TRY(sg_run_read_model(run, err));
     sg_deeplab_init(&run->model, &run->model_cfg, run->seed);
     p->model_ok = true;
     const char *pretrained;
     TRY(sg_config_string(run->cfg, "model.pretrained", "", &pretrained, err));
-    TRY(read_train_(run, err));
-    TRY(read_eval_output_(run, err));
+    TRY(sg_run_read_train(run, err));
+    TRY(sg_run_read_eval_output(run, err));
     TRY(p->m->init(run, &p->state, err));
     p->state_ok = true;
     TRY(sg_config_check_unused(run->cfg, err));

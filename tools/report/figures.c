@@ -1,0 +1,374 @@
+/*
+ * figures.c: the gnuplot figures in fig/: mIoU vs labeled images, mIoU vs
+ * training compute, per-class IoU, loss and evaluation curves per method and
+ * the titles of the qualitative figure; fig/data/ holds the plotted numbers
+ * and fig/figures.gp the script. Covered by tests/report.sh.
+ */
+#include "report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- figures ---------------------------------------------------------------------------- */
+/* A name inside a single-quoted gnuplot string. */
+static const char *gq_(const char *s)
+{
+    char *t = fmt("%s", s);
+    for (char *p = t; *p; p++)
+        if (*p == '\'' || *p == '\\') *p = '_';
+    return t;
+}
+
+static void fig_add_(rep_ *r, const char *file, const char *caption)
+{
+    r->figs = xrealloc(r->figs, (size_t)(r->n_figs + 1) * sizeof *r->figs);
+    r->fig_caps = xrealloc(r->fig_caps, (size_t)(r->n_figs + 1) * sizeof *r->fig_caps);
+    r->figs[r->n_figs] = fmt("%s", file);
+    r->fig_caps[r->n_figs++] = fmt("%s", caption);
+}
+
+/* A numeric TSV column by header name: values[i] at iters[i]; n rows. */
+typedef struct tsv_col_ {
+    long *iters;
+    double *v;
+    int n;
+} tsv_col_;
+
+static tsv_col_ tsv_read_(const char *path, const char *col)
+{
+    tsv_col_ t = {0};
+    FILE *fp = fopen(path, "r");
+    if (!fp) return t;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int k = -1, cap_n = 0;
+    while ((len = getline(&line, &cap, fp)) > 0) {
+        if (line[len - 1] != '\n') break;
+        chomp(line);
+        char *save = NULL, *tok = strtok_r(line, "\t", &save);
+        if (k < 0) {
+            for (int i = 0; tok; i++, tok = strtok_r(NULL, "\t", &save))
+                if (!strcmp(tok, col)) k = i;
+            if (k < 0) break;
+            continue;
+        }
+        long it = strtol(tok ? tok : "", NULL, 10);
+        for (int i = 0; tok && i < k; i++) tok = strtok_r(NULL, "\t", &save);
+        double v;
+        if (!tok || !parse_num(tok, &v)) continue;
+        if (t.n == cap_n) {
+            cap_n = cap_n ? 2 * cap_n : 1024;
+            t.iters = xrealloc(t.iters, (size_t)cap_n * sizeof *t.iters);
+            t.v = xrealloc(t.v, (size_t)cap_n * sizeof *t.v);
+        }
+        t.iters[t.n] = it;
+        t.v[t.n++] = v;
+    }
+    free(line);
+    fclose(fp);
+    return t;
+}
+
+static void tsv_free_(tsv_col_ *t)
+{
+    free(t->iters);
+    free(t->v);
+}
+
+/* Writes the curves of method m: per protocol, the seed-mean loss averaged
+ * into at most 200 bins, and the eval mIoU mean and sd per evaluation; sets
+ * the gnuplot plot terms of each panel (empty: no data). Returns -1 with err
+ * set when a file cannot be written. */
+static int curves_data_(rep_ *r, int m, const char *fdir, char **loss_terms, char **eval_terms, sg_err *err)
+{
+    *loss_terms = fmt("%s", "");
+    *eval_terms = fmt("%s", "");
+    bool ok = true;
+    for (int p = 0; p < r->n_p; p++) {
+        /* loss: average over seeds at each iteration, then into bins */
+        long max_it = 0;
+        tsv_col_ *ls = sg_xcalloc((size_t)r->n_s + 1, sizeof *ls), *ev = sg_xcalloc((size_t)r->n_s + 1, sizeof *ev);
+        for (int s = 0; s < r->n_s; s++) {
+            char *dir = run_dir(r, m, p, s);
+            ls[s] = tsv_read_(fmt("%s/log.tsv", dir), "loss");
+            ev[s] = tsv_read_(fmt("%s/eval.tsv", dir), "miou");
+            for (int i = 0; i < ls[s].n; i++)
+                if (ls[s].iters[i] > max_it) max_it = ls[s].iters[i];
+        }
+        if (max_it > 0) {
+            const char *name = fmt("data/loss_%s_%s.dat", safe_name(r->methods[m]), safe_name(r->protos[p].name));
+            sg_atomic_file af;
+            FILE *o = out_open(&af, fdir, name, err);
+            if (!o) ok = false;
+            else {
+                long bins = max_it < 200 ? max_it : 200;
+                double *sum = sg_xcalloc((size_t)bins, sizeof *sum);
+                long *cnt = sg_xcalloc((size_t)bins, sizeof *cnt);
+                for (int s = 0; s < r->n_s; s++)
+                    for (int i = 0; i < ls[s].n; i++) {
+                        long b = (ls[s].iters[i] - 1) * bins / max_it;
+                        if (b < 0 || b >= bins || !isfinite(ls[s].v[i])) continue;
+                        sum[b] += ls[s].v[i];
+                        cnt[b]++;
+                    }
+                fprintf(o, "# iteration (bin centre)\tmean loss over the seeds' iterations in the bin\n");
+                for (long b = 0; b < bins; b++)
+                    if (cnt[b])
+                        fprintf(o, "%.1f\t%.6g\n", ((double)b + 0.5) * (double)max_it / (double)bins,
+                                sum[b] / (double)cnt[b]);
+                free(sum);
+                free(cnt);
+                if (sg_atomic_commit(&af, err)) ok = false;
+                *loss_terms = fmt("%s%s'%s' using 1:2 with lines lw 1.5 title '%s'", *loss_terms,
+                                 **loss_terms ? ", " : "",
+                                 name, gq_(r->protos[p].name));
+            }
+        }
+        /* eval: seeds share the evaluation iterations */
+        int n_ev = 0;
+        for (int s = 0; s < r->n_s; s++)
+            if (ev[s].n > n_ev) n_ev = ev[s].n;
+        if (n_ev) {
+            const char *name = fmt("data/eval_%s_%s.dat", safe_name(r->methods[m]), safe_name(r->protos[p].name));
+            sg_atomic_file af;
+            FILE *o = out_open(&af, fdir, name, err);
+            if (!o) ok = false;
+            else {
+                fprintf(o, "# iteration\tmean mIoU\tsd (0: one seed)\tseeds\n");
+                for (int i = 0; i < n_ev; i++) {
+                    double x[1024];
+                    int k = 0;
+                    long it = -1;
+                    for (int s = 0; s < r->n_s && k < 1024; s++)
+                        if (i < ev[s].n) {
+                            it = ev[s].iters[i];
+                            x[k++] = ev[s].v[i];
+                        }
+                    double mean, sd;
+                    mean_sd(x, k, &mean, &sd);
+                    fprintf(o, "%ld\t%.4f\t%.4f\t%d\n", it, mean, isfinite(sd) ? sd : 0.0, k);
+                }
+                if (sg_atomic_commit(&af, err)) ok = false;
+                *eval_terms = fmt("%s%s'%s' using 1:2:3 with yerrorlines title '%s'", *eval_terms,
+                                 **eval_terms ? ", " : "", name, gq_(r->protos[p].name));
+            }
+        }
+        for (int s = 0; s < r->n_s; s++) {
+            tsv_free_(&ls[s]);
+            tsv_free_(&ev[s]);
+        }
+        free(ls);
+        free(ev);
+    }
+    return ok ? 0 : -1;
+}
+
+int write_figures(rep_ *r, sg_err *err)
+{
+    char *fdir = fmt("%s/fig", r->o.out);
+    if (!have_prog("gnuplot")) {
+        r->figs_missing = "gnuplot is not installed (Debian: apt-get install gnuplot-nox)";
+        if (r->qual_caption) fig_add_(r, "fig/data/qualitative_tiles.png", r->qual_caption);
+        return 0;
+    }
+    char *const probe[] = {"gnuplot", "-e", "set terminal pngcairo", NULL};
+    bool cairo = spawn(NULL, NULL, probe) == 0;
+    const char *term = cairo ? "pngcairo noenhanced font 'sans,10'" : "png noenhanced";
+    sg_atomic_file af;
+    FILE *g = out_open(&af, fdir, "figures.gp", err);
+    if (!g) return -1;
+    fprintf(g, "# Generated by sg-report; run in this directory: gnuplot figures.gp\nset termoption noenhanced\n"
+               "set grid\nset key outside right top\n");
+
+    /* mIoU vs labeled images, final mean +- sd per method */
+    const char *terms = "";
+    int min_nl = 1 << 30, max_nl = 0;
+    for (int m = 0; m < r->n_m; m++) {
+        const char *name = fmt("data/miou_vs_labeled_%s.dat", safe_name(r->methods[m]));
+        sg_atomic_file daf;
+        FILE *o = out_open(&daf, fdir, name, err);
+        if (!o) {
+            sg_atomic_abort(&af);
+            return -1;
+        }
+        fprintf(o, "# labeled\tfinal mIoU mean\tsd (0: one seed)\tseeds\tprotocol\n");
+        int k = 0;
+        for (int p = 0; p < r->n_p; p++) {
+            stat_ st = cell_stat(r, m, p);
+            if (!st.n || r->protos[p].n_labeled < 1) continue;
+            fprintf(o, "%d\t%.4f\t%.4f\t%d\t%s\n", r->protos[p].n_labeled, st.final_mean,
+                    isfinite(st.final_sd) ? st.final_sd : 0.0, st.n, gq_(r->protos[p].name));
+            if (r->protos[p].n_labeled < min_nl) min_nl = r->protos[p].n_labeled;
+            if (r->protos[p].n_labeled > max_nl) max_nl = r->protos[p].n_labeled;
+            k++;
+        }
+        if (sg_atomic_commit(&daf, err)) {
+            sg_atomic_abort(&af);
+            return -1;
+        }
+        if (k) terms = fmt("%s%s'%s' using 1:2:3 with yerrorlines lw 1.5 pt 7 title '%s'", terms, *terms ? ", " : "",
+                          name, gq_(r->methods[m]));
+    }
+    if (*terms) {
+        fprintf(g, "\nset terminal %s size 800,500\nset output 'miou_vs_labeled.png'\nset title 'mIoU vs labeled "
+                   "images (%s; final iteration, mean and sd over seeds)'\nset xlabel 'labeled images'\n"
+                   "set ylabel 'mIoU (%%)'\n%s\nset xrange [%g:%g]\nplot %s\nunset logscale x\nunset xrange\n",
+                term, gq_(r->dataset), max_nl >= 4 * min_nl ? "set logscale x 2" : "unset logscale x",
+                min_nl * 0.8, max_nl * 1.25, terms);
+        fig_add_(r, "fig/miou_vs_labeled.png", fmt("Final-iteration mIoU against the number of labeled images, "
+                                                  "mean and standard deviation over seeds (%s).", r->dataset));
+    }
+
+    /* mIoU vs compute: training TFLOP per run (counted by the runs, the same
+     * on any machine) when every finished cell recorded it, else the mean
+     * wall-clock hours per run. */
+    bool by_flop = true;
+    for (int m = 0; m < r->n_m; m++)
+        for (int p = 0; p < r->n_p; p++) {
+            stat_ st = cell_stat(r, m, p);
+            if (st.n && !(st.tflop_run > 0)) by_flop = false;
+        }
+    terms = "";
+    for (int m = 0; m < r->n_m; m++) {
+        const char *name = fmt("data/miou_vs_compute_%s.dat", safe_name(r->methods[m]));
+        sg_atomic_file daf;
+        FILE *o = out_open(&daf, fdir, name, err);
+        if (!o) {
+            sg_atomic_abort(&af);
+            return -1;
+        }
+        fprintf(o, "# %s\tfinal mIoU mean\tprotocol\n",
+                by_flop ? "training TFLOP per run" : "run hours (mean over seeds)");
+        int k = 0;
+        for (int p = 0; p < r->n_p; p++) {
+            stat_ st = cell_stat(r, m, p);
+            const double x = by_flop ? st.tflop_run : st.hours_mean;
+            if (!st.n || !isfinite(x) || x <= 0) continue;
+            fprintf(o, "%.6f\t%.4f\t%s\n", x, st.final_mean, gq_(r->protos[p].name));
+            k++;
+        }
+        if (sg_atomic_commit(&daf, err)) {
+            sg_atomic_abort(&af);
+            return -1;
+        }
+        if (k)
+            /* Explicit lt: the labels term would otherwise take a colour
+             * of its own and two methods would share one. */
+            terms = fmt("%s%s'%s' using 1:2 with points lt %d pt 7 ps 1.3 title '%s', '' using 1:2:3 with labels "
+                        "offset char 1,0.6 notitle", terms, *terms ? ", " : "", name, m + 1, gq_(r->methods[m]));
+    }
+    if (*terms) {
+        fprintf(g, "\nset terminal %s size 800,500\nset output 'miou_vs_compute.png'\nset title 'mIoU vs training "
+                   "compute (%s)'\nset xlabel '%s'\n"
+                   "set ylabel 'final mIoU (%%)'\nset logscale x\nplot %s\nunset logscale x\n",
+                term, gq_(r->dataset),
+                by_flop ? "training TFLOP per run (convolutions and matrix products, forward + backward)"
+                        : "wall-clock hours per run (training + evaluation)",
+                terms);
+        fig_add_(r, "fig/miou_vs_compute.png",
+                 by_flop ? "Final mIoU against the training compute of one run (TFLOP of the convolutions and "
+                           "matrix products, forward and backward, as the runs counted them; labels: protocol)."
+                         : "Final mIoU against the compute of one run (wall-clock hours of training and "
+                           "evaluation, mean over seeds; labels: protocol; the runs recorded no FLOP count).");
+    }
+
+    /* per-class IoU per protocol: methods side by side */
+    for (int p = 0; p < r->n_p && r->n_classes; p++) {
+        const char *name = fmt("data/per_class_%s.dat", safe_name(r->protos[p].name));
+        sg_atomic_file daf;
+        FILE *o = out_open(&daf, fdir, name, err);
+        if (!o) {
+            sg_atomic_abort(&af);
+            return -1;
+        }
+        fprintf(o, "# class");
+        terms = "";
+        int col = 2;
+        int *used = sg_xcalloc((size_t)r->n_m + 1, sizeof *used);
+        for (int m = 0; m < r->n_m; m++) {
+            for (int s = 0; s < r->n_s; s++) used[m] += cell_at(r, m, p, s)->row >= 0;
+            if (!used[m]) continue;
+            fprintf(o, "\t%s", gq_(r->methods[m]));
+            terms = fmt("%s%s'%s' using %d%s title '%s'", terms, *terms ? ", " : "", name, col,
+                       col == 2 ? ":xtic(1)" : "", gq_(r->methods[m]));
+            col++;
+        }
+        fprintf(o, "\n");
+        for (int k = 0; k < r->n_classes; k++) {
+            fprintf(o, "\"%s\"", r->class_names ? r->class_names[k] : fmt("%d", k));
+            for (int m = 0; m < r->n_m; m++) {
+                if (!used[m]) continue;
+                double sum = 0;
+                int n = 0;
+                for (int s = 0; s < r->n_s; s++) {
+                    const cell_ *c = cell_at(r, m, p, s);
+                    if (c->row >= 0 && k < r->rows[c->row].n_cls) sum += r->rows[c->row].cls[k], n++;
+                }
+                fprintf(o, "\t%.4f", n ? sum / n : 0.0);
+            }
+            fprintf(o, "\n");
+        }
+        free(used);
+        if (sg_atomic_commit(&daf, err)) {
+            sg_atomic_abort(&af);
+            return -1;
+        }
+        if (!*terms) continue;
+        char *png = fmt("per_class_%s.png", safe_name(r->protos[p].name));
+        fprintf(g, "\nset terminal %s size 900,450\nset output '%s'\nset title 'per-class IoU, protocol %s (final "
+                   "iteration, mean over seeds)'\nset style data histograms\nset style histogram clustered gap 1\n"
+                   "set style fill solid 0.8 border -1\nset xlabel 'class'\nset ylabel 'IoU (%%)'\nset yrange [0:100]\n"
+                   "set xtics rotate by -30\nplot %s\nset style data points\nunset yrange\nset xtics norotate\n",
+                term, png, r->protos[p].name, terms);
+        fig_add_(r, fmt("fig/%s", png), fmt("Per-class IoU at the final iteration, mean over seeds, protocol %s.",
+                                          r->protos[p].name));
+    }
+
+    /* loss and eval curves per method */
+    for (int m = 0; m < r->n_m; m++) {
+        char *lt, *et;
+        if (curves_data_(r, m, fdir, &lt, &et, err)) {
+            sg_atomic_abort(&af);
+            return -1;
+        }
+        if (!*lt && !*et) continue;
+        char *png = fmt("curves_%s.png", safe_name(r->methods[m]));
+        fprintf(g, "\nset terminal %s size 1100,420\nset output '%s'\nset multiplot layout 1,2 title '%s'\n"
+                   "set xlabel 'iteration'\nset ylabel 'training loss'\nset title 'loss (mean over seeds)'\n"
+                   "set logscale y\n%s\nunset logscale y\nset ylabel 'mIoU (%%)'\nset title 'evaluation mIoU "
+                   "(mean, sd over seeds)'\n%s\nunset multiplot\n", term, png, r->methods[m],
+                *lt ? fmt("plot %s", lt) : "plot NaN notitle", *et ? fmt("plot %s", et) : "plot NaN notitle");
+        fig_add_(r, fmt("fig/%s", png), fmt("%s: training loss (first term of log.tsv, seed mean, binned) and "
+                                          "evaluation mIoU (eval.tsv, mean and sd over seeds), one line per protocol.",
+                                          r->methods[m]));
+    }
+    /* the qualitative tiles with their column titles */
+    if (r->qual_caption) {
+        const int top = 28, W = r->qual_w, H = r->qual_h;
+        fprintf(g, "\nreset\nset terminal %s size %d,%d\nset output 'qualitative.png'\nunset border\nunset tics\n"
+                   "unset key\nset lmargin at screen 0\nset rmargin at screen 1\nset bmargin at screen 0\n"
+                   "set tmargin at screen %.6f\nset xrange [-0.5:%d.5]\nset yrange [-0.5:%d.5]\n",
+                term, W, H + top, (double)H / (H + top), W - 1, H - 1);
+        for (int c = 0; c < r->qual_cols; c++)
+            fprintf(g, "set label %d '%s' at screen %.6f,%.6f center\n", c + 1, gq_(r->qual_titles[c]),
+                    (r->qual_gap * (c + 1) + r->qual_tile * (c + 0.5)) / W, 1 - 0.5 * top / (H + top));
+        fprintf(g, "plot 'data/qualitative_tiles.png' binary filetype=png with rgbimage\n");
+        fig_add_(r, "fig/qualitative.png", r->qual_caption);
+    }
+    if (sg_atomic_commit(&af, err)) return -1;
+    int rc = spawn(fdir, fmt("%s/gnuplot.log", fdir), (char *const[]){"gnuplot", "figures.gp", NULL});
+    if (rc != 0) {
+        r->figs_missing = fmt("gnuplot failed (exit %d): see %s/gnuplot.log", rc, fdir);
+        r->n_figs = 0;
+        return 0;
+    }
+    for (int i = 0; i < r->n_figs; i++)
+        if (!is_file(fmt("%s/%s", r->o.out, r->figs[i]))) {
+            r->figs_missing = fmt("gnuplot did not write %s: see %s/gnuplot.log", r->figs[i], fdir);
+            r->n_figs = 0;
+        }
+    return 0;
+}

@@ -133,11 +133,17 @@ grep -q "voc/92/unimatch/seed10: FAILED (exit 3); log: $T/runs/voc/92/unimatch/s
     { cat "$T/out"; exit 1; }
 [ ! -e "$T/runs/voc/92/unimatch/seed10/result.json" ] || { echo "a failed task is done"; exit 1; }
 
-# ---- fetch-voc: no pin, no install; a wrong pin is refused ----
+# ---- fetch-voc: the pinned values refuse other files; no pin, no install ----
 mkdir "$T/arch"
 echo "not the VOC tar" > "$T/arch/VOCtrainval_11-May-2012.tar"
 echo "an archive" > "$T/arch/SegmentationClassAug.zip"
-if env -u VOC_TAR_SHA256 -u VOC_AUG_SHA256 sh "$src/tools/fetch-voc.sh" --dest "$T/fv" --from-dir "$T/arch" > "$T/out" 2>&1; then
+if env -u VOC_TAR_SHA256 -u VOC_AUG_SHA256 sh "$src/tools/fetch-voc.sh" --dest "$T/fv0" --from-dir "$T/arch" > "$T/out" 2>&1; then
+    echo "fetch-voc installed archives that do not match its pins"; exit 1
+fi
+grep -q "SegmentationClassAug.zip: SHA-256 .*, pinned 63b2c2e40badf93e7c4a91e2c5e6dd2eb68ace6a639736f9a2447b446ec2a13d: refused" "$T/out" ||
+    { cat "$T/out"; exit 1; }
+[ ! -e "$T/fv0/JPEGImages" ] || { echo "fetch-voc installed something"; exit 1; }
+if VOC_TAR_SHA256= VOC_AUG_SHA256= sh "$src/tools/fetch-voc.sh" --dest "$T/fv" --from-dir "$T/arch" > "$T/out" 2>&1; then
     echo "fetch-voc installed unpinned archives"; exit 1
 fi
 grep -q "SegmentationClassAug.zip: NOT PINNED" "$T/out" || { cat "$T/out"; exit 1; }

@@ -17,27 +17,30 @@
 #                  from DIR instead of downloading them (same checks)
 # --keep-archives  keep DEST/.download/ (the archives) after installing
 #
-# Sources:
+# Sources (VOC_TAR_URL, VOC_AUG_URL may name another copy):
 #   http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar
-#       (the VOC project's own server; 1.9 GB)
-#   https://www.dropbox.com/s/oeu149j8qtbs1x0/SegmentationClassAug.zip?dl=1
-#       (the copy linked by DeepLabV3Plus-Pytorch and most semi-supervised
-#       segmentation READMEs; mirror http://cs.jhu.edu/~cxliu/data/SegmentationClassAug.zip)
+#       (the VOC project's own server; 1,999,639,040 bytes)
+#   http://vllab1.ucmerced.edu/~whung/adv-semi-seg/SegmentationClassAug.zip
+#       (Hung et al.'s copy, "Adversarial Learning for Semi-Supervised
+#       Semantic Segmentation"; other copies, e.g. the Dropbox one that
+#       DeepLabV3Plus-Pytorch links, hold the same masks but may be zipped
+#       differently, so they need their own pin)
 #
-# SHA-256 pins: VOC_TAR_SHA256 and VOC_AUG_SHA256 below. NEITHER IS PINNED
-# YET: when this script was written no SHA-256 of either archive could be
-# verified offline, and a made-up value would be worse than none. What is
-# known: torchvision (datasets/voc.py, DATASET_YEAR_DICT["2012"]) pins the
-# tar's MD5, 6cd6e144f989b92b3379bac3b3de84fd, which this script checks;
-# SegmentationClassAug.zip has no published checksum.
-# PIN ON FIRST VERIFIED DOWNLOAD: without a pin the script downloads the
-# archive, checks what it can (the tar's MD5), prints the archive's SHA-256
-# and REFUSES TO INSTALL it. Whoever has verified the file (the MD5 above;
-# for the zip, e.g. the same SHA-256 from the mirror or a colleague's copy)
-# pins it, either for one run (VOC_TAR_SHA256=<hex> make fetch-voc ...) or
-# for everyone by writing the value below and committing it. The archive is
-# kept in DEST/.download/, so the run with the pin does not download again.
-# A pinned archive whose SHA-256 differs is renamed *.bad and refused.
+# SHA-256 pins (this script was written offline; the values come from
+# public code, not from a download made here):
+#   the tar: e14f7632...763bcb, the same value in several independent
+#       loaders (torchvision's prototype VOC dataset, KerasCV's VOC loader,
+#       and others); the script also checks the MD5 that torchvision
+#       datasets/voc.py publishes, 6cd6e144f989b92b3379bac3b3de84fd.
+#   the zip: 63b2c2e4...ec2a13d, from ONE public preparation script that
+#       downloads Hung et al.'s copy above; no second source was found. If
+#       a genuine download is refused, report it (the file is kept as *.bad).
+# An archive whose SHA-256 differs from its pin is renamed *.bad and
+# refused. With a pin set to the empty string (VOC_AUG_SHA256= make
+# fetch-voc ...) the script prints the archive's SHA-256 and refuses to
+# install it: the way to obtain the value for another copy, to be pinned
+# after checking it against an independent one. The archives are kept in
+# DEST/.download/ until installed, so a second run does not download again.
 #
 # Exit status: 0 installed, 1 an error or an unpinned archive, 2 usage.
 # Used by `make fetch-voc` (reports/grid.mk); the refusal of an unpinned
@@ -46,14 +49,15 @@ set -eu
 LC_ALL=C
 export LC_ALL
 
-VOC_TAR_SHA256=${VOC_TAR_SHA256:-}   # PIN ON FIRST VERIFIED DOWNLOAD (see above)
-VOC_AUG_SHA256=${VOC_AUG_SHA256:-}   # PIN ON FIRST VERIFIED DOWNLOAD (see above)
+# Unset: the pin below; set (even to the empty string): that value.
+VOC_TAR_SHA256=${VOC_TAR_SHA256-e14f763270cf193d0b5f74b169f44157a4b0c6efa708f4dd0ff78ee691763bcb}
+VOC_AUG_SHA256=${VOC_AUG_SHA256-63b2c2e40badf93e7c4a91e2c5e6dd2eb68ace6a639736f9a2447b446ec2a13d}
 VOC_TAR_MD5=6cd6e144f989b92b3379bac3b3de84fd   # torchvision datasets/voc.py, VOC 2012 trainval
 
 VOC_TAR=VOCtrainval_11-May-2012.tar
-VOC_TAR_URL=http://host.robots.ox.ac.uk/pascal/VOC/voc2012/$VOC_TAR
+VOC_TAR_URL=${VOC_TAR_URL:-http://host.robots.ox.ac.uk/pascal/VOC/voc2012/$VOC_TAR}
 VOC_AUG=SegmentationClassAug.zip
-VOC_AUG_URL="https://www.dropbox.com/s/oeu149j8qtbs1x0/SegmentationClassAug.zip?dl=1"
+VOC_AUG_URL=${VOC_AUG_URL:-http://vllab1.ucmerced.edu/~whung/adv-semi-seg/SegmentationClassAug.zip}
 
 dest=""
 from=""
@@ -125,7 +129,7 @@ get() {
             echo "  and it has no published checksum: compare this value with an independent copy."
         fi
         echo "  Refusing to install an archive without a pinned SHA-256. Once verified, pin it"
-        echo "  (tools/fetch-voc.sh, or for one run: $pinvar=$have) and run again."
+        echo "  ($pinvar=$have make fetch-voc ...) and run again."
         return 1
     fi
     if [ "$have" != "$pin" ]; then
@@ -140,7 +144,7 @@ ok=1
 get "$VOC_TAR" "$VOC_TAR_URL" VOC_TAR_SHA256 "$VOC_TAR_MD5" || ok=0
 get "$VOC_AUG" "$VOC_AUG_URL" VOC_AUG_SHA256 "" || ok=0
 if [ $ok = 0 ]; then
-    [ $unpinned = 0 ] || echo "fetch-voc: set VOC_TAR_SHA256 / VOC_AUG_SHA256 (environment or tools/fetch-voc.sh) to the verified values"
+    [ $unpinned = 0 ] || echo "fetch-voc: set VOC_TAR_SHA256 / VOC_AUG_SHA256 to the verified values"
     exit 1
 fi
 

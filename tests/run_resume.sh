@@ -3,7 +3,9 @@
 # checkpoint of iteration 4, before the one of iteration 8) and resumed ends
 # with the same checkpoint file, byte for byte (model, SGD momentum, BN
 # statistics), the same result.json (timing keys aside) and the same
-# logs (loss, lr and mIoU columns) as an uninterrupted run. The kill comes
+# logs (loss, lr and mIoU columns) as an uninterrupted run, even when resumed
+# with the data and split at other paths (the run's identity hashes the split
+# lists by content, not by path; a changed list is refused). The kill comes
 # from the test hook debug.kill_at_iter=K, which makes the trainer SIGKILL
 # itself right after iteration K: the same abrupt death as `kill -9`, at a
 # deterministic point. Both runs use 2 loader workers and one compute thread
@@ -30,7 +32,23 @@ set -e
 b="$SG_TMP/b/demo/12/supervised/seed0"
 [ ! -e "$b/result.json" ] || { echo "a killed run wrote result.json"; exit 1; }
 [ "$(tail -n 1 "$b/log.tsv" | cut -f1)" = 6 ] || { echo "killed run: log.tsv should end at iteration 6"; exit 1; }
-train --runs "$SG_TMP/b" --resume 2> "$SG_TMP/log_b2" || { cat "$SG_TMP/log_b2"; exit 1; }
+# The run's identity hashes the split lists by content: a split with one line
+# fewer is another experiment and is refused ...
+mkdir -p "$SG_TMP/other/12"
+head -n 11 "$SG_TMP/splits/12/labeled.txt" > "$SG_TMP/other/12/labeled.txt"
+cp "$SG_TMP/splits/12/unlabeled.txt" "$SG_TMP/other/12/"
+set +e
+train --runs "$SG_TMP/b" --resume --set data.split="$SG_TMP/other/12" 2> "$SG_TMP/log_bx"
+rc=$?
+set -e
+[ $rc != 0 ] && grep -q "written with another configuration" "$SG_TMP/log_bx" \
+    || { echo "resume with another split: expected a refusal"; cat "$SG_TMP/log_bx"; exit 1; }
+# ... while the same lists and data under other paths are the same run.
+mkdir -p "$SG_TMP/copy"
+cp -R "$SG_TMP/splits" "$SG_TMP/copy/splits"
+ln -s "$SG_TMP/data" "$SG_TMP/copy/data"
+train --runs "$SG_TMP/b" --resume --set data.root="$SG_TMP/copy/./data" --set data.split="$SG_TMP/copy/splits/12" \
+    --set data.val="$SG_TMP/copy/splits/val.txt" 2> "$SG_TMP/log_b2" || { cat "$SG_TMP/log_b2"; exit 1; }
 grep -q "resuming .* at iteration 4 of 10" "$SG_TMP/log_b2" || { cat "$SG_TMP/log_b2"; exit 1; }
 
 a="$SG_TMP/a/demo/12/supervised/seed0"

@@ -125,6 +125,16 @@ int main(void)
     sg_config_set(c, "train.lr=0.25", &err);
     sg_config_double(c, "train.lr", 1, 0, 10, &lr, &err);
     tap_ok(sg_config_hash(c, skip) == hs, "skipped sections do not enter the hash");
+    /* Published FNV-1a 64 test vectors (Fowler/Noll/Vo, "a" and "foobar"). */
+    tap_ok(sg_fnv1a(SG_FNV1A_BASIS, "a") == 0xaf63dc4c8601ec8cull, "FNV-1a 64 of \"a\"");
+    tap_ok(sg_fnv1a(sg_fnv1a(SG_FNV1A_BASIS, "foo"), "bar") == 0x85944171f73967e8ull, "FNV-1a 64 of \"foobar\"");
+    static const char *const skip_lr[] = {"train.lr", NULL}, *const skip_l[] = {"train.l", NULL};
+    uint64_t hk = sg_config_hash(c, skip_lr), hl = sg_config_hash(c, skip_l);
+    sg_config_set(c, "train.lr=0.125", &err);
+    sg_config_double(c, "train.lr", 1, 0, 10, &lr, &err);
+    tap_ok(sg_config_hash(c, skip_lr) == hk, "a skipped key does not enter the hash");
+    tap_ok(sg_config_hash(c, skip_lr) != sg_config_hash(c, NULL), "a skipped key is left out");
+    tap_ok(sg_config_hash(c, skip_l) != hl, "a key is skipped by its whole name only");
     tap_ok(sg_config_set(c, "trainlr=1", &err) && has_(err.msg, "--set trainlr=1: expected section.key=value"),
            "--set without a section");
     tap_ok(sg_config_set(c, "train.lr", &err) && has_(err.msg, "expected section.key=value"), "--set without =");

@@ -72,9 +72,15 @@ int sg_config_check_unused(const sg_config *c, sg_err *err);
 /* The keys read so far, sorted by section then key, one `key = value ;
  * origin` line each under its [section] header. Atomic. */
 int sg_config_write_resolved(const sg_config *c, const char *path, sg_err *err);
-/* FNV-1a 64 of the resolved "section.key=value" lines (origins excluded)
- * of every section except those listed (NULL-terminated, may be NULL):
- * identical experiments hash equal wherever their values came from. */
-uint64_t sg_config_hash(const sg_config *c, const char *const *skip_sections);
+/* FNV-1a 64: folds n bytes (or the characters of the string s) into h;
+ * start from SG_FNV1A_BASIS. */
+#define SG_FNV1A_BASIS 0xcbf29ce484222325ull
+uint64_t sg_fnv1a_bytes(uint64_t h, const void *data, size_t n);
+uint64_t sg_fnv1a(uint64_t h, const char *s);
+/* FNV-1a 64 of the resolved "section.key=value" lines (origins excluded),
+ * leaving out those matched by skip (NULL-terminated, may be NULL): an entry
+ * "section" skips the whole section, "section.key" one key. Identical
+ * experiments hash equal wherever their values came from. */
+uint64_t sg_config_hash(const sg_config *c, const char *const *skip);
 
 #endif

@@ -176,7 +176,7 @@ typedef struct sg_run_result {
     int threads;                   /* --threads (sg_get_num_threads) */
     const char *backend;           /* e.g. "cpu-fast", "cpu-reference" */
     const char *git_commit;
-    char config_hash[17];          /* sg_config_hash, hex */
+    char config_hash[17];          /* the experiment's identity, hex (run.c run_hash_) */
 } sg_run_result;
 
 /* result.json in dir (atomic). One key per line. Adds "machine"

@@ -550,31 +550,45 @@ int sg_config_write_resolved(const sg_config *c, const char *path, sg_err *err)
     return sg_atomic_commit(&af, err);
 }
 
-static uint64_t fnv_(uint64_t h, const char *s)
+uint64_t sg_fnv1a_bytes(uint64_t h, const void *data, size_t n)
 {
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
         h *= 0x100000001b3ull;
     }
     return h;
 }
 
-uint64_t sg_config_hash(const sg_config *c, const char *const *skip_sections)
+uint64_t sg_fnv1a(uint64_t h, const char *s)
+{
+    return sg_fnv1a_bytes(h, s, strlen(s));
+}
+
+static bool skipped_(const cfg_entry_ *e, const char *const *skip)
+{
+    size_t ls = strlen(e->section);
+    for (int s = 0; skip && skip[s]; s++) {
+        if (!strcmp(e->section, skip[s])) return true;
+        if (!strncmp(skip[s], e->section, ls) && skip[s][ls] == '.' && !strcmp(skip[s] + ls + 1, e->name))
+            return true;
+    }
+    return false;
+}
+
+uint64_t sg_config_hash(const sg_config *c, const char *const *skip)
 {
     int n;
     const cfg_entry_ **v = sorted_(c, &n);
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = SG_FNV1A_BASIS;
     for (int i = 0; i < n; i++) {
-        bool skip = false;
-        for (int s = 0; skip_sections && skip_sections[s]; s++)
-            if (!strcmp(v[i]->section, skip_sections[s])) skip = true;
-        if (skip) continue;
-        h = fnv_(h, v[i]->section);
-        h = fnv_(h, ".");
-        h = fnv_(h, v[i]->name);
-        h = fnv_(h, "=");
-        h = fnv_(h, v[i]->value);
-        h = fnv_(h, "\n");
+        if (skipped_(v[i], skip)) continue;
+        h = sg_fnv1a(h, v[i]->section);
+        h = sg_fnv1a(h, ".");
+        h = sg_fnv1a(h, v[i]->name);
+        h = sg_fnv1a(h, "=");
+        h = sg_fnv1a(h, v[i]->value);
+        h = sg_fnv1a(h, "\n");
     }
     free(v);
     return h;

@@ -247,6 +247,51 @@ static int save_(sg_run *run, long done, double wall, sg_err *err)
     return sg_atomic_commit(&af, err);
 }
 
+static uint64_t list_hash_(uint64_t h, const sg_list *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        h = sg_fnv1a(h, l->e[i].image);
+        h = sg_fnv1a(h, " ");
+        h = sg_fnv1a(h, l->e[i].mask ? l->e[i].mask : "");
+        h = sg_fnv1a(h, "\n");
+    }
+    return sg_fnv1a(h, "--\n");
+}
+
+static int file_hash_(uint64_t *h, const char *path, sg_err *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return sg_err_set(err, "%s: %s", path, strerror(errno));
+    unsigned char buf[1 << 14];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0) *h = sg_fnv1a_bytes(*h, buf, n);
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad) return sg_err_set(err, "%s: read error", path);
+    return 0;
+}
+
+/* The identity of the experiment, which --resume checks and results.csv
+ * records: the configuration minus the run's name and outputs, with the split
+ * and validation lists and the pretrained weights hashed by content instead
+ * of by path. Where the data lives is not part of the experiment: the same
+ * split spelled "./splits/x", "splits/x" or through another checkout, or a
+ * dataset or weights file on another disk or cluster, is the same run; a list
+ * with one line changed, or other weights, is not. */
+static int run_hash_(const sg_run *run, const char *pretrained, uint64_t *out, sg_err *err)
+{
+    static const char *const skip[] = {"run",      "output",   "debug",           "data.root",
+                                       "data.split", "data.val", "model.pretrained", NULL};
+    const sg_run_priv_ *p = run->priv;
+    uint64_t h = sg_config_hash(run->cfg, skip);
+    h = list_hash_(h, &p->split.labeled);
+    h = list_hash_(h, &p->split.unlabeled);
+    h = list_hash_(h, &p->val_list);
+    if (pretrained[0] && file_hash_(&h, pretrained, err)) return -1;
+    *out = h;
+    return 0;
+}
+
 static int load_(sg_run *run, long *done, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
@@ -590,8 +635,7 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     p->state_ok = true;
     TRY(sg_config_check_unused(run->cfg, err));
     if (pretrained[0] && sg_pretrained_load_resnet(&run->model.params, "backbone.", pretrained, err)) return -1;
-    static const char *const skip[] = {"run", "output", "debug", NULL};
-    p->config_hash = sg_config_hash(run->cfg, skip);
+    TRY(run_hash_(run, pretrained, &p->config_hash, err));
     snprintf(p->hash_hex, sizeof p->hash_hex, "%016llx", (unsigned long long)p->config_hash);
     p->class_iou = sg_xcalloc((size_t)run->n_classes, sizeof(double));
     p->best_iter = -1;

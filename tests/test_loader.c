@@ -4,7 +4,8 @@
  * Checks that batches are bitwise identical for 1, 2 and 3 workers and any
  * prefetch depth, that each sample is exactly what the documented keys give
  * when recomputed with the augment.h functions, the epoch structure (shuffle,
- * repetition to epoch_len, drop_last, resume), the unlabeled outputs (ignore
+ * repetition to epoch_len, drop_last, resume, a second loader sharing the
+ * order of another via order_id), the unlabeled outputs (ignore
  * mask, CutMix boxes), error propagation from a corrupt sample with the file
  * named, config errors and an early shutdown. Comparisons are exact: nothing
  * here is approximate.
@@ -247,6 +248,46 @@ static void test_epochs_(void)
     free(c.p);
 }
 
+/* order_id: a second unlabeled loader keyed by the first's id for its order
+ * draws the same samples batch by batch across epochs, augmented under its
+ * own id (UniMatch's loader_u_mix); without order_id its order is its own. */
+static void test_order_id_(void)
+{
+    mem_src m = {.bad = -1};
+    sg_source src = source_(&m);
+    sg_err err;
+    sg_loader_config cu, cm;
+    config_(&cu, SG_LOADER_UNLABELED, 2, 2);
+    config_(&cm, SG_LOADER_UNLABELED, 2, 2);
+    cm.id = 2;
+    cm.order_id = (int)cu.id;
+    sg_loader *lu = sg_loader_open(&src, &cu, &err), *lm = sg_loader_open(&src, &cm, &err);
+    int same_ids = 1, same_views = 1;
+    for (int i = 0; i < 7; i++) {
+        const sg_batch *bu, *bm;
+        sg_loader_next(lu, &bu, &err);
+        sg_loader_next(lm, &bm, &err);
+        same_ids &= bu->n == bm->n && memcmp(bu->ids, bm->ids, (size_t)bu->n * sizeof *bu->ids) == 0;
+        same_views &= memcmp(bu->img->data, bm->img->data, sg_numel(bu->img) * sizeof(float)) == 0;
+    }
+    sg_loader_close(lu);
+    sg_loader_close(lm);
+    tap_ok(same_ids, "order_id = the unlabeled loader's id: the same samples in 7 batches over 3 epochs");
+    tap_ok(!same_views, "... augmented differently (own id)");
+
+    cm.order_id = -1;
+    lu = sg_loader_open(&src, &cu, &err);
+    lm = sg_loader_open(&src, &cm, &err);
+    const sg_batch *bu, *bm;
+    sg_loader_next(lu, &bu, &err);
+    sg_loader_next(lm, &bm, &err);
+    tap_ok(memcmp(bu->ids, bm->ids, (size_t)bu->n * sizeof *bu->ids) != 0, "order_id -1: the loader's own order");
+    sg_loader_close(lu);
+    sg_loader_close(lm);
+    cm.order_id = 256;
+    tap_ok(sg_loader_open(&src, &cm, &err) == NULL && strstr(err.msg, "order_id 256"), "order_id 256 is an error");
+}
+
 static void test_errors_(void)
 {
     sg_err err, err3;
@@ -321,6 +362,7 @@ int main(void)
     test_determinism_(SG_LOADER_UNLABELED, "unlabeled");
     test_recompute_();
     test_epochs_();
+    test_order_id_();
     test_errors_();
     return tap_done();
 }

@@ -6,7 +6,8 @@
 # iteration, eval.tsv, the checkpoint, with the teacher as ema/ for Mean
 # Teacher and CutMix-Seg, result.json) and one results.csv row; all losses
 # are finite. UniMatch also runs with the second unlabeled batch
-# (mix_source = batch). Mean Teacher and UniMatch are killed mid-way and
+# (mix_source = batch) and with the same images augmented again
+# (mix_source = same, also killed and resumed). Mean Teacher and UniMatch are killed mid-way and
 # resumed: the final checkpoint (student, teacher, momentum) equals the
 # uninterrupted run's byte for byte, which checks that the teacher and the
 # per-iteration dropout masks are restored. A bad method value is refused
@@ -58,6 +59,26 @@ train unimatch --runs "$SG_TMP/mix" --set unimatch.mix_source=batch 2> "$SG_TMP/
     { echo "unimatch mix_source=batch failed"; cat "$SG_TMP/log_mix"; exit 1; }
 grep -q "^mix_source = batch ; --set$" "$SG_TMP/mix/demo/12/unimatch/seed0/config.resolved" ||
     { echo "mix_source not in config.resolved"; exit 1; }
+
+# mix_source = same: the second batch holds the unlabeled batch's images (the
+# driver checks the ids every iteration and aborts otherwise), augmented again,
+# so the run differs from the batch run; killed and resumed, the two loaders
+# stay in step and the result is the uninterrupted run's.
+train unimatch --runs "$SG_TMP/same" --set unimatch.mix_source=same 2> "$SG_TMP/log_same" ||
+    { echo "unimatch mix_source=same failed"; cat "$SG_TMP/log_same"; exit 1; }
+same="$SG_TMP/same/demo/12/unimatch/seed0/ckpt/last.safetensors"
+if cmp -s "$same" "$SG_TMP/mix/demo/12/unimatch/seed0/ckpt/last.safetensors"; then
+    echo "mix_source same and batch trained identically"; exit 1
+fi
+set +e
+train unimatch --runs "$SG_TMP/same_k" --set unimatch.mix_source=same --set debug.kill_at_iter=5 2> "$SG_TMP/log_same_k"
+rc=$?
+set -e
+[ $rc = 137 ] || { echo "same: expected death by SIGKILL (137), got $rc"; cat "$SG_TMP/log_same_k"; exit 1; }
+train unimatch --runs "$SG_TMP/same_k" --set unimatch.mix_source=same --resume 2> "$SG_TMP/log_same_r" ||
+    { cat "$SG_TMP/log_same_r"; exit 1; }
+cmp "$same" "$SG_TMP/same_k/demo/12/unimatch/seed0/ckpt/last.safetensors" ||
+    { echo "mix_source=same: resumed checkpoint differs from the uninterrupted run's"; exit 1; }
 
 # Kill after iteration 5 (checkpoint at 4) and resume: same final checkpoint.
 for m in meanteacher unimatch; do

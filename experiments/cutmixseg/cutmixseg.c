@@ -27,15 +27,13 @@ typedef struct {
     float alpha;                /* EMA decay */
     bool ema_warmup;            /* decay min(1 - 1/(t+1), alpha) instead of alpha */
     bool ema_buffers;           /* EMA the BN statistics too (else copied) */
-    sg_semi_mix_source mix;     /* second image: roll or batch */
+    sg_semi_mix_source mix;     /* second image: roll, batch or same */
 } cm_hp_;
 
 typedef struct {
     cm_hp_ hp;
     sg_deeplab teacher;
 } cm_state_;
-
-static const char *const mix_sources_[] = {"roll", "batch", NULL};
 
 /* Not const: init sets unlabeled_loaders from cutmixseg.mix_source (the
  * driver opens its loaders after init). */
@@ -47,7 +45,6 @@ static int cm_init_(sg_run *run, void **state, sg_err *err)
     sg_config *c = run->cfg;
     sg_cutmix_seg_config_default(&hp->mask);
     float prop[2] = {(float)hp->mask.prop_min, (float)hp->mask.prop_max};
-    int mix;
     if (sg_config_float(c, "cutmixseg.cons_weight", 1.0f, 0, 1e6f, &hp->loss.cons_weight, err) ||
         sg_config_float(c, "cutmixseg.conf_thresh", 0.97f, 0, 1, &hp->loss.conf_thresh, err) ||
         sg_config_bool(c, "cutmixseg.conf_per_pixel", false, &hp->loss.conf_per_pixel, err) ||
@@ -56,15 +53,13 @@ static int cm_init_(sg_run *run, void **state, sg_err *err)
         sg_config_float(c, "cutmixseg.alpha", 0.99f, 0, 1, &hp->alpha, err) ||
         sg_config_bool(c, "cutmixseg.ema_warmup", false, &hp->ema_warmup, err) ||
         sg_config_bool(c, "cutmixseg.ema_buffers", true, &hp->ema_buffers, err) ||
-        sg_config_choice(c, "cutmixseg.mix_source", "batch", mix_sources_, &mix, err))
+        sg_semi_mix_source_read(c, "cutmixseg.mix_source", "batch", &hp->mix, &method, err))
         return -1;
     if (!(prop[0] > 0 && prop[0] <= prop[1] && prop[1] < 1))
         return sg_err_set(err, "cutmixseg.mask_prop = %g, %g: need 0 < min <= max < 1", (double)prop[0],
                           (double)prop[1]);
     hp->mask.prop_min = prop[0];
     hp->mask.prop_max = prop[1];
-    hp->mix = (sg_semi_mix_source)mix;
-    method.unlabeled_loaders = hp->mix == SG_SEMI_MIX_BATCH ? 2 : 1;
     cm_state_ *s = sg_xcalloc(1, sizeof *s);
     *state = s;
     s->hp = h;
@@ -86,7 +81,7 @@ static int cm_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batc
     const sg_semi_sup sup = sg_semi_sup_of_run(run);
     sg_semi_terms terms;
     sg_tensor *loss = sg_semi_cutmixseg_loss(&run->ctx, &run->model, &s->teacher, lab, unl,
-                                             s->hp.mix == SG_SEMI_MIX_BATCH ? run->mix : NULL, masks,
+                                             sg_semi_mix_batch(run, s->hp.mix), masks,
                                              &s->hp.loss, &sup, &terms);
     sg_backward(&run->ctx, loss);
     sg_semi_report(&terms, out);

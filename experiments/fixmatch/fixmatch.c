@@ -20,10 +20,8 @@
 /* Hyper-parameters, section [fixmatch] (defaults: UniMatch's released code). */
 typedef struct {
     sg_fixmatch_params loss;    /* conf_thresh */
-    sg_semi_mix_source mix;     /* CutMix partner: roll or batch */
+    sg_semi_mix_source mix;     /* CutMix partner: roll, batch or same */
 } fm_hp_;
-
-static const char *const mix_sources_[] = {"roll", "batch", NULL};
 
 /* Not const: init sets unlabeled_loaders from fixmatch.mix_source (the
  * driver opens its loaders after init). */
@@ -33,12 +31,9 @@ static int fm_init_(sg_run *run, void **state, sg_err *err)
 {
     fm_hp_ hp;
     sg_config *c = run->cfg;
-    int mix;
     if (sg_config_float(c, "fixmatch.conf_thresh", 0.95f, 0, 1, &hp.loss.conf_thresh, err) ||
-        sg_config_choice(c, "fixmatch.mix_source", "batch", mix_sources_, &mix, err))
+        sg_semi_mix_source_read(c, "fixmatch.mix_source", "same", &hp.mix, &method, err))
         return -1;
-    hp.mix = (sg_semi_mix_source)mix;
-    method.unlabeled_loaders = hp.mix == SG_SEMI_MIX_BATCH ? 2 : 1;
     fm_hp_ *st = sg_xmalloc(sizeof *st);
     *st = hp;
     *state = st;
@@ -53,7 +48,7 @@ static int fm_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batc
     const sg_semi_sup sup = sg_semi_sup_of_run(run);
     sg_semi_terms terms;
     sg_tensor *loss = sg_semi_fixmatch_loss(&run->ctx, &run->model, lab, unl,
-                                            hp->mix == SG_SEMI_MIX_BATCH ? run->mix : NULL, &hp->loss,
+                                            sg_semi_mix_batch(run, hp->mix), &hp->loss,
                                             &sup, &terms);
     sg_backward(&run->ctx, loss);
     sg_semi_report(&terms, out);

@@ -22,10 +22,8 @@
 typedef struct {
     sg_unimatch_params loss;    /* conf_thresh, weight_s, weight_fp */
     float fp_dropout;           /* Dropout2d p of the feature perturbation */
-    sg_semi_mix_source mix;     /* CutMix partner: roll or batch */
+    sg_semi_mix_source mix;     /* CutMix partner: roll, batch or same */
 } um_hp_;
-
-static const char *const mix_sources_[] = {"roll", "batch", NULL};
 
 /* Not const: init sets unlabeled_loaders from unimatch.mix_source (the
  * driver opens its loaders after init). */
@@ -35,15 +33,12 @@ static int um_init_(sg_run *run, void **state, sg_err *err)
 {
     um_hp_ hp;
     sg_config *c = run->cfg;
-    int mix;
     if (sg_config_float(c, "unimatch.conf_thresh", 0.95f, 0, 1, &hp.loss.conf_thresh, err) ||
         sg_config_float(c, "unimatch.weight_s", 0.25f, 0, 100, &hp.loss.weight_s, err) ||
         sg_config_float(c, "unimatch.weight_fp", 0.5f, 0, 100, &hp.loss.weight_fp, err) ||
         sg_config_float(c, "unimatch.fp_dropout", 0.5f, 0, 0.99f, &hp.fp_dropout, err) ||
-        sg_config_choice(c, "unimatch.mix_source", "batch", mix_sources_, &mix, err))
+        sg_semi_mix_source_read(c, "unimatch.mix_source", "same", &hp.mix, &method, err))
         return -1;
-    hp.mix = (sg_semi_mix_source)mix;
-    method.unlabeled_loaders = hp.mix == SG_SEMI_MIX_BATCH ? 2 : 1;
     um_hp_ *st = sg_xmalloc(sizeof *st);
     *st = hp;
     *state = st;
@@ -61,7 +56,7 @@ static int um_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batc
     const sg_semi_sup sup = sg_semi_sup_of_run(run);
     sg_semi_terms terms;
     sg_tensor *loss = sg_semi_unimatch_loss(&run->ctx, &run->model, lab, unl,
-                                            hp->mix == SG_SEMI_MIX_BATCH ? run->mix : NULL, &hp->loss,
+                                            sg_semi_mix_batch(run, hp->mix), &hp->loss,
                                             &fp, &sup, &terms);
     sg_backward(&run->ctx, loss);
     sg_semi_report(&terms, out);

@@ -14,7 +14,7 @@
  * Determinism: batches are bitwise identical for any number of workers and
  * any prefetch depth, because every draw is keyed, never taken from a shared
  * generator:
- *   epoch order  key seed, stream sg_rng_stream(SG_RNG_DATA_ORDER, id, epoch):
+ *   epoch order  key seed, stream sg_rng_stream(SG_RNG_DATA_ORDER, order id, epoch):
  *                the list 0..n-1 repeated to epoch_len entries (UniMatch repeats
  *                the labeled list to the unlabeled size), then Fisher-Yates
  *                (for i = len-1..1: j = sg_rng_below(i + 1), swap) when shuffling
@@ -23,7 +23,8 @@
  *                strong view 1, box 1, strong view 2, box 2 (augment.h lists the
  *                draws of each step)
  * `id` separates loaders sharing a run seed (labeled, unlabeled, mix source);
- * epochs must stay below 65536.
+ * the order stream uses `order_id` instead when it is set. Epochs must stay
+ * below 65536.
  *
  * Errors: a sample that fails to load (a corrupt file) fails its batch; the
  * consumer gets -1 from sg_loader_next with the source's message (which names
@@ -63,6 +64,11 @@ typedef struct sg_loader_config {
                               254 padding marks are used). false: none is read */
     uint64_t seed;
     unsigned id;           /* 0..255 */
+    /* The id keying the epoch order: -1 (the default) = id. Another loader's
+     * id, with the same source, epoch_len and shuffle, gives that loader's
+     * order: the same samples batch by batch, augmented under this loader's
+     * own id (UniMatch's loader_u_mix, spec-a 4.3 QUIRK). */
+    int order_id;
     int start_epoch;       /* first epoch produced (resume) */
     int n_workers;         /* >= 1 */
     int prefetch;          /* batches made ahead of the consumer, >= 1 */

@@ -113,8 +113,12 @@ typedef struct sg_run {
 typedef struct sg_method {
     const char *name;          /* directory and report name: "supervised", "unimatch" */
     /* 0: labeled batches only; 1: plus an unlabeled batch (`unl`); 2: plus a
-     * second, independently shuffled and augmented unlabeled batch (run->mix). */
+     * second, independently augmented unlabeled batch (run->mix), shuffled on
+     * its own unless mix_same_images. */
     int unlabeled_loaders;
+    /* unlabeled_loaders = 2: the second loader draws the first one's images
+     * in its order (augmented independently; sg_semi SG_SEMI_MIX_SAME). */
+    bool mix_same_images;
     /* Reads the method's config section, builds what it needs (a teacher:
      * point run->ema at it). run->model is built and initialised already
      * (and, on --resume, is overwritten after init by the checkpoint, as is

@@ -143,8 +143,25 @@ typedef enum sg_semi_mix_source {
     /* A second unlabeled batch (UniMatch's loader_u_mix): its strong views,
      * and pseudo-labels from an extra eval-mode, no-grad forward of its weak
      * view taken before the train-mode forwards. */
-    SG_SEMI_MIX_BATCH = 1
+    SG_SEMI_MIX_BATCH = 1,
+    /* As BATCH, but the second batch holds the same images as the unlabeled
+     * batch, in the same order, augmented independently: UniMatch's released
+     * loader_u_mix, a second DataLoader over a DistributedSampler with the
+     * same seed (spec-a 4.3 QUIRK). */
+    SG_SEMI_MIX_SAME = 2
 } sg_semi_mix_source;
+
+struct sg_config;
+struct sg_method;
+/* Reads the choice `key` (roll | batch | same, default def) into *mix and
+ * sets the method's loaders to match: roll needs one unlabeled loader, batch
+ * and same a second one, which same keys to the first one's order. Call from
+ * the method's init (the driver opens the loaders after it). */
+int sg_semi_mix_source_read(struct sg_config *c, const char *key, const char *def, sg_semi_mix_source *mix,
+                            struct sg_method *method, sg_err *err);
+/* The partner batch the losses take: run->mix for batch and same, NULL for
+ * roll. */
+const sg_batch *sg_semi_mix_batch(const struct sg_run *run, sg_semi_mix_source mix);
 
 typedef struct sg_fixmatch_params {
     float conf_thresh;        /* tau: VOC 0.95, Cityscapes 0 */

@@ -332,8 +332,8 @@ static int load_(sg_run *run, long *done, sg_err *err)
 }
 
 /* ---- the loop ------------------------------------------------------------------- */
-static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind kind, unsigned id, int batch,
-                               int epoch_len, long done, sg_err *err)
+static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind kind, unsigned id, int order_id,
+                               int batch, int epoch_len, long done, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
     sg_source src = {.ctx = (void *)ds, .n = ds->n, .load = ds_load_};
@@ -341,6 +341,7 @@ static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind
     sg_loader_config_default(&lc, kind, batch, run->crop, run->seed);
     lc.aug = p->aug;
     lc.id = id;
+    lc.order_id = order_id;
     lc.epoch_len = epoch_len;
     lc.unlabeled_mask = p->unlabeled_mask;
     lc.n_workers = p->workers;
@@ -396,6 +397,11 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
         if (sg_loader_next(p->ll, &lab, err)) return -1;
         if (p->lu && sg_loader_next(p->lu, &unl, err)) return -1;
         if (p->lm && sg_loader_next(p->lm, &mix, err)) return -1;
+        /* The loaders keep step by construction (shared order stream, same
+         * resume position); a slip would silently change the experiment. */
+        SG_CHECK(!p->m->mix_same_images ||
+                     (mix->n == unl->n && !memcmp(mix->ids, unl->ids, (size_t)unl->n * sizeof *unl->ids)),
+                 "iteration %ld: the mix batch does not hold the unlabeled batch's images", it);
         run->iter = it;
         run->epoch = (int)(it / run->iters_per_epoch);
         run->lr = lr_at_(run, it);
@@ -686,15 +692,16 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     if (*finished) return 0;
 
     int semi = p->m->unlabeled_loaders > 0;
-    p->ll = open_loader_(run, &p->lab, SG_LOADER_LABELED, 0, run->batch_size, semi ? run->n_unlabeled : 0, *done,
-                         err);
+    p->ll = open_loader_(run, &p->lab, SG_LOADER_LABELED, 0, -1, run->batch_size, semi ? run->n_unlabeled : 0,
+                         *done, err);
     if (!p->ll) return -1;
     if (semi) {
-        p->lu = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 1, run->batch_size_u, 0, *done, err);
+        p->lu = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 1, -1, run->batch_size_u, 0, *done, err);
         if (!p->lu) return -1;
     }
     if (p->m->unlabeled_loaders > 1) {
-        p->lm = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 2, run->batch_size_u, 0, *done, err);
+        p->lm = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 2, p->m->mix_same_images ? 1 : -1,
+                             run->batch_size_u, 0, *done, err);
         if (!p->lm) return -1;
     }
     git_commit_(p->git, sizeof p->git);

@@ -18,6 +18,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "semiseg/config.h"
 #include "semiseg/run.h"
 
 /* ---- pseudo-labels ------------------------------------------------------------ */
@@ -480,4 +481,21 @@ void sg_semi_teacher_init(sg_deeplab *teacher, sg_run *run)
 void sg_semi_teacher_start(sg_deeplab *teacher, sg_run *run)
 {
     if (run->iter == 0) sg_param_set_copy(&teacher->params, &run->model.params);
+}
+
+int sg_semi_mix_source_read(struct sg_config *c, const char *key, const char *def, sg_semi_mix_source *mix,
+                            struct sg_method *method, sg_err *err)
+{
+    static const char *const names[] = {"roll", "batch", "same", NULL};
+    int v;
+    if (sg_config_choice(c, key, def, names, &v, err)) return -1;
+    *mix = (sg_semi_mix_source)v;
+    method->unlabeled_loaders = *mix == SG_SEMI_MIX_ROLL ? 1 : 2;
+    method->mix_same_images = *mix == SG_SEMI_MIX_SAME;
+    return 0;
+}
+
+const sg_batch *sg_semi_mix_batch(const struct sg_run *run, sg_semi_mix_source mix)
+{
+    return mix == SG_SEMI_MIX_ROLL ? NULL : run->mix;
 }

@@ -71,6 +71,7 @@ void sg_loader_config_default(sg_loader_config *cfg, sg_loader_kind kind, int ba
     cfg->unlabeled_mask = true;
     cfg->seed = seed;
     cfg->id = kind == SG_LOADER_LABELED ? 0 : 1;
+    cfg->order_id = -1;
     cfg->n_workers = 2;
     cfg->prefetch = 2;
     sg_augment_config_unimatch(&cfg->aug, crop);
@@ -87,7 +88,8 @@ static void epoch_order_(worker *w, int epoch)
     for (int i = 0; i < l->epoch_len; i++) w->order[i] = i % l->src.n;
     if (l->cfg.shuffle) {
         sg_rng r;
-        sg_rng_init(&r, l->cfg.seed, sg_rng_stream(SG_RNG_DATA_ORDER, l->cfg.id, (uint64_t)epoch));
+        unsigned order_id = l->cfg.order_id < 0 ? l->cfg.id : (unsigned)l->cfg.order_id;
+        sg_rng_init(&r, l->cfg.seed, sg_rng_stream(SG_RNG_DATA_ORDER, order_id, (uint64_t)epoch));
         for (int i = l->epoch_len - 1; i > 0; i--) {
             int j = (int)sg_rng_below(&r, (uint32_t)(i + 1));
             int32_t t = w->order[i];
@@ -321,9 +323,10 @@ sg_loader *sg_loader_open(const sg_source *src, const sg_loader_config *cfg, sg_
                    cfg->batch_size, cfg->n_workers, cfg->prefetch, epoch_len);
         return NULL;
     }
-    if (cfg->id > LOADER_MAX_ID || cfg->start_epoch < 0 || cfg->start_epoch >= (1 << LOADER_EPOCH_BITS)) {
-        sg_err_set(err, "loader: id %u must be <= %d and start_epoch %d in [0, %d)", cfg->id, LOADER_MAX_ID,
-                   cfg->start_epoch, 1 << LOADER_EPOCH_BITS);
+    if (cfg->id > LOADER_MAX_ID || cfg->order_id < -1 || cfg->order_id > LOADER_MAX_ID || cfg->start_epoch < 0 ||
+        cfg->start_epoch >= (1 << LOADER_EPOCH_BITS)) {
+        sg_err_set(err, "loader: id %u and order_id %d must be <= %d (order_id -1: id) and start_epoch %d in [0, %d)",
+                   cfg->id, cfg->order_id, LOADER_MAX_ID, cfg->start_epoch, 1 << LOADER_EPOCH_BITS);
         return NULL;
     }
     int bpe = cfg->drop_last ? epoch_len / cfg->batch_size : (epoch_len + cfg->batch_size - 1) / cfg->batch_size;

@@ -244,8 +244,20 @@ static void test_epochs_(void)
     run_(&cfg, &m, 3, &c, &err);
     tap_ok(c.n > 0 && a.n == 3 * c.n && memcmp(a.p + 2 * c.n, c.p, c.n) == 0,
            "a loader resumed at epoch 2 reproduces epoch 2");
+    /* mid-epoch: (epoch 1, batch 2) continues as batches 5.. of the run from 0 */
+    blob d = {0};
+    cfg.start_epoch = 1;
+    cfg.start_batch = 2;
+    run_(&cfg, &m, 4, &d, &err);
+    size_t per = c.n / 3;
+    tap_ok(d.n == 4 * per && memcmp(a.p + 5 * per, d.p, d.n) == 0,
+           "a loader started at epoch 1 batch 2 reproduces batches 5-8 of a run from the start");
+    cfg.start_batch = 3;
+    tap_ok(sg_loader_open(&src, &cfg, &err) == NULL && strstr(err.msg, "start_batch 3 outside [0, 3)"),
+           "start_batch past the epoch is an error: %s", err.msg);
     free(a.p);
     free(c.p);
+    free(d.p);
 }
 
 /* order_id: a second unlabeled loader keyed by the first's id for its order

@@ -70,6 +70,9 @@ typedef struct sg_loader_config {
      * own id (UniMatch's loader_u_mix, spec-a 4.3 QUIRK). */
     int order_id;
     int start_epoch;       /* first epoch produced (resume) */
+    int start_batch;       /* first batch of that epoch, in [0, batches per
+                              epoch): a resume starts mid-epoch without
+                              loading the batches already consumed */
     int n_workers;         /* >= 1 */
     int prefetch;          /* batches made ahead of the consumer, >= 1 */
     sg_augment_config aug;

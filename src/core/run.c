@@ -12,11 +12,11 @@
  * iteration/call, so the state that must survive is exactly what the
  * checkpoint holds: the model (parameters and BN statistics), the SGD
  * momentum buffers and step count, the method's EMA set, the iteration, and
- * the best evaluation so far. On resume the loaders restart at the epoch of
- * the next iteration and the batches of that epoch already consumed are
- * drawn and dropped. Checkpoints carry no timestamps (timing lives in
- * ckpt/last.time) so two runs that trained identically write identical
- * files.
+ * the best evaluation so far. On resume the loaders restart at the epoch and
+ * batch of the next iteration (draws are keyed by position, so the batches
+ * before it need not be loaded). Checkpoints carry no timestamps (timing
+ * lives in ckpt/last.time) so two runs that trained identically write
+ * identical files.
  *
  * OHEM (sg_run_sup_loss) follows TorchSemiSeg's OhemCrossEntropy2dTensor as
  * UniMatch's util/ohem.py uses it (spec-a 0.5), including its min_kept = 0
@@ -353,17 +353,8 @@ static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind
         return NULL;
     }
     lc.start_epoch = (int)(done / bpe);
-    sg_loader *l = sg_loader_open(&src, &lc, err);
-    if (!l) return NULL;
-    /* The batches of the current epoch that the checkpointed run consumed. */
-    for (long i = 0; i < done % bpe; i++) {
-        const sg_batch *b;
-        if (sg_loader_next(l, &b, err)) {
-            sg_loader_close(l);
-            return NULL;
-        }
-    }
-    return l;
+    lc.start_batch = (int)(done % bpe);
+    return sg_loader_open(&src, &lc, err);
 }
 
 static float lr_at_(const sg_run *run, long it)

@@ -335,6 +335,10 @@ sg_loader *sg_loader_open(const sg_source *src, const sg_loader_config *cfg, sg_
                    cfg->batch_size);
         return NULL;
     }
+    if (cfg->start_batch < 0 || cfg->start_batch >= bpe) {
+        sg_err_set(err, "loader: start_batch %d outside [0, %d)", cfg->start_batch, bpe);
+        return NULL;
+    }
     if (sg_augment_config_check(&cfg->aug, err) != 0) return NULL;
 
     sg_loader *l = sg_xcalloc(1, sizeof *l);
@@ -343,6 +347,9 @@ sg_loader *sg_loader_open(const sg_source *src, const sg_loader_config *cfg, sg_
     l->epoch_len = epoch_len;
     l->bpe = bpe;
     l->crop = cfg->aug.weak.crop;
+    /* seq counts batches from batch 0 of start_epoch; every draw is keyed by
+     * (epoch, position), so skipping seqs skips nothing else. */
+    l->next_claim = l->next_consume = cfg->start_batch;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv_work, NULL);
     pthread_cond_init(&l->cv_ready, NULL);

@@ -20,6 +20,8 @@
 ##
 ## Knobs (make VAR=value; those set with ?= may also come from the environment):
 ##   GRID_THREADS      CPU threads per run (1: the demo grid parallelises over runs)
+##   DEMO_JOBS         runs at a time for `make reproduce-demo` given without -j
+##                     (default: the online CPUs; an explicit -jN wins, -j1 too)
 ##   GRID_SET          overrides for every run, blank-separated section.key=value
 ##                     words (e.g. GRID_SET='train.iterations=4 eval.interval=4')
 ##   GRID_METHODS      the methods (all implemented ones)
@@ -38,6 +40,7 @@
 ## tools/grid.sh documents a cell's command line and the Slurm script.
 
 GRID_THREADS ?= 1
+DEMO_JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 GRID_SET ?=
 GRID_METHODS ?= supervised meanteacher cutmixseg fixmatch unimatch
 GRID_SEEDS_FILE ?= $(srcdir)/splits/seeds
@@ -88,9 +91,10 @@ grid_opts = --src '$(srcdir)' --bin '$(GRID_BIN)' --runs '$(RUNS_DIR)' --reports
 	$(if $(PRETRAINED),--pretrained '$(PRETRAINED)') $(foreach s,$(GRID_SET),--set '$(s)')
 grid_slurm_opts = --cpus '$(SLURM_CPUS)' $(if $(SLURM_ARRAY_LIMIT),--array-limit '$(SLURM_ARRAY_LIMIT)') \
 	$(foreach o,$(SLURM_OPTS),--slurm-opt '$(o)')
-## $(call grid_schedule,DATASET,CELLS): run the grid and the report, or write the Slurm script.
+## $(call grid_schedule,DATASET,CELLS[,JOBS]): run the grid (with the make
+## option JOBS, if any) and the report, or write the Slurm script.
 grid_schedule = case '$(SCHEDULER)' in \
-	local) $(grid_make) grid-$(1) && $(grid_make) report REPORT_DATASET=$(1) ;; \
+	local) $(grid_make) $(3) grid-$(1) && $(grid_make) report REPORT_DATASET=$(1) ;; \
 	slurm) $(grid_sh) slurm $(grid_opts) $(grid_slurm_opts) --out '$(RUNS_DIR)/$(1)/grid.sbatch' $(2) ;; \
 	*) echo "grid: SCHEDULER='$(SCHEDULER)': expected local or slurm" >&2; exit 1 ;; \
 	esac
@@ -134,7 +138,7 @@ fetch-voc:
 ## ---- the grids -----------------------------------------------------------------------------
 grid-demo: $(call grid_results,$(call grid_cells_dear_first,$(grid_demo_cells)))
 	@test -n '$(grid_demo_cells)' || { echo "grid: no demo runs (protocols '$(DEMO_PROTOCOLS)', seeds from $(GRID_SEEDS_FILE))" >&2; exit 1; }
-	@echo "grid: demo: $(words $(grid_demo_cells)) runs done in $(RUNS_DIR)/demo, results in $(REPORTS_DIR)/demo/results.csv"
+	@echo "grid: demo: $(words $(grid_demo_cells)) runs done in $(RUNS_DIR)/demo, results in $(REPORTS_DIR)/demo/results.csv (make $(or $(filter -j%,$(MAKEFLAGS)),-j1))"
 grid-voc: $(call grid_results,$(call grid_cells_dear_first,$(grid_voc_cells)))
 	@test -n '$(grid_voc_cells)' || { echo "grid: no voc runs" >&2; exit 1; }
 	@echo "grid: voc: $(words $(grid_voc_cells)) runs done in $(RUNS_DIR)/voc, results in $(REPORTS_DIR)/voc/results.csv"
@@ -142,9 +146,13 @@ grid-cityscapes: $(call grid_results,$(call grid_cells_dear_first,$(grid_citysca
 	@test -n '$(grid_cityscapes_cells)' || { echo "grid: no cityscapes runs" >&2; exit 1; }
 	@echo "grid: cityscapes: $(words $(grid_cityscapes_cells)) runs done in $(RUNS_DIR)/cityscapes"
 
+## The demo promises its time on a 2-core machine, which needs both cores:
+## without a -j of the user's, its grid runs DEMO_JOBS cells at a time.
+grid_demo_jobs = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(DEMO_JOBS))
 reproduce-demo: grid-programs
 	+@$(grid_make) grid-data-demo
-	+@$(call grid_schedule,demo,$(grid_demo_cells))
+	+@$(if $(grid_demo_jobs),echo "grid: demo: no -j given: $(DEMO_JOBS) runs at a time (DEMO_JOBS)";) \
+	  $(call grid_schedule,demo,$(grid_demo_cells),$(grid_demo_jobs))
 reproduce-voc: grid-programs grid-splits-voc
 	+@$(grid_make) grid-data-voc
 	+@$(call grid_schedule,voc,$(grid_voc_cells))

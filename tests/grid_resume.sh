@@ -9,7 +9,9 @@
 # only the missing cells (fixmatch seed 0, resumed at iteration 2, and
 # fixmatch seed 1): the finished cells' result.json and grid.log are not
 # touched, and results.csv holds exactly one row per run. A third make runs
-# nothing. The data check reports a missing image.
+# nothing. `make reproduce-demo` without -j runs DEMO_JOBS cells at a time and
+# builds the report; with -j1 it stays serial. The data check reports a
+# missing image.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=$(cd "${top_builddir:-.}" && pwd)
 make --version 2>/dev/null | grep -q "GNU Make" || { echo "GNU make not found: skipped"; exit 77; }
@@ -73,6 +75,15 @@ csv=$SG_TMP/reports/demo/results.csv
 g GRID_SET="$tiny" -j2 grid-demo > "$SG_TMP/out4" 2>&1 || { cat "$SG_TMP/out4"; exit 1; }
 if grep -q "^  RUN " "$SG_TMP/out4"; then echo "a finished grid ran again"; cat "$SG_TMP/out4"; exit 1; fi
 grep -q "grid: demo: 4 runs done" "$SG_TMP/out4" || { cat "$SG_TMP/out4"; exit 1; }
+
+# ---- make reproduce-demo without -j runs DEMO_JOBS cells at a time; -j1 is obeyed ----
+g GRID_SET="$tiny" DEMO_JOBS=3 reproduce-demo > "$SG_TMP/out5" 2>&1 || { cat "$SG_TMP/out5"; exit 1; }
+grep -q "grid: demo: no -j given: 3 runs at a time" "$SG_TMP/out5" &&
+    grep -q "grid: demo: 4 runs done .*(make -j3)$" "$SG_TMP/out5" || { echo "reproduce-demo without -j"; cat "$SG_TMP/out5"; exit 1; }
+[ -s "$SG_TMP/reports/demo/summary.csv" ] || { echo "reproduce-demo wrote no report"; cat "$SG_TMP/out5"; exit 1; }
+g GRID_SET="$tiny" DEMO_JOBS=3 -j1 reproduce-demo > "$SG_TMP/out6" 2>&1 || { cat "$SG_TMP/out6"; exit 1; }
+if grep -q "no -j given" "$SG_TMP/out6"; then echo "reproduce-demo -j1 overridden"; cat "$SG_TMP/out6"; exit 1; fi
+grep -q "grid: demo: 4 runs done .*(make -j1)$" "$SG_TMP/out6" || { echo "reproduce-demo -j1"; cat "$SG_TMP/out6"; exit 1; }
 [ "$(wc -l < "$csv")" = 5 ] || { echo "results.csv grew"; exit 1; }
 
 # ---- the data check sees a missing image ----

@@ -64,6 +64,7 @@ static const char *eval_weights_(const char *ckpt)
 /* The dataset of the runs, from the first readable config.resolved. */
 typedef struct qual_cfg_ {
     const char *kind, *root, *val, *mode;
+    const char *val_named; /* data.val as the runs' configs give it, for the caption */
     long k, ignore, crop, stride;
 } qual_cfg_;
 
@@ -88,6 +89,7 @@ static bool data_cfg_(rep_ *r, qual_cfg_ *q)
                     q->kind = fmt("%s", kind);
                     q->root = root[0] == '/' ? fmt("%s", root) : fmt("%s/%s", r->o.base, root);
                     q->val = val[0] == '/' ? fmt("%s", val) : fmt("%s/%s", r->o.base, val);
+                    q->val_named = fmt("%s", val);
                     q->mode = fmt("%s", mode);
                 }
                 sg_config_free(c);
@@ -171,7 +173,7 @@ int write_qualitative(rep_ *r, const char *sg_eval, sg_err *err)
     sg_image_alloc(&fig, ds.n * T + (ds.n + 1) * G, cols * T + (cols + 1) * G, 3);
     memset(fig.data, 255, (size_t)fig.h * (size_t)fig.w * 3);
     const char *caption = fmt("Protocol %s, seed %llu, the first %d images of %s. Columns: image | ground truth",
-                             r->protos[p].name, r->seeds[s], ds.n, q.val);
+                             r->protos[p].name, r->seeds[s], ds.n, q.val_named);
     int rc = 0;
     for (int i = 0; i < ds.n && !rc; i++) {
         sg_image img = {0}, mask = {0};

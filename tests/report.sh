@@ -3,7 +3,8 @@
 # has the expected numbers worked out by hand): summary.csv means and sample
 # sds, the paired 95% interval to supervised, the Markdown table with the
 # published number beside ours, the missing run and the run without a
-# directory flagged, the PNG figures (gnuplot), the qualitative figure (from
+# directory flagged, the PNG figures (gnuplot; per-class bars named by the
+# configs' data.class_names), the qualitative figure (from
 # tests/eval_helper checkpoints through sg-eval) and, when pdflatex exists,
 # report.pdf with the numbers in its text. Bad input exits non-zero.
 # Exit 77 only when gnuplot (the figures) or pdflatex (the PDF) is missing,
@@ -118,6 +119,7 @@ png_size() { # width height of a PNG, from its IHDR chunk
     od -An -tu1 -j16 -N8 "$1" | awk '{ printf "%d %d\n", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8 }'
 }
 grep -q '^# training TFLOP per run' "$out/fig/data/miou_vs_compute_fixmatch.dat" || fail "compute plot not in TFLOP"
+grep -q '^"hstripe-disk"	' "$out/fig/data/per_class_24.dat" || fail "per-class figure lacks data.class_names"
 for f in miou_vs_labeled miou_vs_compute per_class_24 per_class_96 curves_supervised curves_fixmatch qualitative; do
     p="$out/fig/$f.png"
     [ -s "$p" ] || fail "$p was not produced"

@@ -4,7 +4,13 @@
 # "--set" for an override, the path for a missing file; no run directory is
 # created. Cases: unknown key (file and --set), bad value (not a number, out
 # of range, not a choice), a key given twice, a syntax error, a missing
-# file, a missing required key, an unknown option.
+# file, a missing required key, an unknown option, class names of the wrong
+# count or characters or for a dataset with built-in names, a class count
+# VOC does not have, a sliding window that cannot advance, ignore index 254
+# (the unlabeled padding mark), run.seed and run.seed_index naming different
+# seeds. Then what must work: a list dataset whose ignore index is not 255
+# (labeled crops are padded with it), and a config.resolved rerun with
+# --seed-index, which beats the file's run.seed.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 tr="$bin/experiments/supervised/supervised"
@@ -63,11 +69,49 @@ expect 1 "--set train.warmup=5: unknown key train.warmup" --config "$good" --set
 expect 1 "--set: train.momentum = 2: out of range [0, 1]" --config "$good" --set train.momentum=2
 expect 1 "--set train.lr: expected section.key=value" --config "$good" --set train.lr
 expect 1 "--set: data.root is required and empty" --config "$good" --set data.root=
+expect 1 "--set: data.class_names = a,b: 2 class names for 7 classes" --config "$good" --set data.class_names=a,b
+expect 1 "--set: data.class_names = a,b,c,d,e,f,g h: class name 6 'g h'" --config "$good" \
+    --set "data.class_names=a,b,c,d,e,f,g h"
+expect 1 "--set: data.class_names is only for data.kind = list (voc has its class names built in)" \
+    --config "$good" --set data.kind=voc --set data.n_classes=21 --set data.class_names=a
+expect 1 "good.conf:9: data.n_classes = 7, data.ignore_index = 255: voc has 21 classes" --config "$good" \
+    --set data.kind=voc
+expect 1 "--set: eval.crop = 1, eval.stride = 0: sliding windows need 1 <= stride <= crop" --config "$good" \
+    --set eval.mode=sliding --set eval.crop=1
+expect 1 "--set: eval.crop = 16, eval.stride = 17: sliding windows need" --config "$good" \
+    --set eval.mode=sliding --set eval.crop=16 --set eval.stride=17
+expect 1 "--set: run.seed = 5 but --set: run.seed_index = 2 is seed 2 of" --config "$good" --seed 5 --seed-index 2
+fm="$bin/experiments/fixmatch/fixmatch"
+set +e
+"$fm" --config "$good" --set data.ignore_index=254 > /dev/null 2> "$SG_TMP/err"
+rc=$?
+set -e
+[ $rc = 1 ] && grep -qF -- "--set: data.ignore_index = 254 is reserved" "$SG_TMP/err" ||
+    { echo "fixmatch accepted ignore index 254 (exit $rc)"; cat "$SG_TMP/err"; exit 1; }
 sed '/^root = /d' "$good" > "$SG_TMP/noroot.conf"
 expect 1 "data.root is required" --config "$SG_TMP/noroot.conf"
 expect 2 "--colour: unknown option" --config "$good" --colour red
 expect 2 "--config FILE is required" --set train.lr=1
 
-# And the good config itself runs (so the cases above fail for their line only).
-"$tr" --config "$good" 2> "$SG_TMP/err" || { echo "good.conf failed"; cat "$SG_TMP/err"; exit 1; }
+# And the good config itself runs (so the cases above fail for their line only),
+# with valid class names naming the eval.tsv columns; an override may come
+# before --config and still beats the file (iterations = 2 there).
+"$tr" --set "data.class_names=bg, a1,b2 ,c3,d4,e5,f6" --set train.iterations=3 --config "$good" 2> "$SG_TMP/err" ||
+    { echo "good.conf failed"; cat "$SG_TMP/err"; exit 1; }
+head -n 1 "$SG_TMP"/runs/demo/4/supervised/seed0/eval.tsv | grep -q "iou_bg	iou_a1	iou_b2	iou_c3	iou_d4	iou_e5	iou_f6$" ||
+    { echo "eval.tsv columns do not carry the class names:"; head -n 1 "$SG_TMP"/runs/demo/4/supervised/seed0/eval.tsv; exit 1; }
+grep -qx "iterations = 3 ; --set" "$SG_TMP"/runs/demo/4/supervised/seed0/config.resolved ||
+    { echo "--set before --config did not override the file"; exit 1; }
+
+# Ignore index 200 on a list dataset, crops (96) larger than most rescaled
+# images (32-128): the padding must be 200, or the loss stops on label 255.
+"$tr" --config "$good" --set data.ignore_index=200 --set data.crop=96 --runs "$SG_TMP/ign" 2> "$SG_TMP/err" ||
+    { echo "ignore_index 200 with padded crops failed"; cat "$SG_TMP/err"; exit 1; }
+
+# A config.resolved (run.seed = 0 and run.seed_index = 0 from the file) rerun
+# with --seed-index 1 uses seed 1 of the list and records it.
+"$tr" --config "$SG_TMP/runs/demo/4/supervised/seed0/config.resolved" --seed-index 1 --runs "$SG_TMP/again" \
+    2> "$SG_TMP/err" || { echo "config.resolved --seed-index 1 failed"; cat "$SG_TMP/err"; exit 1; }
+grep -qx "seed = 1 ; --set" "$SG_TMP/again/demo/4/supervised/seed1/config.resolved" ||
+    { echo "--seed-index 1 did not give seed 1"; ls -R "$SG_TMP/again"; exit 1; }
 exit 0

@@ -10,6 +10,9 @@
 # itself right after iteration K: the same abrupt death as `kill -9`, at a
 # deterministic point. Both runs use 2 loader workers and one compute thread
 # (the fast CPU path is bitwise reproducible for a fixed thread count).
+# SIGTERM mid-run checkpoints and exits 143; SIGTERM in the last iteration
+# (hook debug.term_at_iter) checkpoints that iteration, and --resume then
+# ends exactly as the uninterrupted run.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 SG_NUM_THREADS=1; export SG_NUM_THREADS
@@ -43,12 +46,14 @@ rc=$?
 set -e
 [ $rc != 0 ] && grep -q "written with another configuration" "$SG_TMP/log_bx" \
     || { echo "resume with another split: expected a refusal"; cat "$SG_TMP/log_bx"; exit 1; }
-# ... while the same lists and data under other paths are the same run.
+# ... while the same lists and data under other paths are the same run, as
+# are other loader threads, queue depth and class names (no number changes).
 mkdir -p "$SG_TMP/copy"
 cp -R "$SG_TMP/splits" "$SG_TMP/copy/splits"
 ln -s "$SG_TMP/data" "$SG_TMP/copy/data"
 train --runs "$SG_TMP/b" --resume --set data.root="$SG_TMP/copy/./data" --set data.split="$SG_TMP/copy/splits/12" \
-    --set data.val="$SG_TMP/copy/splits/val.txt" 2> "$SG_TMP/log_b2" || { cat "$SG_TMP/log_b2"; exit 1; }
+    --set data.val="$SG_TMP/copy/splits/val.txt" --set data.workers=1 --set data.prefetch=3 \
+    --set data.class_names=bg,a,b,c,d,e,f 2> "$SG_TMP/log_b2" || { cat "$SG_TMP/log_b2"; exit 1; }
 grep -q "resuming .* at iteration 4 of 10" "$SG_TMP/log_b2" || { cat "$SG_TMP/log_b2"; exit 1; }
 
 a="$SG_TMP/a/demo/12/supervised/seed0"
@@ -78,4 +83,21 @@ set -e
 [ $rc = 143 ] || { echo "SIGTERM: expected exit 143, got $rc"; cat "$SG_TMP/log_c"; exit 1; }
 [ -s "$c/ckpt/last.safetensors" ] || { echo "SIGTERM: no checkpoint"; exit 1; }
 grep -q "signal 15: checkpoint of iteration" "$SG_TMP/log_c" || { cat "$SG_TMP/log_c"; exit 1; }
+
+# SIGTERM during the last iteration (hook debug.term_at_iter, deterministic):
+# the checkpoint of iteration 10 is written as the message says, and
+# --resume only evaluates and records, ending as the uninterrupted run.
+set +e
+train --runs "$SG_TMP/d" --set debug.term_at_iter=10 2> "$SG_TMP/log_d"
+rc=$?
+set -e
+d="$SG_TMP/d/demo/12/supervised/seed0"
+[ $rc = 143 ] && grep -q "signal 15: checkpoint of iteration 10 written" "$SG_TMP/log_d" ||
+    { echo "SIGTERM at the last iteration: exit $rc"; cat "$SG_TMP/log_d"; exit 1; }
+[ ! -e "$d/result.json" ] || { echo "a stopped run wrote result.json"; exit 1; }
+train --runs "$SG_TMP/d" --resume 2> "$SG_TMP/log_d2" || { cat "$SG_TMP/log_d2"; exit 1; }
+grep -q "resuming .* at iteration 10 of 10" "$SG_TMP/log_d2" || { cat "$SG_TMP/log_d2"; exit 1; }
+cmp "$a/ckpt/last.safetensors" "$d/ckpt/last.safetensors" || { echo "last-iteration stop: checkpoints differ"; exit 1; }
+grep -v -e '"wall_s"' -e '"cpu_s"' -e '"images_per_s"' "$d/result.json" > "$SG_TMP/rd"
+diff "$SG_TMP/ra" "$SG_TMP/rd" || { echo "last-iteration stop: result.json differs"; exit 1; }
 exit 0

@@ -3,7 +3,8 @@
 # (tests/eval_helper) is evaluated on a few synthetic images; the reported
 # mIoU and accuracy must equal what that prediction scores on the masks,
 # counted independently; predictions are written as palette PNGs; the
-# sliding-window mode agrees; bad inputs are clear errors.
+# sliding-window mode agrees; --class-names names the per-class lines; bad
+# inputs are clear errors.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 "$bin/tools/sg-demo-data" --out "$SG_TMP/demo" --train 1 --val 5 >/dev/null
@@ -25,6 +26,9 @@ want=$(cat "$SG_TMP/want.txt")
 run --mode sliding --crop 40 > "$SG_TMP/sliding.txt"
 [ "$(grep -E '^(mIoU|accuracy) ' "$SG_TMP/sliding.txt")" = "$want" ] || { echo "sliding mode disagrees"; exit 1; }
 
+run --class-names bg,c1,c2,c3,c4,c5,c6 > "$SG_TMP/named.txt"
+grep -q '^class 6 c6 IoU ' "$SG_TMP/named.txt" || { echo "--class-names not used:"; cat "$SG_TMP/named.txt"; exit 1; }
+
 # Bad input: each a non-zero exit with a message naming the culprit.
 if run --checkpoint "$SG_TMP/missing.st" 2> "$SG_TMP/err.txt"; then echo "missing checkpoint accepted"; exit 1; fi
 grep -q "missing.st" "$SG_TMP/err.txt" || { echo "error does not name the checkpoint"; cat "$SG_TMP/err.txt"; exit 1; }
@@ -34,4 +38,16 @@ grep -q "7 classes, the dataset has 5" "$SG_TMP/err.txt" || { cat "$SG_TMP/err.t
 set +e
 run --colour red 2> /dev/null
 [ $? = 2 ] || { echo "an unknown option must exit 2"; exit 1; }
+run --mode sliding --crop 1 2> "$SG_TMP/err.txt"
+[ $? = 2 ] && grep -q -- "--mode sliding needs 1 <= --stride <= --crop" "$SG_TMP/err.txt" ||
+    { echo "a sliding window that cannot advance must exit 2"; cat "$SG_TMP/err.txt"; exit 1; }
+run --mode sliding --crop 16 --stride 17 2> /dev/null
+[ $? = 2 ] || { echo "a stride above the crop must exit 2"; exit 1; }
+run --class-names a,b 2> "$SG_TMP/err.txt"
+[ $? = 2 ] && grep -q -- "--class-names a,b: 2 class names for 7 classes" "$SG_TMP/err.txt" ||
+    { echo "a wrong class-name count must exit 2 and say so"; cat "$SG_TMP/err.txt"; exit 1; }
+"$bin/tools/sg-eval" --checkpoint "$SG_TMP/ck.safetensors" --dataset voc --root "$SG_TMP/demo" \
+    --list "$SG_TMP/val.txt" --class-names a 2> "$SG_TMP/err.txt"
+[ $? = 2 ] && grep -q -- "--class-names is only for --dataset list" "$SG_TMP/err.txt" ||
+    { echo "--class-names with voc must exit 2"; cat "$SG_TMP/err.txt"; exit 1; }
 exit 0

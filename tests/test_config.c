@@ -79,6 +79,9 @@ int main(void)
     tap_ok(!sg_config_choice(c, "model.stem", "torchvision", stems, &stem, &err) && stem == 1, "choice");
     tap_ok(!sg_config_string(c, "model.name", NULL, &name, &err) && !strcmp(name, "a b c"), "string");
     tap_ok(sg_config_has(c, "train.lr") && !sg_config_has(c, "train.epochs"), "has");
+    tap_ok(!strcmp(sg_config_origin(c, "train.lr"), "t.conf:3") && !sg_config_origin(c, "train.epochs") &&
+               !sg_config_origin(c, "train.nothing"),
+           "origin: file:line of a given key, NULL for a default or an absent key");
     tap_ok(!sg_config_check_unused(c, &err), "every key read: no unknown key");
 
     /* The resolved record: normalised values and origins, sorted. */
@@ -119,6 +122,7 @@ int main(void)
     uint64_t h0 = sg_config_hash(c, NULL);
     tap_ok(!sg_config_set(c, " train.lr = 0.5 ", &err), "--set with blanks");
     tap_ok(!sg_config_double(c, "train.lr", 1, 0, 10, &lr, &err) && lr == 0.5, "--set value wins");
+    tap_ok(!strcmp(sg_config_origin(c, "train.lr"), "--set"), "origin of an override: --set");
     tap_ok(sg_config_hash(c, NULL) != h0, "hash follows the value");
     static const char *const skip[] = {"train", NULL};
     uint64_t hs = sg_config_hash(c, skip);

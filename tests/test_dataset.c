@@ -10,6 +10,8 @@
  * file: mask size mismatch, label 37 in the 21-class VOC set, a labelId that
  * Cityscapes does not define, a file named in a split that is missing, an
  * empty split; sg_dataset_check lists all problems of a damaged tree at once.
+ * sg_class_names_parse: names given to a list dataset, with its count and
+ * character checks.
  */
 #include "semiseg.h"
 #include "semiseg/dataset.h"
@@ -394,6 +396,46 @@ static void test_list(void)
     tap_ok(rc == -1 && strstr(err.msg, p), "missing list file named");
 }
 
+static void test_class_names(void)
+{
+    sg_err err;
+    char **n = sg_class_names_parse(" background, hstripe-disk ,a_b.c+d", 3, &err);
+    tap_ok(n && !strcmp(n[0], "background") && !strcmp(n[1], "hstripe-disk") && !strcmp(n[2], "a_b.c+d") && !n[3],
+           "class names: blanks around commas trimmed, NULL-terminated");
+    if (n) {
+        char a[1024];
+        snprintf(a, sizeof a, "%s/list_a.txt", dir); /* test_list's */
+        sg_list_dataset_config cfg = {.root = voc, .lists = (const char *const[]){a}, .n_lists = 1,
+                                      .n_classes = 3, .ignore_index = 255, .class_names = (const char *const *)n};
+        sg_dataset ds;
+        int rc = sg_dataset_open_list(&ds, &cfg, &err);
+        tap_ok(rc == 0 && !strcmp(ds.class_names[1], "hstripe-disk"), "list dataset takes the given names");
+        if (rc == 0) sg_dataset_free(&ds);
+    }
+    free(n);
+    n = sg_class_names_parse("a,b", 3, &err);
+    tap_ok(!n && strstr(err.msg, "2 class names for 3 classes"), "too few names rejected: %s", err.msg);
+    n = sg_class_names_parse("a,b,c,d", 3, &err);
+    tap_ok(!n && strstr(err.msg, "4 class names for 3 classes"), "too many names rejected: %s", err.msg);
+    n = sg_class_names_parse("a,,c", 3, &err);
+    tap_ok(!n && strstr(err.msg, "class name 1 ''"), "empty name rejected: %s", err.msg);
+    n = sg_class_names_parse("a,b c,d", 3, &err);
+    tap_ok(!n && strstr(err.msg, "class name 1 'b c'"), "blank inside a name rejected (it names a TSV column)");
+    n = sg_class_names_parse("a,b\tc,d", 3, &err);
+    tap_ok(!n, "tab inside a name rejected");
+    n = sg_class_names_parse("a,\"b\",c", 3, &err);
+    tap_ok(!n, "quote rejected (names go into gnuplot and LaTeX)");
+    char long_name[80];
+    memset(long_name, 'x', 64);
+    long_name[64] = 0;
+    n = sg_class_names_parse(long_name, 1, &err);
+    tap_ok(!n && strstr(err.msg, "1-63"), "64-character name rejected");
+    long_name[63] = 0;
+    n = sg_class_names_parse(long_name, 1, &err);
+    tap_ok(n && strlen(n[0]) == 63, "63-character name accepted");
+    free(n);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/semiseg-dataset.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -403,6 +445,7 @@ int main(void)
     test_voc();
     test_city();
     test_list();
+    test_class_names();
     test_voc_bad();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

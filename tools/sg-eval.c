@@ -2,7 +2,7 @@
  * sg-eval: evaluate a DeepLabV3+ checkpoint on a dataset split.
  *
  *   sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE
- *           [--classes K] [--ignore I] [--weights model|ema]
+ *           [--classes K] [--class-names A,B,...] [--ignore I] [--weights model|ema]
  *           [--mode whole|center|sliding] [--crop S] [--stride S]
  *           [--pred-dir DIR] [--threads T]
  *
@@ -15,7 +15,8 @@
  * sliding window (Cityscapes). Prints mIoU, pixel accuracy and per-class IoU
  * (x100, over the whole split, as UniMatch's evaluate); with --pred-dir it
  * also writes each prediction as a palette PNG in the dataset's palette.
- * `list` datasets need --classes (and use the VOC palette for predictions).
+ * `list` datasets need --classes (and use the VOC palette for predictions);
+ * --class-names names their classes in the output (data.class_names of a run).
  * Exit status: 0 success, 1 a runtime error (message names the file), 2 usage.
  * Covered by tests/sg_eval.sh.
  */
@@ -32,8 +33,8 @@ static int usage_(const char *why)
 {
     fprintf(stderr,
             "sg-eval: %s\nusage: sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE\n"
-            "               [--classes K] [--ignore I] [--weights model|ema] [--mode whole|center|sliding]\n"
-            "               [--crop S] [--stride S] [--pred-dir DIR] [--threads T]\n",
+            "               [--classes K] [--class-names A,B,...] [--ignore I] [--weights model|ema]\n"
+            "               [--mode whole|center|sliding] [--crop S] [--stride S] [--pred-dir DIR] [--threads T]\n",
             why);
     return 2;
 }
@@ -62,7 +63,7 @@ static int int_arg_(const char *v)
 int main(int argc, char **argv)
 {
     const char *ckpt = NULL, *kind = NULL, *root = NULL, *list = NULL, *weights = "model",
-               *mode = "whole", *pred_dir = NULL;
+               *mode = "whole", *pred_dir = NULL, *class_names = NULL;
     int classes = 0, ignore = 255, crop = 0, stride = 0, threads = 0;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) return usage_("every option takes a value");
@@ -75,6 +76,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--mode")) mode = v;
         else if (!strcmp(k, "--pred-dir")) pred_dir = v;
         else if (!strcmp(k, "--classes")) classes = int_arg_(v);
+        else if (!strcmp(k, "--class-names")) class_names = v;
         else if (!strcmp(k, "--ignore")) ignore = int_arg_(v);
         else if (!strcmp(k, "--crop")) crop = int_arg_(v);
         else if (!strcmp(k, "--stride")) stride = int_arg_(v);
@@ -95,7 +97,10 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "sliding")) eopts.mode = SG_EVAL_SLIDING;
     else return usage_("--mode must be whole, center or sliding");
     if (eopts.mode != SG_EVAL_WHOLE && crop < 1) return usage_("--mode center/sliding need --crop");
+    if (eopts.mode == SG_EVAL_SLIDING && ((stride ? stride : crop * 2 / 3) < 1 || stride > crop))
+        return usage_("--mode sliding needs 1 <= --stride <= --crop (no --stride: int(crop * 2 / 3) >= 1)");
     if (threads) sg_set_num_threads(threads);
+    if (class_names && strcmp(kind, "list")) return usage_("--class-names is only for --dataset list");
 
     sg_err err;
     sg_dataset ds;
@@ -104,11 +109,18 @@ int main(int argc, char **argv)
     else if (!strcmp(kind, "cityscapes")) rc = sg_dataset_open_cityscapes(&ds, root, list, &err);
     else if (!strcmp(kind, "list")) {
         if (classes < 1) return usage_("--dataset list needs --classes");
+        char **names = NULL;
+        if (class_names && !(names = sg_class_names_parse(class_names, classes, &err))) {
+            fprintf(stderr, "sg-eval: --class-names %s: %s\n", class_names, err.msg);
+            return 2;
+        }
         uint8_t palette[768];
         sg_voc_palette(palette);
         sg_list_dataset_config lc = {.root = root, .lists = (const char *const[]){list}, .n_lists = 1,
-                                     .n_classes = classes, .ignore_index = ignore, .palette = palette};
+                                     .n_classes = classes, .ignore_index = ignore,
+                                     .class_names = (const char *const *)names, .palette = palette};
         rc = sg_dataset_open_list(&ds, &lc, &err);
+        free(names);
     } else {
         return usage_("--dataset must be voc, cityscapes or list");
     }

@@ -42,6 +42,9 @@ int sg_config_set(sg_config *c, const char *assignment, sg_err *err);
 
 /* Whether the key has a value from a file or --set. */
 bool sg_config_has(const sg_config *c, const char *key);
+/* Where the key's value comes from ("path:line" or "--set"), for messages
+ * about values a caller checks itself; NULL when the key has no value. */
+const char *sg_config_origin(const sg_config *c, const char *key);
 /* Error when the key has no value ("<key> is required"). */
 int sg_config_require(sg_config *c, const char *key, sg_err *err);
 

@@ -71,6 +71,13 @@ typedef struct sg_list_dataset_config {
 } sg_list_dataset_config;
 int sg_dataset_open_list(sg_dataset *ds, const sg_list_dataset_config *cfg, sg_err *err);
 
+/* Class names given as text ("background, disk, square"): exactly n
+ * comma-separated names of 1-63 characters from [A-Za-z0-9_.+-] (they
+ * become eval.tsv column names and figure labels), blanks around commas
+ * ignored. Returns one malloc'd block, n pointers then NULL then the
+ * strings, freed by free(); NULL with err set on a bad count or name. */
+char **sg_class_names_parse(const char *text, int n, sg_err *err);
+
 /* A dataset of the given kind from a list already read (VOC and Cityscapes
  * metadata built in; kind LIST takes n_classes/ignore/names/palette from
  * cfg, whose root and lists are then unused). */

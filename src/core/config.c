@@ -253,6 +253,12 @@ bool sg_config_has(const sg_config *c, const char *key)
     return e && e->raw;
 }
 
+const char *sg_config_origin(const sg_config *c, const char *key)
+{
+    const cfg_entry_ *e = find_(c, key);
+    return e && e->raw ? e->origin : NULL;
+}
+
 int sg_config_require(sg_config *c, const char *key, sg_err *err)
 {
     if (sg_config_has(c, key)) return 0;

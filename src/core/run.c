@@ -272,16 +272,19 @@ static int file_hash_(uint64_t *h, const char *path, sg_err *err)
 }
 
 /* The identity of the experiment, which --resume checks and results.csv
- * records: the configuration minus the run's name and outputs, with the split
- * and validation lists and the pretrained weights hashed by content instead
- * of by path. Where the data lives is not part of the experiment: the same
+ * records: the configuration minus the run's name and outputs and the keys
+ * that change no number (class names; loader threads and queue depth, whose
+ * batches test_loader proves identical), with the split and validation lists
+ * and the pretrained weights hashed by content instead of by path. Where the
+ * data lives is not part of the experiment: the same
  * split spelled "./splits/x", "splits/x" or through another checkout, or a
  * dataset or weights file on another disk or cluster, is the same run; a list
  * with one line changed, or other weights, is not. */
 static int run_hash_(const sg_run *run, const char *pretrained, uint64_t *out, sg_err *err)
 {
-    static const char *const skip[] = {"run",      "output",   "debug",           "data.root",
-                                       "data.split", "data.val", "model.pretrained", NULL};
+    static const char *const skip[] = {"run",         "output",       "debug",         "data.root",
+                                       "data.split",  "data.val",     "model.pretrained", "data.class_names",
+                                       "data.workers", "data.prefetch", NULL};
     const sg_run_priv_ *p = run->priv;
     uint64_t h = sg_config_hash(run->cfg, skip);
     h = list_hash_(h, &p->split.labeled);
@@ -474,8 +477,11 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
                     100 * p->final_miou, 100 * p->best_miou, p->best_iter);
             t_prev += sg_run_now() - te;
         }
+        if (p->term_at_iter == done) raise(SIGTERM);
+        /* A signal checkpoints even the last iteration: the message below
+         * promises one, and --resume then only evaluates and records. */
         int sig = sg_run_signal_;
-        if (!last && (sig || (p->ckpt_every > 0 && done % p->ckpt_every == 0))) {
+        if (sig || (!last && p->ckpt_every > 0 && done % p->ckpt_every == 0)) {
             double tc = sg_run_now();
             if (save_(run, done, p->wall_prev + (tc - t_start), err)) return -1;
             t_prev += sg_run_now() - tc;
@@ -526,8 +532,8 @@ static void usage_(FILE *fp, const char *name)
     fprintf(fp,
             "usage: %s --config FILE [--set section.key=value]... [--seed K | --seed-index I]\n"
             "       [--runs DIR] [--reports DIR] [--threads N] [--resume]\n"
-            "  --config FILE     run configuration ([section] key = value; see experiments/*/demo.conf)\n"
-            "  --set S.K=V       override or add one key (repeatable)\n"
+            "  --config FILE     run configuration ([section] key = value; keys: experiments/README.md)\n"
+            "  --set S.K=V       override or add one key (repeatable; applied after the file)\n"
             "  --seed K          the run seed (model init, data order, augmentation); = --set run.seed=K\n"
             "  --seed-index I    the I-th seed of splits/seeds (default 0); = --set run.seed_index=I\n"
             "  --runs DIR        root of the run directories (default runs); = --set output.runs=DIR\n"
@@ -565,29 +571,34 @@ static void free_run_(sg_run *run)
 static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, bool *finished, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
+    /* The file first, then the overrides in their order, wherever --config
+     * stands among them. */
     const char *config = NULL;
-    for (int i = 1; i < argc; i++) {
+    char **sets = sg_xcalloc((size_t)argc, sizeof *sets);
+    int n_sets = 0, rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i];
         bool has_arg = i + 1 < argc;
         char set[4200];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage_(stdout, argv[0]);
-            return 3;
+            rc = 3;
+            continue;
         } else if (!strcmp(a, "--resume")) {
             *resume = true;
             continue;
         } else if (!has_arg) {
             sg_err_set(err, "%s: unknown option or missing value", a);
-            return 2;
+            rc = 2;
+            continue;
         }
         const char *v = argv[++i];
         if (!strcmp(a, "--config")) {
             if (config) {
                 sg_err_set(err, "--config given twice");
-                return 2;
+                rc = 2;
             }
             config = v;
-            TRY(sg_config_load(run->cfg, v, err));
             continue;
         } else if (!strcmp(a, "--set")) {
             snprintf(set, sizeof set, "%s", v);
@@ -604,20 +615,31 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
             long n = strtol(v, &end, 10);
             if (*end || end == v || n < 1 || n > 1024) {
                 sg_err_set(err, "--threads %s: expected 1..1024", v);
-                return 2;
+                rc = 2;
+            } else {
+                sg_set_num_threads((int)n);
             }
-            sg_set_num_threads((int)n);
             continue;
         } else {
             sg_err_set(err, "%s: unknown option", a);
-            return 2;
+            rc = 2;
+            continue;
         }
-        TRY(sg_config_set(run->cfg, set, err));
+        size_t len = strlen(set) + 1;
+        sets[n_sets] = sg_xmalloc(len);
+        memcpy(sets[n_sets++], set, len);
     }
-    if (!config) {
+    if (!rc && !config) {
         sg_err_set(err, "--config FILE is required");
-        return 2;
+        rc = 2;
     }
+    if (!rc && sg_config_load(run->cfg, config, err)) rc = -1;
+    for (int k = 0; k < n_sets; k++) {
+        if (!rc && sg_config_set(run->cfg, sets[k], err)) rc = -1;
+        free(sets[k]);
+    }
+    free(sets);
+    if (rc) return rc;
     TRY(sg_run_read_seed(run, err));
     TRY(sg_run_read_data(run, err));
     TRY(sg_run_read_augment(run, err));

@@ -1,10 +1,12 @@
 /*
  * run_config.c: the run driver's configuration sections ([run] seeds,
- * [data], [augment], [model], [train], [eval], [output]) read into the run
- * and its private state (run_priv.h), with defaults, ranges and the
- * file:line of every bad value (config.h). The keys and their meaning are
- * listed in experiments/<method>/README.md and architecture.md section 5.
- * Covered by tests/run_config_errors.sh and every trainer test.
+ * [data], [augment], [model], [train], [eval], [output], [debug]) read into
+ * the run and its private state (run_priv.h), with defaults, ranges, the
+ * combinations that cannot work, and the file:line of every bad value
+ * (config.h). The keys and their meaning are listed in experiments/README.md
+ * (tests/config_keys_doc.sh checks that every key read is there), the method
+ * sections in experiments/<method>/README.md. Covered by
+ * tests/run_config_errors.sh and every trainer test.
  */
 #include "run_priv.h"
 
@@ -17,6 +19,47 @@ static const char *const styles_[] = {"pairs", "voc_ids", "cityscapes", NULL};
 static const char *const stems_[] = {"torchvision", "deep", NULL};
 static const char *const losses_[] = {"ce", "ohem", NULL};
 static const char *const modes_[] = {"whole", "center", "sliding", NULL};
+
+/* The origin of the first of two keys that has a value, for a message about
+ * a combination of them ("default" when neither has). */
+static const char *given_(const sg_config *c, const char *a, const char *b)
+{
+    const char *o = sg_config_origin(c, a);
+    if (!o) o = sg_config_origin(c, b);
+    return o ? o : "default";
+}
+
+/* data.class_names: the names of a list dataset's classes (eval.tsv
+ * columns, report figures); VOC and Cityscapes have theirs built in. */
+static int read_class_names_(sg_config *c, int kind, int n_classes, char ***names, sg_err *err)
+{
+    const char *key = "data.class_names", *origin = sg_config_origin(c, key);
+    if (!origin) return 0;
+    if (kind != SG_DATASET_LIST)
+        return sg_err_set(err, "%s: %s is only for data.kind = list (%s has its class names built in)", origin,
+                          key, kinds_[kind]);
+    const char *text;
+    TRY(sg_config_string(c, key, NULL, &text, err));
+    sg_err why;
+    *names = sg_class_names_parse(text, n_classes, &why);
+    return *names ? 0 : sg_err_set(err, "%s: %s = %s: %s", origin, key, text, why.msg);
+}
+
+/* The labeled, validation and (when the method has unlabeled loaders)
+ * unlabeled datasets, from the lists already read. */
+static int open_datasets_(sg_run_priv_ *p, sg_dataset_kind kind, const char *root,
+                          const sg_list_dataset_config *lc, sg_err *err)
+{
+    TRY(sg_dataset_from_list(&p->lab, kind, root, &p->split.labeled, lc, err));
+    p->lab_ok = true;
+    TRY(sg_dataset_from_list(&p->val, kind, root, &p->val_list, lc, err));
+    p->val_ok = true;
+    if (p->m->unlabeled_loaders > 0) {
+        TRY(sg_dataset_from_list(&p->unl, kind, root, &p->split.unlabeled, lc, err));
+        p->unl_ok = true;
+    }
+    return 0;
+}
 
 int sg_run_read_data(sg_run *run, sg_err *err)
 {
@@ -58,17 +101,22 @@ int sg_run_read_data(sg_run *run, sg_err *err)
     p->split_ok = true;
     TRY(sg_list_read(&p->val_list, val, (sg_list_style)style, NULL, err));
     p->val_list_ok = true;
-    sg_list_dataset_config lc = {.n_classes = (int)n_classes, .ignore_index = (int)ignore};
     if (kind == SG_DATASET_LIST && !sg_config_has(c, "data.n_classes"))
         return sg_err_set(err, "data.n_classes is required for data.kind = list");
-    TRY(sg_dataset_from_list(&p->lab, (sg_dataset_kind)kind, root, &p->split.labeled, &lc, err));
-    p->lab_ok = true;
-    TRY(sg_dataset_from_list(&p->val, (sg_dataset_kind)kind, root, &p->val_list, &lc, err));
-    p->val_ok = true;
-    if (p->m->unlabeled_loaders > 0) {
-        TRY(sg_dataset_from_list(&p->unl, (sg_dataset_kind)kind, root, &p->split.unlabeled, &lc, err));
-        p->unl_ok = true;
-    }
+    if (kind != SG_DATASET_LIST && (n_classes != (kind == SG_DATASET_VOC ? 21 : 19) || ignore != 255))
+        return sg_err_set(err,
+                          "%s: data.n_classes = %ld, data.ignore_index = %ld: %s has %d classes and ignore index 255 "
+                          "built in (data.kind = list for another labelling)",
+                          given_(c, "data.n_classes", "data.ignore_index"),
+                          n_classes, ignore, kinds_[kind], kind == SG_DATASET_VOC ? 21 : 19);
+    char **names = NULL;
+    TRY(read_class_names_(c, kind, (int)n_classes, &names, err));
+    sg_list_dataset_config lc = {.n_classes = (int)n_classes,
+                                 .ignore_index = (int)ignore,
+                                 .class_names = (const char *const *)names};
+    int rc = open_datasets_(p, (sg_dataset_kind)kind, root, &lc, err);
+    free(names);
+    if (rc) return rc;
     if (p->split.labeled.n == 0) return sg_err_set(err, "%s/labeled.txt: empty", split);
     if (p->m->unlabeled_loaders > 0 && p->split.unlabeled.n == 0)
         return sg_err_set(err, "%s/unlabeled.txt: empty", split);
@@ -89,6 +137,13 @@ int sg_run_read_augment(sg_run *run, sg_err *err)
     TRY(sg_config_int(c, "data.crop", 321, 8, 4096, &crop, err));
     run->crop = (int)crop;
     sg_augment_config_unimatch(a, run->crop);
+    /* Crop padding of a labeled mask must be ignored by the loss and mIoU,
+     * so it is the dataset's ignore index (255 for VOC and Cityscapes). */
+    a->weak.label_fill = run->ignore_index;
+    if (p->m->unlabeled_loaders > 0 && run->ignore_index == a->weak.unlabeled_fill)
+        return sg_err_set(err, "%s: data.ignore_index = %d is reserved: it marks the crop padding of unlabeled "
+                          "images (UniMatch's convention)", sg_config_origin(c, "data.ignore_index"),
+                          a->weak.unlabeled_fill);
     float scale[2] = {(float)a->weak.scale_min, (float)a->weak.scale_max};
     TRY(sg_config_floats(c, "augment.scale", scale, 2, scale, err));
     a->weak.scale_min = scale[0];
@@ -212,6 +267,14 @@ int sg_run_read_eval_output(sg_run *run, sg_err *err)
     p->eval.crop = (int)v;
     TRY(sg_config_int(c, "eval.stride", 0, 0, 1 << 16, &v, err));
     p->eval.stride = (int)v;
+    /* Sliding windows start every stride pixels: a stride of 0 would never
+     * advance and one above the crop would leave pixels no window covers. */
+    int stride = p->eval.stride > 0 ? p->eval.stride : p->eval.crop * 2 / 3;
+    if (p->eval.mode == SG_EVAL_SLIDING && (stride < 1 || stride > p->eval.crop))
+        return sg_err_set(err,
+                          "%s: eval.crop = %d, eval.stride = %d: sliding windows need 1 <= stride <= crop (stride 0 "
+                          "means int(crop * 2 / 3) = %d)",
+                          given_(c, "eval.stride", "eval.crop"), p->eval.crop, p->eval.stride, p->eval.crop * 2 / 3);
     TRY(sg_config_int(c, "eval.center_pad_label", 0, 0, 255, &v, err));
     p->eval.center_pad_label = (int)v;
     TRY(sg_config_string(c, "eval.interval", "epoch", &every, err));
@@ -222,8 +285,8 @@ int sg_run_read_eval_output(sg_run *run, sg_err *err)
         errno = 0;
         p->eval_every = strtol(every, &end, 10);
         if (errno || end == every || *end || p->eval_every < 0)
-            return sg_err_set(err, "eval.interval = %s: expected 'epoch' or a number of iterations (0: at "
-                                   "the end only)", every);
+            return sg_err_set(err, "%s: eval.interval = %s: expected 'epoch' or a number of iterations (0: at "
+                                   "the end only)", sg_config_origin(c, "eval.interval"), every);
     }
     TRY(sg_config_int(c, "output.checkpoint_interval", 1000, 0, 1L << 40, &p->ckpt_every, err));
     TRY(sg_config_int(c, "output.print_interval", 0, 0, 1L << 40, &p->print_every, err));
@@ -234,28 +297,47 @@ int sg_run_read_eval_output(sg_run *run, sg_err *err)
      * a NaN loss at the given iteration, SIGKILL after it. */
     TRY(sg_config_int(c, "debug.nan_at_iter", 0, 0, 1L << 40, &p->nan_at_iter, err));
     TRY(sg_config_int(c, "debug.kill_at_iter", 0, 0, 1L << 40, &p->kill_at_iter, err));
+    TRY(sg_config_int(c, "debug.term_at_iter", 0, 0, 1L << 40, &p->term_at_iter, err));
     return 0;
 }
 
+/* The seed: run.seed, or entry run.seed_index of the run.seeds file. When
+ * both are given (a config.resolved records both), an override on the
+ * command line beats a file's value, so `--config config.resolved
+ * --seed-index 2` and `--seed 7` both do what they say; two values at the
+ * same level must name the same seed. */
 int sg_run_read_seed(sg_run *run, sg_err *err)
 {
     sg_config *c = run->cfg;
     const char *seeds_file;
-    long index;
+    long index, s;
     TRY(sg_config_string(c, "run.seeds", "splits/seeds", &seeds_file, err));
     TRY(sg_config_int(c, "run.seed_index", 0, 0, 1 << 20, &index, err));
-    if (sg_config_has(c, "run.seed")) {
-        long s;
+    const char *so = sg_config_origin(c, "run.seed"), *io = sg_config_origin(c, "run.seed_index");
+    bool s_set = so && !strcmp(so, "--set"), i_set = io && !strcmp(io, "--set");
+    bool seed_wins = so && !(io && i_set && !s_set);
+    uint64_t listed = 0;
+    if (!seed_wins || (io && s_set == i_set)) {
+        uint64_t seeds[256];
+        int n = sg_seeds_read(seeds_file, seeds, 256, err);
+        if (n < 0) return -1;
+        if (index >= n) return sg_err_set(err, "run.seed_index = %ld: %s holds %d seeds", index, seeds_file, n);
+        listed = seeds[index];
+    }
+    if (seed_wins) {
         TRY(sg_config_int(c, "run.seed", 0, 0, (1L << 31) - 1, &s, err));
+        if (io && s_set == i_set && (uint64_t)s != listed)
+            return sg_err_set(err, "%s: run.seed = %ld but %s: run.seed_index = %ld is seed %llu of %s: give one of them",
+                              so, s, io, index, (unsigned long long)listed, seeds_file);
         run->seed = (uint64_t)s;
         return 0;
     }
-    uint64_t seeds[256];
-    int n = sg_seeds_read(seeds_file, seeds, 256, err);
-    if (n < 0) return -1;
-    if (index >= n) return sg_err_set(err, "run.seed_index = %ld: %s holds %d seeds", index, seeds_file, n);
-    run->seed = seeds[index];
-    long s;
+    run->seed = listed;
+    if (so) { /* a file's run.seed, overridden by --set run.seed_index: record the seed used */
+        char set[64];
+        snprintf(set, sizeof set, "run.seed=%llu", (unsigned long long)listed);
+        TRY(sg_config_set(c, set, err));
+    }
     TRY(sg_config_int(c, "run.seed", (long)run->seed, 0, (1L << 31) - 1, &s, err));
     return 0;
 }

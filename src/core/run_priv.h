@@ -34,7 +34,7 @@ struct sg_run_priv_ {
     float ohem_thresh;
     long ohem_min_kept;
     float lr_base, lr_multi, poly_power;
-    long nan_at_iter, kill_at_iter;
+    long nan_at_iter, kill_at_iter, term_at_iter;
     const char *runs_root, *reports_root;
     uint64_t config_hash;
     char hash_hex[17];

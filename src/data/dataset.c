@@ -127,6 +127,46 @@ static void sg_set_names_(sg_dataset *ds, const char *const *names)
     }
 }
 
+static bool sg_name_char_(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+           ch == '.' || ch == '+' || ch == '-';
+}
+
+char **sg_class_names_parse(const char *text, int n, sg_err *err)
+{
+    SG_CHECK(text && n >= 1, "sg_class_names_parse: n = %d", n);
+    size_t len = strlen(text);
+    char **names = sg_xcalloc(1, (size_t)(n + 1) * sizeof *names + len + 1);
+    char *buf = (char *)(names + n + 1);
+    memcpy(buf, text, len + 1);
+    int k = 0;
+    for (char *s = buf;; k++) {
+        char *comma = strchr(s, ',');
+        if (comma) *comma = 0;
+        while (*s == ' ' || *s == '\t') s++;
+        char *end = s + strlen(s);
+        while (end > s && (end[-1] == ' ' || end[-1] == '\t')) *--end = 0;
+        size_t w = (size_t)(end - s);
+        bool ok = w >= 1 && w <= 63;
+        for (const char *c = s; ok && *c; c++) ok = sg_name_char_(*c);
+        if (!ok) {
+            sg_err_set(err, "class name %d '%s': expected 1-63 characters of A-Z a-z 0-9 _ . + -", k, s);
+            free(names);
+            return NULL;
+        }
+        if (k < n) names[k] = s;
+        if (!comma) break;
+        s = comma + 1;
+    }
+    if (k + 1 != n) {
+        sg_err_set(err, "%d class names for %d classes", k + 1, n);
+        free(names);
+        return NULL;
+    }
+    return names;
+}
+
 /* A labelTrainIds mask that is absent while the labelIds file of the same
  * frame exists: use the latter and map it on load. */
 static void sg_cityscapes_mask_(sg_sample *s)

@@ -31,16 +31,22 @@ static void blit_(sg_image *dst, int x0, int y0, int t, const sg_image *src, con
         }
 }
 
+/* names: a list dataset's data.class_names, or NULL. */
 static int open_dataset_(sg_dataset *ds, const char *kind, const char *root, const char *list, int k, int ignore,
-                         sg_err *err)
+                         const char *names, sg_err *err)
 {
     if (!strcmp(kind, "voc")) return sg_dataset_open_voc(ds, root, list, err);
     if (!strcmp(kind, "cityscapes")) return sg_dataset_open_cityscapes(ds, root, list, err);
+    char **parsed = NULL;
+    if (names && !(parsed = sg_class_names_parse(names, k, err))) return -1;
     uint8_t palette[768];
     sg_voc_palette(palette); /* as sg-eval colours list datasets */
     sg_list_dataset_config lc = {.root = root, .lists = (const char *const[]){list}, .n_lists = 1,
-                                 .n_classes = k, .ignore_index = ignore, .palette = palette};
-    return sg_dataset_open_list(ds, &lc, err);
+                                 .n_classes = k, .ignore_index = ignore,
+                                 .class_names = (const char *const *)parsed, .palette = palette};
+    int rc = sg_dataset_open_list(ds, &lc, err);
+    free(parsed);
+    return rc;
 }
 
 /* The weights a method evaluates: metadata "eval_weights" when the driver
@@ -65,6 +71,7 @@ static const char *eval_weights_(const char *ckpt)
 typedef struct qual_cfg_ {
     const char *kind, *root, *val, *mode;
     const char *val_named; /* data.val as the runs' configs give it, for the caption */
+    const char *names;     /* data.class_names, or NULL */
     long k, ignore, crop, stride;
 } qual_cfg_;
 
@@ -76,7 +83,7 @@ static bool data_cfg_(rep_ *r, qual_cfg_ *q)
                 sg_config *c = load_config(run_dir(r, m, p, s));
                 if (!c) continue;
                 sg_err err;
-                const char *kind, *root, *val, *mode;
+                const char *kind, *root, *val, *mode, *names;
                 bool ok = !sg_config_string(c, "data.kind", "list", &kind, &err) &&
                           !sg_config_string(c, "data.root", NULL, &root, &err) &&
                           !sg_config_string(c, "data.val", NULL, &val, &err) &&
@@ -84,13 +91,15 @@ static bool data_cfg_(rep_ *r, qual_cfg_ *q)
                           !sg_config_int(c, "data.n_classes", 0, 0, 256, &q->k, &err) &&
                           !sg_config_int(c, "data.ignore_index", 255, 0, 255, &q->ignore, &err) &&
                           !sg_config_int(c, "eval.crop", 0, 0, 1 << 20, &q->crop, &err) &&
-                          !sg_config_int(c, "eval.stride", 0, 0, 1 << 20, &q->stride, &err);
+                          !sg_config_int(c, "eval.stride", 0, 0, 1 << 20, &q->stride, &err) &&
+                          !sg_config_string(c, "data.class_names", "", &names, &err);
                 if (ok) {
                     q->kind = fmt("%s", kind);
                     q->root = root[0] == '/' ? fmt("%s", root) : fmt("%s/%s", r->o.base, root);
                     q->val = val[0] == '/' ? fmt("%s", val) : fmt("%s/%s", r->o.base, val);
                     q->val_named = fmt("%s", val);
                     q->mode = fmt("%s", mode);
+                    q->names = names[0] ? fmt("%s", names) : NULL;
                 }
                 sg_config_free(c);
                 if (ok) return true;
@@ -98,20 +107,36 @@ static bool data_cfg_(rep_ *r, qual_cfg_ *q)
     return false;
 }
 
-/* The class names of that dataset, for the per-class figure; without them
- * the figure shows class indices. */
+/* The class names of that dataset, for the per-class figure, from the runs'
+ * configs alone (built in for VOC and Cityscapes, data.class_names or
+ * "class<k>" for a list dataset); without a readable config the figure shows
+ * class indices. */
 void load_class_names(rep_ *r)
 {
     qual_cfg_ q;
     if (!data_cfg_(r, &q)) return;
-    sg_dataset ds;
-    sg_err err;
-    if (open_dataset_(&ds, q.kind, q.root, q.val, (int)q.k, (int)q.ignore, &err)) return;
-    if (ds.n_classes >= r->n_classes && ds.class_names) {
-        r->class_names = sg_xcalloc((size_t)r->n_classes + 1, sizeof *r->class_names);
-        for (int k = 0; k < r->n_classes; k++) r->class_names[k] = fmt("%s", ds.class_names[k]);
+    const char *const *known = !strcmp(q.kind, "voc") ? sg_voc_class_names
+                               : !strcmp(q.kind, "cityscapes") ? sg_cityscapes_class_names
+                                                                : NULL;
+    long n_known = !strcmp(q.kind, "voc") ? 21 : !strcmp(q.kind, "cityscapes") ? 19 : q.k;
+    char **parsed = NULL;
+    if (!known && q.names) {
+        sg_err err;
+        if (q.k < 1) {
+            note(r, "class names not used: data.class_names without data.n_classes");
+            return;
+        }
+        if (!(parsed = sg_class_names_parse(q.names, (int)q.k, &err))) {
+            note(r, "class names not used: data.class_names: %s", err.msg);
+            return;
+        }
+        known = (const char *const *)parsed;
     }
-    sg_dataset_free(&ds);
+    if (!known || n_known >= r->n_classes) { /* a list dataset without names: "class<k>", as eval.tsv */
+        r->class_names = sg_xcalloc((size_t)r->n_classes + 1, sizeof *r->class_names);
+        for (int k = 0; k < r->n_classes; k++) r->class_names[k] = known ? fmt("%s", known[k]) : fmt("class%d", k);
+    }
+    free(parsed);
 }
 
 int write_qualitative(rep_ *r, const char *sg_eval, sg_err *err)
@@ -156,7 +181,7 @@ int write_qualitative(rep_ *r, const char *sg_eval, sg_err *err)
     if (sg_atomic_commit(&af, err)) return -1;
     char *list = fmt("%s/val.txt", qdir);
     sg_dataset ds;
-    if (open_dataset_(&ds, q.kind, q.root, list, (int)q.k, (int)q.ignore, err)) {
+    if (open_dataset_(&ds, q.kind, q.root, list, (int)q.k, (int)q.ignore, q.names, err)) {
         note(r, "qualitative figure not made: %s", err->msg);
         return 0;
     }

@@ -15,16 +15,8 @@
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 SG_NUM_THREADS=1; export SG_NUM_THREADS
-"$bin/tools/sg-demo-data" --out "$SG_TMP/data" --splits "$SG_TMP/splits" --train 40 --val 6 --labeled 12 >/dev/null
-train() {
-    m=$1
-    shift
-    "$bin/experiments/$m/$m" --config "$top_srcdir/experiments/$m/demo.conf" \
-        --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/12" --set data.val="$SG_TMP/splits/val.txt" \
-        --set run.seeds="$top_srcdir/splits/seeds" --set train.iterations=6 --set train.batch_size=3 \
-        --set train.batch_size_u=3 --set data.crop=32 --set eval.interval=3 --set output.checkpoint_interval=4 \
-        --set data.workers=2 --reports "$SG_TMP/reports" --seed 0 "$@"
-}
+sg_tiny_data
+train() { sg_tiny_train "$@"; }
 header() {
     case $1 in
     unimatch) echo "loss	loss_x	loss_s1	loss_s2	loss_fp	mask_ratio" ;;

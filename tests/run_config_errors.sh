@@ -105,8 +105,10 @@ grep -qx "iterations = 3 ; --set" "$SG_TMP"/runs/demo/4/supervised/seed0/config.
 
 # Ignore index 200 on a list dataset, crops (96) larger than most rescaled
 # images (32-128): the padding must be 200, or the loss stops on label 255.
-"$tr" --config "$good" --set data.ignore_index=200 --set data.crop=96 --runs "$SG_TMP/ign" 2> "$SG_TMP/err" ||
-    { echo "ignore_index 200 with padded crops failed"; cat "$SG_TMP/err"; exit 1; }
+# The split is spelled with a trailing slash: the protocol is still "4".
+"$tr" --config "$good" --set data.ignore_index=200 --set data.crop=96 --set data.split="$SG_TMP/splits/4/" \
+    --runs "$SG_TMP/ign" 2> "$SG_TMP/err" || { echo "ignore_index 200 with padded crops failed"; cat "$SG_TMP/err"; exit 1; }
+[ -s "$SG_TMP/ign/demo/4/supervised/seed0/result.json" ] || { echo "split 'x/4/': protocol is not 4"; exit 1; }
 
 # A config.resolved (run.seed = 0 and run.seed_index = 0 from the file) rerun
 # with --seed-index 1 uses seed 1 of the list and records it.

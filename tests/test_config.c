@@ -191,5 +191,27 @@ int main(void)
            "a too long line is an error naming it");
     tap_ok(sg_expect_abort(bad_key_, c, (const char *const[]){"not section.key"}, 1), "key without a section aborts");
     sg_config_free(c);
+
+    /* Numbers are written back in their shortest exact form, integer digits
+     * kept: 10 is "10" (not "1e+01"), as a reader of config.resolved expects. */
+    strcpy(dir, "/tmp/test_config.XXXXXX");
+    c = load_("[n]\nten = 10.0\nbig = 1500\nsmall = 2.5e-5\nthird = 0.33333334\n", &err);
+    double x;
+    float f;
+    tap_ok(c && !sg_config_double(c, "n.ten", 0, 0, 1e9, &x, &err) && !sg_config_double(c, "n.big", 0, 0, 1e9, &x, &err) &&
+               !sg_config_double(c, "n.small", 0, 0, 1, &x, &err) && !sg_config_float(c, "n.third", 0, 0, 1, &f, &err) &&
+               mkdtemp(dir) && snprintf(path, sizeof path, "%s/config.resolved", dir) > 0 &&
+               !sg_config_write_resolved(c, path, &err),
+           "numbers read and written");
+    fp = fopen(path, "r");
+    n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    buf[n] = 0;
+    if (fp) fclose(fp);
+    tap_ok(has_(buf, "big = 1500 ;") && has_(buf, "ten = 10 ;") && has_(buf, "small = 2.5e-05 ;") &&
+               has_(buf, "third = 0.33333334 ;"),
+           "resolved numbers: 10, 1500, 2.5e-05, float 0.33333334");
+    unlink(path);
+    rmdir(dir);
+    sg_config_free(c);
     return tap_done();
 }

@@ -309,7 +309,9 @@ static int parse_double_(const char *s, double *out)
 /* The shortest %g form that reads back to v (as a double, or as a float). */
 static void fmt_real_(char *buf, size_t len, double v, bool as_float)
 {
-    for (int p = 1; p <= 17; p++) {
+    /* At least the integer digits, so that 10 reads "10", not "1e+01". */
+    int p0 = fabs(v) >= 1 && fabs(v) < 1e15 ? (int)floor(log10(fabs(v))) + 1 : 1;
+    for (int p = p0; p <= 17; p++) {
         snprintf(buf, len, "%.*g", p, v);
         double back = strtod(buf, NULL);
         if (as_float ? (float)back == (float)v : back == v) return;

@@ -85,9 +85,12 @@ int sg_run_read_data(sg_run *run, sg_err *err)
 
     /* [run] names the run; defaults from the data section. */
     const char *dataset, *protocol;
-    char base[256];
-    const char *slash = strrchr(split, '/');
-    snprintf(base, sizeof base, "%s", slash && slash[1] ? slash + 1 : split);
+    char base[256]; /* the split directory's name: "splits/demo/24/" -> "24" */
+    size_t len = strlen(split);
+    while (len > 1 && split[len - 1] == '/') len--;
+    size_t from = len;
+    while (from > 0 && split[from - 1] != '/') from--;
+    snprintf(base, sizeof base, "%.*s", (int)(len - from), split + from);
     TRY(sg_config_string(c, "run.dataset", kinds_[kind], &dataset, err));
     TRY(sg_config_string(c, "run.protocol", base, &protocol, err));
     if (!dataset[0] || strchr(dataset, '/') || strlen(dataset) >= sizeof run->dataset)

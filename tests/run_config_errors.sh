@@ -116,4 +116,7 @@ grep -qx "iterations = 3 ; --set" "$SG_TMP"/runs/demo/4/supervised/seed0/config.
     2> "$SG_TMP/err" || { echo "config.resolved --seed-index 1 failed"; cat "$SG_TMP/err"; exit 1; }
 grep -qx "seed = 1 ; --set" "$SG_TMP/again/demo/4/supervised/seed1/config.resolved" ||
     { echo "--seed-index 1 did not give seed 1"; ls -R "$SG_TMP/again"; exit 1; }
+# Rerun as it stands, with the seeds file gone: the file's run.seed is used.
+"$tr" --config "$SG_TMP/runs/demo/4/supervised/seed0/config.resolved" --set run.seeds="$SG_TMP/absent" \
+    --runs "$SG_TMP/as_is" 2> "$SG_TMP/err" || { echo "config.resolved without its seeds file failed"; cat "$SG_TMP/err"; exit 1; }
 exit 0

@@ -307,8 +307,9 @@ int sg_run_read_eval_output(sg_run *run, sg_err *err)
 /* The seed: run.seed, or entry run.seed_index of the run.seeds file. When
  * both are given (a config.resolved records both), an override on the
  * command line beats a file's value, so `--config config.resolved
- * --seed-index 2` and `--seed 7` both do what they say; two values at the
- * same level must name the same seed. */
+ * --seed-index 2` and `--seed 7` both do what they say; two overrides must
+ * name the same seed; in a file run.seed wins, and the seeds file is then
+ * not read (a config.resolved reruns where splits/seeds is absent). */
 int sg_run_read_seed(sg_run *run, sg_err *err)
 {
     sg_config *c = run->cfg;
@@ -320,7 +321,8 @@ int sg_run_read_seed(sg_run *run, sg_err *err)
     bool s_set = so && !strcmp(so, "--set"), i_set = io && !strcmp(io, "--set");
     bool seed_wins = so && !(io && i_set && !s_set);
     uint64_t listed = 0;
-    if (!seed_wins || (io && s_set == i_set)) {
+    bool check = io && s_set && i_set;
+    if (!seed_wins || check) {
         uint64_t seeds[256];
         int n = sg_seeds_read(seeds_file, seeds, 256, err);
         if (n < 0) return -1;
@@ -329,7 +331,7 @@ int sg_run_read_seed(sg_run *run, sg_err *err)
     }
     if (seed_wins) {
         TRY(sg_config_int(c, "run.seed", 0, 0, (1L << 31) - 1, &s, err));
-        if (io && s_set == i_set && (uint64_t)s != listed)
+        if (check && (uint64_t)s != listed)
             return sg_err_set(err, "%s: run.seed = %ld but %s: run.seed_index = %ld is seed %llu of %s: give one of them",
                               so, s, io, index, (unsigned long long)listed, seeds_file);
         run->seed = (uint64_t)s;

@@ -672,6 +672,13 @@ int main(void)
     };
     test_sliding_(&ctx, 4, 3, win_given, 12, "crop 4, stride 3");
     sg_ctx_free(&ctx);
+    /* The stride the windows above used, as the trainer and sg-eval check it
+     * (crop 1 gives 0: they refuse it). */
+    tap_ok(sg_eval_stride(&(sg_eval_opts){.mode = SG_EVAL_SLIDING, .crop = 5}) == 3 &&
+               sg_eval_stride(&(sg_eval_opts){.mode = SG_EVAL_SLIDING, .crop = 4, .stride = 3}) == 3 &&
+               sg_eval_stride(&(sg_eval_opts){.mode = SG_EVAL_SLIDING, .crop = 801}) == 534 &&
+               sg_eval_stride(&(sg_eval_opts){.mode = SG_EVAL_SLIDING, .crop = 1}) == 0,
+           "sliding stride: given, or int(crop * 2 / 3) (801 -> 534, UniMatch's Cityscapes)");
 
     test_colorize_();
     return tap_done();

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "sliding")) eopts.mode = SG_EVAL_SLIDING;
     else return usage_("--mode must be whole, center or sliding");
     if (eopts.mode != SG_EVAL_WHOLE && crop < 1) return usage_("--mode center/sliding need --crop");
-    if (eopts.mode == SG_EVAL_SLIDING && ((stride ? stride : crop * 2 / 3) < 1 || stride > crop))
+    if (eopts.mode == SG_EVAL_SLIDING && (sg_eval_stride(&eopts) < 1 || sg_eval_stride(&eopts) > crop))
         return usage_("--mode sliding needs 1 <= --stride <= --crop (no --stride: int(crop * 2 / 3) >= 1)");
     if (threads) sg_set_num_threads(threads);
     if (class_names && strcmp(kind, "list")) return usage_("--class-names is only for --dataset list");

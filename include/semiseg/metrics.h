@@ -89,6 +89,10 @@ typedef struct sg_eval_opts {
     int center_pad_label;   /* CENTER_CROP label padding: 0 as U2PL */
 } sg_eval_opts;
 
+/* The step of the sliding windows: opts->stride, or int(crop * 2 / 3) when
+ * it is 0 (UniMatch). Callers check it lies in 1..crop before evaluating. */
+int sg_eval_stride(const sg_eval_opts *opts);
+
 /* Run the model on one image and accumulate the result.
  * image (1, 3, H, W) float, NOT in ctx's arena: ctx is reset after every
  * window and before returning, with recording off, so memory does not grow

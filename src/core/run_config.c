@@ -272,12 +272,12 @@ int sg_run_read_eval_output(sg_run *run, sg_err *err)
     p->eval.stride = (int)v;
     /* Sliding windows start every stride pixels: a stride of 0 would never
      * advance and one above the crop would leave pixels no window covers. */
-    int stride = p->eval.stride > 0 ? p->eval.stride : p->eval.crop * 2 / 3;
+    int stride = sg_eval_stride(&p->eval);
     if (p->eval.mode == SG_EVAL_SLIDING && (stride < 1 || stride > p->eval.crop))
         return sg_err_set(err,
-                          "%s: eval.crop = %d, eval.stride = %d: sliding windows need 1 <= stride <= crop (stride 0 "
-                          "means int(crop * 2 / 3) = %d)",
-                          given_(c, "eval.stride", "eval.crop"), p->eval.crop, p->eval.stride, p->eval.crop * 2 / 3);
+                          "%s: eval.crop = %d, eval.stride = %d: sliding windows need 1 <= stride <= crop (the "
+                          "stride used: %d; 0 means int(crop * 2 / 3))",
+                          given_(c, "eval.stride", "eval.crop"), p->eval.crop, p->eval.stride, stride);
     TRY(sg_config_int(c, "eval.center_pad_label", 0, 0, 255, &v, err));
     p->eval.center_pad_label = (int)v;
     TRY(sg_config_string(c, "eval.interval", "epoch", &every, err));

@@ -131,13 +131,18 @@ static void predict_center_(sg_ctx *ctx, const sg_eval_opts *o, sg_logits_fn fn,
     sg_ctx_reset(ctx);
 }
 
+int sg_eval_stride(const sg_eval_opts *opts)
+{
+    /* Python's int(grid * 2 / 3): truncation of an exact-enough quotient,
+     * equal to integer division for positive sides. */
+    return opts->stride > 0 ? opts->stride : opts->crop * 2 / 3;
+}
+
 static void predict_sliding_(sg_ctx *ctx, const sg_eval_opts *o, sg_logits_fn fn, void *model,
                              sg_tensor *image, int k_want, sg_image *ids)
 {
     const int H = image->shape[2], W = image->shape[3], S = o->crop;
-    /* Python's int(grid * 2 / 3): truncation of an exact-enough quotient,
-     * equal to integer division for positive sides. */
-    const int stride = o->stride > 0 ? o->stride : S * 2 / 3;
+    const int stride = sg_eval_stride(o);
     SG_CHECK(stride >= 1, "sg_eval_image: sliding stride %d (crop %d) must be >= 1", stride, S);
     const size_t hw = (size_t)H * W;
     float *sum = NULL;   /* (K, H, W), allocated once K is known */

@@ -31,22 +31,16 @@ static void blit_(sg_image *dst, int x0, int y0, int t, const sg_image *src, con
         }
 }
 
-/* names: a list dataset's data.class_names, or NULL. */
 static int open_dataset_(sg_dataset *ds, const char *kind, const char *root, const char *list, int k, int ignore,
-                         const char *names, sg_err *err)
+                         sg_err *err)
 {
     if (!strcmp(kind, "voc")) return sg_dataset_open_voc(ds, root, list, err);
     if (!strcmp(kind, "cityscapes")) return sg_dataset_open_cityscapes(ds, root, list, err);
-    char **parsed = NULL;
-    if (names && !(parsed = sg_class_names_parse(names, k, err))) return -1;
     uint8_t palette[768];
     sg_voc_palette(palette); /* as sg-eval colours list datasets */
     sg_list_dataset_config lc = {.root = root, .lists = (const char *const[]){list}, .n_lists = 1,
-                                 .n_classes = k, .ignore_index = ignore,
-                                 .class_names = (const char *const *)parsed, .palette = palette};
-    int rc = sg_dataset_open_list(ds, &lc, err);
-    free(parsed);
-    return rc;
+                                 .n_classes = k, .ignore_index = ignore, .palette = palette};
+    return sg_dataset_open_list(ds, &lc, err);
 }
 
 /* The weights a method evaluates: metadata "eval_weights" when the driver
@@ -181,7 +175,7 @@ int write_qualitative(rep_ *r, const char *sg_eval, sg_err *err)
     if (sg_atomic_commit(&af, err)) return -1;
     char *list = fmt("%s/val.txt", qdir);
     sg_dataset ds;
-    if (open_dataset_(&ds, q.kind, q.root, list, (int)q.k, (int)q.ignore, q.names, err)) {
+    if (open_dataset_(&ds, q.kind, q.root, list, (int)q.k, (int)q.ignore, err)) {
         note(r, "qualitative figure not made: %s", err->msg);
         return 0;
     }

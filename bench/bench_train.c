@@ -30,6 +30,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+/* The backend this test runs its contexts on (the default CPU one unless a
+ * test switches). */
+static const sg_backend *g_be;
+
 #define B 8
 #define S 128
 #define K 21
@@ -119,6 +123,7 @@ static void step_b_(bench *b)
 
 int main(int argc, char **argv)
 {
+    g_be = sg_backend_cpu_default();
     const char *workload = NULL, *path = NULL;
     int threads = 0, steps = 10, warmup = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -144,7 +149,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_train: --path must be fast or reference\n");
             return 2;
         }
-        sg_set_cpu_path(strcmp(path, "fast") ? SG_CPU_REFERENCE : SG_CPU_FAST);
+        g_be = strcmp(path, "fast") ? sg_backend_cpu_reference() : sg_backend_cpu_dnnl();
     }
 
     sg_deeplab_config cfg = sg_deeplab_config_default(18, K);
@@ -199,7 +204,7 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf("c %s threads=%d median_s=%.5f img_per_s=%.2f rss_mb=%.1f gflops=%.1f path=%s\n", workload,
            threads, med, images / med, ru.ru_maxrss / 1024.0, 2.0 * macs / med / 1e9,
-           sg_get_cpu_path() == SG_CPU_FAST ? "fast" : "reference");
+           g_be->name);
 
     free(times);
     sg_tensor *owned[] = {b.x, b.y, b.u_w, b.u_s1, b.u_s2, b.m_w, b.m_s1, b.m_s2, b.ign, b.box1, b.box2};

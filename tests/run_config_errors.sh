@@ -59,6 +59,16 @@ with() { # with LINE: good.conf + "[train]" (line 23) + LINE (line 24) -> path o
 [ "$(wc -l < "$good")" = 22 ] || { echo "good.conf: line numbers below assume 22 lines"; exit 1; }
 
 expect 1 "c.conf:24: unknown key train.lrr" --config "$(with 'lrr = 0.1')"
+# A device this build or machine lacks is refused before anything is written:
+# built without CUDA the message says so; built with it, this machine (no GPU
+# in CI) has no cuda:999 (device numbers are 0-based).
+expect 1 'run.device: device "gpu": expected cpu, cuda or cuda:N' --config "$good" --device gpu
+if grep -q '^#define SG_HAVE_CUDA 1' "$bin/config.h"; then
+    expect 1 "run.device = cuda:999: cuda:999: no such device" --config "$good" --device cuda:999
+else
+    expect 1 "run.device = cuda:999: cuda:999 requested, but semiseg was built without CUDA" \
+        --config "$good" --device cuda:999
+fi
 expect 1 "c.conf:24: train.lr = fast: not a number" --config "$(with 'lr = fast')"
 expect 1 "c.conf:24: train.batch_size_u = 0: out of range" --config "$(with 'batch_size_u = 0')"
 expect 1 "c.conf:24: train.loss = hinge: expected one of: ce ohem" --config "$(with 'loss = hinge')"

@@ -12,6 +12,7 @@ int main(void) { tap_skip_all("built without CUDA (./configure --with-cuda)"); }
 
 #include "semiseg.h"
 #include "semiseg/cuda.h"
+#include "../src/cuda/cuda_kernels.h"
 #include "fixture.h"
 #include "../src/cpu/activation.h"
 #include "../src/cpu/gemm.h"
@@ -34,10 +35,10 @@ static void test_relu(void)
           *gpu = sg_xmalloc(n * 4);
     fill_(x, n, 1);
     fill_(dout, n, 2);
-    float *dx_ = sg_cuda_malloc(n * 4), *dd_ = sg_cuda_malloc(n * 4), *do_ = sg_cuda_malloc(n * 4);
+    float *dx_ = sg_cuda_alloc(n * 4), *dd_ = sg_cuda_alloc(n * 4), *do_ = sg_cuda_alloc(n * 4);
     sg_cuda_to_device(dx_, x, n * 4);
     sg_cuda_to_device(dd_, dout, n * 4);
-    sg_relu_forward_cuda(do_, dx_, n);
+    sg_cuda_relu_forward(do_, dx_, n);
     sg_cuda_to_host(gpu, do_, n * 4);
     sg_relu_forward_cpu(cpu, x, n);
     tap_ok(memcmp(cpu, gpu, n * 4) == 0, "relu forward on the GPU is bitwise the CPU result");
@@ -45,7 +46,7 @@ static void test_relu(void)
     /* Backward accumulates: start both from the same non-zero gradient. */
     for (size_t i = 0; i < n; i++) cpu[i] = 0.5f;
     sg_cuda_to_device(do_, cpu, n * 4);
-    sg_relu_backward_cuda(do_, dd_, dx_, n);
+    sg_cuda_relu_backward(do_, dd_, dx_, n);
     sg_cuda_to_host(gpu, do_, n * 4);
     sg_relu_backward_cpu(cpu, dout, x, n);
     tap_ok(memcmp(cpu, gpu, n * 4) == 0, "relu backward (+=) on the GPU is bitwise the CPU result");
@@ -69,8 +70,8 @@ static void test_gemm(void)
             fill_(B, (size_t)K * N, 20 + tb);
             fill_(C, (size_t)M * N, 30);
             int lda = ta ? M : K, ldb = tb ? K : N;
-            float *dA = sg_cuda_malloc(M * K * 4), *dB = sg_cuda_malloc(K * N * 4),
-                  *dC = sg_cuda_malloc(M * N * 4);
+            float *dA = sg_cuda_alloc(M * K * 4), *dB = sg_cuda_alloc(K * N * 4),
+                  *dC = sg_cuda_alloc(M * N * 4);
             sg_cuda_to_device(dA, A, M * K * 4);
             sg_cuda_to_device(dB, B, K * N * 4);
             sg_cuda_to_device(dC, C, M * N * 4);

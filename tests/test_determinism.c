@@ -21,6 +21,10 @@
 #include <math.h>
 #include <string.h>
 
+/* The backend this test runs its contexts on (the default CPU one unless a
+ * test switches). */
+static const sg_backend *g_be;
+
 #define N 4
 #define C 32
 #define K 4
@@ -93,7 +97,7 @@ static void train(sg_param_set *s, float *losses, sg_tensor *x, const sg_tensor 
     sg_sgd_init(&opt, s, 2, 0.9f, 1e-4f);
     opt.groups[1].lr_mult = 10.0f;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     for (int it = 0; it < STEPS; it++) {
         sg_param_zero_grad(s);
         sg_tensor *loss = tiny_net_loss(&ctx, s, x, y);
@@ -140,6 +144,7 @@ static void compare_runs(const char *what, int threads_a, int threads_b, sg_tens
 
 int main(void)
 {
+    g_be = sg_backend_cpu_default();
     sg_tensor *x, *y;
     make_batch(&x, &y);
 
@@ -157,12 +162,12 @@ int main(void)
 
     int t = sg_get_num_threads();
     /* Reference path: the same run twice, and across thread counts. */
-    sg_set_cpu_path(SG_CPU_REFERENCE);
+    g_be = sg_backend_cpu_reference();
     compare_runs("reference path, same thread count twice", t, t, x, y);
     compare_runs("reference path, 1 vs 2 threads", 1, 2, x, y);
     /* oneDNN path: repeatable for a fixed thread count only. */
-    if (sg_cpu_fast_available()) {
-        sg_set_cpu_path(SG_CPU_FAST);
+    if ((sg_backend_cpu_dnnl() != NULL)) {
+        g_be = sg_backend_cpu_dnnl();
         compare_runs("oneDNN path, same thread count twice", t, t, x, y);
     } else {
         tap_diag("built without oneDNN: the fast path is not checked");

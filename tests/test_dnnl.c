@@ -1,11 +1,11 @@
 /*
- * test_dnnl.c: the oneDNN fast CPU path (src/cpu/dnnl_*.c, selected by
- * sg_set_cpu_path(SG_CPU_FAST)) against the reference path, which the
+ * test_dnnl.c: the oneDNN CPU backend (src/cpu/dnnl_*.c behind
+ * sg_backend_cpu_dnnl()) against the reference backend, which the
  * PyTorch fixtures check (tests/test_ops_conv.c, tests/test_ops_norm.c):
  * - convolution forward, dx, dw, db over the cases of tests/test_ops_conv.c
  *   (inputs from tests/data/conv.bin: stride 2, dilation 2 and 4, groups,
  *   depthwise, 1x1, 7x7 s2 stem, odd sizes, bias or not) plus wider
- *   synthetic ones (ASPP-like dilation 12 on an 8x8 map);
+ *   synthetic ones (ASPP-like dilation 12 on an 8x8 map;
  * - batch norm training / evaluation, with and without affine parameters,
  *   including the running-statistics update;
  * - max pooling 3x3 s2 p1, 2x2 s2 and tied maxima (padding acts as -inf);
@@ -15,8 +15,8 @@
  * - bitwise repeatability for a fixed thread count, and the tiny net of
  *   tests/tiny_net.h trained 5 steps twice on the fast path gives identical
  *   weights and BN statistics.
- * Built without oneDNN, it checks that selecting the fast path aborts with a
- * clear message and reports SKIP.
+ * Built without oneDNN, it checks that asking for the oneDNN backend fails
+ * with a clear message and reports SKIP.
  */
 #include "config.h"
 
@@ -30,23 +30,28 @@
 #include "tap.h"
 
 #ifndef SG_HAVE_DNNL
+/* In a child: the default CPU backend under SG_CPU_PATH=fast. */
 static void select_fast_(void *arg)
 {
     (void)arg;
-    sg_set_cpu_path(SG_CPU_FAST);
+    setenv("SG_CPU_PATH", "fast", 1);
+    sg_backend_cpu_default();
 }
 
 int main(void)
 {
-    const char *expect[] = {"fast CPU path needs oneDNN", "libdnnl-dev"};
-    if (sg_cpu_fast_available() || sg_get_cpu_path() != SG_CPU_REFERENCE ||
-        !sg_expect_abort(select_fast_, NULL, expect, 2)) {
-        tap_ok(0, "without oneDNN, the reference path is the default and selecting the fast "
-                  "path aborts naming oneDNN");
+    const char *expect[] = {"SG_CPU_PATH=fast needs oneDNN", "libdnnl-dev"};
+    sg_err err = {{0}};
+    bool ok = sg_expect_abort(select_fast_, NULL, expect, 2) && sg_backend_cpu_dnnl() == NULL &&
+              sg_backend_cpu_default() == sg_backend_cpu_reference() &&
+              sg_backend_by_name("fast", &err) == NULL && strstr(err.msg, "oneDNN") != NULL;
+    if (!ok) {
+        tap_ok(0, "without oneDNN, the reference backend is the default and asking for the "
+                  "oneDNN one fails naming oneDNN");
         return tap_done();
     }
-    tap_skip_all("built without oneDNN (install libdnnl-dev and reconfigure); selecting the fast "
-                 "path aborts as it should");
+    tap_skip_all("built without oneDNN (install libdnnl-dev and reconfigure); asking for the "
+                 "oneDNN backend fails as it should");
 }
 #else
 
@@ -54,6 +59,10 @@ int main(void)
 #include "fixture.h"
 #include "gradcheck.h"
 #include "tiny_net.h"
+
+/* The backend this test runs its contexts on (the default CPU one unless a
+ * test switches). */
+static const sg_backend *g_be;
 
 /* ---- tolerances ------------------------------------------------------------------
  * Both paths compute in float32 from the same inputs and differ only in the
@@ -132,7 +141,7 @@ static const char *const state_names_[] = {"running_mean", "running_var", "s2", 
  * run; gradients and states are restored to what they were, so runs can be
  * compared. With twice, the backward runs on two separate graphs (gradients
  * accumulate twice). */
-static result run_(sg_cpu_path path, sg_gc_fn fn, sg_tensor **in, int n_in, void *arg,
+static result run_(const sg_backend *path, sg_gc_fn fn, sg_tensor **in, int n_in, void *arg,
                    sg_tensor **state, int n_state, bool twice)
 {
     float *saved[4];
@@ -143,11 +152,11 @@ static result run_(sg_cpu_path path, sg_gc_fn fn, sg_tensor **in, int n_in, void
     }
     for (int i = 0; i < n_in; i++)
         if (in[i]) sg_tensor_zero_grad(in[i]);
-    sg_set_cpu_path(path);
+    g_be = path;
     result r = {0};
     for (int pass = 0; pass < (twice ? 2 : 1); pass++) {
         sg_ctx ctx;
-        sg_ctx_init(&ctx);
+        sg_ctx_init_on(&ctx, g_be);
         sg_tensor *out = fn(&ctx, in, arg);
         size_t no = sg_numel(out);
         float *dout = sg_xmalloc(no * sizeof(float));
@@ -170,7 +179,7 @@ static result run_(sg_cpu_path path, sg_gc_fn fn, sg_tensor **in, int n_in, void
         memcpy(state[i]->data, saved[i], n * sizeof(float));
         free(saved[i]);
     }
-    sg_set_cpu_path(SG_CPU_REFERENCE);
+    g_be = sg_backend_cpu_reference();
     return r;
 }
 
@@ -222,12 +231,12 @@ static const tol conv_tol_ = {CONV_ATOL, CONV_RTOL};
  * kernel that overwrote instead of adding would fail. */
 static void check_conv_(const char *label, sg_tensor **in, sg_conv2d_params p)
 {
-    result ref = run_(SG_CPU_REFERENCE, conv_fn, in, 3, &p, NULL, 0, false);
-    result fast = run_(SG_CPU_FAST, conv_fn, in, 3, &p, NULL, 0, false);
+    result ref = run_(sg_backend_cpu_reference(), conv_fn, in, 3, &p, NULL, 0, false);
+    result fast = run_(sg_backend_cpu_dnnl(), conv_fn, in, 3, &p, NULL, 0, false);
     char names[64];
     tap_ok(res_close_(&fast, &ref, &conv_tol_, 1), "conv2d %s: fast path matches reference (%s)",
            label, res_names_(&ref, names, sizeof names));
-    result twice = run_(SG_CPU_FAST, conv_fn, in, 3, &p, NULL, 0, true);
+    result twice = run_(sg_backend_cpu_dnnl(), conv_fn, in, 3, &p, NULL, 0, true);
     int ok = twice.n == fast.n;
     for (int i = 1; ok && i < fast.n; i++)
         for (size_t j = 0; j < fast.len[i]; j++) ok &= twice.v[i][j] == 2.0f * fast.v[i][j];
@@ -346,8 +355,8 @@ static void check_bn_(int n, int c, int h, int w, bool affine, bool freeze_w, bo
     sg_test_fill_uniform(a.rv, stream + 4, 0.5f, 2.0f);
     sg_tensor *state[2] = {a.rm, a.rv};
 
-    result ref = run_(SG_CPU_REFERENCE, bn_fn, in, 3, &a, state, 2, false);
-    result fast = run_(SG_CPU_FAST, bn_fn, in, 3, &a, state, 2, false);
+    result ref = run_(sg_backend_cpu_reference(), bn_fn, in, 3, &a, state, 2, false);
+    result fast = run_(sg_backend_cpu_dnnl(), bn_fn, in, 3, &a, state, 2, false);
     /* out, dx, [dw,] [db,] running_mean, running_var */
     tol t[6];
     int nt = 0;
@@ -366,7 +375,7 @@ static void check_bn_(int n, int c, int h, int w, bool affine, bool freeze_w, bo
                    memcmp(fast.v[fast.n - 1], a.rv->data, (size_t)c * sizeof(float)) == 0;
         tap_ok(same, "batchnorm2d eval on the fast path keeps the running statistics");
     }
-    result twice = run_(SG_CPU_FAST, bn_fn, in, 3, &a, NULL, 0, true);
+    result twice = run_(sg_backend_cpu_dnnl(), bn_fn, in, 3, &a, NULL, 0, true);
     int ok = 1;
     for (int i = 1; i < twice.n; i++)
         for (size_t j = 0; j < twice.len[i]; j++) ok &= twice.v[i][j] == 2.0f * fast.v[i][j];
@@ -407,25 +416,25 @@ static void check_pool_(const sg_fixture *fx, const char *c)
     const double *pr = sg_fixture_doubles(fx, key_(c, "params"), NULL);
     pool_args a = {(int)pr[0], (int)pr[1], (int)pr[2]};
     sg_tensor *x = sg_fixture_tensor(fx, key_(c, "x"), true);
-    result ref = run_(SG_CPU_REFERENCE, pool_fn, &x, 1, &a, NULL, 0, false);
-    result fast = run_(SG_CPU_FAST, pool_fn, &x, 1, &a, NULL, 0, false);
+    result ref = run_(sg_backend_cpu_reference(), pool_fn, &x, 1, &a, NULL, 0, false);
+    result fast = run_(sg_backend_cpu_dnnl(), pool_fn, &x, 1, &a, NULL, 0, false);
     const tol t[] = {{0.0, 0.0}, {POOL_ATOL, POOL_RTOL}};
     tap_ok(res_close_(&fast, &ref, t, 2),
            "maxpool2d %s (%dx%d s%d p%d): fast path matches reference (out exactly, dx)", c,
            a.kernel, a.kernel, a.stride, a.pad);
 
     /* A forward that is not recorded takes the inference primitive. */
-    sg_set_cpu_path(SG_CPU_FAST);
+    g_be = sg_backend_cpu_dnnl();
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_ctx_set_grad(&ctx, false);
     sg_tensor *out = sg_maxpool2d(&ctx, x, a.kernel, a.stride, a.pad);
     tap_ok(memcmp(out->data, ref.v[0], ref.len[0] * sizeof(float)) == 0,
            "maxpool2d %s: fast-path forward without recording matches", c);
     sg_ctx_free(&ctx);
-    sg_set_cpu_path(SG_CPU_REFERENCE);
+    g_be = sg_backend_cpu_reference();
 
-    result twice = run_(SG_CPU_FAST, pool_fn, &x, 1, &a, NULL, 0, true);
+    result twice = run_(sg_backend_cpu_dnnl(), pool_fn, &x, 1, &a, NULL, 0, true);
     int ok = 1;
     for (size_t j = 0; j < twice.len[1]; j++) ok &= twice.v[1][j] == 2.0f * fast.v[1][j];
     tap_ok(ok, "maxpool2d %s: fast-path dx accumulates", c);
@@ -489,8 +498,8 @@ static void test_graph(void)
 {
     graph g = make_graph_();
     sg_tensor *state[2] = {g.a.rm, g.a.rv};
-    result ref = run_(SG_CPU_REFERENCE, graph_fn, g.in, 6, &g.a, state, 2, false);
-    result fast = run_(SG_CPU_FAST, graph_fn, g.in, 6, &g.a, state, 2, false);
+    result ref = run_(sg_backend_cpu_reference(), graph_fn, g.in, 6, &g.a, state, 2, false);
+    result fast = run_(sg_backend_cpu_dnnl(), graph_fn, g.in, 6, &g.a, state, 2, false);
     /* Two convolutions deep: each layer's rounding (CONV_ATOL) passes through
      * the next, so twice the single-op bound. */
     const tol t[] = {{2 * CONV_ATOL, 2 * CONV_RTOL}, {2 * CONV_ATOL, 2 * CONV_RTOL},
@@ -506,8 +515,8 @@ static void test_graph(void)
     int prev = sg_get_num_threads();
     for (int threads = 1; threads <= 2; threads++) {
         sg_set_num_threads(threads);
-        result a = run_(SG_CPU_FAST, graph_fn, g.in, 6, &g.a, state, 2, false);
-        result b = run_(SG_CPU_FAST, graph_fn, g.in, 6, &g.a, state, 2, false);
+        result a = run_(sg_backend_cpu_dnnl(), graph_fn, g.in, 6, &g.a, state, 2, false);
+        result b = run_(sg_backend_cpu_dnnl(), graph_fn, g.in, 6, &g.a, state, 2, false);
         tap_ok(res_equal_(&a, &b), "graph on the fast path, %d thread%s: two runs bitwise equal",
                threads, threads > 1 ? "s" : "");
         res_free_(&a);
@@ -524,16 +533,16 @@ static void test_cache(void)
 {
     graph g = make_graph_();
     sg_tensor *state[2] = {g.a.rm, g.a.rv};
-    result a = run_(SG_CPU_FAST, graph_fn, g.in, 6, &g.a, state, 2, false);
+    result a = run_(sg_backend_cpu_dnnl(), graph_fn, g.in, 6, &g.a, state, 2, false);
     int built = sg_dnnl_cache_entries();
-    result b = run_(SG_CPU_FAST, graph_fn, g.in, 6, &g.a, state, 2, false);
+    result b = run_(sg_backend_cpu_dnnl(), graph_fn, g.in, 6, &g.a, state, 2, false);
     tap_ok(built > 0 && sg_dnnl_cache_entries() == built,
            "a repeated graph reuses its %d cached primitives", built);
     /* oneDNN sizes a primitive for the thread count: another count builds
      * anew (one that test_graph has not used yet: it ran 1 and 2). */
     int prev = sg_get_num_threads();
     sg_set_num_threads((prev > 2 ? prev : 2) + 1);
-    result c = run_(SG_CPU_FAST, graph_fn, g.in, 6, &g.a, state, 2, false);
+    result c = run_(sg_backend_cpu_dnnl(), graph_fn, g.in, 6, &g.a, state, 2, false);
     sg_set_num_threads(prev);
     const tol t[] = {{2 * CONV_ATOL, 2 * CONV_RTOL}};
     tap_ok(sg_dnnl_cache_entries() > built && res_close_(&c, &a, t, 1),
@@ -595,16 +604,16 @@ static void build_tiny_(sg_param_set *s)
     }
 }
 
-static void train_tiny_(sg_cpu_path path, sg_param_set *s, float *losses, sg_tensor *x,
+static void train_tiny_(const sg_backend *path, sg_param_set *s, float *losses, sg_tensor *x,
                         const sg_tensor *y)
 {
-    sg_set_cpu_path(path);
+    g_be = path;
     build_tiny_(s);
     sg_sgd opt;
     sg_sgd_init(&opt, s, 2, 0.9f, 1e-4f);
     opt.groups[1].lr_mult = 10.0f;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     for (int it = 0; it < TN_STEPS; it++) {
         sg_param_zero_grad(s);
         sg_tensor *loss = tiny_net_loss(&ctx, s, x, y);
@@ -615,7 +624,7 @@ static void train_tiny_(sg_cpu_path path, sg_param_set *s, float *losses, sg_ten
     }
     sg_ctx_free(&ctx);
     sg_sgd_free(&opt);
-    sg_set_cpu_path(SG_CPU_REFERENCE);
+    g_be = sg_backend_cpu_reference();
 }
 
 /* Entries (parameters and buffers) of a and b that are not within atol/rtol;
@@ -654,9 +663,9 @@ static void test_tiny_training(void)
     }
     sg_param_set a, b, ref;
     float la[TN_STEPS], lb[TN_STEPS], lr[TN_STEPS];
-    train_tiny_(SG_CPU_FAST, &a, la, x, y);
-    train_tiny_(SG_CPU_FAST, &b, lb, x, y);
-    train_tiny_(SG_CPU_REFERENCE, &ref, lr, x, y);
+    train_tiny_(sg_backend_cpu_dnnl(), &a, la, x, y);
+    train_tiny_(sg_backend_cpu_dnnl(), &b, lb, x, y);
+    train_tiny_(sg_backend_cpu_reference(), &ref, lr, x, y);
     tap_ok(isfinite(la[0]) && la[TN_STEPS - 1] < la[0],
            "tiny net trains on the fast path (loss %.5f -> %.5f)", (double)la[0],
            (double)la[TN_STEPS - 1]);
@@ -677,8 +686,8 @@ static void test_tiny_training(void)
 
 int main(void)
 {
-    tap_ok(sg_cpu_fast_available(), "built with oneDNN: the fast path is available");
-    sg_set_cpu_path(SG_CPU_REFERENCE);
+    tap_ok((sg_backend_cpu_dnnl() != NULL), "built with oneDNN: the fast path is available");
+    g_be = sg_backend_cpu_reference();
     sg_fixture *fx = sg_fixture_open("conv.bin", "tests/ref/gen_conv.py");
     test_conv_fixture_cases(fx);
     test_conv_wide_cases();

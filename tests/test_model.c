@@ -26,6 +26,10 @@
 #include "semiseg/model.h"
 #include "tap.h"
 
+/* The backend this test runs its contexts on (the default CPU one unless a
+ * test switches). */
+static const sg_backend *g_be;
+
 #define GEN "tests/ref/gen_model.py"
 
 /* ---- tolerances ---------------------------------------------------------------------
@@ -106,7 +110,7 @@ static case_cfg_ case_cfg_from_(const double *c)
 /* ---- parity ------------------------------------------------------------------------- */
 static void test_parity(const sg_fixture *fx, const char *name, double f)
 {
-    const char *path = sg_get_cpu_path() == SG_CPU_FAST ? "fast" : "reference";
+    const char *path = g_be->name;
     size_t nc;
     case_cfg_ k = case_cfg_from_(sg_fixture_doubles(fx, key_(name, "config"), &nc));
     SG_CHECK(nc == 18, "%s.config has %zu entries", name, nc);
@@ -115,7 +119,7 @@ static void test_parity(const sg_fixture *fx, const char *name, double f)
     sg_tensor *x = sg_fixture_tensor(fx, key_(name, "x"), false);
     sg_tensor *y = sg_fixture_tensor(fx, key_(name, "y"), false);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
 
     if (!k.training) {
         /* The running statistics of one train-mode pass, as the fixture's. */
@@ -292,7 +296,7 @@ static void test_structure(void)
            "UniMatch state_dict names, in registration order");
 
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *x = sg_tensor_new4(&ctx, 2, 3, 37, 35);
     for (size_t i = 0; i < sg_numel(x); i++) x->data[i] = (float)sin(0.37 * (double)i);
     sg_deeplab_out out;
@@ -419,7 +423,7 @@ static void test_pretrained_tv(const sg_fixture *fx)
            rc ? ": " : "", rc ? err.msg : "");
     sg_tensor *x = sg_fixture_tensor(fx, "tv.x", false);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_ctx_set_grad(&ctx, false);
     sg_tensor *feats[4];
     sg_resnet_forward(&ctx, &net, x, false, feats);
@@ -586,6 +590,7 @@ static void test_config_text(void)
 
 int main(void)
 {
+    g_be = sg_backend_cpu_default();
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/semiseg-model.XXXXXX", tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) tap_skip_all("cannot create a temp dir");
@@ -593,12 +598,12 @@ int main(void)
     static const char *cases[4] = {"r18_os16_train_fp", "r18_os8_eval_tv", "r50_os8_train_mg",
                                    "r50_os16_eval"};
 
-    sg_set_cpu_path(SG_CPU_REFERENCE);
+    g_be = sg_backend_cpu_reference();
     for (int i = 0; i < 4; i++) test_parity(fx, cases[i], 1.0);
-    if (sg_cpu_fast_available()) {
-        sg_set_cpu_path(SG_CPU_FAST);
+    if ((sg_backend_cpu_dnnl() != NULL)) {
+        g_be = sg_backend_cpu_dnnl();
         for (int i = 0; i < 4; i++) test_parity(fx, cases[i], FAST_FACTOR);
-        sg_set_cpu_path(SG_CPU_REFERENCE);
+        g_be = sg_backend_cpu_reference();
     }
     for (int i = 0; i < 4; i++) test_counts(fx, cases[i]);
     test_paper_counts(fx);

@@ -17,6 +17,10 @@
 #include "gradcheck.h"
 #include "tap.h"
 
+/* The backend this test runs its contexts on (the default CPU one unless a
+ * test switches). */
+static const sg_backend *g_be;
+
 #define GEN "tests/ref/gen_conv.py"
 
 /* The fixture is the float64 result rounded to float32, so only our float32
@@ -79,7 +83,7 @@ static void test_conv_parity(const sg_fixture *fx, const char *c)
     sg_tensor *dout = load_(fx, c, "dout", false);
 
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *out = sg_conv2d(&ctx, x, w, b, p);
     tap_ok(sg_check_close(fx, key_(c, "out"), out->data, sg_numel(out), CONV_ATOL, CONV_RTOL),
            "conv2d %s forward matches PyTorch", c);
@@ -109,7 +113,7 @@ static void test_conv_accumulates(const sg_fixture *fx, const char *c, bool x_gr
     sg_tensor *dout = load_(fx, c, "dout", false);
     for (int pass = 0; pass < 2; pass++) {
         sg_ctx ctx;
-        sg_ctx_init(&ctx);
+        sg_ctx_init_on(&ctx, g_be);
         sg_backward_with(&ctx, sg_conv2d(&ctx, x, w, b, p), dout->data);
         sg_ctx_free(&ctx);
     }
@@ -140,7 +144,7 @@ static void test_maxpool_parity(const sg_fixture *fx, const char *c)
     sg_tensor *x = load_(fx, c, "x", true);
     sg_tensor *dout = load_(fx, c, "dout", false);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *out = sg_maxpool2d(&ctx, x, (int)pr[0], (int)pr[1], (int)pr[2]);
     tap_ok(sg_check_close(fx, key_(c, "out"), out->data, sg_numel(out), POOL_ATOL, POOL_RTOL),
            "%s forward matches PyTorch", c);
@@ -157,7 +161,7 @@ static void test_avgpool_parity(const sg_fixture *fx)
     sg_tensor *x = sg_fixture_tensor(fx, "avgpool.x", true);
     sg_tensor *dout = sg_fixture_tensor(fx, "avgpool.dout", false);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *out = sg_global_avgpool(&ctx, x);
     tap_ok(out->ndim == 4 && out->shape[0] == 2 && out->shape[1] == 3 && out->shape[2] == 1 &&
                out->shape[3] == 1,
@@ -228,7 +232,7 @@ static void test_dead_taps_on_(const char *label, int h, int w, int dil)
     sg_test_fill_uniform(x, 20, -1.0f, 1.0f);
     sg_test_fill_uniform(wt, 21, -0.5f, 0.5f);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *out = sg_conv2d(&ctx, x, wt, NULL, p);
     /* Nominal FLOPs (sg_ctx.flops): 2 x N Cout Ho Wo Cin kh kw for the full
      * 3x3 kernel although most taps are dead and skipped; the backward adds
@@ -281,7 +285,7 @@ static void test_conv_flops_without_input_grad(void)
     sg_test_fill_uniform(x, 30, -1.0f, 1.0f);
     sg_test_fill_uniform(wt, 31, -0.5f, 0.5f);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *out = sg_conv2d(&ctx, x, wt, NULL, sg_conv2d_params_make(2, 1, 1, 2));
     const double fwd = 2.0 * 2 * 6 * 3 * 3 * 2 * 9; /* N Cout Ho Wo (Cin/groups) kh kw */
     sg_backward(&ctx, sg_sum(&ctx, out));
@@ -299,17 +303,17 @@ static void test_conv_flops_without_input_grad(void)
 /* test_dead_taps_on_ on the reference path and, when built, the oneDNN one. */
 static void test_dead_taps(const char *label, int h, int w, int dil)
 {
-    const sg_cpu_path saved = sg_get_cpu_path();
+    const sg_backend *saved = g_be;
     char l[96];
-    sg_set_cpu_path(SG_CPU_REFERENCE);
+    g_be = sg_backend_cpu_reference();
     snprintf(l, sizeof l, "%s, reference path", label);
     test_dead_taps_on_(l, h, w, dil);
-    if (sg_cpu_fast_available()) {
-        sg_set_cpu_path(SG_CPU_FAST);
+    if ((sg_backend_cpu_dnnl() != NULL)) {
+        g_be = sg_backend_cpu_dnnl();
         snprintf(l, sizeof l, "%s, fast path", label);
         test_dead_taps_on_(l, h, w, dil);
     }
-    sg_set_cpu_path(saved);
+    g_be = saved;
 }
 
 /* ---- gradient checks ------------------------------------------------------------ */
@@ -379,8 +383,8 @@ static void test_conv_threads(const sg_fixture *fx, const char *c)
 {
     sg_conv2d_params p = conv_params_(fx, c);
     int prev = sg_get_num_threads();
-    sg_cpu_path prev_path = sg_get_cpu_path();
-    sg_set_cpu_path(SG_CPU_REFERENCE);
+    const sg_backend *prev_path = g_be;
+    g_be = sg_backend_cpu_reference();
     float *res[2];
     size_t len[2];
     for (int run = 0; run < 2; run++) {
@@ -389,7 +393,7 @@ static void test_conv_threads(const sg_fixture *fx, const char *c)
         sg_tensor *w = load_(fx, c, "w", true);
         sg_tensor *dout = load_(fx, c, "dout", false);
         sg_ctx ctx;
-        sg_ctx_init(&ctx);
+        sg_ctx_init_on(&ctx, g_be);
         sg_tensor *out = sg_conv2d(&ctx, x, w, NULL, p);
         size_t no = sg_numel(out), nx = sg_numel(x), nw = sg_numel(w);
         len[run] = (no + nx + nw) * sizeof(float);
@@ -404,7 +408,7 @@ static void test_conv_threads(const sg_fixture *fx, const char *c)
         sg_tensor_free(dout);
     }
     sg_set_num_threads(prev);
-    sg_set_cpu_path(prev_path);
+    g_be = prev_path;
     tap_ok(len[0] == len[1] && memcmp(res[0], res[1], len[0]) == 0,
            "conv2d %s forward/backward bitwise equal with 1 and 3 threads", c);
     free(res[0]);
@@ -416,7 +420,7 @@ static void conv_channel_mismatch_(void *arg)
 {
     (void)arg;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *x = sg_tensor_new4(&ctx, 2, 3, 5, 5);
     sg_tensor *w = sg_tensor_new4(&ctx, 4, 2, 3, 3);
     sg_conv2d(&ctx, x, w, NULL, sg_conv2d_params_make(1, 1, 1, 1));
@@ -426,7 +430,7 @@ static void conv_too_small_(void *arg)
 {
     (void)arg;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *x = sg_tensor_new4(&ctx, 1, 2, 4, 4);
     sg_tensor *w = sg_tensor_new4(&ctx, 3, 2, 3, 3);
     /* Effective kernel 1 + 2*(3-1) = 5 > 4. */
@@ -437,7 +441,7 @@ static void maxpool_too_small_(void *arg)
 {
     (void)arg;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_maxpool2d(&ctx, sg_tensor_new4(&ctx, 1, 2, 2, 3), 3, 2, 0);
 }
 
@@ -456,6 +460,7 @@ static void test_misuse(void)
 
 int main(void)
 {
+    g_be = sg_backend_cpu_default();
     sg_fixture *fx = sg_fixture_open("conv.bin", GEN);
     static const char *const convs[] = {"conv3x3", "stride2",   "dil2",         "dil4",
                                         "groups2", "depthwise", "pointwise",    "pointwise_s2",

@@ -21,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The backend this test runs its contexts on (the default CPU one unless a
+ * test switches). */
+static const sg_backend *g_be;
+
 #define GEN "tests/ref/gen_norm.py"
 
 /* Outputs reach ~50 (the eval channel whose running variance is ~1e-5);
@@ -81,7 +85,7 @@ static void bn_parity(const sg_fixture *fx, const char *name, bool disturb)
     char p[64];
     snprintf(p, sizeof p, "bn.%s.", name);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *x = fx_opt(fx, p, "x", true);
     sg_tensor *w = fx_opt(fx, p, "weight", true);
     sg_tensor *b = fx_opt(fx, p, "bias", true);
@@ -124,7 +128,7 @@ static void ln_parity(const sg_fixture *fx, const char *name)
     char p[64];
     snprintf(p, sizeof p, "ln.%s.", name);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *x = fx_opt(fx, p, "x", true);
     sg_tensor *w = fx_opt(fx, p, "weight", true);
     sg_tensor *b = fx_opt(fx, p, "bias", true);
@@ -217,7 +221,7 @@ static float *bn_relu_run_(bool fused, bool training, size_t *len)
     sg_tensor *dout = sg_tensor_alloc(SG_F32, 4, xs, false);
     sg_test_fill_uniform(dout, 35, -1.0f, 1.0f);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *out = fused ? sg_batchnorm2d_relu(&ctx, x, w, b, rm, rv, training, 0.1f, 1e-5f)
                            : sg_relu(&ctx, sg_batchnorm2d(&ctx, x, w, b, rm, rv, training, 0.1f,
                                                           1e-5f));
@@ -250,10 +254,10 @@ static sg_tensor *gc_bn_relu(sg_ctx *ctx, sg_tensor **in, void *arg)
  * operations could differ: DX/DW bounds are far above that). */
 static void test_bn_relu(void)
 {
-    const sg_cpu_path saved = sg_get_cpu_path();
+    const sg_backend *saved = g_be;
     for (int training = 0; training < 2; training++) {
         size_t n1, n2;
-        sg_set_cpu_path(SG_CPU_REFERENCE);
+        g_be = sg_backend_cpu_reference();
         float *a = bn_relu_run_(false, training, &n1), *f = bn_relu_run_(true, training, &n2);
         tap_ok(n1 == n2 && memcmp(a, f, n1 * sizeof *a) == 0,
                "batchnorm2d_relu (%s) on the reference path: out, gradients and running stats "
@@ -261,8 +265,8 @@ static void test_bn_relu(void)
                training ? "train" : "eval");
         free(a);
         free(f);
-        if (!sg_cpu_fast_available()) continue;
-        sg_set_cpu_path(SG_CPU_FAST);
+        if (!(sg_backend_cpu_dnnl() != NULL)) continue;
+        g_be = sg_backend_cpu_dnnl();
         a = bn_relu_run_(false, training, &n1);
         f = bn_relu_run_(true, training, &n2);
         int ok = n1 == n2;
@@ -272,7 +276,7 @@ static void test_bn_relu(void)
         free(a);
         free(f);
     }
-    sg_set_cpu_path(saved);
+    g_be = saved;
 
     int xs[4] = {2, 3, 5, 5}, cs[1] = {3};
     sg_tensor *x = sg_tensor_alloc(SG_F32, 4, xs, true);
@@ -307,7 +311,7 @@ static void run_norms_(int threads, float *out)
     sg_test_fill_uniform(w, 21, 0.5f, 1.5f);
     sg_test_fill_uniform(lw, 22, 0.5f, 1.5f);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *y = sg_batchnorm2d(&ctx, x, w, NULL, rm, rv, true, 0.1f, 1e-5f);
     sg_tensor *z = sg_layernorm(&ctx, y, lw, NULL, 1e-5f);
     sg_tensor *r = sg_tensor_like(&ctx, z);
@@ -342,7 +346,7 @@ static void bn_bad_weight_(void *arg)
 {
     (void)arg;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     int xs[4] = {2, 3, 5, 5}, cs[1] = {3}, ws[1] = {4};
     sg_tensor *c = sg_tensor_new(&ctx, SG_F32, 1, cs);
     sg_batchnorm2d(&ctx, sg_tensor_new(&ctx, SG_F32, 4, xs), sg_tensor_new(&ctx, SG_F32, 1, ws),
@@ -353,7 +357,7 @@ static void bn_bad_running_(void *arg)
 {
     (void)arg;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     int xs[4] = {2, 3, 5, 5}, cs[1] = {3}, bad[1] = {2};
     sg_batchnorm2d(&ctx, sg_tensor_new(&ctx, SG_F32, 4, xs), NULL, NULL,
                    sg_tensor_new(&ctx, SG_F32, 1, cs), sg_tensor_new(&ctx, SG_F32, 1, bad), false,
@@ -364,7 +368,7 @@ static void bn_one_value_(void *arg)
 {
     (void)arg;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     int xs[4] = {1, 3, 1, 1}, cs[1] = {3};
     sg_tensor *c = sg_tensor_new(&ctx, SG_F32, 1, cs);
     sg_batchnorm2d(&ctx, sg_tensor_new(&ctx, SG_F32, 4, xs), NULL, NULL, c, c, true, 0.1f, 1e-5f);
@@ -374,7 +378,7 @@ static void ln_bad_weight_(void *arg)
 {
     (void)arg;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     int xs[3] = {2, 3, 6}, ws[1] = {5};
     sg_layernorm(&ctx, sg_tensor_new(&ctx, SG_F32, 3, xs), sg_tensor_new(&ctx, SG_F32, 1, ws),
                  NULL, 1e-5f);
@@ -398,6 +402,7 @@ static void test_misuse(void)
 
 int main(void)
 {
+    g_be = sg_backend_cpu_default();
     sg_fixture *fx = sg_fixture_open("norm.bin", GEN);
     bn_parity(fx, "train_affine", false);
     bn_parity(fx, "train_plain", false);

@@ -25,6 +25,10 @@
 #include "semiseg/semi.h"
 #include "tap.h"
 
+/* The backend this test runs its contexts on (the default CPU one unless a
+ * test switches). */
+static const sg_backend *g_be;
+
 #define GEN "tests/ref/gen_semi.py"
 
 /* ---- tolerances ---------------------------------------------------------------------
@@ -219,12 +223,12 @@ static const char *method_names_[] = {"fixmatch", "unimatch", "meanteacher", "cu
 static void test_method(const sg_fixture *fx, const setup_ *s, inputs_ *in, method_ which, double f)
 {
     const char *name = method_names_[which];
-    const char *path = sg_get_cpu_path() == SG_CPU_FAST ? "fast" : "reference";
+    const char *path = g_be->name;
     char key[64];
     snprintf(key, sizeof key, "%s.hp", name);
     const double *hp = sg_fixture_doubles(fx, key, NULL);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_deeplab m, t;
     const bool has_teacher = which == MEANTEACHER || which == CUTMIXSEG;
     make_(&m, s, s->seed_s, in, &ctx);
@@ -296,7 +300,7 @@ static sg_tensor *new_i32_(sg_ctx *ctx, int n, int h, int w, const int32_t *v)
 static void test_primitives(void)
 {
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     /* Logits (2, 3, 1, 2): pixel-wise argmax 2, 0 | 1, 1 (tie 1 = 1 > 0: first maximum wins). */
     sg_tensor *z = sg_tensor_new4(&ctx, 2, 3, 1, 2);
     const float zv[12] = {0, 3, 1, 0, 5, 0, /* n = 0: classes x pixels */
@@ -407,7 +411,7 @@ static void paste_grad_(void *arg)
 {
     (void)arg;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *a = sg_tensor_alloc(SG_F32, 4, (const int[]){1, 1, 2, 2}, true);
     sg_tensor *b = sg_tensor_new4(&ctx, 1, 1, 2, 2);
     sg_tensor *box = sg_tensor_new(&ctx, SG_I32, 3, (const int[]){1, 2, 2});
@@ -419,7 +423,7 @@ static void paste_shape_(void *arg)
 {
     (void)arg;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, g_be);
     sg_tensor *a = sg_tensor_new4(&ctx, 1, 1, 2, 2), *b = sg_tensor_new4(&ctx, 1, 1, 2, 2);
     sg_tensor *box = sg_tensor_new(&ctx, SG_I32, 3, (const int[]){1, 3, 2});
     sg_semi_paste(&ctx, a, b, box);
@@ -435,16 +439,17 @@ static void test_misuse(void)
 
 int main(void)
 {
+    g_be = sg_backend_cpu_default();
     test_primitives();
     test_misuse();
     sg_fixture *fx = sg_fixture_open("semi.bin", GEN);
     setup_ s = setup_from_(fx);
     inputs_ in;
     inputs_load_(&in, fx);
-    sg_set_cpu_path(SG_CPU_REFERENCE);
+    g_be = sg_backend_cpu_reference();
     for (int i = 0; i < 4; i++) test_method(fx, &s, &in, (method_)i, 1.0);
-    if (sg_cpu_fast_available()) {
-        sg_set_cpu_path(SG_CPU_FAST);
+    if ((sg_backend_cpu_dnnl() != NULL)) {
+        g_be = sg_backend_cpu_dnnl();
         for (int i = 0; i < 4; i++) test_method(fx, &s, &in, (method_)i, FAST_FACTOR);
     }
     inputs_free_(&in);

@@ -29,7 +29,7 @@ static int sup_step_(sg_run *run, void *state, const sg_batch *lab, const sg_bat
     sg_deeplab_forward(&run->ctx, &run->model, lab->img, NULL, &o);
     sg_tensor *loss = sg_run_sup_loss(run, o.logits, lab->mask);
     sg_backward(&run->ctx, loss);
-    sg_losses_add(out, "loss", loss->data[0]);
+    sg_losses_add(out, "loss", sg_tensor_item(loss));
     out->images = lab->n;
     return 0;
 }

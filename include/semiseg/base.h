@@ -1,5 +1,7 @@
 /*
  * base.h: error handling, the host/device inline marker and thread control.
+ * Which kernels run (reference CPU, oneDNN, CUDA) is chosen per context: see
+ * backend.h.
  *
  * SG_CHECK is for programmer errors (shape mismatch, bad argument): it prints
  * file:line, the function and a message, then abort()s, so a debugger or core
@@ -14,6 +16,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Per-element arithmetic is written once as inline functions usable from C and
  * CUDA, so the CPU tests exercise the same arithmetic the GPU runs. */
@@ -62,14 +68,8 @@ void *sg_xmalloc_aligned(size_t bytes);
 void sg_set_num_threads(int n);
 int sg_get_num_threads(void);
 
-/* Which CPU implementation the conv/batch-norm/pooling ops use. REFERENCE is
- * the OpenBLAS/plain-C path the PyTorch fixtures check, bitwise independent
- * of the thread count; FAST uses oneDNN primitives when semiseg was built
- * with them (bitwise reproducible for a fixed thread count only). Default:
- * FAST when available, overridable with SG_CPU_PATH=reference|fast. */
-typedef enum sg_cpu_path { SG_CPU_REFERENCE = 0, SG_CPU_FAST = 1 } sg_cpu_path;
-void sg_set_cpu_path(sg_cpu_path path);   /* FAST without oneDNN aborts */
-sg_cpu_path sg_get_cpu_path(void);
-bool sg_cpu_fast_available(void);
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -96,7 +96,8 @@ void sg_st_writer_free(sg_st_writer *w);
 /* Names are unique (programmer error otherwise); ndim 0 is a scalar. */
 void sg_st_add_f32(sg_st_writer *w, const char *name, int ndim, const int *shape, const float *data);
 void sg_st_add_i64(sg_st_writer *w, const char *name, int ndim, const int *shape, const int64_t *data);
-/* The tensor's own shape and data (F32). */
+/* The tensor's own shape and data (F32); a device tensor's data are copied
+ * to the host now, so the file does not depend on where the tensor was. */
 void sg_st_add_tensor(sg_st_writer *w, const char *name, const sg_tensor *t);
 void sg_st_add_meta(sg_st_writer *w, const char *key, const char *value);
 int sg_st_write(const sg_st_writer *w, const char *path, sg_err *err);

@@ -1,6 +1,9 @@
 /*
  * cuda.h: the CUDA backend (built with ./configure --with-cuda): device
- * query, device memory, the first element-wise kernels and cuBLAS sgemm.
+ * query, device memory, numerics switches (determinism, TF32) and cuBLAS
+ * sgemm. The backend's kernel table is
+ * sg_backend_cuda (semiseg/backend.h); the memory functions here are that
+ * table's memory entries, callable directly.
  * Every call checks its CUDA/cuBLAS status and aborts with file:line and the
  * error string; SG_CUDA_SYNC=1 synchronises after each kernel so an
  * asynchronous error is blamed on the right launch.
@@ -26,14 +29,31 @@ void sg_cuda_device_name(int device, char *buf, size_t len);
 int sg_cuda_cudnn_version(void);
 int sg_cuda_cublas_version(void);
 
-void *sg_cuda_malloc(size_t bytes);
-void sg_cuda_free(void *p);
-void sg_cuda_to_device(void *dst, const void *src, size_t bytes);
-void sg_cuda_to_host(void *dst, const void *src, size_t bytes);
+/* What a FLOP/s peak estimate needs: SM count x clock x FP32 lanes per SM
+ * (which depends on the compute capability). */
+typedef struct sg_cuda_props {
+    char name[256];           /* "NVIDIA H100 80GB HBM3" */
+    int sm_count;             /* streaming multiprocessors */
+    int clock_khz;            /* peak SM clock */
+    int major, minor;         /* compute capability */
+} sg_cuda_props;
+void sg_cuda_device_props(int device, sg_cuda_props *props);
 
-/* Device pointers; same arithmetic as the CPU kernels (src/core/pointwise.h). */
-void sg_relu_forward_cuda(float *out, const float *x, size_t n);
-void sg_relu_backward_cuda(float *dx, const float *dout, const float *x, size_t n); /* dx += */
+/* Device memory: the CUDA backend's memory entries (sg_backend_cuda's
+ * alloc, free, to_device, ...; src/cuda/cuda_kernels.h declares them as
+ * sg_cuda_alloc etc.). Everything runs on the legacy default stream, so
+ * they are ordered with the kernels; to_host waits for the device. */
+
+/* Deterministic mode (the default): cuDNN convolutions use only algorithms
+ * documented as deterministic, so results repeat bitwise on the same GPU
+ * model and library versions. Off: the fastest algorithm cudnnFind reports.
+ * A backend table records the mode when it is made (sg_backend.deterministic). */
+void sg_cuda_set_deterministic(bool on);
+bool sg_cuda_get_deterministic(void);
+/* TF32 tensor-core math for cuBLAS and cuDNN FP32 products (sm_80 and newer);
+ * off by default: results then match the FP32 CPU reference. */
+void sg_cuda_set_tf32(bool on);
+bool sg_cuda_get_tf32(void);
 
 /* Row-major C = alpha op(A) op(B) + beta C on device pointers (cuBLAS, TF32 off). */
 void sg_gemm_cuda(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,

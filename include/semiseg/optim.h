@@ -47,6 +47,8 @@ void sg_param_zero_grad(sg_param_set *s);
 size_t sg_param_count(const sg_param_set *s);   /* total trainable elements */
 /* Copy every parameter and buffer value from src into dst (same names and shapes). */
 void sg_param_set_copy(sg_param_set *dst, const sg_param_set *src);
+/* Every parameter (with its gradient) and buffer to be's device. */
+void sg_param_set_move(sg_param_set *s, const sg_backend *be);
 
 typedef struct sg_param_group {
     float lr_mult;         /* e.g. 1 for the backbone, 10 for the head */
@@ -58,6 +60,7 @@ typedef struct sg_sgd {
     int n_groups;
     sg_param_group groups[SG_MAX_PARAM_GROUPS];
     float **bufs;          /* momentum buffer per parameter, NULL before its first step */
+    sg_device *buf_device; /* where each buffer is: its parameter's device */
     int n_bufs;
     long steps;            /* completed steps */
 } sg_sgd;

@@ -12,6 +12,7 @@
 #ifndef SEMISEG_TENSOR_H
 #define SEMISEG_TENSOR_H
 
+#include "semiseg/backend.h"
 #include "semiseg/base.h"
 
 #define SG_MAX_DIMS 4
@@ -30,17 +31,20 @@ typedef struct sg_tensor {
     float *grad;              /* same shape as data; NULL until a gradient flows */
     bool requires_grad;       /* leaf parameters, and outputs of recorded ops */
     bool owns_memory;         /* made by sg_tensor_alloc: data/grad are malloc'd */
+    sg_device device;         /* where data and grad are (zero-initialised: the CPU) */
 } sg_tensor;
 
 /* ---- arena: bump allocation, reset per step ------------------------------- */
 typedef struct sg_arena_block sg_arena_block;
 typedef struct sg_arena {
+    const sg_backend *be;     /* whose memory the blocks are; NULL: the host */
     sg_arena_block *head;     /* newest block first */
     size_t used;              /* bytes handed out since the last reset */
     size_t peak;              /* largest `used` seen: the next reset sizes one block to it */
 } sg_arena;
 
-void sg_arena_init(sg_arena *a);
+void sg_arena_init(sg_arena *a);                       /* host memory */
+void sg_arena_init_on(sg_arena *a, const sg_backend *be); /* be's device memory */
 void *sg_arena_alloc(sg_arena *a, size_t bytes);   /* 64-byte aligned, uninitialised */
 void *sg_arena_calloc(sg_arena *a, size_t bytes);  /* 64-byte aligned, zeroed */
 void sg_arena_reset(sg_arena *a);
@@ -61,7 +65,11 @@ void sg_arena_release(sg_arena *a, sg_arena_mark m);
 /* ---- context: arena + tape ------------------------------------------------- */
 typedef struct sg_node sg_node;
 typedef struct sg_ctx {
-    sg_arena arena;
+    const sg_backend *be;     /* the kernels every op on this context runs */
+    sg_arena arena;           /* on be's device */
+    /* Tensor headers and tape nodes, which the host reads: in `arena` on
+     * the CPU, here when `arena` is device memory (sg_ctx_host_arena). */
+    sg_arena host;
     sg_node **nodes;          /* the tape, in execution order */
     int n_nodes, cap_nodes;
     bool grad_enabled;        /* false: ops run without recording (teacher passes, eval) */
@@ -80,8 +88,21 @@ typedef struct sg_ctx {
     double flops;
 } sg_ctx;
 
+/* A context on the default CPU backend (sg_backend_cpu_default). */
 void sg_ctx_init(sg_ctx *ctx);
+/* A context whose ops run on `be` and whose tensors live on its device. */
+void sg_ctx_init_on(sg_ctx *ctx, const sg_backend *be);
 void sg_ctx_free(sg_ctx *ctx);
+/* `bytes` of host memory copied into ctx's arena on its device; on the CPU
+ * the host pointer itself (it must then be arena memory of ctx or outlive
+ * the step). */
+void *sg_ctx_upload(sg_ctx *ctx, void *host, size_t bytes);
+/* Host memory to fill with the contents of arena tensor t (t's own data on
+ * the CPU), then sg_ctx_stage_done uploads it where t lives. */
+void *sg_ctx_stage(sg_ctx *ctx, sg_tensor *t);
+void sg_ctx_stage_done(sg_ctx *ctx, sg_tensor *t, const void *host);
+/* Where the context's host-side records (tensor headers, tape nodes) go. */
+sg_arena *sg_ctx_host_arena(sg_ctx *ctx);
 /* Drop the tape and every arena tensor; keeps the memory for the next step. */
 void sg_ctx_reset(sg_ctx *ctx);
 /* Enable/disable recording; returns the previous setting (like torch.no_grad). */
@@ -103,9 +124,24 @@ sg_tensor *sg_tensor_new(sg_ctx *ctx, sg_dtype dt, int ndim, const int *shape);
 sg_tensor *sg_tensor_new4(sg_ctx *ctx, int n, int c, int h, int w);
 /* Arena tensor with the same shape/dtype as `like`. */
 sg_tensor *sg_tensor_like(sg_ctx *ctx, const sg_tensor *like);
-/* Long-lived tensor, zeroed. With requires_grad, a zeroed grad buffer too. */
+/* Long-lived tensor on the host, zeroed. With requires_grad, a zeroed grad
+ * buffer too. */
 sg_tensor *sg_tensor_alloc(sg_dtype dt, int ndim, const int *shape, bool requires_grad);
+/* The same on be's device. */
+sg_tensor *sg_tensor_alloc_on(const sg_backend *be, sg_dtype dt, int ndim, const int *shape,
+                              bool requires_grad);
+/* Moves a long-lived tensor's data (and grad) to be's device: the values
+ * are copied and the old memory freed. */
+void sg_tensor_move(sg_tensor *t, const sg_backend *be);
 void sg_tensor_free(sg_tensor *t);
+/* Copies between a tensor, wherever it is, and host memory of its size
+ * (sg_numel * sg_dtype_size bytes). */
+void sg_tensor_read(const sg_tensor *t, void *host);
+void sg_tensor_write(sg_tensor *t, const void *host);
+/* The first element of a float tensor (a loss), read wherever it lives. */
+float sg_tensor_item(const sg_tensor *t);
+/* Stops with the op's name unless t is on ctx's device. */
+void sg_check_device(const sg_ctx *ctx, const char *op, const sg_tensor *t);
 /* A tensor header over existing memory (no copy), in the arena. */
 sg_tensor *sg_tensor_view(sg_ctx *ctx, const sg_tensor *src, int ndim, const int *shape);
 

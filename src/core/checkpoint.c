@@ -188,9 +188,12 @@ int sg_checkpoint_save(const sg_checkpoint *ck, const char *path, sg_err *err)
     if (ck->opt) {
         for (int i = 0; i < ck->model->n_params; i++) {
             if (!ck->opt->bufs[i]) continue;
-            const sg_tensor *t = ck->model->params[i].t;
+            /* The buffer has its parameter's shape and device. */
+            sg_tensor buf = *ck->model->params[i].t;
+            buf.data = ck->opt->bufs[i];
+            buf.grad = NULL;
             snprintf(name, sizeof name, "optim/momentum/%s", ck->model->params[i].name);
-            sg_st_add_f32(&w, name, t->ndim, t->shape, ck->opt->bufs[i]);
+            sg_st_add_tensor(&w, name, &buf);
         }
         sg_st_add_i64(&w, "optim/steps", 0, NULL, &steps);
     }
@@ -231,13 +234,27 @@ static void sg_ckpt_check_set_(const sg_st_file *f, const char *prefix, sg_param
     }
 }
 
+/* A validated float entry into n floats at dst on device d (through the
+ * host for a device: checkpoints do not depend on where they were made). */
+static void sg_ckpt_read_into_(const sg_st_file *f, const char *name, const sg_st_tensor *st,
+                               float *dst, sg_device d)
+{
+    const size_t bytes = st->numel * sizeof(float);
+    float *host = d.type == SG_DEVICE_CPU ? dst : sg_xmalloc(bytes ? bytes : sizeof(float));
+    SG_CHECK(sg_st_read_f32(f, st, host, NULL) == 0, "validated entry %s", name);
+    if (host != dst) {
+        sg_backend_of_device(d)->to_device(dst, host, bytes);
+        free(host);
+    }
+}
+
 static void sg_ckpt_copy_set_(const sg_st_file *f, const char *prefix, sg_param_set *s)
 {
     char name[SG_CKPT_NAME_LEN];
     for (int k = 0; k < s->n_params + s->n_buffers; k++) {
         const sg_param *e = k < s->n_params ? &s->params[k] : &s->buffers[k - s->n_params];
         snprintf(name, sizeof name, "%s%s", prefix, e->name);
-        SG_CHECK(sg_st_read_f32(f, sg_st_find(f, name), e->t->data, NULL) == 0, "validated entry %s", name);
+        sg_ckpt_read_into_(f, name, sg_st_find(f, name), e->t->data, e->t->device);
     }
 }
 
@@ -340,13 +357,21 @@ int sg_checkpoint_load(sg_checkpoint *ck, const char *path, sg_err *err)
         for (int i = 0; i < ck->model->n_params; i++) {
             snprintf(name, sizeof name, "optim/momentum/%s", ck->model->params[i].name);
             const sg_st_tensor *st = sg_st_find(&f, name);
+            const sg_backend *be = sg_backend_of_device(ck->model->params[i].t->device);
+            if (ck->opt->bufs[i] && !sg_device_equal(ck->opt->buf_device[i], be->device)) {
+                sg_backend_of_device(ck->opt->buf_device[i])->free(ck->opt->bufs[i]);
+                ck->opt->bufs[i] = NULL;
+            }
             if (!st) {
-                free(ck->opt->bufs[i]);
+                if (ck->opt->bufs[i]) be->free(ck->opt->bufs[i]);
                 ck->opt->bufs[i] = NULL;
                 continue;
             }
-            if (!ck->opt->bufs[i]) ck->opt->bufs[i] = sg_xmalloc_aligned(st->nbytes ? st->nbytes : sizeof(float));
-            sg_st_read_f32(&f, st, ck->opt->bufs[i], NULL);
+            /* On the parameter's device: a checkpoint resumes anywhere. */
+            if (!ck->opt->bufs[i])
+                ck->opt->bufs[i] = be->alloc(st->numel ? st->numel * sizeof(float) : sizeof(float));
+            ck->opt->buf_device[i] = be->device;
+            sg_ckpt_read_into_(&f, name, st, ck->opt->bufs[i], be->device);
         }
     }
     for (int i = 0; i < ck->n_rngs; i++) {

@@ -15,9 +15,6 @@
 
 #include <string.h>
 
-/* Below this many elements a parallel region costs more than the blend. */
-#define SG_EMA_PAR_MIN 32768
-
 static void sg_ema_check_pair_(const sg_param *e, const sg_param *m)
 {
     char a[SG_SHAPE_STR_LEN], b[SG_SHAPE_STR_LEN];
@@ -27,11 +24,12 @@ static void sg_ema_check_pair_(const sg_param *e, const sg_param *m)
              sg_shape_str(e->t, a, sizeof a), sg_shape_str(m->t, b, sizeof b));
 }
 
-static void sg_ema_blend_(float *e, const float *p, size_t n, float decay, float keep)
+static void sg_ema_check_device_(const sg_param *e, const sg_param *m)
 {
-    long len = (long)n;
-#pragma omp parallel for schedule(static) if (len >= SG_EMA_PAR_MIN)
-    for (long i = 0; i < len; i++) e[i] = e[i] * decay + p[i] * keep;
+    char a[SG_DEVICE_STR_LEN], b[SG_DEVICE_STR_LEN];
+    SG_CHECK(sg_device_equal(e->t->device, m->t->device),
+             "sg_ema_update: \"%s\" is on %s in the teacher and on %s in the model", e->name,
+             sg_device_str(e->t->device, a, sizeof a), sg_device_str(m->t->device, b, sizeof b));
 }
 
 void sg_ema_update(sg_param_set *ema, const sg_param_set *model, float decay, bool ema_buffers)
@@ -43,15 +41,20 @@ void sg_ema_update(sg_param_set *ema, const sg_param_set *model, float decay, bo
     float keep = (float)(1.0 - (double)decay);
     for (int i = 0; i < model->n_params; i++) {
         sg_ema_check_pair_(&ema->params[i], &model->params[i]);
-        sg_ema_blend_(ema->params[i].t->data, model->params[i].t->data, sg_numel(model->params[i].t),
+        sg_ema_check_device_(&ema->params[i], &model->params[i]);
+        SG_BACKEND_NEED(sg_backend_of_device(ema->params[i].t->device), ema_blend)(
+            ema->params[i].t->data, model->params[i].t->data, sg_numel(model->params[i].t),
                       decay, keep);
     }
     for (int i = 0; i < model->n_buffers; i++) {
         sg_ema_check_pair_(&ema->buffers[i], &model->buffers[i]);
+        sg_ema_check_device_(&ema->buffers[i], &model->buffers[i]);
         size_t n = sg_numel(model->buffers[i].t);
+        const sg_backend *be = sg_backend_of_device(ema->buffers[i].t->device);
         if (ema_buffers)
-            sg_ema_blend_(ema->buffers[i].t->data, model->buffers[i].t->data, n, decay, keep);
+            SG_BACKEND_NEED(be, ema_blend)(ema->buffers[i].t->data, model->buffers[i].t->data, n,
+                                           decay, keep);
         else
-            memcpy(ema->buffers[i].t->data, model->buffers[i].t->data, n * sizeof(float));
+            be->copy(ema->buffers[i].t->data, model->buffers[i].t->data, n * sizeof(float));
     }
 }

@@ -1,11 +1,10 @@
 /*
  * op_conv.c: the autograd wrapper of sg_conv2d (ops.h) and its parameter
- * helper. Validates shapes, allocates the output and the im2col scratch in
- * the arena, runs src/cpu/conv2d.c and records a node holding x, w, b and the
- * dimensions. Matches torch.nn.functional.conv2d. On the fast CPU path
- * (sg_get_cpu_path() == SG_CPU_FAST, oneDNN builds only) the forward and the
- * backward run src/cpu/dnnl_conv.c instead; the node remembers which path
- * its forward took so the backward stays on it.
+ * helper. Validates shapes, allocates the output in the arena, runs the
+ * context's backend (conv2d_forward / conv2d_backward of backend.h: im2col +
+ * GEMM, oneDNN or cuDNN) and records a node holding x, w, b and the
+ * dimensions. Matches torch.nn.functional.conv2d. The node remembers the
+ * backend its forward ran on so the backward stays on it.
  *
  * Dead taps: a kernel row or column that reads only padding for every
  * output (a dilated 3x3 whose dilation reaches past a small map, like the
@@ -17,13 +16,7 @@
  * kernel. The FLOPs added to sg_ctx.flops are those of the full kernel.
  * Covered by tests/test_ops_conv.c and tests/test_dnnl.c.
  */
-#include "config.h"
 #include "semiseg/ops.h"
-
-#include "../cpu/conv2d.h"
-#ifdef SG_HAVE_DNNL
-#include "../cpu/dnnl_ops.h"
-#endif
 
 sg_conv2d_params sg_conv2d_params_make(int stride, int pad, int dil, int groups)
 {
@@ -40,7 +33,7 @@ typedef struct {
     sg_node node;
     sg_tensor *x, *w, *b;
     sg_conv2d_dims d;       /* of the convolution that ran (cropped when wc) */
-    bool fast;              /* the forward ran on the oneDNN path */
+    const sg_backend *be;   /* the forward's */
     float *wc;              /* the live taps of w, or NULL when none are dead */
     int kh0, kw0;           /* the first live tap of each axis */
     double flops;           /* of the forward, uncropped (sg_ctx.flops) */
@@ -88,28 +81,14 @@ static bool sg_conv_crop_(sg_conv2d_dims *d, int *kh0, int *kw0)
     return true;
 }
 
-/* Copies between w (Cout, Cg, kh, kw) and its crop wc (Cout, Cg, c->kh,
- * c->kw) at (kh0, kw0): wc = crop(w), or w += wc when `add`. */
-static void sg_conv_crop_copy_(float *w, float *wc, const sg_tensor *full,
+/* Between w (Cout, Cg, kh, kw) and its crop wc (Cout, Cg, c->kh, c->kw) at
+ * (kh0, kw0): wc = crop(w), or w += wc when `add`. */
+static void sg_conv_crop_copy_(const sg_backend *be, float *w, float *wc, const sg_tensor *full,
                                const sg_conv2d_dims *c, int kh0, int kw0, bool add)
 {
-    const int planes = full->shape[0] * full->shape[1], kh = full->shape[2], kw = full->shape[3];
-    for (int p = 0; p < planes; p++)
-        for (int i = 0; i < c->kh; i++)
-            for (int j = 0; j < c->kw; j++) {
-                float *f = &w[((size_t)p * kh + kh0 + i) * kw + kw0 + j];
-                float *g = &wc[((size_t)p * c->kh + i) * c->kw + j];
-                if (add)
-                    *f += *g;
-                else
-                    *g = *f;
-            }
-}
-
-static float *scratch_(sg_ctx *ctx, const sg_conv2d_dims *d)
-{
-    size_t n = sg_conv2d_scratch_floats(d);
-    return n ? sg_arena_alloc(&ctx->arena, n * sizeof(float)) : NULL;
+    SG_BACKEND_NEED(be, conv2d_crop_weight)(w, wc, full->shape[0] * full->shape[1],
+                                            full->shape[2], full->shape[3], c->kh, c->kw, kh0,
+                                            kw0, add);
 }
 
 static void sg_conv2d_backward_(sg_ctx *ctx, sg_node *node)
@@ -128,17 +107,9 @@ static void sg_conv2d_backward_(sg_ctx *ctx, sg_node *node)
                                                     n->d.kh * n->d.kw * sizeof(float))
                  : NULL;
     }
-#ifdef SG_HAVE_DNNL
-    if (n->fast)
-        sg_dnnl_conv2d_backward(dx, dwc, db, dx_zero, node->out->grad, n->x->data, w, &n->d);
-    else
-#endif
-    {
-        (void)dx_zero;
-        float *col = (dx || dwc) ? scratch_(ctx, &n->d) : NULL;
-        sg_conv2d_backward_cpu(dx, dwc, db, col, node->out->grad, n->x->data, w, &n->d);
-    }
-    if (n->wc && dw) sg_conv_crop_copy_(dw, dwc, n->w, &n->d, n->kh0, n->kw0, true);
+    SG_BACKEND_NEED(n->be, conv2d_backward)(&ctx->arena, dx, dwc, db, dx_zero, node->out->grad,
+                                            n->x->data, w, &n->d);
+    if (n->wc && dw) sg_conv_crop_copy_(n->be, dw, dwc, n->w, &n->d, n->kh0, n->kw0, true);
     ctx->flops += (dx ? n->flops : 0) + (dw ? n->flops : 0);
 }
 
@@ -149,6 +120,9 @@ sg_tensor *sg_conv2d(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b, sg_c
     sg_shape_str(w, sw, sizeof sw);
     SG_CHECK(x->dtype == SG_F32 && w->dtype == SG_F32 && (!b || b->dtype == SG_F32),
              "sg_conv2d: expects float tensors");
+    sg_check_device(ctx, "sg_conv2d", x);
+    sg_check_device(ctx, "sg_conv2d", w);
+    sg_check_device(ctx, "sg_conv2d", b);
     SG_CHECK(x->ndim == 4 && w->ndim == 4, "sg_conv2d: x %s and w %s must both be 4-D", sx, sw);
     SG_CHECK(p.stride_h >= 1 && p.stride_w >= 1 && p.dil_h >= 1 && p.dil_w >= 1 && p.pad_h >= 0 &&
                  p.pad_w >= 0 && p.groups >= 1,
@@ -178,30 +152,25 @@ sg_tensor *sg_conv2d(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b, sg_c
     sg_tensor *out = sg_tensor_new4(ctx, d.N, d.Cout, d.Ho, d.Wo);
     const double flops = 2.0 * d.N * d.Cout * d.Ho * d.Wo * (d.Cin / d.groups) * d.kh * d.kw;
     ctx->flops += flops;
-    bool fast = sg_get_cpu_path() == SG_CPU_FAST;
+    const sg_backend *be = ctx->be;
     const float *wd = w->data;
     float *wc = NULL;
     int kh0 = 0, kw0 = 0;
     if (sg_conv_crop_(&d, &kh0, &kw0)) {
         wc = sg_arena_alloc(&ctx->arena,
                             (size_t)d.Cout * (d.Cin / d.groups) * d.kh * d.kw * sizeof(float));
-        sg_conv_crop_copy_(w->data, wc, w, &d, kh0, kw0, false);
+        sg_conv_crop_copy_(be, w->data, wc, w, &d, kh0, kw0, false);
         wd = wc;
     }
-#ifdef SG_HAVE_DNNL
-    if (fast)
-        sg_dnnl_conv2d_forward(out->data, x->data, wd, b ? b->data : NULL, &d);
-    else
-#endif
-        sg_conv2d_forward_cpu(out->data, scratch_(ctx, &d), x->data, wd, b ? b->data : NULL,
-                              &d);
+    SG_BACKEND_NEED(be, conv2d_forward)(&ctx->arena, out->data, x->data, wd, b ? b->data : NULL,
+                                        &d);
     if (sg_should_record(ctx, 3, (const sg_tensor *const[]){x, w, b})) {
         sg_conv2d_node *n = sg_tape_record(ctx, sizeof *n, "sg_conv2d", sg_conv2d_backward_, out);
         n->x = x;
         n->w = w;
         n->b = b;
         n->d = d;
-        n->fast = fast;
+        n->be = be;
         n->wc = wc;
         n->kh0 = kh0;
         n->kw0 = kw0;

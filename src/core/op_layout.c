@@ -1,12 +1,10 @@
 /*
  * op_layout.c: autograd wrappers of the layout ops (ops.h): sg_concat
  * (torch.cat) and sg_narrow (torch.Tensor.narrow, copied). Both view tensors
- * as (outer, len, inner) around the chosen dimension; kernels in
- * src/cpu/layout.c. Covered by tests/test_ops_layout.c.
+ * as (outer, len, inner) around the chosen dimension; the kernels are the
+ * context's backend's (backend.h). Covered by tests/test_ops_layout.c.
  */
 #include "semiseg/ops.h"
-
-#include "../cpu/layout.h"
 
 /* Sizes of the (outer, len, inner) view of t around `dim`. */
 static void sg_split_dims_(const sg_tensor *t, int dim, size_t *outer, size_t *inner)
@@ -34,7 +32,7 @@ static void sg_concat_backward_(sg_ctx *ctx, sg_node *node)
     for (int i = 0; i < c->n; i++) {
         const int len = c->xs[i]->shape[c->dim];
         float *dx = sg_grad_buffer(ctx, c->xs[i]);
-        if (dx) sg_concat_backward_cpu(dx, out->grad, outer, out->shape[c->dim], off, len, inner);
+        if (dx) SG_BACKEND_NEED(ctx->be, concat_backward)(dx, out->grad, outer, out->shape[c->dim], off, len, inner);
         off += len;
     }
 }
@@ -56,6 +54,7 @@ sg_tensor *sg_concat(sg_ctx *ctx, sg_tensor *const *xs, int n, int dim)
                  "sg_concat: float tensors must match except in dim %d: tensor 0 is %s, "
                  "tensor %d is %s",
                  dim, sg_shape_str(x0, a, sizeof a), i, sg_shape_str(x, b, sizeof b));
+        sg_check_device(ctx, "sg_concat", x);
         total += x->shape[dim];
     }
     int shape[SG_MAX_DIMS];
@@ -67,7 +66,7 @@ sg_tensor *sg_concat(sg_ctx *ctx, sg_tensor *const *xs, int n, int dim)
     int off = 0;
     for (int i = 0; i < n; i++) {
         const int len = xs[i]->shape[dim];
-        sg_concat_forward_cpu(out->data, xs[i]->data, outer, total, off, len, inner);
+        SG_BACKEND_NEED(ctx->be, concat_forward)(out->data, xs[i]->data, outer, total, off, len, inner);
         off += len;
     }
     if (sg_should_record(ctx, n, (const sg_tensor *const *)xs)) {
@@ -95,12 +94,13 @@ static void sg_narrow_backward_(sg_ctx *ctx, sg_node *node)
     if (!dx) return;
     size_t outer, inner;
     sg_split_dims_(n->x, n->dim, &outer, &inner);
-    sg_narrow_backward_cpu(dx, out->grad, outer, n->x->shape[n->dim], n->start,
+    SG_BACKEND_NEED(ctx->be, narrow_backward)(dx, out->grad, outer, n->x->shape[n->dim], n->start,
                            out->shape[n->dim], inner);
 }
 
 sg_tensor *sg_narrow(sg_ctx *ctx, sg_tensor *x, int dim, int start, int length)
 {
+    sg_check_device(ctx, "sg_narrow", x);
     char s[SG_SHAPE_STR_LEN];
     SG_CHECK(x->dtype == SG_F32, "sg_narrow: expects a float tensor, got %s",
              sg_shape_str(x, s, sizeof s));
@@ -114,7 +114,7 @@ sg_tensor *sg_narrow(sg_ctx *ctx, sg_tensor *x, int dim, int start, int length)
     sg_tensor *out = sg_tensor_new(ctx, SG_F32, x->ndim, shape);
     size_t outer, inner;
     sg_split_dims_(x, dim, &outer, &inner);
-    sg_narrow_forward_cpu(out->data, x->data, outer, x->shape[dim], start, length, inner);
+    SG_BACKEND_NEED(ctx->be, narrow_forward)(out->data, x->data, outer, x->shape[dim], start, length, inner);
     if (sg_should_record(ctx, 1, (const sg_tensor *const[]){x})) {
         sg_narrow_node *n = sg_tape_record(ctx, sizeof *n, "sg_narrow", sg_narrow_backward_, out);
         n->x = x;

@@ -8,8 +8,6 @@
  */
 #include "semiseg/ops.h"
 
-#include "../cpu/matmul.h"
-
 /* ---- linear ---------------------------------------------------------------------- */
 typedef struct {
     sg_node node;
@@ -23,12 +21,15 @@ static void sg_linear_backward_(sg_ctx *ctx, sg_node *node)
     float *dx = sg_grad_buffer(ctx, n->x);
     float *dw = sg_grad_buffer(ctx, n->w);
     float *db = sg_grad_buffer(ctx, n->b);
-    sg_linear_backward_cpu(dx, dw, db, node->out->grad, n->x->data, n->w->data, n->R, n->I, n->O);
+    SG_BACKEND_NEED(ctx->be, linear_backward)(dx, dw, db, node->out->grad, n->x->data, n->w->data, n->R, n->I, n->O);
     ctx->flops += ((dx != NULL) + (dw != NULL)) * 2.0 * n->R * n->I * n->O;
 }
 
 sg_tensor *sg_linear(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b)
 {
+    sg_check_device(ctx, "sg_linear", x);
+    sg_check_device(ctx, "sg_linear", w);
+    sg_check_device(ctx, "sg_linear", b);
     char sx[SG_SHAPE_STR_LEN], sw[SG_SHAPE_STR_LEN], sb[SG_SHAPE_STR_LEN];
     SG_CHECK(x->dtype == SG_F32 && w->dtype == SG_F32 && (!b || b->dtype == SG_F32),
              "sg_linear: expects float tensors");
@@ -47,7 +48,7 @@ sg_tensor *sg_linear(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b)
     for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
     shape[x->ndim - 1] = O;
     sg_tensor *out = sg_tensor_new(ctx, SG_F32, x->ndim, shape);
-    sg_linear_forward_cpu(out->data, x->data, w->data, b ? b->data : NULL, R, I, O);
+    SG_BACKEND_NEED(ctx->be, linear_forward)(out->data, x->data, w->data, b ? b->data : NULL, R, I, O);
     ctx->flops += 2.0 * R * I * O;
     if (sg_should_record(ctx, 3, (const sg_tensor *const[]){x, w, b})) {
         sg_linear_node *n = sg_tape_record(ctx, sizeof *n, "sg_linear", sg_linear_backward_, out);
@@ -75,13 +76,15 @@ static void sg_matmul_backward_(sg_ctx *ctx, sg_node *node)
     float *da = sg_grad_buffer(ctx, n->a);
     float *db = sg_grad_buffer(ctx, n->b);
     if (da || db)
-        sg_matmul_backward_cpu(da, db, node->out->grad, n->a->data, n->b->data, n->B, n->M, n->N,
+        SG_BACKEND_NEED(ctx->be, matmul_backward)(da, db, node->out->grad, n->a->data, n->b->data, n->B, n->M, n->N,
                                n->K, n->trans_a, n->trans_b);
     ctx->flops += ((da != NULL) + (db != NULL)) * 2.0 * n->B * n->M * n->N * n->K;
 }
 
 sg_tensor *sg_matmul(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, bool trans_a, bool trans_b)
 {
+    sg_check_device(ctx, "sg_matmul", a);
+    sg_check_device(ctx, "sg_matmul", b);
     char sa[SG_SHAPE_STR_LEN], sb[SG_SHAPE_STR_LEN];
     sg_shape_str(a, sa, sizeof sa);
     sg_shape_str(b, sb, sizeof sb);
@@ -97,7 +100,7 @@ sg_tensor *sg_matmul(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, bool trans_a, bool
              trans_a ? "^T" : "", sb, trans_b ? "^T" : "");
     int shape[3] = {B, M, N};
     sg_tensor *out = sg_tensor_new(ctx, SG_F32, a->ndim, d ? shape : shape + 1);
-    sg_matmul_forward_cpu(out->data, a->data, b->data, B, M, N, Ka, trans_a, trans_b);
+    SG_BACKEND_NEED(ctx->be, matmul_forward)(out->data, a->data, b->data, B, M, N, Ka, trans_a, trans_b);
     ctx->flops += 2.0 * B * M * N * Ka;
     if (sg_should_record(ctx, 2, (const sg_tensor *const[]){a, b})) {
         sg_matmul_node *n = sg_tape_record(ctx, sizeof *n, "sg_matmul", sg_matmul_backward_, out);

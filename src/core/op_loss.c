@@ -1,14 +1,13 @@
 /*
  * op_loss.c: autograd wrappers of the losses (ops.h): sg_cross_entropy,
  * sg_mse_loss, sg_kl_div and sg_entropy. Forwards compute per-element maps
- * with the CPU kernels (src/cpu/loss.c) and reduce them in double; backwards
- * turn the reduction into a scale on the upstream gradient.
+ * on the context's backend (backend.h) and reduce them in double; backwards
+ * turn the reduction into a scale on the upstream gradient, which the
+ * kernel reads where the gradient is (on the device).
  * Matches torch.nn.functional.cross_entropy / mse_loss / kl_div (torch 1.13).
  * Covered by tests/test_ops_loss.c.
  */
 #include "semiseg/ops.h"
-
-#include "../cpu/loss.h"
 
 static const int sg_scalar_shape_[1] = {1};
 
@@ -37,43 +36,36 @@ typedef struct {
 static void sg_ce_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_ce_node *n = (sg_ce_node *)node;
-    const float *dout = NULL;
-    double scale = 1.0;
-    if (n->red == SG_REDUCE_NONE) {
-        dout = node->out->grad;
-    } else {
-        scale = node->out->grad[0];
-        /* All pixels ignored: torch's nll_loss backward leaves zero
-         * gradients (no 0/0) although the MEAN loss itself is NaN. */
-        if (n->red == SG_REDUCE_MEAN) {
-            if (n->count == 0) return;
-            scale /= (double)n->count;
-        }
-    }
+    /* All pixels ignored: torch's nll_loss backward leaves zero gradients
+     * (no 0/0) although the MEAN loss itself is NaN. */
+    if (n->red == SG_REDUCE_MEAN && n->count == 0) return;
+    const double divisor = n->red == SG_REDUCE_MEAN ? (double)n->count : 1.0;
     float *dlogits = sg_grad_buffer(ctx, n->logits);
     float *dweight = sg_grad_buffer(ctx, n->weight);
     if (dlogits || dweight)
-        sg_cross_entropy_backward_cpu(dlogits, dweight, dout, scale, n->logits->data, n->lse, n->ce,
-                                      n->target, n->weight ? n->weight->data : NULL, n->N, n->K,
-                                      n->HW, n->ignore_index);
+        SG_BACKEND_NEED(ctx->be, cross_entropy_backward)(
+            dlogits, dweight, node->out->grad, n->red == SG_REDUCE_NONE, divisor, n->logits->data,
+            n->lse, n->ce, n->target, n->weight ? n->weight->data : NULL, n->N, n->K, n->HW,
+            n->ignore_index);
 }
 
 /* Aborts on a target outside [0, K) that is not ignore_index, naming the
  * pixel; returns the number of non-ignored pixels. */
-static size_t sg_ce_check_targets_(const int32_t *t, int N, int K, int H, int W, int ignore_index)
+static size_t sg_ce_check_targets_(const sg_ctx *ctx, const sg_tensor *t, int K, int ignore_index)
 {
-    size_t count = 0;
-    for (int n = 0; n < N; n++)
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++) {
-                int32_t v = t[((size_t)n * H + y) * W + x];
-                if (v == ignore_index) continue;
-                SG_CHECK(v >= 0 && v < K,
-                         "sg_cross_entropy: target %d at pixel (n=%d, y=%d, x=%d) is outside "
-                         "[0, %d) and is not ignore_index %d",
-                         (int)v, n, y, x, K, ignore_index);
-                count++;
-            }
+    size_t count;
+    long bad;
+    SG_BACKEND_NEED(ctx->be, cross_entropy_check_targets)(t->i32, sg_numel(t), K, ignore_index,
+                                                          &count, &bad);
+    if (bad >= 0) {
+        const int H = t->shape[1], W = t->shape[2];
+        int32_t v;
+        ctx->be->to_host(&v, t->i32 + bad, sizeof v);
+        SG_CHECK(0,
+                 "sg_cross_entropy: target %d at pixel (n=%ld, y=%ld, x=%ld) is outside "
+                 "[0, %d) and is not ignore_index %d",
+                 (int)v, bad / ((long)H * W), bad / W % H, bad % W, K, ignore_index);
+    }
     return count;
 }
 
@@ -94,7 +86,10 @@ sg_tensor *sg_cross_entropy(sg_ctx *ctx, sg_tensor *logits, const sg_tensor *tar
              sg_shape_str(target, a, sizeof a), weight ? sg_shape_str(weight, b, sizeof b) : "");
     SG_CHECK(red == SG_REDUCE_NONE || red == SG_REDUCE_MEAN || red == SG_REDUCE_SUM,
              "sg_cross_entropy: reduction %s is not NONE, MEAN or SUM", sg_reduction_name_(red));
-    size_t count = sg_ce_check_targets_(target->i32, N, K, H, W, ignore_index);
+    sg_check_device(ctx, "sg_cross_entropy", logits);
+    sg_check_device(ctx, "sg_cross_entropy", target);
+    sg_check_device(ctx, "sg_cross_entropy", weight);
+    size_t count = sg_ce_check_targets_(ctx, target, K, ignore_index);
 
     size_t np = (size_t)N * H * W;
     int HW = H * W;
@@ -104,17 +99,19 @@ sg_tensor *sg_cross_entropy(sg_ctx *ctx, sg_tensor *logits, const sg_tensor *tar
         out = sg_tensor_new(ctx, SG_F32, 3, target->shape);
         /* Unweighted, the output map is the per-pixel loss itself. */
         ce = weight ? sg_arena_alloc(&ctx->arena, np * sizeof(float)) : out->data;
-        sg_cross_entropy_forward_cpu(ce, lse, weight ? out->data : NULL, logits->data, target->i32,
-                                     weight ? weight->data : NULL, N, K, HW, ignore_index);
+        SG_BACKEND_NEED(ctx->be, cross_entropy_forward)(ce, lse, weight ? out->data : NULL,
+                                                        logits->data, target->i32,
+                                                        weight ? weight->data : NULL, N, K, HW,
+                                                        ignore_index);
     } else {
         out = sg_tensor_new(ctx, SG_F32, 1, sg_scalar_shape_);
         ce = sg_arena_alloc(&ctx->arena, np * sizeof(float));
-        sg_cross_entropy_forward_cpu(ce, lse, NULL, logits->data, target->i32, NULL, N, K, HW,
-                                     ignore_index);
-        double *partials = sg_arena_alloc(&ctx->arena, sg_loss_blocks(np) * sizeof(double));
-        double s = sg_weighted_sum_cpu(partials, ce, weight ? weight->data : NULL, np);
+        SG_BACKEND_NEED(ctx->be, cross_entropy_forward)(ce, lse, NULL, logits->data, target->i32,
+                                                        NULL, N, K, HW, ignore_index);
         /* MEAN over zero pixels is 0/0 = NaN, as torch 1.13 returns. */
-        out->data[0] = (float)(red == SG_REDUCE_MEAN ? s / (double)count : s);
+        SG_BACKEND_NEED(ctx->be, weighted_sum)(&ctx->arena, out->data, ce,
+                                               weight ? weight->data : NULL, np,
+                                               red == SG_REDUCE_MEAN ? (double)count : 1.0);
     }
     if (sg_should_record(ctx, 2, (const sg_tensor *const[]){logits, weight})) {
         sg_ce_node *n = sg_tape_record(ctx, sizeof *n, "sg_cross_entropy", sg_ce_backward_, out);
@@ -145,16 +142,17 @@ typedef struct {
 static void sg_pointwise_loss_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_pointwise_loss_node *n = (sg_pointwise_loss_node *)node;
-    const float *dout = n->red == SG_REDUCE_NONE ? node->out->grad : NULL;
-    double scale = n->red == SG_REDUCE_NONE ? 1.0 : node->out->grad[0] / n->divisor;
+    const bool none = n->red == SG_REDUCE_NONE;
     float *da = sg_grad_buffer(ctx, n->a);
     float *db = sg_grad_buffer(ctx, n->b);
     size_t len = sg_numel(n->a);
     if (!da && !db) return;
     if (n->kl)
-        sg_kl_div_backward_cpu(da, db, dout, scale, n->a->data, n->b->data, len);
+        SG_BACKEND_NEED(ctx->be, kl_div_backward)(da, db, node->out->grad, none, n->divisor,
+                                                  n->a->data, n->b->data, len);
     else
-        sg_mse_backward_cpu(da, db, dout, scale, n->a->data, n->b->data, len);
+        SG_BACKEND_NEED(ctx->be, mse_backward)(da, db, node->out->grad, none, n->divisor,
+                                               n->a->data, n->b->data, len);
 }
 
 static sg_tensor *sg_pointwise_loss_(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, sg_reduction red,
@@ -167,22 +165,22 @@ static sg_tensor *sg_pointwise_loss_(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, sg
     SG_CHECK(red == SG_REDUCE_NONE || red == SG_REDUCE_MEAN || red == SG_REDUCE_SUM ||
                  (kl && red == SG_REDUCE_BATCHMEAN),
              "%s: reduction %s is not supported", op, sg_reduction_name_(red));
+    sg_check_device(ctx, op, a);
+    sg_check_device(ctx, op, b);
     size_t len = sg_numel(a);
     bool none = red == SG_REDUCE_NONE;
     sg_tensor *out =
         none ? sg_tensor_like(ctx, a) : sg_tensor_new(ctx, SG_F32, 1, sg_scalar_shape_);
     float *map = none ? out->data : sg_arena_alloc(&ctx->arena, len * sizeof(float));
     if (kl)
-        sg_kl_div_forward_cpu(map, a->data, b->data, len);
+        SG_BACKEND_NEED(ctx->be, kl_div_forward)(map, a->data, b->data, len);
     else
-        sg_mse_forward_cpu(map, a->data, b->data, len);
+        SG_BACKEND_NEED(ctx->be, mse_forward)(map, a->data, b->data, len);
     double divisor = red == SG_REDUCE_MEAN        ? (double)len
                      : red == SG_REDUCE_BATCHMEAN ? (double)a->shape[0]
                                                   : 1.0;
-    if (!none) {
-        double *partials = sg_arena_alloc(&ctx->arena, sg_loss_blocks(len) * sizeof(double));
-        out->data[0] = (float)(sg_weighted_sum_cpu(partials, map, NULL, len) / divisor);
-    }
+    if (!none)
+        SG_BACKEND_NEED(ctx->be, weighted_sum)(&ctx->arena, out->data, map, NULL, len, divisor);
     if (sg_should_record(ctx, 2, (const sg_tensor *const[]){a, b})) {
         sg_pointwise_loss_node *n =
             sg_tape_record(ctx, sizeof *n, op, sg_pointwise_loss_backward_, out);
@@ -218,7 +216,8 @@ static void sg_entropy_backward_(sg_ctx *ctx, sg_node *node)
     float *dp = sg_grad_buffer(ctx, n->p);
     const int *s = n->p->shape;
     if (dp)
-        sg_entropy_backward_cpu(dp, node->out->grad, n->p->data, n->eps, s[0], s[1], s[2] * s[3]);
+        SG_BACKEND_NEED(ctx->be, entropy_backward)(dp, node->out->grad, n->p->data, n->eps, s[0],
+                                                   s[1], s[2] * s[3]);
 }
 
 sg_tensor *sg_entropy(sg_ctx *ctx, sg_tensor *p, float eps)
@@ -227,9 +226,10 @@ sg_tensor *sg_entropy(sg_ctx *ctx, sg_tensor *p, float eps)
     SG_CHECK(p->dtype == SG_F32 && p->ndim == 4,
              "sg_entropy: expects float probabilities (N, C, H, W), got %s",
              sg_shape_str(p, s, sizeof s));
+    sg_check_device(ctx, "sg_entropy", p);
     sg_tensor *out = sg_tensor_new4(ctx, p->shape[0], 1, p->shape[2], p->shape[3]);
-    sg_entropy_forward_cpu(out->data, p->data, eps, p->shape[0], p->shape[1],
-                           p->shape[2] * p->shape[3]);
+    SG_BACKEND_NEED(ctx->be, entropy_forward)(out->data, p->data, eps, p->shape[0], p->shape[1],
+                                              p->shape[2] * p->shape[3]);
     if (sg_should_record(ctx, 1, (const sg_tensor *const[]){p})) {
         sg_entropy_node *n =
             sg_tape_record(ctx, sizeof *n, "sg_entropy", sg_entropy_backward_, out);

@@ -1,14 +1,12 @@
 /*
  * op_reduce.c: autograd wrappers of the full reductions (ops.h): sg_sum and
- * sg_mean, float tensors of any shape -> shape [1]. Kernels in
- * src/cpu/reduce.c; the chunk partials are arena scratch.
+ * sg_mean, float tensors of any shape -> shape [1], on the context's
+ * backend (sum_forward / mean_forward of backend.h).
  * Matches torch.sum(x) / torch.mean(x). Covered by tests/test_ops_layout.c.
  */
 #include "semiseg/ops.h"
 
-#include "../cpu/reduce.h"
-
-typedef void (*sg_reduce_fwd_fn)(float *, const float *, double *, size_t);
+typedef void (*sg_reduce_fwd_fn)(sg_arena *, float *, const float *, size_t);
 typedef void (*sg_reduce_bwd_fn)(float *, const float *, size_t);
 
 typedef struct {
@@ -34,8 +32,8 @@ static sg_tensor *sg_reduce_(sg_ctx *ctx, sg_tensor *x, const char *op, sg_reduc
     SG_CHECK(n > 0, "%s: empty tensor %s", op, sg_shape_str(x, s, sizeof s));
     const int one = 1;
     sg_tensor *out = sg_tensor_new(ctx, SG_F32, 1, &one);
-    double *partials = sg_arena_alloc(&ctx->arena, sg_reduce_partials(n) * sizeof(double));
-    fwd(out->data, x->data, partials, n);
+    sg_check_device(ctx, op, x);
+    fwd(&ctx->arena, out->data, x->data, n);
     if (sg_should_record(ctx, 1, (const sg_tensor *const[]){x})) {
         sg_reduce_node *r = sg_tape_record(ctx, sizeof *r, op, sg_reduce_backward_, out);
         r->x = x;
@@ -46,10 +44,12 @@ static sg_tensor *sg_reduce_(sg_ctx *ctx, sg_tensor *x, const char *op, sg_reduc
 
 sg_tensor *sg_sum(sg_ctx *ctx, sg_tensor *x)
 {
-    return sg_reduce_(ctx, x, "sg_sum", sg_sum_forward_cpu, sg_sum_backward_cpu);
+    return sg_reduce_(ctx, x, "sg_sum", SG_BACKEND_NEED(ctx->be, sum_forward),
+                      SG_BACKEND_NEED(ctx->be, sum_backward));
 }
 
 sg_tensor *sg_mean(sg_ctx *ctx, sg_tensor *x)
 {
-    return sg_reduce_(ctx, x, "sg_mean", sg_mean_forward_cpu, sg_mean_backward_cpu);
+    return sg_reduce_(ctx, x, "sg_mean", SG_BACKEND_NEED(ctx->be, mean_forward),
+                      SG_BACKEND_NEED(ctx->be, mean_backward));
 }

@@ -6,8 +6,6 @@
  */
 #include "semiseg/ops.h"
 
-#include "../cpu/softmax.h"
-
 typedef struct {
     sg_node node;
     sg_tensor *x;
@@ -21,13 +19,14 @@ static void sg_softmax_backward_(sg_ctx *ctx, sg_node *node)
     float *dx = sg_grad_buffer(ctx, n->x);
     if (!dx) return;
     if (n->log)
-        sg_log_softmax_backward_cpu(dx, node->out->grad, node->out->data, n->outer, n->C, n->inner);
+        SG_BACKEND_NEED(ctx->be, log_softmax_backward)(dx, node->out->grad, node->out->data, n->outer, n->C, n->inner);
     else
-        sg_softmax_backward_cpu(dx, node->out->grad, node->out->data, n->outer, n->C, n->inner);
+        SG_BACKEND_NEED(ctx->be, softmax_backward)(dx, node->out->grad, node->out->data, n->outer, n->C, n->inner);
 }
 
 static sg_tensor *sg_softmax_any_(sg_ctx *ctx, sg_tensor *x, int dim, bool log, const char *op)
 {
+    sg_check_device(ctx, "sg_softmax", x);
     char s[SG_SHAPE_STR_LEN];
     SG_CHECK(x->dtype == SG_F32, "%s: expects a float tensor", op);
     SG_CHECK(dim >= 0 && dim < x->ndim, "%s: dim %d out of range for shape %s", op, dim,
@@ -38,9 +37,9 @@ static sg_tensor *sg_softmax_any_(sg_ctx *ctx, sg_tensor *x, int dim, bool log, 
     int C = x->shape[dim];
     sg_tensor *out = sg_tensor_like(ctx, x);
     if (log)
-        sg_log_softmax_forward_cpu(out->data, x->data, outer, C, inner);
+        SG_BACKEND_NEED(ctx->be, log_softmax_forward)(out->data, x->data, outer, C, inner);
     else
-        sg_softmax_forward_cpu(out->data, x->data, outer, C, inner);
+        SG_BACKEND_NEED(ctx->be, softmax_forward)(out->data, x->data, outer, C, inner);
     if (sg_should_record(ctx, 1, (const sg_tensor *const[]){x})) {
         sg_softmax_node *n = sg_tape_record(ctx, sizeof *n, op, sg_softmax_backward_, out);
         n->x = x;

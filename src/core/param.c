@@ -106,6 +106,22 @@ static void sg_check_pair_(const char *func, const sg_param *d, const sg_param *
              sg_shape_str(d->t, a, sizeof a), sg_shape_str(s->t, b, sizeof b));
 }
 
+/* Copies n bytes of data between two tensors on one device. */
+static void sg_param_copy_data_(sg_tensor *dst, const sg_tensor *src, size_t n)
+{
+    char a[SG_DEVICE_STR_LEN], b[SG_DEVICE_STR_LEN];
+    SG_CHECK(sg_device_equal(dst->device, src->device),
+             "sg_param_set_copy: from %s to %s: move the sets to one device first",
+             sg_device_str(src->device, a, sizeof a), sg_device_str(dst->device, b, sizeof b));
+    sg_backend_of_device(dst->device)->copy(dst->data, src->data, n);
+}
+
+void sg_param_set_move(sg_param_set *s, const sg_backend *be)
+{
+    for (int i = 0; i < s->n_params; i++) sg_tensor_move(s->params[i].t, be);
+    for (int i = 0; i < s->n_buffers; i++) sg_tensor_move(s->buffers[i].t, be);
+}
+
 void sg_param_set_copy(sg_param_set *dst, const sg_param_set *src)
 {
     SG_CHECK(dst->n_params == src->n_params && dst->n_buffers == src->n_buffers,
@@ -113,12 +129,12 @@ void sg_param_set_copy(sg_param_set *dst, const sg_param_set *src)
              dst->n_buffers, src->n_params, src->n_buffers);
     for (int i = 0; i < src->n_params; i++) {
         sg_check_pair_("sg_param_set_copy", &dst->params[i], &src->params[i]);
-        memcpy(dst->params[i].t->data, src->params[i].t->data,
-               sg_numel(src->params[i].t) * sizeof(float));
+        sg_param_copy_data_(dst->params[i].t, src->params[i].t,
+                            sg_numel(src->params[i].t) * sizeof(float));
     }
     for (int i = 0; i < src->n_buffers; i++) {
         sg_check_pair_("sg_param_set_copy", &dst->buffers[i], &src->buffers[i]);
-        memcpy(dst->buffers[i].t->data, src->buffers[i].t->data,
-               sg_numel(src->buffers[i].t) * sizeof(float));
+        sg_param_copy_data_(dst->buffers[i].t, src->buffers[i].t,
+                            sg_numel(src->buffers[i].t) * sizeof(float));
     }
 }

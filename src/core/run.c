@@ -90,32 +90,46 @@ sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask
     bool prev = sg_ctx_set_grad(ctx, false);
     sg_tensor *prob = sg_softmax(ctx, logits, 1);
     sg_ctx_set_grad(ctx, prev);
-    float *pgt = sg_arena_alloc(&ctx->arena, np * sizeof(float));
+    /* The mining runs on the host: on a device context it reads copies of
+     * the probabilities and labels (the selection is a sort over pixels). */
+    const float *hp = prob->data;
+    const int32_t *hm = mask->i32;
+    if (ctx->arena.be) {
+        float *a = sg_arena_alloc(&ctx->host, sg_numel(prob) * sizeof(float));
+        int32_t *b = sg_arena_alloc(&ctx->host, np * sizeof(int32_t));
+        sg_tensor_read(prob, a);
+        sg_tensor_read(mask, b);
+        hp = a;
+        hm = b;
+    }
+    float *pgt = sg_arena_alloc(sg_ctx_host_arena(ctx), np * sizeof(float));
     size_t n_valid = 0;
     for (int b = 0; b < n; b++)
         for (int i = 0; i < hw; i++) {
-            int t = mask->i32[(size_t)b * (size_t)hw + (size_t)i];
+            int t = hm[(size_t)b * (size_t)hw + (size_t)i];
             if (t == run->ignore_index) continue;
-            pgt[n_valid++] = prob->data[((size_t)b * (size_t)k + (size_t)t) * (size_t)hw + (size_t)i];
+            pgt[n_valid++] = hp[((size_t)b * (size_t)k + (size_t)t) * (size_t)hw + (size_t)i];
         }
     /* TorchSemiSeg: min_kept > #valid -> plain CE; min_kept = 0 -> no
      * mining either (its kept mask is only applied when min_kept > 0). */
     if (p->ohem_min_kept == 0 || (size_t)p->ohem_min_kept > n_valid || n_valid == 0)
         return sg_cross_entropy(ctx, logits, mask, NULL, run->ignore_index, SG_REDUCE_MEAN);
-    float *sorted = sg_arena_alloc(&ctx->arena, n_valid * sizeof(float));
+    float *sorted = sg_arena_alloc(sg_ctx_host_arena(ctx), n_valid * sizeof(float));
     memcpy(sorted, pgt, n_valid * sizeof(float));
     qsort(sorted, n_valid, sizeof(float), cmp_float_);
     float tau = p->ohem_thresh, kth = sorted[p->ohem_min_kept - 1];
     if (kth > tau) tau = kth;
     sg_tensor *target = sg_tensor_like(ctx, mask);
+    int32_t *ht = sg_ctx_stage(ctx, target);
     for (int b = 0; b < n; b++)
         for (int i = 0; i < hw; i++) {
             size_t j = (size_t)b * (size_t)hw + (size_t)i;
-            int t = mask->i32[j];
+            int t = hm[j];
             bool keep = t != run->ignore_index &&
-                        prob->data[((size_t)b * (size_t)k + (size_t)t) * (size_t)hw + (size_t)i] <= tau;
-            target->i32[j] = keep ? t : run->ignore_index;
+                        hp[((size_t)b * (size_t)k + (size_t)t) * (size_t)hw + (size_t)i] <= tau;
+            ht[j] = keep ? t : run->ignore_index;
         }
+    sg_ctx_stage_done(ctx, target, ht);
     return sg_cross_entropy(ctx, logits, target, NULL, run->ignore_index, SG_REDUCE_MEAN);
 }
 
@@ -283,6 +297,7 @@ static int file_hash_(uint64_t *h, const char *path, sg_err *err)
 static int run_hash_(const sg_run *run, const char *pretrained, uint64_t *out, sg_err *err)
 {
     static const char *const skip[] = {"run",         "output",       "debug",         "data.root",
+                                       "run.device",
                                        "data.split",  "data.val",     "model.pretrained", "data.class_names",
                                        "data.workers", "data.prefetch", NULL};
     const sg_run_priv_ *p = run->priv;
@@ -378,6 +393,23 @@ static void log_header_(sg_run *run, const sg_losses *l, char *buf, size_t len)
     snprintf(buf + n, len - n, "\tmask_ratio\timages_per_s");
 }
 
+/* The batch's tensors copied into the step's arena on the context's device
+ * (the host's batch itself on the CPU). */
+static const sg_batch *batch_on_device_(sg_run *run, const sg_batch *b, sg_batch *dev)
+{
+    if (!b || !run->ctx.arena.be) return b;
+    *dev = *b;
+    sg_tensor **ts[] = {&dev->img, &dev->mask, &dev->img_s1, &dev->img_s2,
+                        &dev->ignore, &dev->box1, &dev->box2};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        if (!*ts[i]) continue;
+        sg_tensor *d = sg_tensor_like(&run->ctx, *ts[i]);
+        sg_tensor_write(d, (*ts[i])->data);
+        *ts[i] = d;
+    }
+    return dev;
+}
+
 static int train_(sg_run *run, long done, double t_start, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
@@ -396,6 +428,10 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
         SG_CHECK(!p->m->mix_same_images ||
                      (mix->n == unl->n && !memcmp(mix->ids, unl->ids, (size_t)unl->n * sizeof *unl->ids)),
                  "iteration %ld: the mix batch does not hold the unlabeled batch's images", it);
+        sg_batch dev_lab, dev_unl, dev_mix;
+        lab = batch_on_device_(run, lab, &dev_lab);
+        unl = batch_on_device_(run, unl, &dev_unl);
+        mix = batch_on_device_(run, mix, &dev_mix);
         run->iter = it;
         run->epoch = (int)(it / run->iters_per_epoch);
         run->lr = lr_at_(run, it);
@@ -515,7 +551,7 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
         .images_per_s = train > 0 ? (double)p->images / train : 0,
         .gflop_per_iter = done > 0 ? p->flops / (double)done / 1e9 : 0,
         .threads = sg_get_num_threads(),
-        .backend = sg_get_cpu_path() == SG_CPU_FAST ? "cpu-fast" : "cpu-reference",
+        .backend = run->ctx.be->name,
         .git_commit = p->git,
     };
     snprintf(r.config_hash, sizeof r.config_hash, "%s", p->hash_hex);
@@ -531,7 +567,7 @@ static void usage_(FILE *fp, const char *name)
 {
     fprintf(fp,
             "usage: %s --config FILE [--set section.key=value]... [--seed K | --seed-index I]\n"
-            "       [--runs DIR] [--reports DIR] [--threads N] [--resume]\n"
+            "       [--runs DIR] [--reports DIR] [--threads N] [--device D] [--resume]\n"
             "  --config FILE     run configuration ([section] key = value; keys: experiments/README.md)\n"
             "  --set S.K=V       override or add one key (repeatable; applied after the file)\n"
             "  --seed K          the run seed (model init, data order, augmentation); = --set run.seed=K\n"
@@ -539,6 +575,7 @@ static void usage_(FILE *fp, const char *name)
             "  --runs DIR        root of the run directories (default runs); = --set output.runs=DIR\n"
             "  --reports DIR     root of results.csv (default reports); = --set output.reports=DIR\n"
             "  --threads N       CPU threads (default SG_NUM_THREADS, else all)\n"
+            "  --device D        cpu, cuda or cuda:N (a CUDA build); = --set run.device=D\n"
             "  --resume          continue from <run dir>/ckpt/last.safetensors\n"
             "The run directory is <runs>/<dataset>/<protocol>/<method>/seed<K>/.\n"
             "Exit status: 0 done, 1 error, 2 usage, 128+N interrupted by signal N.\n",
@@ -610,6 +647,8 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
             snprintf(set, sizeof set, "output.runs=%s", v);
         } else if (!strcmp(a, "--reports")) {
             snprintf(set, sizeof set, "output.reports=%s", v);
+        } else if (!strcmp(a, "--device")) {
+            snprintf(set, sizeof set, "run.device=%s", v);
         } else if (!strcmp(a, "--threads")) {
             char *end;
             long n = strtol(v, &end, 10);
@@ -641,6 +680,7 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     free(sets);
     if (rc) return rc;
     TRY(sg_run_read_seed(run, err));
+    TRY(sg_run_read_device(run, err));
     TRY(sg_run_read_data(run, err));
     TRY(sg_run_read_augment(run, err));
     TRY(sg_run_read_model(run, err));
@@ -654,6 +694,13 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     p->state_ok = true;
     TRY(sg_config_check_unused(run->cfg, err));
     if (pretrained[0] && sg_pretrained_load_resnet(&run->model.params, "backbone.", pretrained, err)) return -1;
+    if (p->device != run->ctx.be) {
+        /* Built and loaded on the host; trained where run.device says. */
+        sg_ctx_free(&run->ctx);
+        sg_ctx_init_on(&run->ctx, p->device);
+        sg_param_set_move(&run->model.params, p->device);
+        if (run->ema) sg_param_set_move(run->ema, p->device);
+    }
     TRY(run_hash_(run, pretrained, &p->config_hash, err));
     snprintf(p->hash_hex, sizeof p->hash_hex, "%016llx", (unsigned long long)p->config_hash);
     p->class_iou = sg_xcalloc((size_t)run->n_classes, sizeof(double));

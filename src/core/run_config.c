@@ -304,6 +304,23 @@ int sg_run_read_eval_output(sg_run *run, sg_err *err)
     return 0;
 }
 
+/* run.device: the backend the run's context gets (the model and the
+ * teacher move there once built, sg_run_main). A device that this build or
+ * machine lacks is an error naming the cause. */
+int sg_run_read_device(sg_run *run, sg_err *err)
+{
+    const char *name;
+    TRY(sg_config_string(run->cfg, "run.device", "cpu", &name, err));
+    sg_device d;
+    sg_err e;
+    if (sg_device_parse(name, &d, &e)) return sg_err_set(err, "run.device: %s", e.msg);
+    const sg_backend *be =
+        d.type == SG_DEVICE_CPU ? sg_backend_cpu_default() : sg_backend_cuda(d.index, &e);
+    if (!be) return sg_err_set(err, "run.device = %s: %s", name, e.msg);
+    run->priv->device = be;
+    return 0;
+}
+
 /* The seed: run.seed, or entry run.seed_index of the run.seeds file. When
  * both are given (a config.resolved records both), an override on the
  * command line beats a file's value, so `--config config.resolved

@@ -13,6 +13,7 @@
 enum { LOSS_CE = 0, LOSS_OHEM = 1 };
 
 struct sg_run_priv_ {
+    const sg_backend *device; /* run.device's backend */
     const sg_method *m;
     void *state;
     bool state_ok, model_ok, opt_ok;
@@ -62,6 +63,7 @@ struct sg_run_priv_ {
  * order: seed, data, augment, model; then train and eval/output, which
  * need the datasets and the model. */
 int sg_run_read_seed(sg_run *run, sg_err *err);
+int sg_run_read_device(sg_run *run, sg_err *err);
 int sg_run_read_data(sg_run *run, sg_err *err);
 int sg_run_read_augment(sg_run *run, sg_err *err);
 int sg_run_read_model(sg_run *run, sg_err *err);

@@ -367,13 +367,17 @@ struct sg_st_entry_ {
     int64_t shape[SG_ST_MAX_DIMS];
     const void *data;
     size_t nbytes;
+    void *owned;              /* a host copy of a device tensor's data, freed with the writer */
 };
 
 void sg_st_writer_init(sg_st_writer *w) { memset(w, 0, sizeof *w); }
 
 void sg_st_writer_free(sg_st_writer *w)
 {
-    for (int i = 0; i < w->n; i++) free(w->entries[i].name);
+    for (int i = 0; i < w->n; i++) {
+        free(w->entries[i].name);
+        free(w->entries[i].owned);
+    }
     for (int i = 0; i < w->n_meta; i++) {
         free(w->meta_keys[i]);
         free(w->meta_values[i]);
@@ -427,7 +431,15 @@ void sg_st_add_i64(sg_st_writer *w, const char *name, int ndim, const int *shape
 void sg_st_add_tensor(sg_st_writer *w, const char *name, const sg_tensor *t)
 {
     SG_CHECK(t->dtype == SG_F32, "sg_st_add_tensor: \"%s\" is not a float tensor", name);
-    sg_st_add_(w, name, SG_ST_F32, t->ndim, t->shape, t->data);
+    if (t->device.type == SG_DEVICE_CPU) {
+        sg_st_add_(w, name, SG_ST_F32, t->ndim, t->shape, t->data);
+        return;
+    }
+    /* A device tensor is written from a host copy: files are device-free. */
+    void *host = sg_xmalloc(sg_numel(t) * sizeof(float));
+    sg_tensor_read(t, host);
+    sg_st_add_(w, name, SG_ST_F32, t->ndim, t->shape, host);
+    w->entries[w->n - 1].owned = host;
 }
 
 void sg_st_add_meta(sg_st_writer *w, const char *key, const char *value)

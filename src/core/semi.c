@@ -44,32 +44,16 @@ void sg_semi_pseudo_label(sg_ctx *ctx, sg_tensor *logits, sg_tensor *ignore, sg_
     bool was = sg_ctx_set_grad(ctx, false);
     sg_tensor *prob = sg_softmax(ctx, logits, 1);
     sg_ctx_set_grad(ctx, was);
-    const size_t HW = (size_t)H * W;
-    for (int n = 0; n < N; n++) {
-        for (size_t i = 0; i < HW; i++) {
-            const float *z = logits->data + (size_t)n * K * HW + i;
-            const float *p = prob->data + (size_t)n * K * HW + i;
-            int best = 0, pbest = 0;
-            for (int k = 1; k < K; k++) {
-                if (z[k * HW] > z[best * HW]) best = k;
-                if (p[k * HW] > p[pbest * HW]) pbest = k;
-            }
-            out->label->i32[n * HW + i] = best;
-            out->conf->data[n * HW + i] = p[pbest * HW];
-        }
-    }
+    SG_BACKEND_NEED(ctx->be, pseudo_label)(out->label->i32, out->conf->data, logits->data,
+                                           prob->data, N, K, (size_t)H * W);
     sg_arena_release(&ctx->arena, mark);
 }
 
 double sg_semi_mask_ratio(const sg_pseudo *p, float tau)
 {
-    const size_t n = sg_numel(p->conf);
-    size_t valid = 0, kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p->ignore && p->ignore->i32[i] == 255) continue;
-        valid++;
-        kept += p->conf->data[i] >= tau;
-    }
+    size_t valid, kept;
+    SG_BACKEND_NEED(sg_backend_of_device(p->conf->device), count_confident)(
+        p->conf->data, p->ignore ? p->ignore->i32 : NULL, tau, sg_numel(p->conf), &valid, &kept);
     return valid ? (double)kept / (double)valid : 0.0;
 }
 
@@ -94,20 +78,12 @@ sg_tensor *sg_semi_paste(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, const sg_tenso
                  box->shape[2] == W,
              "sg_semi_paste: box must be int32 (%d, %d, %d), got %s", N, H, W,
              sg_shape_str(box, sb, sizeof sb));
+    sg_check_device(ctx, "sg_semi_paste", a);
+    sg_check_device(ctx, "sg_semi_paste", b);
+    sg_check_device(ctx, "sg_semi_paste", box);
     sg_tensor *out = sg_tensor_like(ctx, a);
-    const size_t es = sg_dtype_size(a->dtype), HW = (size_t)H * W;
-    const unsigned char *pa = (const unsigned char *)a->data, *pb = (const unsigned char *)b->data;
-    unsigned char *po = (unsigned char *)out->data;
-    for (int n = 0; n < N; n++) {
-        const int32_t *m = box->i32 + n * HW;
-        for (int c = 0; c < C; c++) {
-            const size_t base = ((size_t)n * C + c) * HW;
-            for (size_t i = 0; i < HW; i++) {
-                const unsigned char *src = (m[i] == 1 ? pb : pa) + (base + i) * es;
-                memcpy(po + (base + i) * es, src, es);
-            }
-        }
-    }
+    SG_BACKEND_NEED(ctx->be, paste)(out->data, a->data, b->data, box->i32, sg_dtype_size(a->dtype),
+                                    N, C, (size_t)H * W);
     return out;
 }
 
@@ -127,9 +103,10 @@ sg_tensor *sg_semi_roll(sg_ctx *ctx, sg_tensor *x, int shift)
     sg_tensor *out = sg_tensor_like(ctx, x);
     const size_t row = sg_numel(x) / (size_t)N * sg_dtype_size(x->dtype);
     const int s = ((shift % N) + N) % N;
+    sg_check_device(ctx, "sg_semi_roll", x);
     for (int i = 0; i < N; i++)
-        memcpy((unsigned char *)out->data + (size_t)i * row,
-               (const unsigned char *)x->data + (size_t)((i + s) % N) * row, row);
+        ctx->be->copy((unsigned char *)out->data + (size_t)i * row,
+                      (const unsigned char *)x->data + (size_t)((i + s) % N) * row, row);
     return out;
 }
 
@@ -144,8 +121,9 @@ void sg_semi_roll_pseudo(sg_ctx *ctx, const sg_pseudo *p, int shift, sg_pseudo *
 sg_tensor *sg_semi_valid(sg_ctx *ctx, const sg_tensor *ignore)
 {
     SG_CHECK(ignore->dtype == SG_I32 && ignore->ndim == 3, "sg_semi_valid: ignore must be int32 (N, H, W)");
+    sg_check_device(ctx, "sg_semi_valid", ignore);
     sg_tensor *v = sg_tensor_new(ctx, SG_F32, 3, ignore->shape);
-    for (size_t i = 0, n = sg_numel(ignore); i < n; i++) v->data[i] = ignore->i32[i] != 255;
+    SG_BACKEND_NEED(ctx->be, valid_from_ignore)(v->data, ignore->i32, sg_numel(ignore));
     return v;
 }
 
@@ -154,11 +132,13 @@ sg_tensor *sg_semi_cutmix_seg_masks(sg_ctx *ctx, int n, int h, int w, const sg_c
 {
     const int shape[3] = {n, h, w};
     sg_tensor *m = sg_tensor_new(ctx, SG_I32, 3, shape);
+    int32_t *host = sg_ctx_stage(ctx, m);
     for (int i = 0; i < n; i++) {
         sg_box box;
         sg_cutmix_seg_box(&box, h, w, cfg, rng);
-        sg_box_mask(m->i32 + (size_t)i * h * w, h, w, &box);
+        sg_box_mask(host + (size_t)i * h * w, h, w, &box);
     }
+    sg_ctx_stage_done(ctx, m, host);
     return m;
 }
 
@@ -171,11 +151,8 @@ sg_tensor *sg_semi_masked_ce(sg_ctx *ctx, sg_tensor *logits, const sg_pseudo *ta
      * sg_cross_entropy counts exactly the non-padding pixels. */
     sg_tensor *t = sg_tensor_like(ctx, target->label);
     sg_tensor *w = sg_tensor_like(ctx, target->conf);
-    for (size_t i = 0, n = sg_numel(t); i < n; i++) {
-        const bool pad = target->ignore->i32[i] == 255;
-        t->i32[i] = pad ? 255 : target->label->i32[i];
-        w->data[i] = !pad && target->conf->data[i] >= tau;
-    }
+    SG_BACKEND_NEED(ctx->be, masked_target)(t->i32, w->data, target->label->i32, target->conf->data,
+                                            target->ignore->i32, tau, sg_numel(t));
     return sg_cross_entropy(ctx, logits, t, w, 255, SG_REDUCE_MEAN);
 }
 
@@ -199,26 +176,15 @@ sg_tensor *sg_semi_cutmixseg_cons(sg_ctx *ctx, sg_tensor *logits, sg_tensor *pro
     /* Per-pixel confidence indicator of the teacher; its mean is the scalar
      * factor of CM's default (conf_per_pixel False). */
     float *ind = sg_arena_alloc(&ctx->arena, np * sizeof(float));
-    size_t kept = 0;
-    for (int n = 0; n < N; n++) {
-        for (size_t i = 0; i < HW; i++) {
-            const float *p = probs->data + (size_t)n * C * HW + i;
-            float mx = p[0];
-            for (int c = 1; c < C; c++) mx = fmaxf(mx, p[c * HW]);
-            ind[n * HW + i] = mx >= thresh;
-            kept += mx >= thresh;
-        }
-    }
+    size_t kept;
+    SG_BACKEND_NEED(ctx->be, confidence_indicator)(ind, &kept, probs->data, thresh, N, C, HW);
     const float factor = (float)((double)kept / (double)np);
     if (conf_out) *conf_out = factor;
     /* The weight of every (n, c, h, w) term: valid * confidence, the same
      * for all channels. */
     sg_tensor *wmap = sg_tensor_like(ctx, logits);
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++)
-            for (size_t i = 0; i < HW; i++)
-                wmap->data[((size_t)n * C + c) * HW + i] =
-                    valid->data[n * HW + i] * (per_pixel ? ind[n * HW + i] : factor);
+    SG_BACKEND_NEED(ctx->be, cons_weight_map)(wmap->data, valid->data, ind, factor, per_pixel, N, C,
+                                              HW);
     sg_tensor *d = sg_sub(ctx, sg_softmax(ctx, logits, 1), probs);
     sg_tensor *s = sg_sum(ctx, sg_mul(ctx, sg_mul(ctx, d, d), wmap));
     return sg_scale(ctx, s, (float)(1.0 / (double)np));
@@ -324,9 +290,9 @@ sg_tensor *sg_semi_fixmatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab
     /* UniMatch's fixmatch.py: loss = (loss_x + loss_u_s) / 2.0 */
     sg_tensor *loss = sg_scale(ctx, sg_add(ctx, lx, ls), 0.5f);
     *terms = (sg_semi_terms){0};
-    sg_semi_term_(terms, "loss", loss->data[0]);
-    sg_semi_term_(terms, "loss_x", lx->data[0]);
-    sg_semi_term_(terms, "loss_s", ls->data[0]);
+    sg_semi_term_(terms, "loss", sg_tensor_item(loss));
+    sg_semi_term_(terms, "loss_x", sg_tensor_item(lx));
+    sg_semi_term_(terms, "loss_s", sg_tensor_item(ls));
     terms->mask_ratio = sg_semi_mask_ratio(&pw, hp->conf_thresh);
     return loss;
 }
@@ -376,11 +342,11 @@ sg_tensor *sg_semi_unimatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab
     /* The paper's L = (L_sup + L_unsup) / 2 (unimatch.py: "/ 2.0"). */
     sg_tensor *loss = sg_scale(ctx, sum, 0.5f);
     *terms = (sg_semi_terms){0};
-    sg_semi_term_(terms, "loss", loss->data[0]);
-    sg_semi_term_(terms, "loss_x", lx->data[0]);
-    sg_semi_term_(terms, "loss_s1", ls1->data[0]);
-    sg_semi_term_(terms, "loss_s2", ls2->data[0]);
-    sg_semi_term_(terms, "loss_fp", lfp->data[0]);
+    sg_semi_term_(terms, "loss", sg_tensor_item(loss));
+    sg_semi_term_(terms, "loss_x", sg_tensor_item(lx));
+    sg_semi_term_(terms, "loss_s1", sg_tensor_item(ls1));
+    sg_semi_term_(terms, "loss_s2", sg_tensor_item(ls2));
+    sg_semi_term_(terms, "loss_fp", sg_tensor_item(lfp));
     terms->mask_ratio = sg_semi_mask_ratio(&pw, hp->conf_thresh);
     return loss;
 }
@@ -408,9 +374,9 @@ sg_tensor *sg_semi_meanteacher_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab
     const float w = (float)(hp->cons_weight * sg_semi_rampup(it, hp->rampup_iters));
     sg_tensor *loss = sg_add(ctx, lx, sg_scale(ctx, lc, w));
     *terms = (sg_semi_terms){0};
-    sg_semi_term_(terms, "loss", loss->data[0]);
-    sg_semi_term_(terms, "loss_x", lx->data[0]);
-    sg_semi_term_(terms, "loss_cons", lc->data[0]);
+    sg_semi_term_(terms, "loss", sg_tensor_item(loss));
+    sg_semi_term_(terms, "loss_x", sg_tensor_item(lx));
+    sg_semi_term_(terms, "loss_cons", sg_tensor_item(lc));
     sg_semi_term_(terms, "cons_weight", w);
     terms->mask_ratio = NAN;
     return loss;
@@ -446,9 +412,9 @@ sg_tensor *sg_semi_cutmixseg_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *
                                            hp->conf_thresh, hp->conf_per_pixel, &conf);
     sg_tensor *loss = sg_add(ctx, lx, sg_scale(ctx, lc, hp->cons_weight));
     *terms = (sg_semi_terms){0};
-    sg_semi_term_(terms, "loss", loss->data[0]);
-    sg_semi_term_(terms, "loss_x", lx->data[0]);
-    sg_semi_term_(terms, "loss_cons", lc->data[0]);
+    sg_semi_term_(terms, "loss", sg_tensor_item(loss));
+    sg_semi_term_(terms, "loss_x", sg_tensor_item(lx));
+    sg_semi_term_(terms, "loss_cons", sg_tensor_item(lc));
     terms->mask_ratio = conf;
     return loss;
 }

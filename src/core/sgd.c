@@ -6,9 +6,9 @@
  * single-tensor path PyTorch takes for CPU tensors:
  *   d = g + wd * p;  buf = d on the first step, else buf = momentum * buf + d;
  *   p -= lr * lr_mult * buf.
- * With momentum 0 torch keeps no buffer and steps along d. Each element is
- * updated by one thread from its own values, so the result does not depend
- * on the thread count.
+ * With momentum 0 torch keeps no buffer and steps along d. The update runs
+ * on the backend of each parameter's device (sgd_update of backend.h), and
+ * the momentum buffers live there too.
  *
  * Covered by tests/test_optim.c (5 steps against torch.optim.SGD) and
  * tests/test_train_tiny.c (a 20-step training curve).
@@ -18,9 +18,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Below this many elements a parallel region costs more than the update. */
-#define SG_SGD_PAR_MIN 32768
 
 void sg_sgd_init(sg_sgd *opt, const sg_param_set *s, int n_groups, float momentum, float weight_decay)
 {
@@ -36,30 +33,16 @@ void sg_sgd_init(sg_sgd *opt, const sg_param_set *s, int n_groups, float momentu
                  s->params[i].name, s->params[i].group, n_groups);
     opt->n_bufs = s->n_params;
     opt->bufs = sg_xcalloc((size_t)(s->n_params ? s->n_params : 1), sizeof *opt->bufs);
+    opt->buf_device = sg_xcalloc((size_t)(s->n_params ? s->n_params : 1), sizeof *opt->buf_device);
 }
 
 void sg_sgd_free(sg_sgd *opt)
 {
-    for (int i = 0; i < opt->n_bufs; i++) free(opt->bufs[i]);
+    for (int i = 0; i < opt->n_bufs; i++)
+        if (opt->bufs[i]) sg_backend_of_device(opt->buf_device[i])->free(opt->bufs[i]);
+    free(opt->buf_device);
     free(opt->bufs);
     memset(opt, 0, sizeof *opt);
-}
-
-static void sg_sgd_update_(float *p, float *buf, const float *g, size_t n, float lr, float wd,
-                           float momentum, bool first)
-{
-    long len = (long)n;
-    if (!buf) {
-#pragma omp parallel for schedule(static) if (len >= SG_SGD_PAR_MIN)
-        for (long i = 0; i < len; i++) p[i] -= lr * (g[i] + wd * p[i]);
-        return;
-    }
-#pragma omp parallel for schedule(static) if (len >= SG_SGD_PAR_MIN)
-    for (long i = 0; i < len; i++) {
-        float d = g[i] + wd * p[i];
-        buf[i] = first ? d : momentum * buf[i] + d;
-        p[i] -= lr * buf[i];
-    }
 }
 
 void sg_sgd_step(sg_sgd *opt, sg_param_set *s, float lr)
@@ -73,15 +56,21 @@ void sg_sgd_step(sg_sgd *opt, sg_param_set *s, float lr)
         SG_CHECK(prm->t->grad != NULL, "sg_sgd_step: \"%s\" has no gradient buffer", prm->name);
         const sg_param_group *grp = &opt->groups[prm->group];
         size_t n = sg_numel(prm->t);
+        const sg_backend *be = sg_backend_of_device(prm->t->device);
         bool first = false;
         if (opt->momentum != 0.0f && !opt->bufs[i]) {
-            opt->bufs[i] = sg_xmalloc_aligned(n * sizeof(float));
+            /* On the parameter's device, as torch keeps momentum_buffer. */
+            opt->bufs[i] = be->alloc(n * sizeof(float));
+            opt->buf_device[i] = prm->t->device;
             first = true;
         }
+        SG_CHECK(!opt->bufs[i] || sg_device_equal(opt->buf_device[i], prm->t->device),
+                 "sg_sgd_step: \"%s\" moved to another device after the first step", prm->name);
         /* torch keeps the group lr as a double and rounds lr * mult once. */
         float lr_g = (float)((double)lr * (double)grp->lr_mult);
-        sg_sgd_update_(prm->t->data, opt->momentum != 0.0f ? opt->bufs[i] : NULL, prm->t->grad, n, lr_g,
-                       grp->weight_decay, opt->momentum, first);
+        SG_BACKEND_NEED(be, sgd_update)(prm->t->data, opt->momentum != 0.0f ? opt->bufs[i] : NULL,
+                                        prm->t->grad, n, lr_g, grp->weight_decay, opt->momentum,
+                                        first);
     }
     opt->steps++;
 }

@@ -31,7 +31,7 @@ void *sg_tape_record(sg_ctx *ctx, size_t bytes, const char *op, sg_backward_fn f
         ctx->nodes = nodes;
         ctx->cap_nodes = cap;
     }
-    sg_node *node = sg_arena_calloc(&ctx->arena, bytes);
+    sg_node *node = sg_arena_calloc(sg_ctx_host_arena(ctx), bytes);
     node->op = op;
     node->backward = fn;
     node->out = out;

@@ -7,7 +7,7 @@
  */
 #include "activation.h"
 
-#include "../core/pointwise.h"
+#include "pointwise.h"
 
 void sg_relu_forward_cpu(float *out, const float *x, size_t n)
 {

@@ -1,7 +1,7 @@
 /*
  * activation.h: element-wise activation kernels (CPU). Forward writes `out`;
  * backward ADDS into dx. Shapes: flat arrays of n elements.
- * The per-element arithmetic lives in src/core/pointwise.h, shared with
+ * The per-element arithmetic lives in src/cpu/pointwise.h, shared with
  * the CUDA kernels.
  */
 #ifndef SEMISEG_CPU_ACTIVATION_H

@@ -161,3 +161,18 @@ void sg_conv2d_backward_cpu(float *dx, float *dw, float *db, float *col, const f
             }
         }
 }
+
+void sg_conv2d_crop_weight_cpu(float *w, float *wc, int planes, int kh, int kw, int ckh, int ckw,
+                               int kh0, int kw0, bool add)
+{
+    for (int p = 0; p < planes; p++)
+        for (int i = 0; i < ckh; i++)
+            for (int j = 0; j < ckw; j++) {
+                float *f = &w[((size_t)p * kh + kh0 + i) * kw + kw0 + j];
+                float *g = &wc[((size_t)p * ckh + i) * ckw + j];
+                if (add)
+                    *f += *g;
+                else
+                    *g = *f;
+            }
+}

@@ -8,16 +8,7 @@
 #ifndef SEMISEG_CPU_CONV2D_H
 #define SEMISEG_CPU_CONV2D_H
 
-#include <stdbool.h>
-#include <stddef.h>
-
-typedef struct sg_conv2d_dims {
-    int N, Cin, H, W;
-    int Cout, kh, kw;
-    int Ho, Wo;
-    int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
-    int groups;
-} sg_conv2d_dims;
+#include "semiseg/backend.h" /* sg_conv2d_dims */
 
 /* True when the convolution is a plain matrix product over channels
  * (1x1 kernel, stride 1, no padding) and needs no im2col scratch. */
@@ -32,5 +23,11 @@ void sg_conv2d_forward_cpu(float *out, float *col, const float *x, const float *
  * db summed in double. `col` as in the forward. */
 void sg_conv2d_backward_cpu(float *dx, float *dw, float *db, float *col, const float *dout,
                             const float *x, const float *w, const sg_conv2d_dims *d);
+
+/* Between w (planes, kh, kw) and its crop wc (planes, ckh, ckw) at
+ * (kh0, kw0): wc = crop(w), or w += wc when add (dead-tap cropping,
+ * src/core/op_conv.c). */
+void sg_conv2d_crop_weight_cpu(float *w, float *wc, int planes, int kh, int kw, int ckh, int ckw,
+                               int kh0, int kw0, bool add);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * dnnl_ops.h: the oneDNN fast-path kernels (built only with SG_HAVE_DNNL)
- * that src/core/op_conv.c, op_norm.c and op_pool.c call when
- * sg_get_cpu_path() == SG_CPU_FAST. Same layouts and semantics as the
+ * that src/cpu/backend_dnnl.c puts into the oneDNN backend's kernel table
+ * (include/semiseg/backend.h). Same layouts and semantics as the
  * reference kernels they replace (conv2d.h, batchnorm.h, pool.h): NCHW
  * contiguous floats, forward writes its outputs, backward ADDS into dx, dw,
  * db (each may be NULL when that gradient is not wanted).

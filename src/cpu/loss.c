@@ -11,11 +11,15 @@
  *  - entropy: -(p * torch.log(p + eps)).sum(1, keepdim=True).
  * Per-element work is split across OpenMP threads with each output written by
  * one thread; sums over channels and reductions run in double in a fixed
- * order. Covered by tests/test_ops_loss.c.
+ * order. The per-element expressions are loss_math.h's (and softmax_math.h's
+ * exp term), shared with the CUDA kernels. Covered by tests/test_ops_loss.c.
  */
 #include "loss.h"
 
 #include <math.h>
+
+#include "loss_math.h"
+#include "softmax_math.h"
 
 /* Cross-entropy pixels handled per task: the channel loop walks K strided
  * planes with the tile's pixels as the contiguous inner loop. */
@@ -30,7 +34,7 @@ double sg_weighted_sum_cpu(double *partials, const float *x, const float *w, siz
         size_t i1 = i0 + SG_LOSS_BLOCK < n ? i0 + SG_LOSS_BLOCK : n;
         double s = 0.0;
         if (w)
-            for (size_t i = i0; i < i1; i++) s += (double)x[i] * (double)w[i];
+            for (size_t i = i0; i < i1; i++) s += sg_wsum_term1(x[i], w[i]);
         else
             for (size_t i = i0; i < i1; i++) s += (double)x[i];
         partials[b] = s;
@@ -58,13 +62,13 @@ void sg_cross_entropy_forward_cpu(float *ce, float *lse, float *wce, const float
             for (int j = 0; j < len; j++) m[j] = fmaxf(m[j], x[(size_t)k * HW + j]);
         for (int j = 0; j < len; j++) s[j] = 0.0;
         for (int k = 0; k < K; k++)
-            for (int j = 0; j < len; j++) s[j] += exp((double)(x[(size_t)k * HW + j] - m[j]));
+            for (int j = 0; j < len; j++) s[j] += sg_sm_exp1(x[(size_t)k * HW + j], m[j]);
         for (int j = 0; j < len; j++) {
-            double l = (double)m[j] + log(s[j]);
+            double l = sg_ce_lse(m[j], s[j]);
             int32_t c = target[p0 + j];
             lse[p0 + j] = (float)l;
-            ce[p0 + j] = c == ignore_index ? 0.0f : (float)(l - (double)x[(size_t)c * HW + j]);
-            if (wce) wce[p0 + j] = weight ? weight[p0 + j] * ce[p0 + j] : ce[p0 + j];
+            ce[p0 + j] = c == ignore_index ? 0.0f : sg_ce1(l, x[(size_t)c * HW + j]);
+            if (wce) wce[p0 + j] = sg_ce_weighted1(weight, p0 + j, ce[p0 + j]);
         }
     }
 }
@@ -78,7 +82,7 @@ void sg_cross_entropy_backward_cpu(float *dlogits, float *dweight, const float *
 #pragma omp parallel for schedule(static)
         for (long p = 0; p < (long)N * HW; p++)
             if (target[p] != ignore_index)
-                dweight[p] += (float)(scale * (dout ? (double)dout[p] : 1.0) * (double)ce[p]);
+                dweight[p] += sg_ce_dweight1(scale * sg_loss_dout1(dout, (size_t)p), ce[p]);
     }
     if (!dlogits) return;
 #pragma omp parallel for schedule(static)
@@ -90,10 +94,9 @@ void sg_cross_entropy_backward_cpu(float *dlogits, float *dweight, const float *
         for (int i = 0; i < HW; i++) {
             int32_t c = target[p0 + i];
             if (c == ignore_index) continue;
-            double g = scale * (dout ? (double)dout[p0 + i] : 1.0);
+            double g = scale * sg_loss_dout1(dout, p0 + i);
             if (weight) g *= (double)weight[p0 + i];
-            double prob = exp((double)x[i] - (double)lse[p0 + i]);
-            dx[i] += (float)(g * (prob - (c == k ? 1.0 : 0.0)));
+            dx[i] += sg_ce_grad1(g, x[i], lse[p0 + i], c == k);
         }
     }
 }
@@ -101,10 +104,7 @@ void sg_cross_entropy_backward_cpu(float *dlogits, float *dweight, const float *
 void sg_mse_forward_cpu(float *out, const float *a, const float *b, size_t n)
 {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float d = a[i] - b[i];
-        out[i] = d * d;
-    }
+    for (size_t i = 0; i < n; i++) out[i] = sg_mse1(a[i], b[i]);
 }
 
 void sg_mse_backward_cpu(float *da, float *db, const float *dout, double scale, const float *a,
@@ -112,7 +112,7 @@ void sg_mse_backward_cpu(float *da, float *db, const float *dout, double scale, 
 {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
-        double g = 2.0 * scale * (dout ? (double)dout[i] : 1.0) * (double)(a[i] - b[i]);
+        double g = sg_mse_grad1(scale, sg_loss_dout1(dout, i), a[i], b[i]);
         if (da) da[i] += (float)g;
         if (db) db[i] -= (float)g;
     }
@@ -121,12 +121,7 @@ void sg_mse_backward_cpu(float *da, float *db, const float *dout, double scale, 
 void sg_kl_div_forward_cpu(float *out, const float *log_input, const float *target, size_t n)
 {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float t = target[i];
-        /* xlogy(t, t): 0 at t == 0 rather than 0 * log 0 = NaN. */
-        float tlogt = t == 0.0f ? 0.0f : t * logf(t);
-        out[i] = tlogt - t * log_input[i];
-    }
+    for (size_t i = 0; i < n; i++) out[i] = sg_kl1(log_input[i], target[i]);
 }
 
 void sg_kl_div_backward_cpu(float *dlog_input, float *dtarget, const float *dout, double scale,
@@ -134,15 +129,10 @@ void sg_kl_div_backward_cpu(float *dlog_input, float *dtarget, const float *dout
 {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
-        double g = scale * (dout ? (double)dout[i] : 1.0);
+        double g = scale * sg_loss_dout1(dout, i);
         double t = target[i];
-        if (dlog_input) dlog_input[i] += (float)(-t * g);
-        if (dtarget) {
-            /* torch differentiates xlogy(t, t) in both arguments: log t + t/t,
-             * which is 0/0 = NaN at t == 0; kept so gradients agree with torch. */
-            double dx = t == 0.0 ? NAN : log(t) + 1.0;
-            dtarget[i] += (float)((dx - (double)log_input[i]) * g);
-        }
+        if (dlog_input) dlog_input[i] += sg_kl_grad_input1(t, g);
+        if (dtarget) dtarget[i] += sg_kl_grad_target1(t, log_input[i], g);
     }
 }
 
@@ -153,11 +143,8 @@ void sg_entropy_forward_cpu(float *out, const float *p, float eps, int N, int C,
         long n = q / HW, i = q % HW;
         const float *pp = p + (size_t)n * C * HW + (size_t)i;
         double s = 0.0;
-        for (int c = 0; c < C; c++) {
-            double v = pp[(size_t)c * HW];
-            s += v * log(v + (double)eps);
-        }
-        out[q] = (float)-s;
+        for (int c = 0; c < C; c++) s += sg_entropy_term1(pp[(size_t)c * HW], eps);
+        out[q] = sg_entropy_finish(s);
     }
 }
 
@@ -169,10 +156,7 @@ void sg_entropy_backward_cpu(float *dp, const float *dout, const float *p, float
         long n = q / HW, i = q % HW;
         size_t base = (size_t)n * C * HW + (size_t)i;
         double g = dout[q];
-        for (int c = 0; c < C; c++) {
-            double v = p[base + (size_t)c * HW];
-            double e = v + (double)eps;
-            dp[base + (size_t)c * HW] += (float)(-(log(e) + v / e) * g);
-        }
+        for (int c = 0; c < C; c++)
+            dp[base + (size_t)c * HW] += sg_entropy_grad1(p[base + (size_t)c * HW], eps, g);
     }
 }

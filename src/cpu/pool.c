@@ -6,12 +6,14 @@
  * which PyTorch computes as x.mean((-1, -2)).
  * All loops split over the NC planes: each plane is read and written by one
  * thread in a fixed order, so results do not depend on the thread count.
+ * The per-output arithmetic is in pool_math.h, shared with the CUDA kernels.
  * Covered by tests/test_ops_conv.c (PyTorch parity + gradient checks).
  */
 #include "pool.h"
 
-#include <math.h>
 #include <stddef.h>
+
+#include "pool_math.h"
 
 void sg_maxpool2d_forward_cpu(float *out, int32_t *argmax, const float *x, int NC, int H, int W,
                               int Ho, int Wo, int kernel, int stride, int pad)
@@ -20,30 +22,14 @@ void sg_maxpool2d_forward_cpu(float *out, int32_t *argmax, const float *x, int N
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < NC; i++) {
         const float *xp = x + (size_t)i * H * W;
-        for (int oh = 0; oh < Ho; oh++) {
-            int h0 = oh * stride - pad, h1 = h0 + kernel;
-            if (h0 < 0) h0 = 0;
-            if (h1 > H) h1 = H;
+        for (int oh = 0; oh < Ho; oh++)
             for (int ow = 0; ow < Wo; ow++) {
-                int w0 = ow * stride - pad, w1 = w0 + kernel;
-                if (w0 < 0) w0 = 0;
-                if (w1 > W) w1 = W;
-                /* A window of only -inf keeps its first in-bounds element. */
-                int best = h0 * W + w0;
-                float m = -INFINITY;
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) {
-                        float v = xp[h * W + w];
-                        if (v > m || isnan(v)) {
-                            m = v;
-                            best = h * W + w;
-                        }
-                    }
+                int best;
+                const float m = sg_maxpool_window(xp, H, W, oh, ow, kernel, stride, pad, &best);
                 size_t o = (size_t)i * P + (size_t)oh * Wo + ow;
                 out[o] = m;
                 if (argmax) argmax[o] = best;
             }
-        }
     }
 }
 
@@ -65,7 +51,7 @@ void sg_global_avgpool_forward_cpu(float *out, const float *x, int NC, int HW)
         const float *xp = x + (size_t)i * HW;
         double s = 0.0;
         for (int j = 0; j < HW; j++) s += xp[j];
-        out[i] = (float)(s / HW);
+        out[i] = sg_avgpool_mean(s, HW);
     }
 }
 
@@ -73,7 +59,7 @@ void sg_global_avgpool_backward_cpu(float *dx, const float *dout, int NC, int HW
 {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < NC; i++) {
-        float g = dout[i] / (float)HW;
+        float g = sg_avgpool_grad(dout[i], HW);
         float *dxp = dx + (size_t)i * HW;
         for (int j = 0; j < HW; j++) dxp[j] += g;
     }

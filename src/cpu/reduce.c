@@ -6,9 +6,12 @@
  *
  * The forward sums fixed chunks of SG_REDUCE_CHUNK elements in double, in
  * parallel, then adds the chunk sums in order on one thread: the same tree
- * for any thread count, so the result is bitwise reproducible.
+ * for any thread count, so the result is bitwise reproducible. The final
+ * steps are reduce_math.h's, shared with the CUDA kernels.
  */
 #include "reduce.h"
+
+#include "reduce_math.h"
 
 static double sg_sum_double_(const float *x, double *partials, size_t n)
 {
@@ -28,12 +31,12 @@ static double sg_sum_double_(const float *x, double *partials, size_t n)
 
 void sg_sum_forward_cpu(float *out, const float *x, double *partials, size_t n)
 {
-    out[0] = (float)sg_sum_double_(x, partials, n);
+    out[0] = sg_sum_finish(sg_sum_double_(x, partials, n));
 }
 
 void sg_mean_forward_cpu(float *out, const float *x, double *partials, size_t n)
 {
-    out[0] = (float)(sg_sum_double_(x, partials, n) / (double)n);
+    out[0] = sg_mean_finish(sg_sum_double_(x, partials, n), n);
 }
 
 void sg_sum_backward_cpu(float *dx, const float *dout, size_t n)
@@ -45,7 +48,7 @@ void sg_sum_backward_cpu(float *dx, const float *dout, size_t n)
 
 void sg_mean_backward_cpu(float *dx, const float *dout, size_t n)
 {
-    const float g = dout[0] / (float)n;
+    const float g = sg_mean_grad(dout[0], n);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] += g;
 }

@@ -64,12 +64,6 @@ void sg_resize_bilinear_forward_cpu(float *out, void *scratch, const float *x, i
     }
 }
 
-/* g += weight * v rounded once, as ATen's contracted fma(lh * lw, dout, g). */
-static inline void sg_scatter_(float *g, float weight, double v)
-{
-    *g = (float)((double)*g + (double)weight * v);
-}
-
 void sg_resize_bilinear_backward_cpu(float *dx, void *scratch, const float *dout, int planes,
                                      int h, int w, int oh, int ow, bool align_corners)
 {
@@ -89,10 +83,10 @@ void sg_resize_bilinear_backward_cpu(float *dx, void *scratch, const float *dout
                 const float lw0 = tw.l0[xo], lw1 = tw.l1[xo];
                 const double v = dr[xo];
                 /* ATen's tap order: 00, 01, 10, 11. */
-                sg_scatter_(&g0[w0], lh0 * lw0, v);
-                sg_scatter_(&g0[w1], lh0 * lw1, v);
-                sg_scatter_(&g1[w0], lh1 * lw0, v);
-                sg_scatter_(&g1[w1], lh1 * lw1, v);
+                g0[w0] = sg_bilinear_accum(g0[w0], lh0 * lw0, v);
+                g0[w1] = sg_bilinear_accum(g0[w1], lh0 * lw1, v);
+                g1[w0] = sg_bilinear_accum(g1[w0], lh1 * lw0, v);
+                g1[w1] = sg_bilinear_accum(g1[w1], lh1 * lw1, v);
             }
         }
     }

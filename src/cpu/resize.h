@@ -19,6 +19,8 @@
 
 #include "semiseg/base.h"
 
+#include "pointwise.h"
+
 /* PyTorch's area_pixel_compute_scale<float>: the ratio is rounded to float
  * before use, so the source coordinates (and weights) match PyTorch's. */
 SG_HD float sg_bilinear_scale(int in, int out, bool align_corners)
@@ -30,7 +32,9 @@ SG_HD float sg_bilinear_scale(int in, int out, bool align_corners)
 /* One axis of the bilinear stencil: the two source indices and their weights.
  * As ATen's compute_source_index_and_lambda, the source coordinate is formed
  * in double (acc_type of float) from the float scale, clamped at 0 for
- * align_corners=False, and the weights are rounded to float. */
+ * align_corners=False, and the weights are rounded to float. The product is
+ * rounded before the - 0.5 (sg_dmul) on the GPU too, whose fused
+ * multiply-add would otherwise move the coordinate by an ulp. */
 SG_HD void sg_bilinear_index(int dst, int in, int out, float scale, bool align_corners,
                              int *i0, int *i1, float *l0, float *l1)
 {
@@ -40,7 +44,7 @@ SG_HD void sg_bilinear_index(int dst, int in, int out, float scale, bool align_c
         *l1 = 0.0f;
         return;
     }
-    double src = align_corners ? (double)scale * dst : (double)scale * (dst + 0.5) - 0.5;
+    double src = align_corners ? (double)scale * dst : sg_dmul(scale, dst + 0.5) - 0.5;
     if (src < 0.0) src = 0.0;
     int i = (int)floor(src);
     if (i > in - 1) i = in - 1;
@@ -70,6 +74,14 @@ SG_HD float sg_bilinear_combine(float lh0, float lh1, float lw0, float lw1, floa
     const float top = sg_bilinear_lerp(x00, lw0, x01, lw1);
     const float bottom = sg_bilinear_lerp(x10, lw0, x11, lw1);
     return sg_bilinear_lerp(top, lh0, bottom, lh1);
+}
+
+/* One tap of the backward: g + weight * v rounded once, as ATen's contracted
+ * fma(lh * lw, dout, g). The product of the float weight and v (a float) is
+ * exact in double, so a fused multiply-add gives the same bits. */
+SG_HD float sg_bilinear_accum(float g, float weight, double v)
+{
+    return (float)((double)g + (double)weight * v);
 }
 
 /* Legacy 'nearest' (ATen nearest_idx): exact copies for equal sizes and for

@@ -8,7 +8,8 @@
  * one outer index. A tile is owned by one thread and walks the channels in
  * order with the tile's positions as the contiguous inner loop, so NCHW
  * channel strides stay cache friendly and every result is independent of the
- * thread count. Channel sums accumulate in double.
+ * thread count. Channel sums accumulate in double. The per-element
+ * expressions are softmax_math.h's, shared with the CUDA kernels.
  * Covered by tests/test_ops_loss.c (parity on dim 1 of NCHW and the last dim
  * of 2-D/3-D tensors, gradient checks).
  */
@@ -16,6 +17,8 @@
 
 #include <math.h>
 #include <stddef.h>
+
+#include "softmax_math.h"
 
 #define SG_SM_TILE 64
 
@@ -27,7 +30,7 @@ static void sg_tile_max_sum_(float *m, double *s, const float *x, int C, int inn
         for (int j = 0; j < len; j++) m[j] = fmaxf(m[j], x[(size_t)c * inner + j]);
     for (int j = 0; j < len; j++) s[j] = 0.0;
     for (int c = 0; c < C; c++)
-        for (int j = 0; j < len; j++) s[j] += exp((double)(x[(size_t)c * inner + j] - m[j]));
+        for (int j = 0; j < len; j++) s[j] += sg_sm_exp1(x[(size_t)c * inner + j], m[j]);
 }
 
 /* Per-position sum over channels of a[c] (* b[c] when b is not NULL). */
@@ -38,7 +41,7 @@ static void sg_tile_dot_(double *s, const float *a, const float *b, int C, int i
         const float *ac = a + (size_t)c * inner;
         if (b) {
             const float *bc = b + (size_t)c * inner;
-            for (int j = 0; j < len; j++) s[j] += (double)ac[j] * (double)bc[j];
+            for (int j = 0; j < len; j++) s[j] += sg_softmax_dot1(ac[j], bc[j]);
         } else {
             for (int j = 0; j < len; j++) s[j] += (double)ac[j];
         }
@@ -59,7 +62,7 @@ void sg_softmax_forward_cpu(float *out, const float *x, int outer, int C, int in
         for (int c = 0; c < C; c++)
             for (int j = 0; j < len; j++) {
                 size_t k = base + (size_t)c * inner + j;
-                out[k] = (float)(exp((double)(x[k] - m[j])) / s[j]);
+                out[k] = sg_softmax1(x[k], m[j], s[j]);
             }
     }
 }
@@ -79,7 +82,7 @@ void sg_log_softmax_forward_cpu(float *out, const float *x, int outer, int C, in
         for (int c = 0; c < C; c++)
             for (int j = 0; j < len; j++) {
                 size_t k = base + (size_t)c * inner + j;
-                out[k] = (float)((double)(x[k] - m[j]) - s[j]);
+                out[k] = sg_log_softmax1(x[k], m[j], s[j]);
             }
     }
 }
@@ -98,7 +101,7 @@ void sg_softmax_backward_cpu(float *dx, const float *dout, const float *y, int o
         for (int c = 0; c < C; c++)
             for (int j = 0; j < len; j++) {
                 size_t k = base + (size_t)c * inner + j;
-                dx[k] += (float)((double)y[k] * ((double)dout[k] - s[j]));
+                dx[k] += sg_softmax_grad1(dout[k], y[k], s[j]);
             }
     }
 }
@@ -117,7 +120,7 @@ void sg_log_softmax_backward_cpu(float *dx, const float *dout, const float *y, i
         for (int c = 0; c < C; c++)
             for (int j = 0; j < len; j++) {
                 size_t k = base + (size_t)c * inner + j;
-                dx[k] += (float)((double)dout[k] - exp((double)y[k]) * s[j]);
+                dx[k] += sg_log_softmax_grad1(dout[k], y[k], s[j]);
             }
     }
 }

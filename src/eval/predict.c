@@ -23,36 +23,42 @@
  * the maximum, as in torch's max kernels, so a diverged model predicts the
  * class of its first NaN channel as PyTorch would.
  *
+ * On a context of a device backend the model runs there: windows are cut on
+ * the host and uploaded, the argmax runs on the device, and only the class
+ * ids (or a sliding window's probabilities) come back.
  * Covered by tests/test_metrics.c (fake models whose logits are a known
  * function of the absolute pixel position and of the window).
  */
 #include "semiseg/metrics.h"
 #include "semiseg/ops.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Class ids of the first maximum over K channels of x (K, h, w) -> ids (h, w). */
-static void argmax_channels_(const float *x, int k, size_t hw, uint8_t *ids)
+/* Class ids of the first maximum over the K channels of logits y (1, K, h, w),
+ * on y's device (backend argmax_u8), into the host image ids (h, w). */
+static void argmax_(sg_ctx *ctx, const sg_tensor *y, sg_image *ids)
 {
-    for (size_t p = 0; p < hw; p++) {
-        float best = x[p];
-        int arg = 0;
-        for (int c = 1; c < k; c++) {
-            float v = x[(size_t)c * hw + p];
-            if (v > best || (isnan(v) && !isnan(best))) {
-                best = v;
-                arg = c;
-            }
-        }
-        ids[p] = (uint8_t)arg;
+    const int h = y->shape[2], w = y->shape[3];
+    sg_image_alloc(ids, h, w, 1);
+    if (y->device.type == SG_DEVICE_CPU) {
+        SG_BACKEND_NEED(ctx->be, argmax_u8)(ids->data, y->data, 1, y->shape[1], (size_t)h * w);
+        return;
     }
+    uint8_t *dev = sg_arena_alloc(&ctx->arena, (size_t)h * w);
+    SG_BACKEND_NEED(ctx->be, argmax_u8)(dev, y->data, 1, y->shape[1], (size_t)h * w);
+    ctx->be->to_host(ids->data, dev, (size_t)h * w);
 }
 
 /* The model's logits for x (1, 3, h, w), their shape checked. */
 static sg_tensor *run_model_(sg_ctx *ctx, sg_logits_fn fn, void *model, sg_tensor *x, int k_want)
 {
+    if (!sg_device_equal(x->device, ctx->be->device)) {
+        /* A host image evaluated on a device: one upload per forward. */
+        sg_tensor *d = sg_tensor_like(ctx, x);
+        sg_tensor_write(d, x->data);
+        x = d;
+    }
     sg_tensor *y = fn(ctx, model, x);
     SG_CHECK(y != NULL && y->dtype == SG_F32 && y->ndim == 4 && y->shape[0] == 1 &&
                  y->shape[2] == x->shape[2] && y->shape[3] == x->shape[3],
@@ -73,10 +79,12 @@ static sg_tensor *window_(sg_ctx *ctx, const sg_tensor *image, int r0, int c0, i
 {
     const int H = image->shape[2], W = image->shape[3];
     sg_tensor *x = sg_tensor_new4(ctx, 1, 3, h, w);
+    float *host = sg_ctx_stage(ctx, x);
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < h; y++)
-            memcpy(x->data + ((size_t)c * h + y) * w,
+            memcpy(host + ((size_t)c * h + y) * w,
                    image->data + ((size_t)c * H + r0 + y) * W + c0, (size_t)w * sizeof(float));
+    sg_ctx_stage_done(ctx, x, host);
     return x;
 }
 
@@ -93,10 +101,8 @@ static int center_src0_(int n, int crop)
 static void predict_whole_(sg_ctx *ctx, sg_logits_fn fn, void *model, sg_tensor *image, int k_want,
                            sg_image *ids)
 {
-    const int H = image->shape[2], W = image->shape[3];
     sg_tensor *y = run_model_(ctx, fn, model, image, k_want);
-    sg_image_alloc(ids, H, W, 1);
-    argmax_channels_(y->data, y->shape[1], (size_t)H * W, ids->data);
+    argmax_(ctx, y, ids);
     sg_ctx_reset(ctx);
 }
 
@@ -108,8 +114,9 @@ static void predict_center_(sg_ctx *ctx, const sg_eval_opts *o, sg_logits_fn fn,
     const int H = image->shape[2], W = image->shape[3], S = o->crop;
     const int r0 = center_src0_(H, S), c0 = center_src0_(W, S);
     sg_tensor *x = sg_tensor_new4(ctx, 1, 3, S, S);
+    float *host = sg_ctx_stage(ctx, x);
     /* 0.0 is the mean colour once normalised, U2PL's image padding value. */
-    memset(x->data, 0, sg_numel(x) * sizeof(float));
+    memset(host, 0, sg_numel(x) * sizeof(float));
     if (label) {
         sg_image_alloc(crop_label, S, S, 1);
         memset(crop_label->data, o->center_pad_label, (size_t)S * S);
@@ -121,13 +128,13 @@ static void predict_center_(sg_ctx *ctx, const sg_eval_opts *o, sg_logits_fn fn,
             int sx = c0 + xx;
             if (sx < 0 || sx >= W) continue;
             for (int c = 0; c < 3; c++)
-                x->data[((size_t)c * S + y) * S + xx] = image->data[((size_t)c * H + sy) * W + sx];
+                host[((size_t)c * S + y) * S + xx] = image->data[((size_t)c * H + sy) * W + sx];
             if (label) crop_label->data[(size_t)y * S + xx] = label->data[(size_t)sy * W + sx];
         }
     }
+    sg_ctx_stage_done(ctx, x, host);
     sg_tensor *lg = run_model_(ctx, fn, model, x, k_want);
-    sg_image_alloc(ids, S, S, 1);
-    argmax_channels_(lg->data, lg->shape[1], (size_t)S * S, ids->data);
+    argmax_(ctx, lg, ids);
     sg_ctx_reset(ctx);
 }
 
@@ -158,17 +165,25 @@ static void predict_sliding_(sg_ctx *ctx, const sg_eval_opts *o, sg_logits_fn fn
             }
             SG_CHECK(p->shape[1] == k, "sg_eval_image: K changed from %d to %d between windows", k,
                      p->shape[1]);
+            /* The window's probabilities, read where they are. */
+            const float *pw = p->data;
+            if (p->device.type != SG_DEVICE_CPU) {
+                float *h_p = sg_arena_alloc(sg_ctx_host_arena(ctx), sg_numel(p) * sizeof(float));
+                sg_tensor_read(p, h_p);
+                pw = h_p;
+            }
             for (int c = 0; c < k; c++)
                 for (int y = 0; y < h; y++) {
                     float *dst = sum + (size_t)c * hw + (size_t)(r0 + y) * W + c0;
-                    const float *src = p->data + ((size_t)c * h + y) * w;
+                    const float *src = pw + ((size_t)c * h + y) * w;
                     for (int xx = 0; xx < w; xx++) dst[xx] += src[xx];
                 }
             sg_ctx_reset(ctx);
         }
     }
     sg_image_alloc(ids, H, W, 1);
-    argmax_channels_(sum, k, hw, ids->data);
+    /* The summed probabilities are on the host: the host's argmax. */
+    SG_BACKEND_NEED(sg_backend_cpu_reference(), argmax_u8)(ids->data, sum, 1, k, hw);
     free(sum);
 }
 

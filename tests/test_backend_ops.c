@@ -1,68 +1,60 @@
 /*
  * test_backend_ops.c: every kernel-table entry (include/semiseg/backend.h) of
- * every backend present, against the reference CPU backend. The model is
- * ggml's tests/test-backend-ops.cpp: one table of cases, each a table entry
- * with its parameters and shapes as data, and a few runner functions (one per
- * argument-list family) that know how to feed an entry.
+ * every backend present, against the reference CPU backend. Model: ggml's
+ * tests/test-backend-ops.cpp: one static table of cases (entry, parameters,
+ * shapes as data) and one runner per argument-list family that feeds it.
  *
- * How: for each case and each backend other than the reference (the oneDNN
- * CPU one in oneDNN builds, cuda:0 in CUDA builds with a device), the runner
- * draws deterministic inputs on the host (sg_rng, stream SG_RNG_TEST/case/
- * buffer, so both backends see the same numbers), copies them to the
- * backend's memory with its to_device, runs the entry and copies every
- * output back with to_host; the same runner on the reference gives the
- * values compared against. Every output buffer is allocated with 256 guard
- * bytes on each side filled with a sentinel (through to_device) and the
- * guards must come back intact. Gradient outputs are pre-filled with random
- * non-zero values, so the += contract is checked (zeroed when a case passes
- * dx_zero = true). Saved state whose layout is backend-defined (batch-norm
- * statistics, max-pooling indices/workspace) is never compared: the
- * backward cases run the backend's own forward first.
+ * For each case and each non-reference backend (oneDNN in oneDNN builds,
+ * cuda:0 in CUDA builds with a device) the runner draws deterministic inputs
+ * on the host (sg_rng, stream SG_RNG_TEST/case/buffer: both backends get the
+ * same numbers), copies them over with the backend's to_device, runs the
+ * entry and reads every output back with to_host; the same runner on the
+ * reference gives the expected values. Each output buffer has 256 guard
+ * bytes on each side holding a sentinel, which must come back intact.
+ * Gradient outputs are pre-filled with random non-zero values, checking +=
+ * (zeroed where a case passes dx_zero = true). Backend-defined saved state
+ * (batch-norm statistics, pooling indices/workspace) is never compared: a
+ * backward case runs the backend's own forward first.
  *
  * Per float output: NaN/Inf of the backend where the reference is finite
- * fails (a NaN of the reference at the same place is expected, e.g. KL's
- * dtarget at t = 0); normalised MSE sum (a-b)^2 / sum b^2, the largest
- * absolute and relative errors, and |a - b| <= atol + rtol |b| for each
- * element. Integer outputs (labels, counts, uint8 ids) must be equal.
- *
- * Tolerances (tol_of() below), for inputs of magnitude O(1):
+ * fails (a reference NaN at the same place is expected: KL's dtarget at
+ * t = 0); normalised MSE sum (a-b)^2 / sum b^2, largest absolute and
+ * relative errors, and |a - b| <= atol + rtol |b| everywhere. Integer
+ * outputs (labels, counts, ids) must be equal. Tolerances (tol_of), for
+ * inputs of magnitude O(1):
  * - TB (copies, selections, one correctly rounded operation: relu, add,
- *   concat, nearest, argmax, labels, masks): bitwise on every backend.
- * - TE (a few float operations per element: mul/scale backward, mse, sgd,
- *   ema): bitwise on CPU backends (the same C arithmetic); on CUDA, where
- *   nvcc may contract a*b+c to one FMA, an element moves by about one ulp of
- *   the larger product: 2e-7 absolute + 4 ulp (2.4e-7) relative, NMSE 1e-12.
- * - TM (transcendentals and short per-row sums: gelu, softmax, cross
- *   entropy, KL, entropy, layer norm, bilinear, pooling means): CUDA's
- *   expf/logf/erff are within 2 ulp, glibc's within 1, and a softmax or
- *   layer-norm row of C <= 256 terms adds a few ulp more: 1e-6 absolute +
- *   1e-6 (16 ulp) relative, NMSE 1e-11; bitwise on CPU backends.
- * - TS (sum, mean, weighted_sum: accumulated in double, rounded once):
- *   another order of the double partials changes the float result by at
- *   most one rounding: 1.2e-7 (2^-23) relative + 1e-9 absolute.
- * - TC (convolution, linear, matmul: float sums of K terms in the library's
- *   own order): the error of such a sum is about sqrt(K) 2^-24 sum|terms|.
- *   The cases keep K <= 288 and the dw/db reductions N Ho Wo <= 512, as in
- *   tests/test_dnnl.c, whose observed errors (5e-7 on out/dx, 1.05e-5 on
- *   dw = -4.7, 5.7e-6 on db = 21) set 1e-5 absolute + 5e-6 relative there;
- *   the same bounds and NMSE 1e-10 here. A wrong tap, stride, group or
- *   dilation moves values by O(0.1).
- * - TBN (batch norm): tests/test_dnnl.c's 1e-5 absolute + 5e-6 relative
- *   (oneDNN sums N HW <= 1152 values in float where the reference uses
- *   double), running statistics 1e-6 absolute and relative.
- * - TP (max pooling): the forward copies values and must match exactly; a
- *   dx element sums at most 4 window gradients: 1e-6 absolute.
+ *   concat, nearest, argmax, masks): bitwise on every backend.
+ * - TE (a few float operations: mul/scale backward, mse, sgd, ema): bitwise
+ *   on CPU backends (the same C); on CUDA, where nvcc may contract a*b+c to
+ *   an FMA, about one ulp of the larger product: 2e-7 abs + 4 ulp (2.4e-7)
+ *   rel, NMSE 1e-12.
+ * - TM (transcendentals, short row sums: gelu, softmax, cross entropy, KL,
+ *   entropy, layer norm, bilinear, pooling means): CUDA's expf/logf/erff are
+ *   within 2 ulp, glibc's within 1, and a row of C <= 256 terms adds a few
+ *   ulp: 1e-6 abs + 1e-6 (16 ulp) rel, NMSE 1e-11; bitwise on CPU.
+ * - TS (sum, mean, weighted_sum, accumulated in double and rounded once):
+ *   another order of the double partials moves the result by at most one
+ *   rounding: 1.2e-7 (2^-23) rel + 1e-9 abs.
+ * - TC (convolution, linear, matmul: float sums of K terms in a library's
+ *   order, error about sqrt(K) 2^-24 sum|terms|): the cases keep K <= 288
+ *   and dw/db reductions N Ho Wo <= 512 as tests/test_dnnl.c does, whose
+ *   observed errors (5e-7 on out/dx, 1.05e-5 on dw = -4.7, 5.7e-6 on db = 21)
+ *   set 1e-5 abs + 5e-6 rel; the same here, and NMSE 1e-10. A wrong tap,
+ *   stride, group or dilation moves values by O(0.1).
+ * - TBN (batch norm): test_dnnl.c's 1e-5 abs + 5e-6 rel (oneDNN sums the
+ *   N HW <= 1152 values in float, the reference in double); running
+ *   statistics 1e-6 abs and rel.
+ * - TP (max pooling): the forward copies values, so exact; a dx element
+ *   sums a few window gradients in some order: 1e-6 abs.
  *
- * Entries that a backend shares with the reference (the same function
- * pointer: on the oneDNN backend all but conv/bn/pool) are reported as
- * `# SKIP same kernel as the reference`; a NULL entry as `# SKIP backend X
- * has no kernel E`. A backend whose table says `deterministic` runs each
- * case twice and must repeat bitwise. A case that no other backend ran (no
- * oneDNN, no GPU, or shared kernels) runs twice on the reference, which must
- * repeat bitwise, so every case asserts something on every machine. The
- * first check fails for any non-memory entry of sg_backend_entries without
- * a case, so a new entry cannot be forgotten.
- * SG_TEST_VERBOSE=1 prints the errors of every compared case.
+ * An entry a backend shares with the reference (same function pointer: on
+ * oneDNN all but conv/bn/pool) gives `# SKIP same kernel as the reference`,
+ * a NULL one `# SKIP backend X has no kernel E`. A backend whose table says
+ * `deterministic` runs each case twice and must repeat bitwise. A case no
+ * other backend ran runs twice on the reference, which must repeat bitwise,
+ * so every case asserts something on every machine. The first check fails
+ * for any non-memory entry of sg_backend_entries without a case.
+ * SG_TEST_VERBOSE=1 prints the errors of every comparison.
  */
 #include "config.h"
 
@@ -82,35 +74,18 @@ static const size_t type_size_[] = {4, 4, 1, 8};
 #define GUARD 256                            /* bytes each side: keeps CUDA's alignment */
 #define SENTINEL 0xA5
 
-typedef struct {
-    const char *name;
-    int type;
-    size_t n;
-    void *v;
-    bool guards_ok;
-} seg;
-
-typedef struct {
-    int n;
-    seg s[MAX_SEG];
-} result;
+typedef struct { const char *name; int type; size_t n; void *v; bool guards_ok; } seg;
+typedef struct { int n; seg s[MAX_SEG]; } result;
 
 /* One run of one case on one backend: its device buffers and what came back. */
 typedef struct run {
     const sg_backend *be;
     sg_arena ws;
-    int ci, k;                               /* case index, buffers drawn so far (rng streams) */
-    int nb;
-    struct {
-        unsigned char *base;
-        size_t bytes;
-        const char *name;                    /* non-NULL: an output to read back */
-        int type;
-    } b[MAX_BUF];
+    int ci, k, nb, nh; /* case index, buffers drawn (rng streams), device and host buffers */
+    struct { unsigned char *base; size_t bytes; const char *name; int type; } b[MAX_BUF];
     void *host[MAX_BUF];
-    int nh;
     result *res;
-} run;
+} run; /* b[i].name non-NULL: an output, read back with its guards */
 
 static sg_rng rng_(run *r)
 {
@@ -235,14 +210,14 @@ static const char *const tol_names_[] = {"TB", "TE", "TM", "TS", "TC", "TBN", "T
 
 typedef struct tcase tcase;
 typedef void (*runner)(run *r, const tcase *c);
-struct tcase {
-    const char *entry;       /* the sg_backend entry under test */
-    runner fn;
+struct tcase {           /* entry under test, its runner and tolerance class; shapes and */
+    const char *entry;   /* flags p and scalars f (meaning per runner); `also`: another */
+    runner fn;           /* entry the runner calls (the forward of a backward) */
     int tol;
     const char *desc;
-    int p[16];               /* shapes and flags, per runner */
-    double f[4];             /* scalars, per runner */
-    const char *also;        /* another entry the runner calls (the forward of a backward) */
+    int p[16];
+    double f[4];
+    const char *also;
 };
 
 #define E(name) (!strcmp(c->entry, #name))
@@ -665,8 +640,7 @@ static const tcase cases[] = {
     CASE(conv2d_crop_weight, r_crop, TB, "crop 7x7 -> 3x3 at (2,1)", {6, 7, 7, 3, 3, 2, 1, 0}),
     CASE(conv2d_crop_weight, r_crop, TB, "add 3x3 -> 1x2 at (1,0)", {5, 3, 3, 1, 2, 1, 0, 1}),
     /* batch norm: training / eval, relu, affine; backward accumulates or dx_zero */
-    BN("train [4,8,36]", 4, 8, 36, 1, 0, 1, 1),
-    BN("train relu [2,16,25]", 2, 16, 25, 1, 1, 1, 1),
+    BN("train [4,8,36]", 4, 8, 36, 1, 0, 1, 1), BN("train relu [2,16,25]", 2, 16, 25, 1, 1, 1, 1),
     BN("train no affine [3,6,49]", 3, 6, 49, 1, 0, 0, 1),
     BN("train relu no affine dx_zero [2,8,64]", 2, 8, 64, 1, 1, 0, 2),
     BN("eval [2,8,30]", 2, 8, 30, 0, 0, 1, 1),
@@ -675,8 +649,7 @@ static const tcase cases[] = {
     BN("train wide [8,4,144]", 8, 4, 144, 1, 0, 1, 2),
     CASE(layernorm_forward, r_ln, TM, "rows 37 D 96", {37, 96, 1, 0}, {1e-5}),
     CASE(layernorm_forward, r_ln, TM, "no affine rows 5 D 256", {5, 256, 0, 0}, {1e-6}),
-    CASE(layernorm_backward, r_ln, TM, "rows 37 D 96", {37, 96, 1, 1}, {1e-5},
-         "layernorm_forward"),
+    CASE(layernorm_backward, r_ln, TM, "rows 37 D 96", {37, 96, 1, 1}, {1e-5}, "layernorm_forward"),
     CASE(layernorm_backward, r_ln, TM, "no affine rows 9 D 33", {9, 33, 0, 1}, {1e-5},
          "layernorm_forward"),
     /* pooling */
@@ -684,8 +657,8 @@ static const tcase cases[] = {
     POOL("3x3 s2 p1 ties [2,4,16,13]", 2, 4, 16, 13, 3, 2, 1, 1),
     POOL("2x2 s2 ties [1,6,10,11]", 1, 6, 10, 11, 2, 2, 0, 1),
     POOL("3x3 s1 p1 ties [1,3,9,9]", 1, 3, 9, 9, 3, 1, 1, 1),
-    CASE(maxpool2d_backward, r_pool, TP, "dx_zero 3x3 s2 p1 ties [2,4,16,13]",
-         {2, 4, 16, 13, 3, 2, 1, 1, 2}, {0}, "maxpool2d_forward"),
+    CASE(maxpool2d_backward, r_pool, TP, "dx_zero 3x3 s2 p1 ties [2,4,16,13]", {2, 4, 16, 13, 3,
+         2, 1, 1, 2}, {0}, "maxpool2d_forward"),
     CASE(global_avgpool_forward, r_reduce, TM, "[24 planes, 13x17]", {0, 0, 24, 221}),
     CASE(global_avgpool_backward, r_reduce, TM, "[24 planes, 13x17]", {0, 0, 24, 221}),
     /* element-wise (odd sizes; a large one for multi-block grids) */
@@ -701,8 +674,7 @@ static const tcase cases[] = {
     EW(mul_backward, TE, "da db", {2053, 3}), EW(mul_backward, TE, "db only", {2053, 2}),
     EW(dropout2d_forward, TB, "12 planes x 35", {420, 0, 12}),
     EW(dropout2d_backward, TE, "12 planes x 35", {420, 0, 12}),
-    EW(ema_blend, TE, "decay 0.999", {5003}, {0.999}),
-    EW(ema_blend, TE, "decay 0.5", {77}, {0.5}),
+    EW(ema_blend, TE, "decay 0.999", {5003}, {0.999}), EW(ema_blend, TE, "decay 0.5", {77}, {0.5}),
     /* resize */
     RS(resize_bilinear_forward, TM, "up ac=0", 6, 7, 9, 17, 20, 0),
     RS(resize_bilinear_forward, TM, "up ac=1", 6, 7, 9, 17, 20, 1),
@@ -728,7 +700,8 @@ static const tcase cases[] = {
     /* softmax over dim 1 of NCHW (outer N, inner HW) and over the last dim */
     SM(softmax_forward, "dim 1 NCHW", 2, 19, 45), SM(softmax_forward, "last dim", 33, 10, 1),
     SM(softmax_backward, "dim 1 NCHW", 2, 19, 45), SM(softmax_backward, "last dim", 33, 10, 1),
-    SM(log_softmax_forward, "dim 1 NCHW", 2, 19, 45), SM(log_softmax_forward, "last dim", 33, 10, 1),
+    SM(log_softmax_forward, "dim 1 NCHW", 2, 19, 45), SM(log_softmax_forward, "last dim", 33, 10,
+         1),
     SM(log_softmax_backward, "dim 1 NCHW", 2, 19, 45),
     SM(log_softmax_backward, "last dim", 33, 10, 1),
     /* reductions */
@@ -790,10 +763,7 @@ static const tcase cases[] = {
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
 /* ---- comparison ---------------------------------------------------------------------- */
-typedef struct {
-    double nmse, atol, rtol;
-    bool bitwise;
-} tol;
+typedef struct { double nmse, atol, rtol; bool bitwise; } tol;
 
 static tol tol_of(int cls, const sg_backend *be, const char *seg_name)
 {
@@ -825,15 +795,12 @@ static bool compare_(const result *a, const result *b, int cls, const sg_backend
     bool ok = true;
     for (int i = 0; i < a->n; i++) {
         const seg *x = &a->s[i], *y = &b->s[i];
-        if (!x->guards_ok) {
-            tap_diag("%s: %s: guard bytes around the output overwritten", what, x->name);
-            ok = false;
-        }
+        if (!x->guards_ok)
+            tap_diag("%s: %s: guard bytes around the output overwritten", what, x->name), ok = 0;
         tol t = tol_of(cls, be, x->name);
         if (bitwise || x->type != T_F32) t = (tol){0, 0, 0, true};
         if (x->n != y->n || x->type != y->type) {
-            tap_diag("%s: %s: size or type differs", what, x->name);
-            ok = false;
+            tap_diag("%s: %s: size or type differs", what, x->name), ok = false;
             continue;
         }
         if (x->type != T_F32) {
@@ -843,8 +810,7 @@ static bool compare_(const result *a, const result *b, int cls, const sg_backend
                     long long u = 0, v = 0;
                     memcpy(&u, (char *)x->v + j * es, es);
                     memcpy(&v, (char *)y->v + j * es, es);
-                    tap_diag("%s: %s[%zu] = %lld, reference %lld", what, x->name, j, u, v);
-                    ok = false;
+                    tap_diag("%s: %s[%zu] = %lld, reference %lld", what, x->name, j, u, v), ok = 0;
                     break;
                 }
             continue;
@@ -854,12 +820,8 @@ static bool compare_(const result *a, const result *b, int cls, const sg_backend
         size_t nonfinite = 0, over = 0, worst = 0, bitdiff = 0;
         for (size_t j = 0; j < x->n; j++) {
             bitdiff += memcmp(&fa[j], &fb[j], 4) != 0;
-            if (!isfinite(fb[j])) { /* the same class of non-finite value is expected */
-                if (!(isnan(fb[j]) ? isnan(fa[j]) : fa[j] == fb[j])) nonfinite++;
-                continue;
-            }
-            if (!isfinite(fa[j])) {
-                nonfinite++;
+            if (!isfinite(fb[j]) || !isfinite(fa[j])) { /* only where the reference has one */
+                nonfinite += !(isnan(fb[j]) ? isnan(fa[j]) : fa[j] == fb[j]);
                 continue;
             }
             double e = fabs((double)fa[j] - fb[j]);
@@ -910,12 +872,20 @@ static bool is_memory_(const char *name)
 static void run_case_(const sg_backend *be, int ci, result *res)
 {
     run r = {.be = be, .ci = ci, .res = res};
-    if (be->device.type == SG_DEVICE_CPU)
-        sg_arena_init(&r.ws);
-    else
-        sg_arena_init_on(&r.ws, be);
+    be->device.type == SG_DEVICE_CPU ? sg_arena_init(&r.ws) : sg_arena_init_on(&r.ws, be);
     cases[ci].fn(&r, &cases[ci]);
     finish_(&r);
+}
+
+/* Case ci on be against `want`: a TAP line; the results stay in *got. */
+static void check_(const sg_backend *be, int ci, const result *want, bool bitwise, result *got)
+{
+    const tcase *c = &cases[ci];
+    char what[256];
+    snprintf(what, sizeof what, "%s %s %s", be->name, c->entry, c->desc);
+    run_case_(be, ci, got);
+    tap_ok(compare_(got, want, c->tol, be, bitwise, what), "%s%s", what,
+           bitwise ? " repeats bitwise" : "");
 }
 
 /* Every non-memory entry has a case, and every case names an entry. */
@@ -926,18 +896,14 @@ static void check_coverage_(void)
         const char *name = sg_backend_entries[e].name;
         int n = 0;
         for (int ci = 0; ci < N_CASES; ci++) n += !strcmp(cases[ci].entry, name);
-        if (!is_memory_(name) && n == 0) {
-            tap_diag("entry %s has no case in tests/test_backend_ops.c", name);
-            ok = false;
-        }
+        if (!is_memory_(name) && n == 0)
+            tap_diag("entry %s has no case in tests/test_backend_ops.c", name), ok = false;
         if (!is_memory_(name) && verbose_) tap_diag("cases of %s: %d", name, n);
     }
     for (int ci = 0; ci < N_CASES; ci++)
         if (entry_index_(cases[ci].entry) < 0 ||
-            (cases[ci].also && entry_index_(cases[ci].also) < 0)) {
-            tap_diag("case %d names an unknown entry %s", ci, cases[ci].entry);
-            ok = false;
-        }
+            (cases[ci].also && entry_index_(cases[ci].also) < 0))
+            tap_diag("case %d names an unknown entry %s", ci, cases[ci].entry), ok = false;
     tap_ok(ok, "every non-memory entry of the kernel table (%d entries) has a case (%d cases)",
            sg_backend_n_entries, N_CASES);
 }
@@ -963,50 +929,31 @@ int main(void)
     int compared = 0, skipped = 0, repeat_ref = 0;
     for (int ci = 0; ci < N_CASES; ci++) {
         const tcase *c = &cases[ci];
-        int e = entry_index_(c->entry), e2 = c->also ? entry_index_(c->also) : -1;
+        int e = entry_index_(c->entry), e2 = c->also ? entry_index_(c->also) : -1, ran = 0;
         if (e < 0 || (c->also && e2 < 0)) continue; /* reported by check_coverage_ */
-        result want = {0};
-        bool have_want = false;
-        int ran = 0;
+        result want = {0}, got = {0}, again = {0};
+        run_case_(ref, ci, &want);
         for (int b = 0; b < nbe; b++) {
             const sg_backend *be = bes[b];
-            char what[256];
-            snprintf(what, sizeof what, "%s %s %s", be->name, c->entry, c->desc);
-            if (!fn_of_(be, e) || (e2 >= 0 && !fn_of_(be, e2))) {
-                tap_ok(1, "%s # SKIP backend %s has no kernel %s", what, be->name,
-                       fn_of_(be, e) ? c->also : c->entry);
+            bool missing = !fn_of_(be, e) || (e2 >= 0 && !fn_of_(be, e2));
+            if (missing || (fn_of_(be, e) == fn_of_(ref, e) &&
+                            (e2 < 0 || fn_of_(be, e2) == fn_of_(ref, e2)))) {
+                if (missing)
+                    tap_ok(1, "%s %s %s # SKIP backend %s has no kernel %s", be->name, c->entry,
+                           c->desc, be->name, fn_of_(be, e) ? c->also : c->entry);
+                else
+                    tap_ok(1, "%s %s %s # SKIP same kernel as the reference", be->name,
+                           c->entry, c->desc);
                 skipped++;
                 continue;
             }
-            if (fn_of_(be, e) == fn_of_(ref, e) && (e2 < 0 || fn_of_(be, e2) == fn_of_(ref, e2))) {
-                tap_ok(1, "%s # SKIP same kernel as the reference", what);
-                skipped++;
-                continue;
-            }
-            if (!have_want) run_case_(ref, ci, &want), have_want = true;
-            result got = {0};
-            run_case_(be, ci, &got);
-            tap_ok(compare_(&got, &want, c->tol, be, false, what), "%s", what);
+            check_(be, ci, &want, false, &got);
+            if (be->deterministic) check_(be, ci, &got, true, &again);
+            res_free_(&got), res_free_(&again);
             compared++, ran++;
-            if (be->deterministic) {
-                result again = {0};
-                run_case_(be, ci, &again);
-                tap_ok(compare_(&again, &got, c->tol, be, true, what), "%s repeats bitwise",
-                       what);
-                res_free_(&again);
-            }
-            res_free_(&got);
         }
-        if (!ran) { /* nothing else ran it: the reference must at least repeat itself */
-            char what[256];
-            snprintf(what, sizeof what, "%s %s %s", ref->name, c->entry, c->desc);
-            result again = {0};
-            if (!have_want) run_case_(ref, ci, &want), have_want = true;
-            run_case_(ref, ci, &again);
-            tap_ok(compare_(&again, &want, c->tol, ref, true, what), "%s repeats bitwise", what);
-            res_free_(&again);
-            repeat_ref++;
-        }
+        if (!ran) /* nothing else ran it: the reference must at least repeat itself */
+            check_(ref, ci, &want, true, &again), res_free_(&again), repeat_ref++;
         res_free_(&want);
     }
     tap_diag("%d cases: %d compared against the reference, %d skipped, %d checked for "

@@ -598,8 +598,10 @@ static void r_semi(run *r, const tcase *c)
 /* conv forward and backward of one geometry:
  * (N, Cin, H, W) -> Cout, kernel kh x kw, stride, pad, dilation, groups, bias */
 #define CONVX(d, N, Ci, H, W, Co, kh, kw, sh, sw, ph, pw, dh, dw, g, bias) \
-    CASE(conv2d_forward, r_conv, TC, d, {N, Ci, H, W, Co, kh, kw, sh, sw, ph, pw, dh, dw, g, bias, 0}), \
-    CASE(conv2d_backward, r_conv, TC, d, {N, Ci, H, W, Co, kh, kw, sh, sw, ph, pw, dh, dw, g, bias, 1})
+    CASE(conv2d_forward, r_conv, TC, d, \
+         {N, Ci, H, W, Co, kh, kw, sh, sw, ph, pw, dh, dw, g, bias, 0}), \
+    CASE(conv2d_backward, r_conv, TC, d, \
+         {N, Ci, H, W, Co, kh, kw, sh, sw, ph, pw, dh, dw, g, bias, 1})
 #define CONV(d, N, Ci, H, W, Co, k, s, pd, dl, g, bias) \
     CONVX(d, N, Ci, H, W, Co, k, k, s, s, pd, pd, dl, dl, g, bias)
 #define BN(d, N, C, HW, train, relu, aff, mode) \

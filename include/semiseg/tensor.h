@@ -15,6 +15,10 @@
 #include "semiseg/backend.h"
 #include "semiseg/base.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SG_MAX_DIMS 4
 
 typedef enum sg_dtype { SG_F32 = 0, SG_I32 = 1, SG_U8 = 2 } sg_dtype;
@@ -156,5 +160,9 @@ const char *sg_shape_str(const sg_tensor *t, char *buf, size_t len);
 float *sg_grad_buffer(sg_ctx *ctx, sg_tensor *t);
 /* Set every element of a long-lived tensor's grad to 0. */
 void sg_tensor_zero_grad(sg_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,11 +8,7 @@
  * Covered by tests/test_backend_ops.c, which runs every entry against the
  * reference CPU backend when a CUDA device is present.
  */
-extern "C" {
-/* base.h has no extern "C" of its own: it must come before backend.h (via
- * cuda_kernels.h), or sg_err_set would get C++ linkage. */
 #include "semiseg/base.h"
-}
 #include "semiseg/cuda.h"
 #include "cuda_check.h"
 #include "cuda_kernels.h"

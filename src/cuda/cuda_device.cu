@@ -10,11 +10,7 @@
  * unless sg_cuda_set_tf32(true): the tests compare against FP32 CPU results.
  * Covered by tests/test_cuda.c and tests/test_backend_ops.c.
  */
-extern "C" {
-/* base.h has no extern "C" of its own: it must come first, or the copy
- * pulled in by backend.h would declare sg_die_ with C++ linkage. */
 #include "semiseg/base.h"
-}
 #include "semiseg/cuda.h"
 #include "cuda_check.h"
 #include "cuda_kernels.h"

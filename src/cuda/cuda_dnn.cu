@@ -38,12 +38,8 @@
  * Covered by tests/test_backend_ops.c, which compares every entry with the
  * reference CPU backend on a machine with a CUDA device.
  */
-extern "C" {
-/* base.h has no extern "C" of its own: it must come before backend.h (via
- * cuda_kernels.h), or sg_die_, sg_xcalloc... would get C++ linkage. */
 #include "semiseg/base.h"
 #include "semiseg/tensor.h"
-}
 #include "semiseg/cuda.h"
 #include "cuda_check.h"
 #include "cuda_grid.h"

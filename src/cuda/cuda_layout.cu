@@ -28,9 +28,7 @@
 #include "cuda_grid.h"
 #include "cuda_kernels.h"
 
-extern "C" {
 #include "semiseg/tensor.h"
-}
 
 #include "../cpu/pool_math.h"
 #include "../cpu/resize.h"

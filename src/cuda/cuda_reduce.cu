@@ -25,12 +25,8 @@
  * headers).
  * Covered by tests/test_backend_ops.c (against the reference CPU backend).
  */
-extern "C" {
-/* base.h has no extern "C" of its own: it must come first, or the copy
- * pulled in by backend.h would declare it with C++ linkage. */
 #include "semiseg/base.h"
 #include "semiseg/tensor.h"
-}
 #include "cuda_check.h"
 #include "cuda_grid.h"
 #include "cuda_kernels.h"

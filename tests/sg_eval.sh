@@ -43,6 +43,13 @@ run --mode sliding --crop 1 2> "$SG_TMP/err.txt"
     { echo "a sliding window that cannot advance must exit 2"; cat "$SG_TMP/err.txt"; exit 1; }
 run --mode sliding --crop 16 --stride 17 2> /dev/null
 [ $? = 2 ] || { echo "a stride above the crop must exit 2"; exit 1; }
+run --device tpu 2> "$SG_TMP/err.txt"
+[ $? = 2 ] && grep -q 'device "tpu": expected cpu, cuda or cuda:N' "$SG_TMP/err.txt" ||
+    { echo "an unknown device must exit 2 and say so"; cat "$SG_TMP/err.txt"; exit 1; }
+# No GPU here (CI): a CUDA build has no cuda:999, a CPU build no CUDA at all.
+run --device cuda:999 2> "$SG_TMP/err.txt"
+[ $? = 1 ] && grep -q 'cuda:999' "$SG_TMP/err.txt" ||
+    { echo "an absent CUDA device must exit 1 naming it"; cat "$SG_TMP/err.txt"; exit 1; }
 run --class-names a,b 2> "$SG_TMP/err.txt"
 [ $? = 2 ] && grep -q -- "--class-names a,b: 2 class names for 7 classes" "$SG_TMP/err.txt" ||
     { echo "a wrong class-name count must exit 2 and say so"; cat "$SG_TMP/err.txt"; exit 1; }

@@ -4,7 +4,7 @@
  *   sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE
  *           [--classes K] [--class-names A,B,...] [--ignore I] [--weights model|ema]
  *           [--mode whole|center|sliding] [--crop S] [--stride S]
- *           [--pred-dir DIR] [--threads T]
+ *           [--pred-dir DIR] [--threads T] [--device cpu|cuda|cuda:N]
  *
  * The architecture comes from the checkpoint's "model" metadata (written by
  * sg_deeplab_config_format), the weights from its model/ (or ema/) tensors,
@@ -34,7 +34,8 @@ static int usage_(const char *why)
     fprintf(stderr,
             "sg-eval: %s\nusage: sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE\n"
             "               [--classes K] [--class-names A,B,...] [--ignore I] [--weights model|ema]\n"
-            "               [--mode whole|center|sliding] [--crop S] [--stride S] [--pred-dir DIR] [--threads T]\n",
+            "               [--mode whole|center|sliding] [--crop S] [--stride S] [--pred-dir DIR] [--threads T]\n"
+            "               [--device cpu|cuda|cuda:N]\n",
             why);
     return 2;
 }
@@ -63,7 +64,7 @@ static int int_arg_(const char *v)
 int main(int argc, char **argv)
 {
     const char *ckpt = NULL, *kind = NULL, *root = NULL, *list = NULL, *weights = "model",
-               *mode = "whole", *pred_dir = NULL, *class_names = NULL;
+               *mode = "whole", *pred_dir = NULL, *class_names = NULL, *device = "cpu";
     int classes = 0, ignore = 255, crop = 0, stride = 0, threads = 0;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) return usage_("every option takes a value");
@@ -81,6 +82,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--crop")) crop = int_arg_(v);
         else if (!strcmp(k, "--stride")) stride = int_arg_(v);
         else if (!strcmp(k, "--threads")) threads = int_arg_(v);
+        else if (!strcmp(k, "--device")) device = v;
         else {
             char msg[256];
             snprintf(msg, sizeof msg, "unknown option %s", k);
@@ -103,6 +105,14 @@ int main(int argc, char **argv)
     if (class_names && strcmp(kind, "list")) return usage_("--class-names is only for --dataset list");
 
     sg_err err;
+    sg_device dev;
+    if (sg_device_parse(device, &dev, &err)) return usage_(err.msg);
+    const sg_backend *be =
+        dev.type == SG_DEVICE_CPU ? sg_backend_cpu_default() : sg_backend_cuda(dev.index, &err);
+    if (!be) {
+        fprintf(stderr, "sg-eval: --device %s: %s\n", device, err.msg);
+        return 1;
+    }
     sg_dataset ds;
     int rc;
     if (!strcmp(kind, "voc")) rc = sg_dataset_open_voc(&ds, root, list, &err);
@@ -179,6 +189,8 @@ int main(int argc, char **argv)
         sg_dataset_free(&ds);
         return fail_(&err);
     }
+    /* Loaded on the host; the forward passes run where --device says. */
+    sg_param_set_move(&model.params, be);
     if (pred_dir && mkdir(pred_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "sg-eval: cannot create %s: %s\n", pred_dir, strerror(errno));
         return 1;
@@ -187,7 +199,7 @@ int main(int argc, char **argv)
     sg_confusion cm;
     sg_confusion_init(&cm, ds.n_classes, ds.ignore_index);
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, be);
     rc = 0;
     for (int i = 0; i < ds.n && rc == 0; i++) {
         sg_image img = {0}, mask = {0}, pred = {0};

@@ -69,6 +69,12 @@ typedef struct sg_backend {
      * algorithms only). The reference CPU path is also independent of the
      * thread count; the oneDNN path for a fixed thread count only. */
     bool deterministic;
+    /* Switches `deterministic` (cuDNN: the deterministic algorithm allow-list
+     * or the fastest ones) for every table of this kind; NULL where there is
+     * no choice (the CPU backends are always deterministic). */
+    void (*set_deterministic)(bool on);
+    /* The device's name ("NVIDIA H200 (sm_90)"); NULL on the CPU. */
+    void (*device_name)(int index, char *buf, size_t len);
 
     /* ---- memory ---------------------------------------------------------------- */
     void *(*alloc)(size_t bytes);                  /* 64-byte aligned (256 on CUDA); dies on failure */

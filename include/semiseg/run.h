@@ -178,7 +178,9 @@ typedef struct sg_run_result {
     double images_per_s;           /* training images (sg_losses.images) per training second */
     double gflop_per_iter;         /* sg_ctx.flops of the training steps / iterations / 1e9 */
     int threads;                   /* --threads (sg_get_num_threads) */
-    const char *backend;           /* e.g. "cpu-fast", "cpu-reference" */
+    const char *backend;           /* e.g. "cpu-dnnl", "cpu-reference", "cuda" */
+    const char *device;            /* "cpu", or "cuda:0 (NVIDIA H200 (sm_90))" */
+    bool deterministic;            /* the backend ran its deterministic kernels only */
     const char *git_commit;
     char config_hash[17];          /* the experiment's identity, hex (run.c run_hash_) */
 } sg_run_result;

@@ -58,6 +58,8 @@ int sg_result_write_json(const sg_run_result *r, const char *dir, sg_err *err)
     fprintf(fp, "],\n");
     fprintf(fp, "  \"config_hash\": \"%s\",\n", r->config_hash);
     fprintf(fp, "  \"backend\": \"%s\",\n", r->backend);
+    fprintf(fp, "  \"device\": \"%s\",\n", r->device ? r->device : "cpu");
+    fprintf(fp, "  \"deterministic\": %s,\n", r->deterministic ? "true" : "false");
     fprintf(fp, "  \"git_commit\": \"%s\",\n", r->git_commit);
     char machine[256];
     sg_result_machine(machine, sizeof machine);

@@ -542,6 +542,13 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
     double wall = p->wall_prev + (sg_run_now() - t_start);
     if (save_(run, done, wall, err)) return -1;
     double train = p->train_prev + p->train_s;
+    char device[160], where[SG_DEVICE_STR_LEN], gpu[128] = "";
+    sg_device_str(run->ctx.be->device, where, sizeof where);
+    if (run->ctx.be->device_name) run->ctx.be->device_name(run->ctx.be->device.index, gpu, sizeof gpu);
+    if (gpu[0])
+        snprintf(device, sizeof device, "%s (%s)", where, gpu);
+    else
+        snprintf(device, sizeof device, "%s", where);
     sg_run_result r = {
         .method = run->method, .dataset = run->dataset, .protocol = run->protocol,
         .n_labeled = run->n_labeled, .seed = run->seed, .iterations = done,
@@ -552,6 +559,8 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
         .gflop_per_iter = done > 0 ? p->flops / (double)done / 1e9 : 0,
         .threads = sg_get_num_threads(),
         .backend = run->ctx.be->name,
+        .device = device,
+        .deterministic = run->ctx.be->deterministic,
         .git_commit = p->git,
     };
     snprintf(r.config_hash, sizeof r.config_hash, "%s", p->hash_hex);

@@ -306,7 +306,8 @@ int sg_run_read_eval_output(sg_run *run, sg_err *err)
 
 /* run.device: the backend the run's context gets (the model and the
  * teacher move there once built, sg_run_main). A device that this build or
- * machine lacks is an error naming the cause. */
+ * machine lacks is an error naming the cause. run.deterministic = false lets
+ * a backend that has the choice (CUDA) take its fastest algorithms. */
 int sg_run_read_device(sg_run *run, sg_err *err)
 {
     const char *name;
@@ -317,6 +318,9 @@ int sg_run_read_device(sg_run *run, sg_err *err)
     const sg_backend *be =
         d.type == SG_DEVICE_CPU ? sg_backend_cpu_default() : sg_backend_cuda(d.index, &e);
     if (!be) return sg_err_set(err, "run.device = %s: %s", name, e.msg);
+    bool det;
+    TRY(sg_config_bool(run->cfg, "run.deterministic", true, &det, err));
+    if (be->set_deterministic) be->set_deterministic(det);
     run->priv->device = be;
     return 0;
 }

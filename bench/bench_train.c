@@ -30,8 +30,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-/* The backend this test runs its contexts on (the default CPU one unless a
- * test switches). */
+/* The backend the bench runs on: the default CPU one, or --path's. */
 static const sg_backend *g_be;
 
 #define B 8
@@ -164,7 +163,7 @@ int main(int argc, char **argv)
     sg_deeplab_init(&b.model, &cfg, 1);
     sg_sgd_init(&b.opt, &b.model.params, 2, 0.9f, 1e-4f);
     b.opt.groups[1].lr_mult = 10.0f;
-    sg_ctx_init(&b.ctx);
+    sg_ctx_init_on(&b.ctx, g_be);
     b.x = images_(0);
     b.u_w = images_(1);
     b.u_s1 = images_(2);

@@ -30,7 +30,7 @@ int sg_gradcheck(const char *label, sg_gc_fn fn, sg_tensor **in, int n_in, void 
     if (o.eps == 0) o.eps = 1e-2;
     if (o.max_elems == 0) o.max_elems = 64;
     sg_ctx ctx;
-    sg_ctx_init(&ctx);
+    sg_ctx_init_on(&ctx, o.be ? o.be : sg_backend_cpu_default());
 
     for (int i = 0; i < n_in; i++)
         if (in[i] && in[i]->requires_grad) sg_tensor_zero_grad(in[i]);

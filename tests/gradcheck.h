@@ -18,6 +18,7 @@ typedef struct sg_gc_opts {
     double eps;        /* perturbation (default 1e-2 when 0) */
     double atol, rtol; /* |analytic - numeric| <= atol + rtol |numeric| */
     int max_elems;     /* probed elements per input, spread evenly (default 64 when 0) */
+    const sg_backend *be; /* the backend both derivatives run on (default CPU one when NULL) */
 } sg_gc_opts;
 
 /* Checks d L / d inputs[i] for every long-lived input with requires_grad.

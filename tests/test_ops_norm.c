@@ -25,6 +25,13 @@
  * test switches). */
 static const sg_backend *g_be;
 
+/* sg_gradcheck on g_be. */
+static int gc_(const char *label, sg_gc_fn fn, sg_tensor **in, int n_in, void *arg, sg_gc_opts o)
+{
+    o.be = g_be;
+    return sg_gradcheck(label, fn, in, n_in, arg, o);
+}
+
 #define GEN "tests/ref/gen_norm.py"
 
 /* Outputs reach ~50 (the eval channel whose running variance is ~1e-5);
@@ -183,12 +190,12 @@ static void test_grads(void)
     sg_test_fill_uniform(a.rm, 13, -0.5f, 0.5f);
     sg_test_fill_uniform(a.rv, 14, 0.5f, 1.5f);
     sg_tensor *in[3] = {x, w, b};
-    sg_gradcheck("batchnorm train affine (x, weight, bias)", gc_bn, in, 3, &a, GC);
+    gc_("batchnorm train affine (x, weight, bias)", gc_bn, in, 3, &a, GC);
     sg_tensor *plain[3] = {x, NULL, NULL};
-    sg_gradcheck("batchnorm train without affine", gc_bn, plain, 3, &a, GC);
+    gc_("batchnorm train without affine", gc_bn, plain, 3, &a, GC);
     a.training = false;
     sg_test_fill_uniform(a.rv, 14, 0.5f, 1.5f);
-    sg_gradcheck("batchnorm eval affine (x, weight, bias)", gc_bn, in, 3, &a, GC);
+    gc_("batchnorm eval affine (x, weight, bias)", gc_bn, in, 3, &a, GC);
 
     int ls[3] = {2, 4, 6}, ds[1] = {6};
     sg_tensor *lx = sg_tensor_alloc(SG_F32, 3, ls, true);
@@ -198,7 +205,7 @@ static void test_grads(void)
     sg_test_fill_uniform(lw, 16, 0.5f, 1.5f);
     sg_test_fill_uniform(lb, 17, -1.0f, 1.0f);
     sg_tensor *lin[3] = {lx, lw, lb};
-    sg_gradcheck("layernorm (x, weight, bias)", gc_ln, lin, 3, NULL, GC);
+    gc_("layernorm (x, weight, bias)", gc_ln, lin, 3, NULL, GC);
     sg_tensor *all[] = {x, w, b, a.rm, a.rv, lx, lw, lb};
     for (int i = 0; i < 8; i++) sg_tensor_free(all[i]);
 }
@@ -292,7 +299,7 @@ static void test_bn_relu(void)
     sg_init_constant(arg.rm, 0.0f);
     sg_init_constant(arg.rv, 1.0f);
     sg_tensor *in[3] = {x, w, b};
-    sg_gradcheck("batchnorm2d_relu eval (x, weight, bias)", gc_bn_relu, in, 3, &arg, GC);
+    gc_("batchnorm2d_relu eval (x, weight, bias)", gc_bn_relu, in, 3, &arg, GC);
     sg_tensor *all[] = {x, w, b, arg.rm, arg.rv};
     for (int i = 0; i < 5; i++) sg_tensor_free(all[i]);
 }

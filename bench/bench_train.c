@@ -4,11 +4,16 @@
  * model, input and thread count).
  *
  *   bench/bench_train --workload fwd|a|b --threads T [--steps S] [--warmup W]
- *                     [--path fast|reference]
+ *                     [--path fast|reference] [--model small|voc] [--device D]
  *
- * Model: DeepLabV3+ on ResNet-18 (torchvision stem) with widths 32-64-128-256,
- * output stride 16, ASPP 128 channels at 6/12/18, reduce 48, decoder 128,
- * 21 classes; input 8 x 3 x 128 x 128. Workloads (as bench_train.py):
+ * Model `small` (make bench, against PyTorch): DeepLabV3+ on ResNet-18
+ * (torchvision stem) with widths 32-64-128-256, output stride 16, ASPP 128
+ * channels at 6/12/18, reduce 48, decoder 128, 21 classes; input
+ * 8 x 3 x 128 x 128. Model `voc` (make bench-gpu): UniMatch's VOC model,
+ * DeepLabV3+ on ResNet-101 (deep stem), OS 16, ASPP 256, decoder 256, 21
+ * classes, input 8 x 3 x 321 x 321. --device cuda[:N] runs on a GPU (inputs
+ * and model on the device; each timed step ends with a device synchronise).
+ * Workloads (as bench_train.py):
  *   fwd  forward only, train-mode BN, nothing recorded;
  *   a    forward + cross-entropy (ignore 255) + backward + SGD step;
  *   b    one UniMatch iteration (spec-a section 4.3) through the code the
@@ -19,9 +24,15 @@
  * Prints one line: `c <workload> threads=T median_s=.. img_per_s=.. rss_mb=..
  * gflops=..` (median step time after warm-up, peak RSS of the process, and
  * the nominal convolution FLOP rate: 2 x multiply-adds, x3 for a step with
- * backward, per sg_deeplab_cost).
+ * backward, per sg_deeplab_cost); on a GPU also `peak_gflops=` (the device's
+ * FP32 FMA peak from its properties) and `device_mb=` (device memory in use
+ * after the timed steps: the arena holds the peak of a step).
  */
+#include "config.h"
 #include "semiseg.h"
+#ifdef SG_HAVE_CUDA
+#include "semiseg/cuda.h"
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -34,8 +45,8 @@
 static const sg_backend *g_be;
 
 #define B 8
-#define S 128
 #define K 21
+static int S = 128; /* crop side: 128 (small) or 321 (voc) */
 #define THRESH 0.95f
 
 static double now_(void)
@@ -78,6 +89,9 @@ typedef struct {
     sg_ctx ctx;
     sg_tensor *x, *y, *u_w, *u_s1, *u_s2, *m_w, *m_s1, *m_s2, *ign, *box1, *box2;
 } bench;
+
+/* After a step, so that its time includes the device's work. */
+static void sync_(const bench *b) { b->ctx.be->synchronize(); }
 
 static void step_fwd_(bench *b)
 {
@@ -123,7 +137,7 @@ static void step_b_(bench *b)
 int main(int argc, char **argv)
 {
     g_be = sg_backend_cpu_default();
-    const char *workload = NULL, *path = NULL;
+    const char *workload = NULL, *path = NULL, *model = "small", *device = "cpu";
     int threads = 0, steps = 10, warmup = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--workload")) workload = argv[i + 1];
@@ -131,6 +145,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--warmup")) warmup = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--path")) path = argv[i + 1];
+        else if (!strcmp(argv[i], "--model")) model = argv[i + 1];
+        else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
         else {
             fprintf(stderr, "bench_train: unknown option %s\n", argv[i]);
             return 2;
@@ -139,7 +155,7 @@ int main(int argc, char **argv)
     if (!workload || (strcmp(workload, "fwd") && strcmp(workload, "a") && strcmp(workload, "b")) ||
         threads < 1 || steps < 1 || warmup < 0 || (argc % 2) != 1) {
         fprintf(stderr, "usage: bench_train --workload fwd|a|b --threads T [--steps S] [--warmup W] "
-                        "[--path fast|reference]\n");
+                        "[--path fast|reference] [--model small|voc] [--device D]\n");
         return 2;
     }
     sg_set_num_threads(threads);
@@ -150,14 +166,32 @@ int main(int argc, char **argv)
         }
         g_be = strcmp(path, "fast") ? sg_backend_cpu_reference() : sg_backend_cpu_dnnl();
     }
+    sg_err err;
+    sg_device dev;
+    if (sg_device_parse(device, &dev, &err)) {
+        fprintf(stderr, "bench_train: %s\n", err.msg);
+        return 2;
+    }
+    if (dev.type != SG_DEVICE_CPU && !(g_be = sg_backend_cuda(dev.index, &err))) {
+        fprintf(stderr, "bench_train: --device %s: %s\n", device, err.msg);
+        return 1;
+    }
+    if (strcmp(model, "small") && strcmp(model, "voc")) {
+        fprintf(stderr, "bench_train: --model must be small or voc\n");
+        return 2;
+    }
+    const bool voc = !strcmp(model, "voc");
+    if (voc) S = 321;
 
-    sg_deeplab_config cfg = sg_deeplab_config_default(18, K);
-    cfg.backbone.stem = SG_STEM_TORCHVISION;
-    memcpy(cfg.backbone.widths, (int[]){32, 64, 128, 256}, sizeof cfg.backbone.widths);
+    sg_deeplab_config cfg = sg_deeplab_config_default(voc ? 101 : 18, K);
     cfg.backbone.output_stride = 16;
-    cfg.aspp_channels = 128;
-    cfg.reduce_channels = 48;
-    cfg.decoder_channels = 128;
+    if (!voc) {
+        cfg.backbone.stem = SG_STEM_TORCHVISION;
+        memcpy(cfg.backbone.widths, (int[]){32, 64, 128, 256}, sizeof cfg.backbone.widths);
+        cfg.aspp_channels = 128;
+        cfg.reduce_channels = 48;
+        cfg.decoder_channels = 128;
+    }
 
     bench b;
     sg_deeplab_init(&b.model, &cfg, 1);
@@ -179,6 +213,10 @@ int main(int argc, char **argv)
     b.ign = rect_map_(S - 8, S, 0, S, 255, 0);
     b.box1 = rect_map_(20, 80, 30, 90, 1, 0);
     b.box2 = rect_map_(50, 110, 10, 60, 1, 0);
+    /* Built on the host; moved where the bench runs. */
+    sg_param_set_move(&b.model.params, g_be);
+    sg_tensor *inputs[] = {b.x, b.y, b.u_w, b.u_s1, b.u_s2, b.m_w, b.m_s1, b.m_s2, b.ign, b.box1, b.box2};
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) sg_tensor_move(inputs[i], g_be);
 
     void (*step)(bench *) = !strcmp(workload, "fwd") ? step_fwd_ : !strcmp(workload, "a") ? step_a_ : step_b_;
     sg_model_cost cost = sg_deeplab_cost(&cfg, S, S);
@@ -191,19 +229,30 @@ int main(int argc, char **argv)
     int images = !strcmp(workload, "b") ? 5 * B : B;
 
     for (int i = 0; i < warmup; i++) step(&b);
+    sync_(&b);
     double *times = sg_xmalloc((size_t)steps * sizeof(double));
     for (int i = 0; i < steps; i++) {
         double t0 = now_();
         step(&b);
+        sync_(&b);
         times[i] = now_() - t0;
     }
     qsort(times, (size_t)steps, sizeof(double), cmp_double_);
     double med = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("c %s threads=%d median_s=%.5f img_per_s=%.2f rss_mb=%.1f gflops=%.1f path=%s\n", workload,
+    printf("c %s threads=%d median_s=%.5f img_per_s=%.2f rss_mb=%.1f gflops=%.1f path=%s", workload,
            threads, med, images / med, ru.ru_maxrss / 1024.0, 2.0 * macs / med / 1e9,
            g_be->name);
+#ifdef SG_HAVE_CUDA
+    if (dev.type == SG_DEVICE_CUDA) {
+        sg_cuda_props pr;
+        sg_cuda_device_props(dev.index, &pr);
+        printf(" peak_gflops=%.1f device_mb=%.1f gpu=\"%s\"", sg_cuda_fp32_peak_gflops(&pr),
+               (double)sg_cuda_memory_used(dev.index) / (1 << 20), pr.name);
+    }
+#endif
+    printf("\n");
 
     free(times);
     sg_tensor *owned[] = {b.x, b.y, b.u_w, b.u_s1, b.u_s2, b.m_w, b.m_s1, b.m_s2, b.ign, b.box1, b.box2};

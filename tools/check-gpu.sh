@@ -9,7 +9,8 @@
 #   3. UniMatch on the GPU twice: identical checkpoints and losses;
 #   4. UniMatch on the GPU killed at iteration 10 and resumed: the
 #      checkpoint equals the uninterrupted run's;
-#   5. a GPU checkpoint resumed on the CPU runs to the end.
+#   5. a GPU checkpoint resumed on the CPU runs to the end;
+#   6. make bench-gpu (bench/run_bench_gpu.sh) with 5 timed steps.
 # Prints one line per check and a summary; exits non-zero on any failure.
 # Usage: tools/check-gpu.sh SRCDIR BUILDDIR
 set -u
@@ -20,6 +21,9 @@ build=${2:-$src/build-gpu}
 # on a from-scratch model amplify that, so a loose relative bound. A real
 # bug (a wrong gradient) moves the losses by far more within a few steps.
 LOSS_RTOL=${LOSS_RTOL:-0.02}
+# Where the "GPU" runs go: cuda (default), or cpu to rehearse this script on
+# a machine without a GPU (the kernel-table and bench steps then fail).
+DEVICE=${CHECK_GPU_DEVICE:-cuda}
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "PASS: $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
@@ -68,7 +72,7 @@ train() { # train METHOD DEVICE RUNS [ARGS...]
 losses() { cut -f4- "$1" | awk -F'\t' 'NR > 1 { NF--; print }'; }
 for m in supervised meanteacher cutmixseg fixmatch unimatch; do
     SG_CPU_PATH=reference train $m cpu "$tmp/cpu" > "$tmp/$m-cpu.log" 2>&1 || { bad "$m on the CPU"; continue; }
-    train $m cuda "$tmp/gpu" > "$tmp/$m-gpu.log" 2>&1 || { bad "$m on the GPU: $(tail -1 $tmp/$m-gpu.log)"; continue; }
+    train $m "$DEVICE" "$tmp/gpu" > "$tmp/$m-gpu.log" 2>&1 || { bad "$m on the GPU: $(tail -1 $tmp/$m-gpu.log)"; continue; }
     a="$tmp/cpu/demo/16/$m/seed0/log.tsv" b="$tmp/gpu/demo/16/$m/seed0/log.tsv"
     worst=$(paste "$a" "$b" | awk -F'\t' -v n="$(head -1 "$a" | awk -F'\t' '{print NF}')" '
         NR > 1 { for (i = 4; i < n; i++) { x = $i; y = $(i + n); if (x != x + 0 || y != y + 0) continue;
@@ -81,7 +85,7 @@ for m in supervised meanteacher cutmixseg fixmatch unimatch; do
     fi
 done
 
-train unimatch cuda "$tmp/det" > /dev/null 2>&1
+train unimatch "$DEVICE" "$tmp/det" > /dev/null 2>&1
 if cmp -s "$tmp/det/demo/16/unimatch/seed0/ckpt/last.safetensors" "$tmp/gpu/demo/16/unimatch/seed0/ckpt/last.safetensors" &&
     [ "$(losses "$tmp/det/demo/16/unimatch/seed0/log.tsv")" = "$(losses "$tmp/gpu/demo/16/unimatch/seed0/log.tsv")" ]; then
     ok "unimatch on the GPU twice: bitwise identical checkpoint and losses"
@@ -89,15 +93,15 @@ else
     bad "unimatch on the GPU twice: the runs differ"
 fi
 
-train unimatch cuda "$tmp/kill" --set debug.kill_at_iter=10 > /dev/null 2>&1
-train unimatch cuda "$tmp/kill" --resume > /dev/null 2>&1
+train unimatch "$DEVICE" "$tmp/kill" --set debug.kill_at_iter=10 > /dev/null 2>&1
+train unimatch "$DEVICE" "$tmp/kill" --resume > /dev/null 2>&1
 if cmp -s "$tmp/kill/demo/16/unimatch/seed0/ckpt/last.safetensors" "$tmp/gpu/demo/16/unimatch/seed0/ckpt/last.safetensors"; then
     ok "unimatch on the GPU killed at iteration 10 and resumed: bitwise the uninterrupted checkpoint"
 else
     bad "unimatch on the GPU killed and resumed: the checkpoint differs from the uninterrupted run's"
 fi
 
-train unimatch cuda "$tmp/cross" --set debug.kill_at_iter=10 > /dev/null 2>&1
+train unimatch "$DEVICE" "$tmp/cross" --set debug.kill_at_iter=10 > /dev/null 2>&1
 # Only a checkpoint the GPU wrote counts: the CPU must resume from it.
 if [ -s "$tmp/cross/demo/16/unimatch/seed0/ckpt/last.safetensors" ] &&
     train unimatch cpu "$tmp/cross" --resume > "$tmp/cross.log" 2>&1 &&
@@ -106,6 +110,14 @@ if [ -s "$tmp/cross/demo/16/unimatch/seed0/ckpt/last.safetensors" ] &&
     ok "a GPU checkpoint resumes on the CPU and finishes"
 else
     bad "a GPU checkpoint did not resume on the CPU: $(tail -1 "$tmp/cross.log")"
+fi
+
+make bench/bench_train > /dev/null 2>&1
+if STEPS=5 WARMUP=2 sh "$src/bench/run_bench_gpu.sh" > bench-gpu.log 2>&1; then
+    ok "bench-gpu: $(tail -1 bench-gpu.log)"
+    sed -n 's/^(\([ab]\)) /  (\1) /p' bench-gpu.log
+else
+    bad "bench-gpu: $(tail -1 bench-gpu.log)"
 fi
 
 echo "check-gpu: $pass passed, $fail failed on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"

@@ -38,6 +38,11 @@ typedef struct sg_cuda_props {
     int major, minor;         /* compute capability */
 } sg_cuda_props;
 void sg_cuda_device_props(int device, sg_cuda_props *props);
+/* The device's FP32 FMA peak in GFLOP/s: 2 x FP32 lanes per SM x SMs x the
+ * peak SM clock (the denominator of make bench-gpu's "fraction of peak"). */
+double sg_cuda_fp32_peak_gflops(const sg_cuda_props *props);
+/* Bytes of the device's memory in use (by every process: cudaMemGetInfo). */
+size_t sg_cuda_memory_used(int device);
 
 /* Device memory: the CUDA backend's memory entries (sg_backend_cuda's
  * alloc, free, to_device, ...; src/cuda/cuda_kernels.h declares them as
@@ -47,7 +52,8 @@ void sg_cuda_device_props(int device, sg_cuda_props *props);
 /* Deterministic mode (the default): cuDNN convolutions use only algorithms
  * documented as deterministic, so results repeat bitwise on the same GPU
  * model and library versions. Off: the fastest algorithm cudnnFind reports.
- * A backend table records the mode when it is made (sg_backend.deterministic). */
+ * Every CUDA table's sg_backend.deterministic follows it (it is also the
+ * table's set_deterministic entry, which run.deterministic calls). */
 void sg_cuda_set_deterministic(bool on);
 bool sg_cuda_get_deterministic(void);
 /* TF32 tensor-core math for cuBLAS and cuDNN FP32 products (sm_80 and newer);
@@ -55,7 +61,7 @@ bool sg_cuda_get_deterministic(void);
 void sg_cuda_set_tf32(bool on);
 bool sg_cuda_get_tf32(void);
 
-/* Row-major C = alpha op(A) op(B) + beta C on device pointers (cuBLAS, TF32 off). */
+/* Row-major C = alpha op(A) op(B) + beta C on device pointers (cuBLAS; TF32 only after sg_cuda_set_tf32(true)). */
 void sg_gemm_cuda(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -2,7 +2,7 @@
  * layernorm_math.h: per-element arithmetic of layer normalisation over the
  * last dimension D (torch.nn.functional.layer_norm: biased variance, eps
  * inside the square root), shared by the CPU kernels (layernorm.c) and the
- * CUDA kernels (src/cuda/cuda_softmax_loss.cu) through SG_HD. Row and column
+ * CUDA kernels (src/cuda/cuda_reduce.cu) through SG_HD. Row and column
  * sums stay in the callers (double; their trees differ).
  * Covered by tests/test_ops_norm.c (CPU) and tests/test_backend_ops.c (GPU).
  */

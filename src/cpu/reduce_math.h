@@ -1,7 +1,7 @@
 /*
  * reduce_math.h: the per-element steps of the full sum and mean (torch.sum,
  * torch.mean), shared by the CPU kernels (reduce.c) and the CUDA kernels
- * (src/cuda/cuda_softmax_loss.cu) through SG_HD. The double-precision sum
+ * (src/cuda/cuda_reduce.cu) through SG_HD. The double-precision sum
  * itself is the callers': its tree differs between the two.
  * Covered by tests/test_ops_layout.c (CPU) and tests/test_backend_ops.c (GPU).
  */

@@ -69,8 +69,10 @@ const sg_backend *sg_backend_cuda(int index, sg_err *err)
         t->name = "cuda";
         t->device.type = SG_DEVICE_CUDA;
         t->device.index = index;
-        /* The mode at creation; sg_cuda_set_deterministic later does not update it. */
+        /* sg_cuda_set_deterministic keeps it current (below). */
         t->deterministic = sg_cuda_get_deterministic();
+        t->set_deterministic = sg_cuda_set_deterministic;
+        t->device_name = sg_cuda_device_name;
 #define SG_SET_ENTRY(e) t->e = sg_cuda_##e;
         SG_CUDA_ENTRIES(SG_SET_ENTRY)
 #undef SG_SET_ENTRY
@@ -78,4 +80,12 @@ const sg_backend *sg_backend_cuda(int index, sg_err *err)
     }
     pthread_mutex_unlock(&sg_cuda_tables_lock_);
     return &sg_cuda_tables_[index];
+}
+
+void sg_cuda_tables_set_deterministic(bool on)
+{
+    pthread_mutex_lock(&sg_cuda_tables_lock_);
+    for (int i = 0; i < SG_CUDA_MAX_DEVICES; i++)
+        if (sg_cuda_tables_made_[i]) sg_cuda_tables_[i].deterministic = on;
+    pthread_mutex_unlock(&sg_cuda_tables_lock_);
 }

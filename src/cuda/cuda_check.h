@@ -57,6 +57,8 @@ int sg_cuda_current_device(void);
  * default stream like every kernel of the backend. The cuBLAS handle's math
  * mode follows sg_cuda_set_tf32. */
 cublasHandle_t sg_cuda_cublas(void);
+/* Sets sg_backend.deterministic of every CUDA table made (cuda_backend.cu). */
+void sg_cuda_tables_set_deterministic(bool on);
 cudnnHandle_t sg_cuda_cudnn(void);
 
 #endif

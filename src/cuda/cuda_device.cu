@@ -51,6 +51,26 @@ void sg_cuda_device_props(int device, sg_cuda_props *props)
     CUDA_CHECK(cudaDeviceGetAttribute(&props->clock_khz, cudaDevAttrClockRate, device));
 }
 
+double sg_cuda_fp32_peak_gflops(const sg_cuda_props *p)
+{
+    /* FP32 lanes per SM (CUDA C Programming Guide, "Arithmetic
+     * Instructions": 32-bit floating-point add, multiply, multiply-add):
+     * 64 on sm_60/70/75/80, 128 on sm_86/89/90 and later. */
+    const int lanes = (p->major == 8 && p->minor == 0) || p->major < 8 ? 64 : 128;
+    return 2.0 * lanes * p->sm_count * (p->clock_khz * 1e3) / 1e9;
+}
+
+size_t sg_cuda_memory_used(int device)
+{
+    int prev;
+    CUDA_CHECK(cudaGetDevice(&prev));
+    CUDA_CHECK(cudaSetDevice(device));
+    size_t free_b = 0, total = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total));
+    CUDA_CHECK(cudaSetDevice(prev));
+    return total - free_b;
+}
+
 int sg_cuda_cudnn_version(void) { return (int)cudnnGetVersion(); }
 
 int sg_cuda_cublas_version(void)
@@ -131,7 +151,11 @@ void sg_cuda_after_launch(const char *file, int line, const char *kernel)
 static bool sg_cuda_deterministic_ = true;
 static bool sg_cuda_tf32_ = false;
 
-void sg_cuda_set_deterministic(bool on) { sg_cuda_deterministic_ = on; }
+void sg_cuda_set_deterministic(bool on)
+{
+    sg_cuda_deterministic_ = on;
+    sg_cuda_tables_set_deterministic(on);
+}
 bool sg_cuda_get_deterministic(void) { return sg_cuda_deterministic_; }
 void sg_cuda_set_tf32(bool on) { sg_cuda_tf32_ = on; }
 bool sg_cuda_get_tf32(void) { return sg_cuda_tf32_; }

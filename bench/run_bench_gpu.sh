@@ -15,10 +15,14 @@ STEPS=${STEPS:-10}
 WARMUP=${WARMUP:-3}
 DEVICE=${DEVICE:-cuda:0}
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$out.a" "$out.b"' EXIT
 for w in a b; do
+    # Not through a pipe: a failing bench (no device) must stop the script.
     ./bench/bench_train --workload $w --threads 1 --steps "$STEPS" --warmup "$WARMUP" --model voc \
-        --device "$DEVICE" | tee -a "$out"
+        --device "$DEVICE" > "$out.$w"
+    cat "$out.$w" >> "$out"
+    cat "$out.$w"
+    rm -f "$out.$w"
 done
 awk '
 function field(name,   i, kv) {

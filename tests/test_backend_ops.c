@@ -582,6 +582,15 @@ static void r_semi(run *r, const tcase *c)
     if (E(masked_target))
         BE->masked_target(outraw_(r, "target", T_I32, np), out_(r, "weight", np, PRE),
                           upi_(r, rndi_(r, np, 0, K, 0), np), conf, ign, tau, np);
+    if (E(ohem_target_prob)) /* targets in [0, K + 1): one in K + 1 out of range, some 255 */
+        BE->ohem_target_prob(out_(r, "pgt", np, PRE), pr, upi_(r, rndi_(r, np, 0, K + 1, 4), np),
+                             255, N, K, HW);
+    if (E(ohem_select)) { /* probabilities on a grid of 1/16, some equal tau, some NaN */
+        float *pg = rnd_(r, np, 0, 1);
+        for (size_t i = 0; i < np; i++) pg[i] = i % 7 == 3 ? NAN : floorf(pg[i] * 16.0f) / 16.0f;
+        BE->ohem_select(outraw_(r, "target", T_I32, np), upi_(r, rndi_(r, np, 0, K, 4), np),
+                        up_(r, pg, np), tau, 255, np);
+    }
     if (E(confidence_indicator)) {
         BE->confidence_indicator(out_(r, "ind", np, PRE), &v1, pr, tau, N, K, HW);
         outsz_(r, "kept", (long long)v1);
@@ -759,6 +768,8 @@ static const tcase cases[] = {
     CASE(valid_from_ignore, r_semi, TB, "", {2, 1, 300}),
     CASE(masked_target, r_semi, TB, "tau 0.75", {2, 19, 300}, {0.75}),
     CASE(confidence_indicator, r_semi, TB, "[2,4,77] thresh 0.5", {2, 4, 77}, {0.5}),
+    CASE(ohem_target_prob, r_semi, TB, "[2,19,300] ignore, out of range", {2, 19, 300}),
+    CASE(ohem_select, r_semi, TB, "tau 0.6875, NaN", {2, 19, 300}, {0.6875}),
     CASE(cons_weight_map, r_semi, TB, "per pixel", {2, 5, 60, 1}, {0.0}),
     CASE(cons_weight_map, r_semi, TB, "factor 0.3", {2, 5, 60, 0}, {0.3}),
 };

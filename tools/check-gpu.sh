@@ -16,11 +16,20 @@
 set -u
 src=$(cd "${1:-.}" && pwd)
 build=${2:-$src/build-gpu}
-# Loss agreement after 20 SGD steps: the GPU sums in other orders (cuDNN
-# algorithms, tree reductions), a few ulp per op; 20 steps of SGD at lr 0.03
-# on a from-scratch model amplify that, so a loose relative bound. A real
-# bug (a wrong gradient) moves the losses by far more within a few steps.
-LOSS_RTOL=${LOSS_RTOL:-0.02}
+# Loss agreement, GPU against the CPU reference backend, per iteration:
+# - iteration 1 (the same weights and batch: forward only differs in the order
+#   of float sums, ~1e-7 relative between oneDNN and the reference): 1e-4;
+# - iteration 2 (after one SGD step from gradients that agree to rounding):
+#   1e-3 (oneDNN vs reference: ~2e-5);
+# - iterations 3..20 only "track": |d| <= 0.5 |cpu| + 0.05. Two correct
+#   backends drift apart as a from-scratch model trains: oneDNN against the
+#   reference on these runs differ by up to 6 % of the loss by iteration 20
+#   (supervised), and Mean Teacher, whose consistency weight reaches 30 at
+#   iteration 3, by 45 % at iteration 8 (1.32 vs 1.91); small unsupervised
+#   terms near a confidence threshold double (UniMatch loss_s1 0.022 vs
+#   0.047). The discriminating checks are iterations 1 and 2, where a wrong
+#   kernel is off by orders of magnitude more than rounding.
+# Measured with CHECK_GPU_DEVICE=cpu (oneDNN against the reference).
 # Where the "GPU" runs go: cuda (default), or cpu to rehearse this script on
 # a machine without a GPU (the kernel-table and bench steps then fail).
 DEVICE=${CHECK_GPU_DEVICE:-cuda}
@@ -74,15 +83,20 @@ for m in supervised meanteacher cutmixseg fixmatch unimatch; do
     SG_CPU_PATH=reference train $m cpu "$tmp/cpu" > "$tmp/$m-cpu.log" 2>&1 || { bad "$m on the CPU"; continue; }
     train $m "$DEVICE" "$tmp/gpu" > "$tmp/$m-gpu.log" 2>&1 || { bad "$m on the GPU: $(tail -1 $tmp/$m-gpu.log)"; continue; }
     a="$tmp/cpu/demo/16/$m/seed0/log.tsv" b="$tmp/gpu/demo/16/$m/seed0/log.tsv"
-    worst=$(paste "$a" "$b" | awk -F'\t' -v n="$(head -1 "$a" | awk -F'\t' '{print NF}')" '
-        NR > 1 { for (i = 4; i < n; i++) { x = $i; y = $(i + n); if (x != x + 0 || y != y + 0) continue;
-                 d = x - y; if (d < 0) d = -d; s = (x < 0 ? -x : x) + 1e-12; if (d / s > w) w = d / s } }
-        END { printf "%.3g", w + 0 }')
-    if awk -v w="$worst" -v t="$LOSS_RTOL" 'BEGIN { exit !(w <= t) }'; then
-        ok "$m: 20 GPU iterations track the CPU (largest relative loss difference $worst <= $LOSS_RTOL)"
-    else
-        bad "$m: GPU losses differ from the CPU's by $worst (> $LOSS_RTOL)"
-    fi
+    verdict=$(paste "$a" "$b" | awk -F'\t' -v n="$(head -1 "$a" | awk -F'\t' '{print NF}')" '
+        function abs(v) { return v < 0 ? -v : v }
+        NR > 1 { it = NR - 1
+                 for (i = 4; i < n - 1; i++) { x = $i + 0; y = $(i + n) + 0; d = abs(x - y)
+                     lim = it == 1 ? 1e-4 * abs(x) + 1e-6 : it == 2 ? 1e-3 * abs(x) + 1e-5 : 0.5 * abs(x) + 0.05
+                     if (d > lim && !bad) bad = sprintf("iteration %d column %d: cpu %s gpu %s", it, i, $i, $(i + n))
+                     if (it == 1 && abs(x) > 0 && d / abs(x) > w1) w1 = d / abs(x)
+                     if (it == 2 && abs(x) > 0 && d / abs(x) > w2) w2 = d / abs(x) } }
+        END { if (bad) print "bad " bad; else printf "ok %.2g %.2g\n", w1, w2 }')
+    case $verdict in
+    ok*) set -- $verdict
+        ok "$m: 20 iterations on $DEVICE track the CPU reference (iteration 1: $2, iteration 2: $3 relative)" ;;
+    *) bad "$m: ${verdict#bad }" ;;
+    esac
 done
 
 train unimatch "$DEVICE" "$tmp/det" > /dev/null 2>&1

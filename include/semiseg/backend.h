@@ -206,6 +206,15 @@ typedef struct sg_backend {
      * of the first (or -1); *count the pixels that are not ignored. */
     void (*cross_entropy_check_targets)(const int32_t *target, size_t n, int K, int ignore_index,
                                         size_t *count, long *first_bad);
+    /* OHEM (TorchSemiSeg's ProbOhemCrossEntropy2d), in two element-wise
+     * halves around a host-side selection of the threshold: pgt[n, i] =
+     * prob[n, target[n, i], i] of prob (N, K, HW), NAN where the target is
+     * ignore_index; then out = target where it is not ignored and
+     * pgt <= tau, else ignore_index. */
+    void (*ohem_target_prob)(float *pgt, const float *prob, const int32_t *target,
+                             int ignore_index, int N, int K, size_t HW);
+    void (*ohem_select)(int32_t *out, const int32_t *target, const float *pgt, float tau,
+                        int ignore_index, size_t n);
     /* out[0] = (float)(sum_i x[i] * (w ? w[i] : 1) / divisor), in double, in a
      * fixed order. */
     void (*weighted_sum)(struct sg_arena *ws, float *out, const float *x, const float *w, size_t n,

@@ -33,7 +33,8 @@ void *sg_tape_record(sg_ctx *ctx, size_t bytes, const char *op, sg_backward_fn f
 /* Reverse pass from a scalar loss (numel 1): d(loss)/d(loss) = 1. */
 void sg_backward(sg_ctx *ctx, sg_tensor *loss);
 /* Reverse pass from any recorded tensor with a given upstream gradient
- * (same shape as t); used by gradient checks and multi-output losses. */
+ * (same shape as t, in host memory whatever the context's device); used by
+ * gradient checks and multi-output losses. */
 void sg_backward_with(sg_ctx *ctx, sg_tensor *t, const float *dout);
 
 #endif

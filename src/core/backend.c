@@ -177,6 +177,8 @@ const sg_backend_entry sg_backend_entries[] = {
     SG_ENTRY_(cross_entropy_forward),
     SG_ENTRY_(cross_entropy_backward),
     SG_ENTRY_(cross_entropy_check_targets),
+    SG_ENTRY_(ohem_target_prob),
+    SG_ENTRY_(ohem_select),
     SG_ENTRY_(weighted_sum),
     SG_ENTRY_(mse_forward),
     SG_ENTRY_(mse_backward),

@@ -90,46 +90,29 @@ sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask
     bool prev = sg_ctx_set_grad(ctx, false);
     sg_tensor *prob = sg_softmax(ctx, logits, 1);
     sg_ctx_set_grad(ctx, prev);
-    /* The mining runs on the host: on a device context it reads copies of
-     * the probabilities and labels (the selection is a sort over pixels). */
-    const float *hp = prob->data;
-    const int32_t *hm = mask->i32;
+    /* The probability of each pixel's class on the context's device; only
+     * the threshold (the min_kept-th smallest of them) is chosen on the host. */
+    float *pgt_dev = sg_arena_alloc(&ctx->arena, np * sizeof(float));
+    SG_BACKEND_NEED(ctx->be, ohem_target_prob)(pgt_dev, prob->data, mask->i32, run->ignore_index, n, k,
+                                               (size_t)hw);
+    float *pgt = pgt_dev;
     if (ctx->arena.be) {
-        float *a = sg_arena_alloc(&ctx->host, sg_numel(prob) * sizeof(float));
-        int32_t *b = sg_arena_alloc(&ctx->host, np * sizeof(int32_t));
-        sg_tensor_read(prob, a);
-        sg_tensor_read(mask, b);
-        hp = a;
-        hm = b;
+        pgt = sg_arena_alloc(&ctx->host, np * sizeof(float));
+        ctx->be->to_host(pgt, pgt_dev, np * sizeof(float));
     }
-    float *pgt = sg_arena_alloc(sg_ctx_host_arena(ctx), np * sizeof(float));
+    float *sorted = sg_arena_alloc(sg_ctx_host_arena(ctx), np * sizeof(float));
     size_t n_valid = 0;
-    for (int b = 0; b < n; b++)
-        for (int i = 0; i < hw; i++) {
-            int t = hm[(size_t)b * (size_t)hw + (size_t)i];
-            if (t == run->ignore_index) continue;
-            pgt[n_valid++] = hp[((size_t)b * (size_t)k + (size_t)t) * (size_t)hw + (size_t)i];
-        }
+    for (size_t j = 0; j < np; j++)
+        if (!isnan(pgt[j])) sorted[n_valid++] = pgt[j];
     /* TorchSemiSeg: min_kept > #valid -> plain CE; min_kept = 0 -> no
      * mining either (its kept mask is only applied when min_kept > 0). */
     if (p->ohem_min_kept == 0 || (size_t)p->ohem_min_kept > n_valid || n_valid == 0)
         return sg_cross_entropy(ctx, logits, mask, NULL, run->ignore_index, SG_REDUCE_MEAN);
-    float *sorted = sg_arena_alloc(sg_ctx_host_arena(ctx), n_valid * sizeof(float));
-    memcpy(sorted, pgt, n_valid * sizeof(float));
     qsort(sorted, n_valid, sizeof(float), cmp_float_);
     float tau = p->ohem_thresh, kth = sorted[p->ohem_min_kept - 1];
     if (kth > tau) tau = kth;
     sg_tensor *target = sg_tensor_like(ctx, mask);
-    int32_t *ht = sg_ctx_stage(ctx, target);
-    for (int b = 0; b < n; b++)
-        for (int i = 0; i < hw; i++) {
-            size_t j = (size_t)b * (size_t)hw + (size_t)i;
-            int t = hm[j];
-            bool keep = t != run->ignore_index &&
-                        hp[((size_t)b * (size_t)k + (size_t)t) * (size_t)hw + (size_t)i] <= tau;
-            ht[j] = keep ? t : run->ignore_index;
-        }
-    sg_ctx_stage_done(ctx, target, ht);
+    SG_BACKEND_NEED(ctx->be, ohem_select)(target->i32, mask->i32, pgt_dev, tau, run->ignore_index, np);
     return sg_cross_entropy(ctx, logits, target, NULL, run->ignore_index, SG_REDUCE_MEAN);
 }
 

@@ -82,7 +82,11 @@ void sg_backward_with(sg_ctx *ctx, sg_tensor *t, const float *dout)
                                "(no input requires a gradient, or recording was off)");
     float *g = sg_grad_buffer(ctx, t);
     size_t n = sg_numel(t);
-    for (size_t i = 0; i < n; i++) g[i] += dout[i];
+    /* The seed is host memory; on a device it is added through the host. */
+    float *h = ctx->arena.be ? sg_arena_alloc(&ctx->host, n * sizeof(float)) : g;
+    if (h != g) ctx->be->to_host(h, g, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) h[i] += dout[i];
+    if (h != g) ctx->be->to_device(g, h, n * sizeof(float));
     sg_replay_(ctx);
 }
 

@@ -113,6 +113,22 @@ void sg_cross_entropy_check_targets_cpu(const int32_t *target, size_t n, int K, 
     *count = c;
 }
 
+void sg_ohem_target_prob_cpu(float *pgt, const float *prob, const int32_t *target,
+                             int ignore_index, int N, int K, size_t HW)
+{
+    for (int b = 0; b < N; b++)
+        for (size_t i = 0; i < HW; i++) {
+            pgt[(size_t)b * HW + i] = sg_ohem_target_prob1(
+                target[(size_t)b * HW + i], ignore_index, K, prob + (size_t)b * K * HW + i, HW);
+        }
+}
+
+void sg_ohem_select_cpu(int32_t *out, const int32_t *target, const float *pgt, float tau,
+                        int ignore_index, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = sg_ohem_select1(target[i], pgt[i], tau, ignore_index);
+}
+
 void sg_argmax_u8_cpu(uint8_t *ids, const float *x, int N, int K, size_t HW)
 {
     for (int n = 0; n < N; n++) {

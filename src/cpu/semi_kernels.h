@@ -2,7 +2,7 @@
  * semi_kernels.h: CPU kernels of the semi-supervised primitives and of the
  * label maps (backend.h entries pseudo_label, paste, count_confident,
  * valid_from_ignore, masked_target, confidence_indicator, cons_weight_map,
- * cross_entropy_check_targets, argmax_u8). The wrappers that check shapes
+ * cross_entropy_check_targets, ohem_target_prob, ohem_select, argmax_u8). The wrappers that check shapes
  * and allocate are in src/core/semi.c, src/core/op_loss.c and
  * src/eval/predict.c. Covered by tests/test_semi.c, tests/test_ops_loss.c,
  * tests/test_metrics.c and tests/test_backend_ops.c.
@@ -27,6 +27,10 @@ void sg_cons_weight_map_cpu(float *wmap, const float *valid, const float *ind, f
                             bool per_pixel, int N, int C, size_t HW);
 void sg_cross_entropy_check_targets_cpu(const int32_t *target, size_t n, int K, int ignore_index,
                                         size_t *count, long *first_bad);
+void sg_ohem_target_prob_cpu(float *pgt, const float *prob, const int32_t *target,
+                             int ignore_index, int N, int K, size_t HW);
+void sg_ohem_select_cpu(int32_t *out, const int32_t *target, const float *pgt, float tau,
+                        int ignore_index, size_t n);
 void sg_argmax_u8_cpu(uint8_t *ids, const float *x, int N, int K, size_t HW);
 
 #endif

@@ -31,6 +31,7 @@
     X(log_softmax_backward) X(sum_forward) X(mean_forward) X(sum_backward) X(mean_backward) \
     X(linear_forward) X(linear_backward) X(matmul_forward) X(matmul_backward) \
     X(cross_entropy_forward) X(cross_entropy_backward) X(cross_entropy_check_targets) \
+    X(ohem_target_prob) X(ohem_select) \
     X(weighted_sum) X(mse_forward) X(mse_backward) X(kl_div_forward) X(kl_div_backward) \
     X(entropy_forward) X(entropy_backward) X(sgd_update) X(ema_blend) X(pseudo_label) X(paste) \
     X(count_confident) X(valid_from_ignore) X(masked_target) X(confidence_indicator) \

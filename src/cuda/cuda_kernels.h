@@ -70,6 +70,8 @@ void sg_cuda_matmul_backward(float *da, float *db, const float *dc, const float 
 void sg_cuda_cross_entropy_forward(float *ce, float *lse, float *wce, const float *logits, const int32_t *target, const float *weight, int N, int K, int HW, int ignore_index);
 void sg_cuda_cross_entropy_backward(float *dlogits, float *dweight, const float *dout, bool per_pixel, double divisor, const float *logits, const float *lse, const float *ce, const int32_t *target, const float *weight, int N, int K, int HW, int ignore_index);
 void sg_cuda_cross_entropy_check_targets(const int32_t *target, size_t n, int K, int ignore_index, size_t *count, long *first_bad);
+void sg_cuda_ohem_target_prob(float *pgt, const float *prob, const int32_t *target, int ignore_index, int N, int K, size_t HW);
+void sg_cuda_ohem_select(int32_t *out, const int32_t *target, const float *pgt, float tau, int ignore_index, size_t n);
 void sg_cuda_weighted_sum(struct sg_arena *ws, float *out, const float *x, const float *w, size_t n, double divisor);
 void sg_cuda_mse_forward(float *out, const float *a, const float *b, size_t n);
 void sg_cuda_mse_backward(float *da, float *db, const float *dout, bool per_element, double divisor, const float *a, const float *b, size_t n);

@@ -12,6 +12,7 @@
  *   entropy fwd, bwd                p (N, C, HW) -> (N, HW)     -(p log(p + eps)).sum(1)
  *   pseudo_label                    logits, prob (N, K, HW) -> label, conf (N, HW)
  *   argmax_u8                       x (N, K, HW) -> ids (N, HW) torch.argmax(dim=1)
+ *   ohem_target_prob, ohem_select   prob (N, K, HW), target (N, HW) -> pgt, target
  *
  * One thread owns one position (or pixel) and walks its channels in order,
  * as the CPU kernels do per position: the channel sums run in double in the
@@ -32,6 +33,7 @@
 
 #include "../cpu/channel_math.h"
 #include "../cpu/loss_math.h"
+#include "../cpu/semi_math.h"
 #include "../cpu/softmax_math.h"
 
 /* ---- softmax, log-softmax ----------------------------------------------------------- */
@@ -388,4 +390,42 @@ extern "C" void sg_cuda_argmax_u8(uint8_t *ids, const float *x, int N, int K, si
     if (np == 0 || K <= 0) return;
     sg_argmax_u8_kernel_<<<sg_cuda_grid(np), SG_CUDA_THREADS>>>(ids, x, np, K, HW);
     SG_CUDA_LAUNCHED("sg_argmax_u8_kernel_");
+}
+
+/* ---- OHEM's two element-wise halves ------------------------------------------------ */
+
+__global__ static void sg_ohem_target_prob_kernel_(float *pgt, const float *prob,
+                                                   const int32_t *target, int ignore_index,
+                                                   size_t np, int K, size_t HW)
+{
+    SG_CUDA_FOR(p, np)
+    {
+        pgt[p] = sg_ohem_target_prob1(target[p], ignore_index, K,
+                                      prob + (p / HW) * (size_t)K * HW + p % HW, HW);
+    }
+}
+
+extern "C" void sg_cuda_ohem_target_prob(float *pgt, const float *prob, const int32_t *target,
+                                         int ignore_index, int N, int K, size_t HW)
+{
+    const size_t np = (size_t)N * HW;
+    if (np == 0) return;
+    sg_ohem_target_prob_kernel_<<<sg_cuda_grid(np), SG_CUDA_THREADS>>>(pgt, prob, target,
+                                                                      ignore_index, np, K, HW);
+    SG_CUDA_LAUNCHED("sg_ohem_target_prob_kernel_");
+}
+
+__global__ static void sg_ohem_select_kernel_(int32_t *out, const int32_t *target, const float *pgt,
+                                              float tau, int ignore_index, size_t n)
+{
+    SG_CUDA_FOR(i, n) { out[i] = sg_ohem_select1(target[i], pgt[i], tau, ignore_index); }
+}
+
+extern "C" void sg_cuda_ohem_select(int32_t *out, const int32_t *target, const float *pgt,
+                                    float tau, int ignore_index, size_t n)
+{
+    if (n == 0) return;
+    sg_ohem_select_kernel_<<<sg_cuda_grid(n), SG_CUDA_THREADS>>>(out, target, pgt, tau,
+                                                                 ignore_index, n);
+    SG_CUDA_LAUNCHED("sg_ohem_select_kernel_");
 }

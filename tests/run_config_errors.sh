@@ -63,6 +63,7 @@ expect 1 "c.conf:24: unknown key train.lrr" --config "$(with 'lrr = 0.1')"
 # built without CUDA the message says so; built with it, this machine (no GPU
 # in CI) has no cuda:999 (device numbers are 0-based).
 expect 1 'run.device: device "gpu": expected cpu, cuda or cuda:N' --config "$good" --device gpu
+expect 1 "run.tf32 = true: the cpu-" --config "$good" --set run.tf32=true
 if grep -q '^#define SG_HAVE_CUDA 1' "$bin/config.h"; then
     expect 1 "run.device = cuda:999: cuda:999: no such device" --config "$good" --device cuda:999
 else

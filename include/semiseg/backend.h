@@ -73,6 +73,9 @@ typedef struct sg_backend {
      * or the fastest ones) for every table of this kind; NULL where there is
      * no choice (the CPU backends are always deterministic). */
     void (*set_deterministic)(bool on);
+    /* TF32 tensor-core math for FP32 convolutions and matrix products (cuDNN,
+     * cuBLAS; sm_80 and newer); off by default. NULL: no such mode. */
+    void (*set_tf32)(bool on);
     /* The device's name ("NVIDIA H200 (sm_90)"); NULL on the CPU. */
     void (*device_name)(int index, char *buf, size_t len);
 

@@ -181,6 +181,7 @@ typedef struct sg_run_result {
     const char *backend;           /* e.g. "cpu-dnnl", "cpu-reference", "cuda" */
     const char *device;            /* "cpu", or "cuda:0 (NVIDIA H200 (sm_90))" */
     bool deterministic;            /* the backend ran its deterministic kernels only */
+    bool tf32;                     /* run.tf32: FP32 products in TF32 (CUDA) */
     const char *git_commit;
     char config_hash[17];          /* the experiment's identity, hex (run.c run_hash_) */
 } sg_run_result;

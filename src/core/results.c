@@ -60,6 +60,7 @@ int sg_result_write_json(const sg_run_result *r, const char *dir, sg_err *err)
     fprintf(fp, "  \"backend\": \"%s\",\n", r->backend);
     fprintf(fp, "  \"device\": \"%s\",\n", r->device ? r->device : "cpu");
     fprintf(fp, "  \"deterministic\": %s,\n", r->deterministic ? "true" : "false");
+    fprintf(fp, "  \"tf32\": %s,\n", r->tf32 ? "true" : "false");
     fprintf(fp, "  \"git_commit\": \"%s\",\n", r->git_commit);
     char machine[256];
     sg_result_machine(machine, sizeof machine);

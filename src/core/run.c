@@ -544,6 +544,7 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
         .backend = run->ctx.be->name,
         .device = device,
         .deterministic = run->ctx.be->deterministic,
+        .tf32 = p->tf32,
         .git_commit = p->git,
     };
     snprintf(r.config_hash, sizeof r.config_hash, "%s", p->hash_hex);

@@ -318,9 +318,15 @@ int sg_run_read_device(sg_run *run, sg_err *err)
     const sg_backend *be =
         d.type == SG_DEVICE_CPU ? sg_backend_cpu_default() : sg_backend_cuda(d.index, &e);
     if (!be) return sg_err_set(err, "run.device = %s: %s", name, e.msg);
-    bool det;
+    bool det, tf32;
     TRY(sg_config_bool(run->cfg, "run.deterministic", true, &det, err));
     if (be->set_deterministic) be->set_deterministic(det);
+    TRY(sg_config_bool(run->cfg, "run.tf32", false, &tf32, err));
+    if (tf32 && !be->set_tf32)
+        return sg_err_set(err, "run.tf32 = true: the %s backend has no TF32 mode (CUDA only)",
+                          be->name);
+    if (be->set_tf32) be->set_tf32(tf32);
+    run->priv->tf32 = tf32;
     run->priv->device = be;
     return 0;
 }

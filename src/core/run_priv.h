@@ -14,6 +14,7 @@ enum { LOSS_CE = 0, LOSS_OHEM = 1 };
 
 struct sg_run_priv_ {
     const sg_backend *device; /* run.device's backend */
+    bool tf32;                /* run.tf32 */
     const sg_method *m;
     void *state;
     bool state_ok, model_ok, opt_ok;

@@ -203,8 +203,22 @@ sg_tensor *sg_ctx_release_keep(sg_ctx *ctx, sg_arena_mark mark, int n_nodes_at_m
     SG_CHECK(!t->grad, "sg_ctx_release_keep: the kept tensor must not carry a gradient");
     sg_tensor copy = *t;
     size_t bytes = sg_numel(t) * sg_dtype_size(t->dtype);
-    if (ctx->arena.be) {
-        /* Device memory: no overlapping copy, so through a temporary. */
+    sg_arena *a = &ctx->arena;
+    const size_t need = (bytes + SG_ARENA_ALIGN - 1) & ~(size_t)(SG_ARENA_ALIGN - 1);
+    if (a->be && mark.block && mark.block == a->head && a->head->off + need <= a->head->cap) {
+        /* Steady state on a device, where copies must not overlap: stage the
+         * data in the free space above everything allocated (disjoint from t,
+         * and from where t lands, since t lies above the mark), release, and
+         * copy it down. Both copies are ordered on the device's stream. */
+        void *tmp = a->head->mem + a->head->off;
+        ctx->be->copy(tmp, copy.data, bytes);
+        sg_arena_release(a, mark);
+        sg_tensor *out = sg_tensor_new(ctx, copy.dtype, copy.ndim, copy.shape);
+        ctx->be->copy(out->data, tmp, bytes);
+        return out;
+    }
+    if (a->be) {
+        /* The first steps, which chain blocks: through a temporary. */
         void *tmp = ctx->be->alloc(bytes);
         ctx->be->copy(tmp, copy.data, bytes);
         sg_arena_release(&ctx->arena, mark);

@@ -73,6 +73,7 @@ const sg_backend *sg_backend_cuda(int index, sg_err *err)
         /* sg_cuda_set_deterministic keeps it current (below). */
         t->deterministic = sg_cuda_get_deterministic();
         t->set_deterministic = sg_cuda_set_deterministic;
+        t->set_tf32 = sg_cuda_set_tf32;
         t->device_name = sg_cuda_device_name;
 #define SG_SET_ENTRY(e) t->e = sg_cuda_##e;
         SG_CUDA_ENTRIES(SG_SET_ENTRY)

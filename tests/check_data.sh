@@ -72,6 +72,13 @@ grep -q "^sg-data check: $nwant problems" "$SG_TMP/err" || bad "summary: $(cat "
 while IFS='|' read -r what where; do
     grep -F "$where" "$SG_TMP/out" | grep -qF "$what" || bad "not listed: '$what' at $where"
 done <"$SG_TMP/want"
+# --help succeeds with the usage on stdout; an unknown dataset kind is named.
+"$bindir/sg-data" --help > "$SG_TMP/help" 2>&1 && grep -q '^usage: sg-data count' "$SG_TMP/help" ||
+    bad "sg-data --help: $(cat "$SG_TMP/help")"
+rc=0
+"$bindir/sg-data" check --dataset bogus --root "$SG_TMP" --split "$SG_TMP" > /dev/null 2> "$SG_TMP/e2" || rc=$?
+[ $rc = 2 ] && grep -q -- "--dataset bogus: expected voc, cityscapes or list" "$SG_TMP/e2" ||
+    bad "sg-data check --dataset bogus: $(cat "$SG_TMP/e2")"
 if [ "$fail" -ne 0 ]; then
     echo "--- sg-data check output:"
     cat "$SG_TMP/out"

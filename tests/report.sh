@@ -106,6 +106,8 @@ printf 'method,seed\nx,1\n' > "$SG_TMP/bad.csv"
 set +e
 "$bin/tools/sg-report" --results "$SG_TMP/bad.csv" --runs "$runs" --out "$SG_TMP/o2" --no-pdf 2> "$SG_TMP/err.txt"
 rc=$?
+"$bin/tools/sg-report" --help > "$SG_TMP/help.txt" 2>&1 && grep -q '^usage: sg-report' "$SG_TMP/help.txt" ||
+    fail "sg-report --help must print the usage and exit 0"
 "$bin/tools/sg-report" --results "$fx/results.csv" --colour red 2> /dev/null
 rc2=$?
 set -e

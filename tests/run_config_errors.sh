@@ -64,6 +64,15 @@ expect 1 "c.conf:24: unknown key train.lrr" --config "$(with 'lrr = 0.1')"
 # in CI) has no cuda:999 (device numbers are 0-based).
 expect 1 'run.device: device "gpu": expected cpu, cuda or cuda:N' --config "$good" --device gpu
 expect 1 "run.tf32 = true: the cpu-" --config "$good" --set run.tf32=true
+# A bad SG_NUM_THREADS is an error at start-up, not an abort (or "4abc" = 4).
+for t in 0 abc 4abc; do
+    set +e
+    env SG_NUM_THREADS=$t "$tr" --config "$good" > /dev/null 2> "$SG_TMP/err"
+    rc=$?
+    set -e
+    [ $rc = 1 ] && grep -q "SG_NUM_THREADS = '$t': expected a thread count in 1..1024" "$SG_TMP/err" ||
+        { echo "SG_NUM_THREADS=$t: exit $rc"; cat "$SG_TMP/err"; exit 1; }
+done
 if grep -q '^#define SG_HAVE_CUDA 1' "$bin/config.h"; then
     expect 1 "run.device = cuda:999: cuda:999: no such device" --config "$good" --device cuda:999
 else

@@ -100,4 +100,16 @@ grep -q "resuming .* at iteration 10 of 10" "$SG_TMP/log_d2" || { cat "$SG_TMP/l
 cmp "$a/ckpt/last.safetensors" "$d/ckpt/last.safetensors" || { echo "last-iteration stop: checkpoints differ"; exit 1; }
 grep -v -e '"wall_s"' -e '"cpu_s"' -e '"images_per_s"' "$d/result.json" > "$SG_TMP/rd"
 diff "$SG_TMP/ra" "$SG_TMP/rd" || { echo "last-iteration stop: result.json differs"; exit 1; }
+# A kill -9 in the middle of a checkpoint write leaves last.safetensors.tmp.PID.N;
+# the next start removes those of dead processes and keeps a live one's.
+sh -c 'exit 0' & dead=$!
+wait $dead
+: > "$d/ckpt/last.safetensors.tmp.$dead.0"
+: > "$d/result.json.tmp.$dead.3"
+: > "$d/ckpt/last.safetensors.tmp.$$.0"
+train --runs "$SG_TMP/d" --resume 2> "$SG_TMP/log_d3" || { cat "$SG_TMP/log_d3"; exit 1; }
+[ ! -e "$d/ckpt/last.safetensors.tmp.$dead.0" ] && [ ! -e "$d/result.json.tmp.$dead.3" ] ||
+    { echo "stale temporaries of a dead process were kept"; ls "$d" "$d/ckpt"; exit 1; }
+[ -e "$d/ckpt/last.safetensors.tmp.$$.0" ] || { echo "a live process's temporary was removed"; exit 1; }
+grep -q "removed 2 unfinished temporary file(s)" "$SG_TMP/log_d3" || { cat "$SG_TMP/log_d3"; exit 1; }
 exit 0

@@ -57,4 +57,26 @@ run --class-names a,b 2> "$SG_TMP/err.txt"
     --list "$SG_TMP/val.txt" --class-names a 2> "$SG_TMP/err.txt"
 [ $? = 2 ] && grep -q -- "--class-names is only for --dataset list" "$SG_TMP/err.txt" ||
     { echo "--class-names with voc must exit 2"; cat "$SG_TMP/err.txt"; exit 1; }
+# --help prints the usage on stdout and succeeds.
+"$bin/tools/sg-eval" --help > "$SG_TMP/out.txt" 2>&1
+[ $? = 0 ] && grep -q '^usage: sg-eval' "$SG_TMP/out.txt" || { echo "sg-eval --help"; cat "$SG_TMP/out.txt"; exit 1; }
+# Thread counts: whole numbers in 1..1024, on the command line and in
+# SG_NUM_THREADS (99999 used to crash, 4096 to stall, abc to abort).
+for t in 99999 4096 0 4abc; do
+    run --threads $t 2> "$SG_TMP/err.txt"
+    [ $? = 2 ] && grep -q -- "--threads = '$t': expected a thread count in 1..1024" "$SG_TMP/err.txt" ||
+        { echo "--threads $t"; cat "$SG_TMP/err.txt"; exit 1; }
+done
+for t in 0 abc 4abc; do
+    env SG_NUM_THREADS=$t "$bin/tools/sg-eval" --checkpoint "$SG_TMP/ck.safetensors" --dataset list \
+        --root "$SG_TMP/demo" --list "$SG_TMP/val.txt" --classes 7 2> "$SG_TMP/err.txt"
+    [ $? = 1 ] && grep -q "SG_NUM_THREADS = '$t': expected a thread count in 1..1024" "$SG_TMP/err.txt" ||
+        { echo "SG_NUM_THREADS=$t"; cat "$SG_TMP/err.txt"; exit 1; }
+done
+# A FIFO as the checkpoint is refused at once instead of blocking the open.
+mkfifo "$SG_TMP/fifo"
+timeout 20 "$bin/tools/sg-eval" --checkpoint "$SG_TMP/fifo" --dataset list --root "$SG_TMP/demo" \
+    --list "$SG_TMP/val.txt" --classes 7 2> "$SG_TMP/err.txt"
+[ $? = 1 ] && grep -q "fifo: not a regular file" "$SG_TMP/err.txt" ||
+    { echo "a FIFO checkpoint"; cat "$SG_TMP/err.txt"; exit 1; }
 exit 0

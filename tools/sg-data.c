@@ -39,9 +39,10 @@
 
 enum { SG_MAX_LISTS_ = 16, SG_MAX_SEEDS_ = 1024 };
 
-static int usage_(void)
+/* The usage on stdout with status 0 for --help, else on stderr with 2. */
+static int usage_to_(FILE *fp, int status)
 {
-    fprintf(stderr,
+    fprintf(fp,
             "usage: sg-data count [--style S] FILE...\n"
             "       sg-data check-split [--style S] DIR...\n"
             "       sg-data check --dataset voc|cityscapes|list --root DIR [--split DIR] [--list FILE]...\n"
@@ -49,8 +50,10 @@ static int usage_(void)
             "       sg-data make-split --train-list FILE --labeled N --seed S --out DIR [--style S]\n"
             "       sg-data seeds FILE\n"
             "styles: pairs, voc, cityscapes\n");
-    return 2;
+    return status;
 }
+
+static int usage_(void) { return usage_to_(stderr, 2); }
 
 static int parse_style_(const char *s, sg_list_style *style)
 {
@@ -202,7 +205,8 @@ static int cmd_check_(int argc, char **argv)
             return 2;
         }
     } else {
-        return usage_();
+        fprintf(stderr, "sg-data: --dataset %s: expected voc, cityscapes or list\n", o.dataset);
+        return 2;
     }
     if (o.have_style) style = o.style;
     sg_problems p = {0};
@@ -311,6 +315,8 @@ static int cmd_seeds_(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) return usage_();
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage_to_(stdout, 0);
     const char *cmd = argv[1];
     if (strcmp(cmd, "count") == 0) return cmd_count_(argc - 2, argv + 2);
     if (strcmp(cmd, "check-split") == 0) return cmd_check_split_(argc - 2, argv + 2);

@@ -31,13 +31,14 @@
 
 static int usage_(const char *why)
 {
-    fprintf(stderr,
-            "sg-eval: %s\nusage: sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE\n"
+    FILE *fp = why ? stderr : stdout;
+    if (why) fprintf(fp, "sg-eval: %s\n", why);
+    fprintf(fp,
+            "usage: sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE\n"
             "               [--classes K] [--class-names A,B,...] [--ignore I] [--weights model|ema]\n"
             "               [--mode whole|center|sliding] [--crop S] [--stride S] [--pred-dir DIR] [--threads T]\n"
-            "               [--device cpu|cuda|cuda:N]\n",
-            why);
-    return 2;
+            "               [--device cpu|cuda|cuda:N]\n");
+    return why ? 2 : 0;
 }
 
 static sg_tensor *deeplab_logits_(sg_ctx *ctx, void *model, sg_tensor *image)
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
     const char *ckpt = NULL, *kind = NULL, *root = NULL, *list = NULL, *weights = "model",
                *mode = "whole", *pred_dir = NULL, *class_names = NULL, *device = "cpu";
     int classes = 0, ignore = 255, crop = 0, stride = 0, threads = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage_(NULL);
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) return usage_("every option takes a value");
         const char *k = argv[i], *v = argv[i + 1];
@@ -81,7 +84,10 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--ignore")) ignore = int_arg_(v);
         else if (!strcmp(k, "--crop")) crop = int_arg_(v);
         else if (!strcmp(k, "--stride")) stride = int_arg_(v);
-        else if (!strcmp(k, "--threads")) threads = int_arg_(v);
+        else if (!strcmp(k, "--threads")) {
+            sg_err e;
+            if (sg_num_threads_parse(v, "--threads", &threads, &e)) return usage_(e.msg);
+        }
         else if (!strcmp(k, "--device")) device = v;
         else {
             char msg[256];
@@ -90,7 +96,12 @@ int main(int argc, char **argv)
         }
     }
     if (!ckpt || !kind || !root || !list) return usage_("--checkpoint, --dataset, --root and --list are required");
-    if (classes < 0 || ignore < 0 || ignore > 255 || crop < 0 || stride < 0 || threads < 0)
+    sg_err env_err;
+    if (sg_num_threads_env_check(&env_err)) {
+        fprintf(stderr, "sg-eval: %s\n", env_err.msg);
+        return 1;
+    }
+    if (classes < 0 || ignore < 0 || ignore > 255 || crop < 0 || stride < 0)
         return usage_("a numeric option has a bad value");
     if (strcmp(weights, "model") && strcmp(weights, "ema")) return usage_("--weights must be model or ema");
     sg_eval_opts eopts = {.crop = crop, .stride = stride, .center_pad_label = 0};

@@ -58,13 +58,14 @@
 /* ---- main ------------------------------------------------------------------------------- */
 static int usage_(const char *why)
 {
-    fprintf(stderr,
-            "sg-report: %s\nusage: sg-report --results CSV --runs DIR --out DIR [--published CSV]\n"
+    FILE *fp = why ? stderr : stdout;
+    if (why) fprintf(fp, "sg-report: %s\n", why);
+    fprintf(fp,
+            "usage: sg-report --results CSV --runs DIR --out DIR [--published CSV]\n"
             "                 [--experiments DIR] [--seeds FILE] [--base DIR] [--sg-eval PATH]\n"
             "                 [--methods A,B] [--protocols P,Q] [--qualitative N] [--dataset NAME]\n"
-            "                 [--pdf | --no-pdf]\n",
-            why);
-    return 2;
+            "                 [--pdf | --no-pdf]\n");
+    return why ? 2 : 0;
 }
 
 static int run_(rep_ *r, const char *sg_eval, sg_err *err)
@@ -95,6 +96,8 @@ int main(int argc, char **argv)
 {
     rep_ r = {.o = {.base = ".", .qualitative = 4, .pdf = 0, .argc = argc, .argv = argv}};
     const char *sg_eval = NULL;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage_(NULL);
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
         if (!strcmp(k, "--pdf")) {

@@ -65,8 +65,15 @@ void *sg_xmalloc_aligned(size_t bytes);
  * depend on this number: every kernel splits work so that each output element
  * is computed by one thread in a fixed order. The default is the value of the
  * environment variable SG_NUM_THREADS, else the number of online CPUs. */
-void sg_set_num_threads(int n);
+void sg_set_num_threads(int n);          /* 1..SG_MAX_THREADS */
 int sg_get_num_threads(void);
+#define SG_MAX_THREADS 1024
+/* A thread count written as a whole decimal number in 1..SG_MAX_THREADS
+ * ("4abc", "0", "99999" are errors). `what` names it in the message. */
+int sg_num_threads_parse(const char *s, const char *what, int *out, sg_err *err);
+/* Checks SG_NUM_THREADS when it is set, so that a program can report a bad
+ * value as an error at start-up (the lazy default would stop with it). */
+int sg_num_threads_env_check(sg_err *err);
 
 #ifdef __cplusplus
 }

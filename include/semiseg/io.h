@@ -35,4 +35,15 @@ void sg_atomic_abort(sg_atomic_file *af);
  * but is not a directory is an error naming it. */
 int sg_mkdirs(const char *path, sg_err *err);
 
+/* Removes the temporaries that sg_atomic_open made in dir ("NAME.tmp.PID.N")
+ * for processes that no longer exist (a kill -9 mid-write leaves one as large
+ * as the file); a live process's are kept. Returns the number removed, or -1
+ * with err set when dir cannot be read. */
+int sg_atomic_clean_stale(const char *dir, sg_err *err);
+
+/* fopen(path, "rb") for an input file; NULL with "path: cannot open: why"
+ * or "path: not a regular file" in err. A FIFO or device is refused before
+ * it is opened, where opening it could block the program forever. */
+FILE *sg_fopen_read(const char *path, sg_err *err);
+
 #endif

@@ -9,7 +9,10 @@
  */
 #include "semiseg/io.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdatomic.h>
@@ -108,4 +111,38 @@ int sg_mkdirs(const char *path, sg_err *err)
         if (!saved) break;
     }
     return 0;
+}
+
+FILE *sg_fopen_read(const char *path, sg_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        sg_err_set(err, "%s: not a regular file", path);
+        return NULL;
+    }
+    FILE *fp = fopen(path, "rb");
+    if (!fp) sg_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    return fp;
+}
+
+int sg_atomic_clean_stale(const char *dir, sg_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d) return sg_err_set(err, "%s: cannot read: %s", dir, strerror(errno));
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (!t) continue;
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (end == t + 5 || *end != '.' || pid <= 0) continue;
+        /* ESRCH: no such process. EPERM means one exists (another user's). */
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[4352];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }

@@ -604,6 +604,7 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     /* The file first, then the overrides in their order, wherever --config
      * stands among them. */
     const char *config = NULL;
+    if (sg_num_threads_env_check(err)) return -1;
     char **sets = sg_xcalloc((size_t)argc, sizeof *sets);
     int n_sets = 0, rc = 0;
     for (int i = 1; i < argc && !rc; i++) {
@@ -706,6 +707,12 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     char path[4200];
     path_(path, sizeof path, run, "ckpt");
     TRY(sg_mkdirs(path, err));
+    /* Temporaries of writes a kill -9 interrupted: as large as a checkpoint. */
+    int stale = sg_atomic_clean_stale(path, err), stale_dir;
+    if (stale < 0 || (stale_dir = sg_atomic_clean_stale(run->dir, err)) < 0) return -1;
+    if (stale + stale_dir)
+        fprintf(stderr, "%s: removed %d unfinished temporary file(s) of an interrupted process in %s\n",
+                run->method, stale + stale_dir, run->dir);
     path_(path, sizeof path, run, "ckpt/last.safetensors");
     bool have_ckpt = exists_(path);
     if (have_ckpt && !*resume)

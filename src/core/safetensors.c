@@ -74,8 +74,8 @@ void sg_st_close(sg_st_file *f)
 
 static int sg_st_read_all_(sg_st_file *f, const char *path, sg_err *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return sg_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = sg_fopen_read(path, err);
+    if (!fp) return -1;
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(fp);

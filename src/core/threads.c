@@ -12,18 +12,39 @@
 #include "semiseg/base.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 static int sg_threads_ = 0;
 
+int sg_num_threads_parse(const char *s, const char *what, int *out, sg_err *err)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (end == s || *end || errno || n < 1 || n > SG_MAX_THREADS)
+        return sg_err_set(err, "%s = '%s': expected a thread count in 1..%d", what, s,
+                          SG_MAX_THREADS);
+    *out = (int)n;
+    return 0;
+}
+
+int sg_num_threads_env_check(sg_err *err)
+{
+    const char *env = getenv("SG_NUM_THREADS");
+    int n;
+    return env && *env ? sg_num_threads_parse(env, "SG_NUM_THREADS", &n, err) : 0;
+}
+
 static int sg_default_threads_(void)
 {
     const char *env = getenv("SG_NUM_THREADS");
     if (env && *env) {
-        int n = atoi(env);
-        SG_CHECK(n >= 1 && n <= 1024, "SG_NUM_THREADS=%s is not a thread count in 1..1024", env);
+        int n;
+        sg_err err;
+        SG_CHECK(sg_num_threads_parse(env, "SG_NUM_THREADS", &n, &err) == 0, "%s", err.msg);
         return n;
     }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -32,7 +53,7 @@ static int sg_default_threads_(void)
 
 void sg_set_num_threads(int n)
 {
-    SG_CHECK(n >= 1, "thread count must be >= 1, got %d", n);
+    SG_CHECK(n >= 1 && n <= SG_MAX_THREADS, "thread count %d outside 1..%d", n, SG_MAX_THREADS);
     sg_threads_ = n;
     omp_set_num_threads(n);
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS

@@ -8,6 +8,7 @@
  * loaders use, behaves the same way. Covered by tests/test_image.c.
  */
 #include "semiseg/image.h"
+#include "semiseg/io.h"
 #include "codec.h"
 
 #include <errno.h>
@@ -38,8 +39,8 @@ typedef enum sg_image_format_ { SG_FMT_UNKNOWN_, SG_FMT_PNG_, SG_FMT_JPEG_ } sg_
 
 static int sg_image_sniff_(const char *path, sg_image_format_ *fmt, sg_err *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return sg_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = sg_fopen_read(path, err);
+    if (!fp) return -1;
     uint8_t m[8] = {0};
     size_t n = fread(m, 1, sizeof m, fp);
     fclose(fp);

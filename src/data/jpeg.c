@@ -87,9 +87,8 @@ enum { SG_JPEG_MAX_DIM_ = 32768 };
 int sg_jpeg_read_rgb_(const char *path, sg_image *img, sg_err *err)
 {
     sg_jpeg_rctx_ *ctx = sg_xcalloc(1, sizeof *ctx);
-    ctx->fp = fopen(path, "rb");
+    ctx->fp = sg_fopen_read(path, err);
     if (!ctx->fp) {
-        sg_err_set(err, "%s: cannot open: %s", path, strerror(errno));
         free(ctx);
         return -1;
     }

@@ -75,9 +75,8 @@ static void sg_png_close_(sg_png_ctx_ *ctx)
 static sg_png_ctx_ *sg_png_open_(const char *path, sg_err *err)
 {
     sg_png_ctx_ *ctx = sg_xcalloc(1, sizeof *ctx);
-    ctx->fp = fopen(path, "rb");
+    ctx->fp = sg_fopen_read(path, err);
     if (!ctx->fp) {
-        sg_err_set(err, "%s: cannot open: %s", path, strerror(errno));
         sg_png_close_(ctx);
         return NULL;
     }

@@ -98,8 +98,8 @@ int sg_list_read(sg_list *l, const char *path, sg_list_style style, const char *
     memset(l, 0, sizeof *l);
     if (strlen(path) >= sizeof l->path) return sg_err_set(err, "%s: path too long", path);
     strcpy(l->path, path);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return sg_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = sg_fopen_read(path, err);
+    if (!fp) return -1;
     const char *mask_dir = id_mask_dir ? id_mask_dir : "SegmentationClassAug";
     int cap = 0, lineno = 0, nfields_seen = 0, first_line = 0;
     char *line = NULL;
@@ -358,8 +358,8 @@ void sg_split_generate(sg_split *out, const sg_list *train, int n_labeled, uint6
 
 int sg_seeds_read(const char *path, uint64_t *seeds, int max, sg_err *err)
 {
-    FILE *fp = fopen(path, "r");
-    if (!fp) return sg_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = sg_fopen_read(path, err);
+    if (!fp) return -1;
     char buf[256];
     int n = 0, lineno = 0, rc = 0;
     while (fgets(buf, sizeof buf, fp)) {

@@ -545,6 +545,34 @@ static void test_resume(void)
     for (int i = 0; i < ref.model.n_params; i++)
         mom = mom && same_bits(ref.opt.bufs[i], b.opt.bufs[i], sg_numel(ref.model.params[i].t) * sizeof(float));
     tap_ok(mom && sg_rng_u32(&ref.data) == sg_rng_u32(&b.data), "and the same momentum and generator state");
+    /* A flipped byte in the tensor data, or the iteration entry edited,
+     * fails the digest instead of resuming silently. */
+    {
+        size_t len = 0;
+        unsigned char *bytes = slurp(path, &len);
+        const char *flip = tmp_path("flip.safetensors");
+        bytes[len - 20] ^= 0x01;
+        spit(flip, bytes, len);
+        run_state d;
+        run_init(&d, 99);
+        sg_checkpoint dk = ckpt_of(&d);
+        rc = sg_checkpoint_load(&dk, flip, &err);
+        tap_ok(rc != 0 && strstr(err.msg, flip) && strstr(err.msg, "do not match the checkpoint's digest"),
+               "a flipped data byte is refused: %s", err.msg);
+        bytes[len - 20] ^= 0x01;
+        sg_st_file sf;
+        sg_st_open(&sf, path, &err);
+        const sg_st_tensor *it = sg_st_find(&sf, "iteration");
+        size_t off = (size_t)(it->data - sf.bytes);
+        sg_st_close(&sf);
+        bytes[off] ^= 0x02; /* iteration 3 -> 1 */
+        spit(flip, bytes, len);
+        rc = sg_checkpoint_load(&dk, flip, &err);
+        tap_ok(rc != 0 && strstr(err.msg, "digest"), "an edited iteration entry is refused: %s", err.msg);
+        run_free(&d);
+        free(bytes);
+        unlink(flip);
+    }
     /* The control: without the load, the fresh run does not match. */
     run_state c;
     run_init(&c, 99);

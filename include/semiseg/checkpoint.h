@@ -91,6 +91,11 @@ typedef struct sg_st_writer {
     int n_meta, cap_meta;
 } sg_st_writer;
 
+/* FNV-1a 64 over every tensor in name order (name, dtype, shape, raw
+ * bytes): the same value for a writer and for the file it writes. */
+uint64_t sg_st_writer_digest(const sg_st_writer *w);
+uint64_t sg_st_file_digest(const sg_st_file *f);
+
 void sg_st_writer_init(sg_st_writer *w);
 void sg_st_writer_free(sg_st_writer *w);
 /* Names are unique (programmer error otherwise); ndim 0 is a scalar. */

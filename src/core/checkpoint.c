@@ -34,6 +34,10 @@
 
 #define SG_CKPT_FORMAT_KEY "semiseg.format"
 #define SG_CKPT_FORMAT "semiseg-checkpoint-1"
+/* FNV-1a 64 of the tensors (sg_st_file_digest), checked on load, so that a
+ * flipped byte or an edited entry is not resumed from silently. Files of
+ * earlier versions have none and load unchecked. */
+#define SG_CKPT_DIGEST_KEY "semiseg.digest"
 #define SG_CKPT_NAME_LEN (SG_PARAM_NAME_LEN + 32)
 
 /* ---- problem lists --------------------------------------------------------------- */
@@ -127,7 +131,8 @@ static bool sg_entry_mismatch_(const sg_st_tensor *st, const sg_tensor *t, bool 
 void sg_checkpoint_set_meta(sg_checkpoint *ck, const char *key, const char *value)
 {
     SG_CHECK(key && value && key[0], "sg_checkpoint_set_meta: empty key or NULL value");
-    SG_CHECK(strcmp(key, SG_CKPT_FORMAT_KEY) != 0, "sg_checkpoint_set_meta: \"%s\" is reserved", key);
+    SG_CHECK(strcmp(key, SG_CKPT_FORMAT_KEY) != 0 && strcmp(key, SG_CKPT_DIGEST_KEY) != 0,
+             "sg_checkpoint_set_meta: \"%s\" is reserved", key);
     SG_CHECK(strlen(key) < SG_CKPT_META_KEY_LEN && strlen(value) < SG_CKPT_META_VALUE_LEN,
              "sg_checkpoint_set_meta: key \"%s\" or its value is too long", key);
     int i = 0;
@@ -209,6 +214,9 @@ int sg_checkpoint_save(const sg_checkpoint *ck, const char *path, sg_err *err)
         sg_st_add_i64(&w, name, 1, (const int[]){4}, rng_state[i]);
     }
     sg_st_add_meta(&w, SG_CKPT_FORMAT_KEY, SG_CKPT_FORMAT);
+    char digest[24];
+    snprintf(digest, sizeof digest, "%016llx", (unsigned long long)sg_st_writer_digest(&w));
+    sg_st_add_meta(&w, SG_CKPT_DIGEST_KEY, digest);
     for (int i = 0; i < ck->n_meta; i++) sg_st_add_meta(&w, ck->meta[i].key, ck->meta[i].value);
     int rc = sg_st_write(&w, path, err);
     sg_st_writer_free(&w);
@@ -292,10 +300,23 @@ int sg_checkpoint_load(sg_checkpoint *ck, const char *path, sg_err *err)
         sg_st_close(&f);
         return -1;
     }
-    if (f.n_meta - 1 > SG_CKPT_MAX_META) {
-        sg_err_set(err, "%s: %d metadata entries, at most %d fit a checkpoint", path, f.n_meta - 1, SG_CKPT_MAX_META);
+    const char *digest = sg_st_meta(&f, SG_CKPT_DIGEST_KEY);
+    const int reserved = 1 + (digest != NULL);
+    if (f.n_meta - reserved > SG_CKPT_MAX_META) {
+        sg_err_set(err, "%s: %d metadata entries, at most %d fit a checkpoint", path, f.n_meta - reserved,
+                   SG_CKPT_MAX_META);
         sg_st_close(&f);
         return -1;
+    }
+    if (digest) {
+        char now[24];
+        snprintf(now, sizeof now, "%016llx", (unsigned long long)sg_st_file_digest(&f));
+        if (strcmp(now, digest)) {
+            sg_err_set(err, "%s: the tensor data do not match the checkpoint's digest (%s, now %s): the file "
+                            "was damaged or edited after it was written", path, digest, now);
+            sg_st_close(&f);
+            return -1;
+        }
     }
     for (int i = 0; i < f.n_meta; i++) {
         if (!f.meta_keys[i][0] || strlen(f.meta_keys[i]) >= SG_CKPT_META_KEY_LEN || strlen(f.meta_values[i]) >= SG_CKPT_META_VALUE_LEN) {
@@ -390,7 +411,8 @@ int sg_checkpoint_load(sg_checkpoint *ck, const char *path, sg_err *err)
     }
     ck->n_meta = 0;
     for (int i = 0; i < f.n_meta; i++)
-        if (strcmp(f.meta_keys[i], SG_CKPT_FORMAT_KEY)) sg_checkpoint_set_meta(ck, f.meta_keys[i], f.meta_values[i]);
+        if (strcmp(f.meta_keys[i], SG_CKPT_FORMAT_KEY) && strcmp(f.meta_keys[i], SG_CKPT_DIGEST_KEY))
+            sg_checkpoint_set_meta(ck, f.meta_keys[i], f.meta_values[i]);
 out:
     sg_issues_free_(&missing);
     sg_issues_free_(&unexpected);

@@ -530,3 +530,48 @@ int sg_st_write(const sg_st_writer *w, const char *path, sg_err *err)
     free(order);
     return rc;
 }
+
+/* ---- digest -------------------------------------------------------------------- */
+#define SG_FNV_OFFSET 0xcbf29ce484222325ull
+#define SG_FNV_PRIME 0x100000001b3ull
+
+static uint64_t sg_fnv_(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * SG_FNV_PRIME;
+    return h;
+}
+
+static uint64_t sg_digest_tensor_(uint64_t h, const char *name, sg_st_dtype dt, int ndim,
+                                  const int64_t *shape, const void *data, size_t nbytes)
+{
+    h = sg_fnv_(h, name, strlen(name) + 1);
+    const char *d = sg_st_dtype_name(dt);
+    h = sg_fnv_(h, d, strlen(d) + 1);
+    h = sg_fnv_(h, shape, (size_t)ndim * sizeof *shape);
+    return sg_fnv_(h, data, nbytes);
+}
+
+uint64_t sg_st_writer_digest(const sg_st_writer *w)
+{
+    const struct sg_st_entry_ **order = sg_xmalloc((size_t)(w->n ? w->n : 1) * sizeof *order);
+    for (int i = 0; i < w->n; i++) order[i] = &w->entries[i];
+    qsort(order, (size_t)w->n, sizeof *order, sg_st_cmp_entry_);
+    uint64_t h = SG_FNV_OFFSET;
+    for (int i = 0; i < w->n; i++)
+        h = sg_digest_tensor_(h, order[i]->name, order[i]->dtype, order[i]->ndim, order[i]->shape,
+                              order[i]->data, order[i]->nbytes);
+    free(order);
+    return h;
+}
+
+uint64_t sg_st_file_digest(const sg_st_file *f)
+{
+    /* f->tensors are sorted by name (sg_st_find searches them). */
+    uint64_t h = SG_FNV_OFFSET;
+    for (int i = 0; i < f->n_tensors; i++) {
+        const sg_st_tensor *t = &f->tensors[i];
+        h = sg_digest_tensor_(h, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes);
+    }
+    return h;
+}

@@ -17,7 +17,7 @@
  *   fwd  forward only, train-mode BN, nothing recorded;
  *   a    forward + cross-entropy (ignore 255) + backward + SGD step;
  *   b    one UniMatch iteration (spec-a section 4.3) through the code the
- *        unimatch trainer runs (sg_semi_unimatch_loss): eval-mode forward of
+ *        unimatch trainer runs (unimatch_loss): eval-mode forward of
  *        the mix source's weak views without recording, CutMix of the strong
  *        views, forward of labeled+weak with the feature perturbation, forward
  *        of the two strong views, the four losses, one backward, one step.
@@ -33,6 +33,7 @@
 #ifdef SG_HAVE_CUDA
 #include "semiseg/cuda.h"
 #endif
+#include "unimatch/unimatch_loss.h"   /* experiments/libsgmethods.a */
 
 #include <math.h>
 #include <stdio.h>
@@ -120,18 +121,19 @@ static void step_a_(bench *b)
 }
 
 /* The UniMatch iteration exactly as experiments/unimatch runs it
- * (sg_semi_unimatch_loss, src/core/semi.c) with a separate mix-source batch,
- * as UniMatch's code has, then one backward and one SGD step. */
+ * (unimatch_loss, experiments/unimatch/unimatch_loss.c) with a separate
+ * mix-source batch, as UniMatch's code has, then one backward and one SGD
+ * step. */
 static void step_b_(bench *b)
 {
     sg_batch lab = {.n = B, .img = b->x, .mask = b->y};
     sg_batch unl = {.n = B, .img = b->u_w, .img_s1 = b->u_s1, .img_s2 = b->u_s2, .ignore = b->ign,
                     .box1 = b->box1, .box2 = b->box2};
     sg_batch mix = {.n = B, .img = b->m_w, .img_s1 = b->m_s1, .img_s2 = b->m_s2, .ignore = b->ign};
-    const sg_unimatch_params hp = {.conf_thresh = THRESH, .weight_s = 0.25f, .weight_fp = 0.5f};
+    const unimatch_params hp = {.conf_thresh = THRESH, .weight_s = 0.25f, .weight_fp = 0.5f};
     sg_deeplab_fp fp = sg_semi_fp(0.5f, 7, 0);
     sg_semi_terms terms;
-    optimizer_step_(b, sg_semi_unimatch_loss(&b->ctx, &b->model, &lab, &unl, &mix, &hp, &fp, NULL, &terms));
+    optimizer_step_(b, unimatch_loss(&b->ctx, &b->model, &lab, &unl, &mix, &hp, &fp, NULL, &terms));
 }
 
 int main(int argc, char **argv)

@@ -3,13 +3,19 @@
  * numbers, typed getters and their defaults, range and syntax errors naming
  * file:line or --set, --set overrides, unknown keys, duplicates, the
  * resolved record (values normalised, origins) and the hash (independent of
- * where a value came from, sensitive to the value), misuse aborts.
+ * where a value came from, sensitive to the value), misuse aborts; layers:
+ * include (relative to the including file, nested, its keys overridden by
+ * the including file's, origins "file:line (over base:line)"), unset, and
+ * the errors that remain (a key twice in one file or in two separate loads,
+ * a second include, include inside a section, a missing included file, a
+ * cycle, unset of a key no included file gives).
  */
 #include "semiseg/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "expect_abort.h"
@@ -43,6 +49,155 @@ static int has_(const char *msg, const char *want)
     int ok = strstr(msg, want) != NULL;
     if (!ok) tap_diag("message '%s' lacks '%s'", msg, want);
     return ok;
+}
+
+static void write_(const char *dir, const char *name, const char *body)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    if (fp) {
+        fputs(body, fp);
+        fclose(fp);
+    }
+}
+
+/* Loads dir/name into a new config; NULL with err set on failure. */
+static sg_config *load_file_(const char *dir, const char *name, sg_err *err)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    sg_config *c = sg_config_new();
+    if (sg_config_load(c, path, err)) {
+        sg_config_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int origin_is_(const sg_config *c, const char *key, const char *dir, const char *want)
+{
+    char full[512];
+    snprintf(full, sizeof full, want, dir, dir);
+    const char *o = sg_config_origin(c, key);
+    int ok = o && !strcmp(o, full);
+    if (!ok) tap_diag("origin of %s: '%s', expected '%s'", key, o ? o : "(none)", full);
+    return ok;
+}
+
+/* include, override, unset and their errors (config.h "Layers"). */
+static void layers_(void)
+{
+    sg_err err = {{0}};
+    char dir[] = "/tmp/test_config_layers.XXXXXX";
+    if (!mkdtemp(dir)) {
+        tap_ok(0, "temp dir");
+        return;
+    }
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/m", dir);
+    mkdir(sub, 0755);
+    write_(dir, "base.conf", "# base\n[a]\nx = 1\ny = 2\nz = 3\n[b]\nw = 4\n");
+    write_(dir, "m/top.conf", "# top\ninclude = ../base.conf\n\n[a]\ny = 20\n[c]\nv = 5\n");
+    sg_config *c = load_file_(dir, "m/top.conf", &err);
+    tap_ok(c != NULL, "include relative to the including file: %s", c ? "ok" : err.msg);
+    if (!c) return;
+    long x, y, z, w, v;
+    tap_ok(!sg_config_int(c, "a.x", 0, 0, 99, &x, &err) && x == 1 && !sg_config_int(c, "a.y", 0, 0, 99, &y, &err) &&
+               y == 20 && !sg_config_int(c, "a.z", 0, 0, 99, &z, &err) && z == 3 &&
+               !sg_config_int(c, "b.w", 0, 0, 99, &w, &err) && w == 4 && !sg_config_int(c, "c.v", 0, 0, 99, &v, &err) &&
+               v == 5,
+           "included keys, the including file's key wins");
+    tap_ok(origin_is_(c, "a.x", dir, "%s/base.conf:3"), "origin of an included key: its file:line, path normalised");
+    tap_ok(origin_is_(c, "a.y", dir, "%s/m/top.conf:5 (over %s/base.conf:4)"),
+           "origin of an override names the winner and the value it replaced");
+    tap_ok(!sg_config_check_unused(c, &err), "every key read");
+    /* The same values without layers hash the same (run_hash_ excludes origins). */
+    sg_config *flat = load_("[a]\nx = 1\ny = 20\nz = 3\n[b]\nw = 4\n[c]\nv = 5\n", &err);
+    sg_config_int(flat, "a.x", 0, 0, 99, &x, &err);
+    sg_config_int(flat, "a.y", 0, 0, 99, &y, &err);
+    sg_config_int(flat, "a.z", 0, 0, 99, &z, &err);
+    sg_config_int(flat, "b.w", 0, 0, 99, &w, &err);
+    sg_config_int(flat, "c.v", 0, 0, 99, &v, &err);
+    tap_ok(sg_config_hash(flat, NULL) == sg_config_hash(c, NULL), "layered and flat configs hash equal");
+    sg_config_free(flat);
+    /* --set still beats every file. */
+    tap_ok(!sg_config_set(c, "a.y=7", &err) && !sg_config_int(c, "a.y", 0, 0, 99, &y, &err) && y == 7 &&
+               !strcmp(sg_config_origin(c, "a.y"), "--set"),
+           "--set beats the including file");
+    sg_config_free(c);
+
+    /* Nested includes: the nearest layer wins; an unread included key names its file. */
+    write_(dir, "m/mid.conf", "include = ../base.conf\n[a]\nz = 30\nq = 9\n");
+    write_(dir, "m/top2.conf", "include = mid.conf\n[a]\nz = 300\n");
+    c = load_file_(dir, "m/top2.conf", &err);
+    tap_ok(c && !sg_config_int(c, "a.z", 0, 0, 999, &z, &err) && z == 300 &&
+               origin_is_(c, "a.z", dir, "%s/m/top2.conf:3 (over %s/m/mid.conf:3)"),
+           "nested include: the top file wins, the origin names the layer it replaced");
+    if (c) {
+        sg_config_int(c, "a.x", 0, 0, 99, &x, &err);
+        sg_config_int(c, "a.y", 0, 0, 99, &y, &err);
+        sg_config_int(c, "b.w", 0, 0, 99, &w, &err);
+        char want[512];
+        snprintf(want, sizeof want, "%s/m/mid.conf:4: unknown key a.q", dir);
+        tap_ok(sg_config_check_unused(c, &err) && has_(err.msg, want), "unknown key in an included file: its file:line");
+        sg_config_free(c);
+    }
+
+    /* unset removes an included key: its default applies. */
+    write_(dir, "m/unset.conf", "include = ../base.conf\nunset = a.x, b.w\nunset = a.z\n[a]\ny = 2\n");
+    c = load_file_(dir, "m/unset.conf", &err);
+    tap_ok(c && !sg_config_has(c, "a.x") && !sg_config_has(c, "b.w") && !sg_config_has(c, "a.z") &&
+               !sg_config_int(c, "a.x", 42, 0, 99, &x, &err) && x == 42 && !sg_config_int(c, "a.y", 0, 0, 99, &y, &err) &&
+               !sg_config_check_unused(c, &err),
+           "unset: the key is gone, its default applies, it is not unknown");
+    sg_config_free(c);
+
+    /* What stays an error. */
+    char want[512];
+    write_(dir, "m/dup.conf", "include = ../base.conf\n[a]\ny = 5\ny = 6\n");
+    snprintf(want, sizeof want, "%s/m/dup.conf:4: a.y given twice (first at %s/m/dup.conf:3 (over", dir, dir);
+    tap_ok(!load_file_(dir, "m/dup.conf", &err) && has_(err.msg, want), "a key twice in the including file");
+    write_(dir, "dupbase.conf", "[a]\nx = 1\nx = 2\n");
+    write_(dir, "m/inc_dup.conf", "include = ../dupbase.conf\n");
+    snprintf(want, sizeof want, "%s/dupbase.conf:3: a.x given twice (first at %s/dupbase.conf:2)", dir, dir);
+    tap_ok(!load_file_(dir, "m/inc_dup.conf", &err) && has_(err.msg, want), "a key twice in the included file");
+    write_(dir, "m/two.conf", "include = ../base.conf\ninclude = ../dupbase.conf\n");
+    tap_ok(!load_file_(dir, "m/two.conf", &err) && has_(err.msg, "two.conf:2: a second include (the first is at line 1)"),
+           "one include per file");
+    write_(dir, "m/late.conf", "[a]\ny = 1\ninclude = ../base.conf\n");
+    tap_ok(!load_file_(dir, "m/late.conf", &err) && has_(err.msg, "late.conf:3: include must come before the first [section]"),
+           "include inside a section");
+    write_(dir, "m/missing.conf", "\ninclude = nothere.conf\n");
+    tap_ok(!load_file_(dir, "m/missing.conf", &err) &&
+               has_(err.msg, "missing.conf:2: include = nothere.conf: ") && has_(err.msg, "m/nothere.conf: cannot open"),
+           "missing included file: the include line and the path");
+    write_(dir, "m/cycle.conf", "include = cycle.conf\n");
+    tap_ok(!load_file_(dir, "m/cycle.conf", &err) && has_(err.msg, "nested more than"), "include cycle");
+    write_(dir, "m/badunset.conf", "include = ../base.conf\nunset = a.nothere\n");
+    tap_ok(!load_file_(dir, "m/badunset.conf", &err) &&
+               has_(err.msg, "badunset.conf:2: unset a.nothere: no included file gives it"),
+           "unset of a key no included file gives");
+    write_(dir, "m/noinc.conf", "unset = a.x\n[a]\nx = 1\n");
+    tap_ok(!load_file_(dir, "m/noinc.conf", &err) && has_(err.msg, "noinc.conf:1: unset a.x: no included file gives it"),
+           "unset without include");
+    /* Two separate loads (not layers) still may not give one key twice. */
+    c = load_file_(dir, "base.conf", &err);
+    tap_ok(c && sg_config_load_string(c, "[a]\nx = 5\n", "other.conf", &err) &&
+               has_(err.msg, "other.conf:2: a.x given twice (first at"),
+           "a key in two separately loaded files");
+    sg_config_free(c);
+
+    const char *names[] = {"base.conf", "dupbase.conf", "m/top.conf", "m/mid.conf", "m/top2.conf", "m/unset.conf",
+                           "m/dup.conf", "m/inc_dup.conf", "m/two.conf", "m/late.conf", "m/missing.conf",
+                           "m/cycle.conf", "m/badunset.conf", "m/noinc.conf"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(sub);
+    rmdir(dir);
 }
 
 static void bad_key_(void *arg)
@@ -213,5 +368,6 @@ int main(void)
     unlink(path);
     rmdir(dir);
     sg_config_free(c);
+    layers_();
     return tap_done();
 }

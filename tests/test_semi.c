@@ -1,5 +1,7 @@
 /*
- * test_semi.c: the semi-supervised building blocks (include/semiseg/semi.h).
+ * test_semi.c: the semi-supervised building blocks (include/semiseg/semi.h)
+ * and the methods' compositions built from them
+ * (experiments/<method>/<method>_loss.c, experiments/libsgmethods.a).
  *
  * - PyTorch parity (tests/ref/gen_semi.py -> tests/data/semi.bin): one
  *   iteration of FixMatch (CutMix partner = the batch roll), UniMatch (partner
@@ -20,10 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cutmixseg/cutmixseg_loss.h"
 #include "expect_abort.h"
+#include "fixmatch/fixmatch_loss.h"
 #include "fixture.h"
+#include "meanteacher/meanteacher_loss.h"
 #include "semiseg/semi.h"
 #include "tap.h"
+#include "unimatch/unimatch_loss.h"
 
 /* The backend this test runs its contexts on (the default CPU one unless a
  * test switches). */
@@ -242,30 +248,29 @@ static void test_method(const sg_fixture *fx, const setup_ *s, inputs_ *in, meth
     bool ema_buffers = false;
     switch (which) {
     case FIXMATCH: {
-        sg_fixmatch_params p = {.conf_thresh = (float)hp[0]};
-        loss = sg_semi_fixmatch_loss(&ctx, &m, &in->lab, &in->unl, NULL, &p, NULL, &terms);
+        fixmatch_params p = {.conf_thresh = (float)hp[0]};
+        loss = fixmatch_loss(&ctx, &m, &in->lab, &in->unl, NULL, &p, NULL, &terms);
         break;
     }
     case UNIMATCH: {
-        sg_unimatch_params p = {.conf_thresh = (float)hp[0], .weight_s = (float)hp[1],
-                                .weight_fp = (float)hp[2]};
+        unimatch_params p = {.conf_thresh = (float)hp[0], .weight_s = (float)hp[1],
+                             .weight_fp = (float)hp[2]};
         sg_deeplab_fp fp = sg_semi_fp(s->fp_p, s->seed_s, s->fp_it);
-        loss = sg_semi_unimatch_loss(&ctx, &m, &in->lab, &in->unl, &in->mix, &p, &fp, NULL, &terms);
+        loss = unimatch_loss(&ctx, &m, &in->lab, &in->unl, &in->mix, &p, &fp, NULL, &terms);
         break;
     }
     case MEANTEACHER: {
-        sg_meanteacher_params p = {.cons_weight = (float)hp[0], .rampup_iters = (long)hp[1]};
+        meanteacher_params p = {.cons_weight = (float)hp[0], .rampup_iters = (long)hp[1]};
         const long it = (long)hp[2];
-        loss = sg_semi_meanteacher_loss(&ctx, &m, &t, &in->lab, &in->unl, &p, it, NULL, &terms);
+        loss = meanteacher_loss(&ctx, &m, &t, &in->lab, &in->unl, &p, it, NULL, &terms);
         decay = sg_semi_ema_decay(it, (float)hp[3]);
         ema_buffers = hp[4] != 0;
         break;
     }
     case CUTMIXSEG: {
-        sg_cutmixseg_params p = {.cons_weight = (float)hp[0], .conf_thresh = (float)hp[1],
-                                 .conf_per_pixel = hp[2] != 0, .strong_colour = hp[3] != 0};
-        loss = sg_semi_cutmixseg_loss(&ctx, &m, &t, &in->lab, &in->unl, NULL, in->cmmask, &p, NULL,
-                                      &terms);
+        cutmixseg_params p = {.cons_weight = (float)hp[0], .conf_thresh = (float)hp[1],
+                              .conf_per_pixel = hp[2] != 0, .strong_colour = hp[3] != 0};
+        loss = cutmixseg_loss(&ctx, &m, &t, &in->lab, &in->unl, NULL, in->cmmask, &p, NULL, &terms);
         decay = (float)hp[4];   /* CM: a fixed decay, no warm-start formula */
         ema_buffers = hp[5] != 0;
         break;

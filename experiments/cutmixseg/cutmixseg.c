@@ -6,8 +6,11 @@
  * predictions of the two images are mixed by the same box, and
  *     L = L_x + cons_weight mean_px [ sum_c (p_s - p_t)^2 valid conf ],
  *     conf = fraction of pixels where the teacher is >= conf_thresh sure,
- * computed by sg_semi_cutmixseg_loss (src/core/semi.c). The teacher is
- * evaluated. Everything else is the run driver's (run.h).
+ * computed by cutmixseg_loss() (cutmixseg_loss.c, after
+ * Britefury/cutmix-semisup-seg@c073d7b:train_seg_semisup_mask_mt.py). This
+ * file is the configuration section, the run driver's callbacks, the box
+ * masks and the EMA update; the teacher is evaluated. Everything else is
+ * the run driver's (run.h).
  *
  * experiments/cutmixseg/README.md is the literate account, including the
  * deviations from the BMVC setting (SGD + poly and trained BN of the
@@ -17,12 +20,13 @@
  */
 #include <stdlib.h>
 
+#include "cutmixseg_loss.h"
 #include "semiseg/run.h"
 #include "semiseg/semi.h"
 
 /* Hyper-parameters, section [cutmixseg] (sources in the README). */
 typedef struct {
-    sg_cutmixseg_params loss;   /* cons_weight, conf_thresh, conf_per_pixel, strong_colour */
+    cutmixseg_params loss;      /* cons_weight, conf_thresh, conf_per_pixel, strong_colour */
     sg_cutmix_seg_config mask;  /* box area fraction range */
     float alpha;                /* EMA decay */
     bool ema_warmup;            /* decay min(1 - 1/(t+1), alpha) instead of alpha */
@@ -80,9 +84,8 @@ static int cm_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batc
                                                 &s->hp.mask, &rng);
     const sg_semi_sup sup = sg_semi_sup_of_run(run);
     sg_semi_terms terms;
-    sg_tensor *loss = sg_semi_cutmixseg_loss(&run->ctx, &run->model, &s->teacher, lab, unl,
-                                             sg_semi_mix_batch(run, s->hp.mix), masks,
-                                             &s->hp.loss, &sup, &terms);
+    sg_tensor *loss = cutmixseg_loss(&run->ctx, &run->model, &s->teacher, lab, unl,
+                                     sg_semi_mix_batch(run, s->hp.mix), masks, &s->hp.loss, &sup, &terms);
     sg_backward(&run->ctx, loss);
     sg_semi_report(&terms, out);
     out->images = lab->n + unl->n;      /* x and the mixed batch are back-propagated */

@@ -5,8 +5,10 @@
  * view CutMix-pasted with a partner image, and
  *     L = (L_x + L_s) / 2,
  *     L_s = sum CE(f(s1), y^) [conf >= tau] [ign != 255] / #[ign != 255]
- * computed by sg_semi_fixmatch_loss (src/core/semi.c). Everything else is
- * the run driver's (run.h).
+ * computed by fixmatch_loss() (fixmatch_loss.c, the training step of
+ * LiheYoung/UniMatch@0324f3d:fixmatch.py). This file is the configuration
+ * section and the run driver's callbacks; everything else is the run
+ * driver's (run.h).
  *
  * experiments/fixmatch/README.md is the literate account. Covered by
  * tests/test_semi.c (one iteration against PyTorch) and
@@ -14,12 +16,13 @@
  */
 #include <stdlib.h>
 
+#include "fixmatch_loss.h"
 #include "semiseg/run.h"
 #include "semiseg/semi.h"
 
 /* Hyper-parameters, section [fixmatch] (defaults: UniMatch's released code). */
 typedef struct {
-    sg_fixmatch_params loss;    /* conf_thresh */
+    fixmatch_params loss;       /* conf_thresh */
     sg_semi_mix_source mix;     /* CutMix partner: roll, batch or same */
 } fm_hp_;
 
@@ -47,9 +50,8 @@ static int fm_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batc
     const fm_hp_ *hp = state;
     const sg_semi_sup sup = sg_semi_sup_of_run(run);
     sg_semi_terms terms;
-    sg_tensor *loss = sg_semi_fixmatch_loss(&run->ctx, &run->model, lab, unl,
-                                            sg_semi_mix_batch(run, hp->mix), &hp->loss,
-                                            &sup, &terms);
+    sg_tensor *loss = fixmatch_loss(&run->ctx, &run->model, lab, unl, sg_semi_mix_batch(run, hp->mix),
+                                    &hp->loss, &sup, &terms);
     sg_backward(&run->ctx, loss);
     sg_semi_report(&terms, out);
     out->images = lab->n + 2 * unl->n;   /* x, u_w and s1 are back-propagated */

@@ -5,8 +5,10 @@
  * the weak view without gradient; the student sees the strong view s1 and
  *     L = L_x + w(t) mean_px sum_c (p_s - p_t)^2 / C,
  *     w(t) = cons_weight exp(-5 (1 - t/T)^2) over the first T iterations,
- * computed by sg_semi_meanteacher_loss (src/core/semi.c). The teacher is
- * evaluated. Everything else is the run driver's (run.h).
+ * computed by meanteacher_loss() (meanteacher_loss.c, after
+ * CuriousAI/mean-teacher@546348f:pytorch/main.py). This file is the
+ * configuration section, the run driver's callbacks and the EMA update;
+ * the teacher is evaluated. Everything else is the run driver's (run.h).
  *
  * experiments/meanteacher/README.md is the literate account. Covered by
  * tests/test_semi.c (one iteration and the EMA update against PyTorch) and
@@ -14,6 +16,7 @@
  */
 #include <stdlib.h>
 
+#include "meanteacher_loss.h"
 #include "semiseg/run.h"
 #include "semiseg/semi.h"
 
@@ -28,7 +31,7 @@ typedef struct {
 
 typedef struct {
     mt_hp_ hp;
-    sg_meanteacher_params loss;
+    meanteacher_params loss;
     sg_deeplab teacher;
 } mt_state_;
 
@@ -45,7 +48,7 @@ static int mt_init_(sg_run *run, void **state, sg_err *err)
     mt_state_ *s = sg_xcalloc(1, sizeof *s);
     *state = s;
     s->hp = hp;
-    s->loss = (sg_meanteacher_params){
+    s->loss = (meanteacher_params){
         .cons_weight = hp.cons_weight,
         .rampup_iters = (long)((double)hp.rampup * (double)run->total_iters),
         .teacher_train_bn = hp.teacher_train_bn,
@@ -62,8 +65,8 @@ static int mt_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batc
     sg_semi_teacher_start(&s->teacher, run);
     const sg_semi_sup sup = sg_semi_sup_of_run(run);
     sg_semi_terms terms;
-    sg_tensor *loss = sg_semi_meanteacher_loss(&run->ctx, &run->model, &s->teacher, lab, unl, &s->loss,
-                                               run->iter, &sup, &terms);
+    sg_tensor *loss = meanteacher_loss(&run->ctx, &run->model, &s->teacher, lab, unl, &s->loss, run->iter,
+                                       &sup, &terms);
     sg_backward(&run->ctx, loss);
     sg_semi_report(&terms, out);
     out->images = lab->n + unl->n;      /* x and s1 are back-propagated */

@@ -4,7 +4,9 @@
  * CutMix-pasted with its own box, plus a feature-perturbation branch
  * (Dropout2d on the encoder features c1 and c4, decoded in the same pass):
  *     L = (L_x + w_s L_s1 + w_s L_s2 + w_fp L_fp) / 2
- * computed by sg_semi_unimatch_loss (src/core/semi.c). Everything else
+ * computed by unimatch_loss() (unimatch_loss.c, the training step of
+ * LiheYoung/UniMatch@0324f3d:unimatch.py). This file is the configuration
+ * section and the run driver's callbacks. Everything else
  * (data, strong augmentation and boxes, model, SGD + poly, evaluation,
  * checkpoints) is the run driver's (run.h).
  *
@@ -16,11 +18,12 @@
 
 #include "semiseg/run.h"
 #include "semiseg/semi.h"
+#include "unimatch_loss.h"
 
 /* Hyper-parameters, section [unimatch] (defaults: UniMatch's released
  * code; the sources are in the README). */
 typedef struct {
-    sg_unimatch_params loss;    /* conf_thresh, weight_s, weight_fp */
+    unimatch_params loss;       /* conf_thresh, weight_s, weight_fp */
     float fp_dropout;           /* Dropout2d p of the feature perturbation */
     sg_semi_mix_source mix;     /* CutMix partner: roll, batch or same */
 } um_hp_;
@@ -55,9 +58,8 @@ static int um_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batc
     const sg_deeplab_fp fp = sg_semi_fp(hp->fp_dropout, run->seed, run->iter);
     const sg_semi_sup sup = sg_semi_sup_of_run(run);
     sg_semi_terms terms;
-    sg_tensor *loss = sg_semi_unimatch_loss(&run->ctx, &run->model, lab, unl,
-                                            sg_semi_mix_batch(run, hp->mix), &hp->loss,
-                                            &fp, &sup, &terms);
+    sg_tensor *loss = unimatch_loss(&run->ctx, &run->model, lab, unl, sg_semi_mix_batch(run, hp->mix),
+                                    &hp->loss, &fp, &sup, &terms);
     sg_backward(&run->ctx, loss);
     sg_semi_report(&terms, out);
     out->images = lab->n + 3 * unl->n;   /* x, u_w, s1, s2 are back-propagated */

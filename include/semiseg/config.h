@@ -14,6 +14,21 @@
  * Every runtime error names its origin: "demo.conf:12: train.lr = abc: not a
  * number", "--set train.lr=abc: ...", "demo.conf:7: unknown key train.lrr".
  *
+ * Layers: before its first [section], a file may hold one line
+ * `include = PATH` (PATH relative to the including file's folder, or
+ * absolute; included files may include in turn, up to 16 deep). The included
+ * file is read at that point, so its keys come first; the including file's
+ * own keys then replace included values (a deliberate exception to "a key
+ * given twice is an error"; the origin reads "top.conf:9 (over
+ * base.conf:56)"). Lines `unset = section.key, ...` (after the include,
+ * repeatable) remove included keys, which then take their defaults; unsetting
+ * a key no included file gives is an error. A key given twice within one
+ * file, or by two separate sg_config_load calls, stays an error; --set beats
+ * every file. config.resolved holds only the resolved keys, no include, so it
+ * is self-contained, and the hash ignores origins: a layered config and the
+ * flat one with the same values hash equal. experiments/<method>/<dataset>.conf
+ * include experiments/<dataset>.conf this way (experiments/README.md).
+ *
  * Implemented in src/core/config.c; covered by tests/test_config.c and
  * tests/run_config_errors.sh.
  */
@@ -30,11 +45,13 @@ typedef struct sg_config sg_config;
 sg_config *sg_config_new(void);
 void sg_config_free(sg_config *c);
 
-/* Reads a file; a key given twice (in any file) is an error naming both
- * lines. Returns 0, or -1 with err = "path:line: what" (or "path: reason"
- * when it cannot be opened). */
+/* Reads a file and the files it includes ("Layers" above); a key given
+ * twice (within one file, or by two calls) is an error naming both lines.
+ * Returns 0, or -1 with err = "path:line: what" (or "path: reason" when it
+ * cannot be opened). */
 int sg_config_load(sg_config *c, const char *path, sg_err *err);
-/* Parses the same syntax from a string; `origin` names it in messages. */
+/* Parses the same syntax from a string; `origin` names it in messages and
+ * its folder part is where an include's relative path starts. */
 int sg_config_load_string(sg_config *c, const char *text, const char *origin, sg_err *err);
 /* One override "section.key=value"; replaces a file value. A second --set of
  * the same key replaces the first. */

@@ -1,8 +1,10 @@
 /*
- * semi.h: the reusable pieces of the semi-supervised methods, so that each
- * trainer (experiments/<method>/<method>.c) stays a hyper-parameter struct,
- * a step and a main:
- *   pseudo-labels   softmax confidence + argmax of detached logits
+ * semi.h: the reusable pieces of the semi-supervised methods. The methods
+ * themselves (forward passes, pseudo-labels, loss composition, parameter
+ * struct) live with their trainers, experiments/<method>/<method>_loss.c,
+ * and are built from these:
+ *   pseudo-labels   softmax confidence + argmax of detached logits; the
+ *                   no-grad prediction of a model in a chosen BN mode
  *   mixing          CutMix pasting of images, logits and (pseudo-label,
  *                   confidence, ignore) maps inside 0/1 box masks; the batch
  *                   roll that makes "the next image of the batch" the partner
@@ -10,26 +12,26 @@
  *                   Teacher's softmax-MSE consistency, CutMix-Seg's
  *                   confidence-weighted squared difference
  *   schedules       Mean Teacher's EMA decay and sigmoid ramp-up
- *   compositions    one call per method computing its forward passes and its
- *                   total loss from fixed batches, so the composition itself is
- *                   checked against PyTorch (the trainer adds backward, the
- *                   optimizer step and the teacher update)
+ *   steps           the supervised criterion, the logged loss terms, the
+ *                   feature-perturbation masks, the EMA teacher, the CutMix
+ *                   partner batch (the trainer adds backward, the optimizer
+ *                   step and the teacher update)
  *
  * Shapes (loader.h): images (N, 3, S, S) float; labels, ignore maps and box
  * masks (N, S, S) int32 (ignore: 255 = crop padding, else 0; box: 1 inside).
  * Pseudo-labels: label (N, H, W) int32 in [0, K); conf (N, H, W) float.
  *
- * Reference: docs/methods/spec-a sections 1 (Mean Teacher), 2 (CutMix-Seg),
- * 3 (FixMatch), 4 (UniMatch): LiheYoung/UniMatch unimatch.py / fixmatch.py,
- * Britefury/cutmix-semisup-seg train_seg_semisup_mask_mt.py,
- * CuriousAI/mean-teacher pytorch/main.py. The per-function comments give the
- * equations; experiments/<method>/README.md gives the account.
+ * Reference: LiheYoung/UniMatch@0324f3d:unimatch.py and fixmatch.py,
+ * Britefury/cutmix-semisup-seg@c073d7b:train_seg_semisup_mask_mt.py,
+ * CuriousAI/mean-teacher@546348f:pytorch/main.py. The per-function
+ * comments give the equations; experiments/<method>/README.md gives the
+ * account of each method.
  *
- * Covered by tests/test_semi.c: one iteration of each method on a fixed batch
- * (fixed boxes, dropout masks from Philox) against a PyTorch
+ * Covered by tests/test_semi.c: the primitives on hand-made inputs, and one
+ * iteration of each method's composition (experiments/libsgmethods.a) on a
+ * fixed batch (fixed boxes, dropout masks from Philox) against a PyTorch
  * re-implementation (tests/ref/gen_semi.py -> tests/data/semi.bin): every
- * loss term, the weights after the SGD step and the EMA teacher; plus the
- * primitives on hand-made inputs.
+ * loss term, the weights after the SGD step and the EMA teacher.
  */
 #ifndef SEMISEG_SEMI_H
 #define SEMISEG_SEMI_H
@@ -98,7 +100,7 @@ float sg_semi_ema_decay(long it, float alpha);
 /* Sigmoid ramp-up exp(-5 (1 - clip(it, 0, len)/len)^2); 1 when len <= 0. */
 double sg_semi_rampup(long it, long len);
 
-/* ---- method compositions -------------------------------------------------------- */
+/* ---- pieces of a method's step ---------------------------------------------------- */
 /* The supervised criterion on the labeled logits (the run's CE or OHEM);
  * loss == NULL means CE with ignore index 255, mean over non-ignored pixels. */
 typedef struct sg_semi_sup {
@@ -106,14 +108,34 @@ typedef struct sg_semi_sup {
     void *user;
 } sg_semi_sup;
 
+/* sup's criterion on (logits, labels); sup may be NULL (CE, as above). */
+sg_tensor *sg_semi_sup_apply(sg_ctx *ctx, const sg_semi_sup *sup, sg_tensor *logits,
+                             const sg_tensor *labels);
+
 #define SG_SEMI_MAX_TERMS 6
 /* The loss terms of one step, for the log: names are static strings. */
 typedef struct sg_semi_terms {
     int n;
     const char *name[SG_SEMI_MAX_TERMS];
     double value[SG_SEMI_MAX_TERMS];
-    double mask_ratio;        /* see each composition; NAN without pseudo-labels */
+    double mask_ratio;        /* see each method's <method>_loss.h; NAN without pseudo-labels */
 } sg_semi_terms;
+/* Appends one term; aborts past SG_SEMI_MAX_TERMS. */
+void sg_semi_term(sg_semi_terms *t, const char *name, double v);
+
+/* Logits (N, K, H, W) of x predicted by m without recording a gradient, its
+ * BN in train mode (batch statistics, running ones updated) when `training`,
+ * else eval mode, for this pass only; the pass's activations go back to the
+ * arena at once (the teacher's torch.no_grad() forward). */
+sg_tensor *sg_semi_predict(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, bool training);
+/* The partner pseudo-labels of a pasted view from a second batch: the
+ * eval-mode prediction of mix->img (UniMatch's pred_u_w_mix, taken BEFORE
+ * the train-mode forwards since it reads the running statistics those
+ * forwards update), with mix->ignore. */
+void sg_semi_mix_pseudo(sg_ctx *ctx, sg_deeplab *m, const sg_batch *mix, sg_pseudo *pm);
+/* Aborts naming fn unless lab has img and mask, unl img, img_s1, ignore and
+ * box1, and mix (may be NULL) img, img_s1 and ignore with unl's batch size. */
+void sg_semi_check_batches(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix, const char *fn);
 
 /* ---- glue to the run driver (run.h) -------------------------------------------- */
 struct sg_run;
@@ -162,69 +184,5 @@ int sg_semi_mix_source_read(struct sg_config *c, const char *key, const char *de
 /* The partner batch the losses take: run->mix for batch and same, NULL for
  * roll. */
 const sg_batch *sg_semi_mix_batch(const struct sg_run *run, sg_semi_mix_source mix);
-
-typedef struct sg_fixmatch_params {
-    float conf_thresh;        /* tau: VOC 0.95, Cityscapes 0 */
-} sg_fixmatch_params;
-
-/* FixMatch (spec-a 3): pred_x, pred_w = f(cat(x, u_w)) in train mode;
- * pred_s = f(paste(u_s1, partner s1, box1)); target = the pasted pseudo-label;
- * L = (L_x + L_s) / 2. mix: the second batch, or NULL for the roll.
- * Terms: loss, loss_x, loss_s; mask_ratio of the weak pseudo-labels.
- * Returns the recorded total loss (call sg_backward on it). */
-sg_tensor *sg_semi_fixmatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl,
-                                 const sg_batch *mix, const sg_fixmatch_params *hp,
-                                 const sg_semi_sup *sup, sg_semi_terms *terms);
-
-typedef struct sg_unimatch_params {
-    float conf_thresh;        /* tau */
-    float weight_s;           /* each strong view: 0.25 */
-    float weight_fp;          /* feature perturbation: 0.5 */
-} sg_unimatch_params;
-
-/* UniMatch (spec-a 4.3): one train-mode forward of cat(x, u_w) with the
- * feature perturbation fp, one of cat(s1, s2) (each pasted with its own box);
- * L = (L_x + w_s L_s1 + w_s L_s2 + w_fp L_fp) / 2, the paper's
- * (L_sup + L_unsup) / 2; L_fp uses the un-pasted weak pseudo-labels.
- * Terms: loss, loss_x, loss_s1, loss_s2, loss_fp; mask_ratio as FixMatch. */
-sg_tensor *sg_semi_unimatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl,
-                                 const sg_batch *mix, const sg_unimatch_params *hp,
-                                 const sg_deeplab_fp *fp, const sg_semi_sup *sup,
-                                 sg_semi_terms *terms);
-
-typedef struct sg_meanteacher_params {
-    float cons_weight;        /* w_max of the ramp */
-    long rampup_iters;        /* sigmoid ramp length in iterations (0: none) */
-    bool teacher_train_bn;    /* teacher forward with batch statistics (MT original) */
-} sg_meanteacher_params;
-
-/* Mean Teacher for segmentation (spec-a 1.2, the benchmark's MT-Seg):
- * p_t = softmax(teacher(u_w)) without gradient; pred_x, pred_s =
- * student(cat(x, u_s1)) in train mode;
- * L = L_x + cons_weight * rampup(it) * softmax_mse(pred_s, p_t).
- * Terms: loss, loss_x, loss_cons, cons_weight; mask_ratio NAN. */
-sg_tensor *sg_semi_meanteacher_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *teacher,
-                                    const sg_batch *lab, const sg_batch *unl,
-                                    const sg_meanteacher_params *hp, long it,
-                                    const sg_semi_sup *sup, sg_semi_terms *terms);
-
-typedef struct sg_cutmixseg_params {
-    float cons_weight;        /* 1.0 (current script), 0.003 (BMVC era) */
-    float conf_thresh;        /* 0.97 */
-    bool conf_per_pixel;      /* false: one scalar confidence factor per batch */
-    bool strong_colour;       /* student copy = the strong view s1 (2021 scripts) */
-} sg_cutmixseg_params;
-
-/* CutMix-Seg (spec-a 2.3, mix mode): u0 = the batch, u1 = mix's weak view or
- * the roll; masks (N, S, S) int32 (1: take u1); the teacher (eval-mode BN,
- * no gradient) predicts u0 and u1, its logits are pasted and softmaxed;
- * the student sees paste(u0, u1) (its copy strong-coloured when
- * strong_colour) and, separately, x; valid = paste of the non-padding maps;
- * L = L_x + cons_weight * sg_semi_cutmixseg_cons(...).
- * Terms: loss, loss_x, loss_cons; mask_ratio = the confidence factor. */
-sg_tensor *sg_semi_cutmixseg_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *teacher,
-                                  const sg_batch *lab, const sg_batch *unl, const sg_batch *mix,
-                                  const sg_tensor *masks, const sg_cutmixseg_params *hp,
-                                  const sg_semi_sup *sup, sg_semi_terms *terms);
 
 #endif

@@ -7,6 +7,14 @@
  * through ini_parse_stream with a reader that counts the lines it hands out:
  * when the handler runs, the counter is the line of the key being handled.
  *
+ * Layers: a line `include = PATH` before the first [section] reads PATH
+ * (relative to the including file's folder) at that point, so its keys come
+ * first; the including file's own keys then replace them (the origin then
+ * reads "file:line (over base:line)"), and `unset = section.key, ...` removes
+ * included keys. Each file read gets a layer number and each top-level load a
+ * load number: a key given twice in one layer, or by two separate loads, is
+ * still an error.
+ *
  * Every entry keeps its raw text and origin; a getter parses the raw text
  * (reporting origin on failure), marks the entry read and stores the
  * normalised value (integers in decimal, reals in the shortest form that
@@ -23,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "semiseg/io.h"
 
@@ -32,11 +41,14 @@ typedef struct cfg_entry_ {
     char *origin;     /* "path:line", "--set" or "default" */
     char *value;      /* normalised value; NULL until read */
     bool read;
+    int load;         /* the sg_config_load(_string) call that gave raw; 0: --set */
+    int layer;        /* the file (an included one counts apart) that gave raw */
 } cfg_entry_;
 
 struct sg_config {
     cfg_entry_ *e;
     int n, cap;
+    int loads, layers; /* counters of top-level loads and of files read */
 };
 
 static char *dup_(const char *s)
@@ -51,6 +63,14 @@ static void replace_(char **dst, const char *s)
 {
     free(*dst);
     *dst = s ? dup_(s) : NULL;
+}
+
+static void trim_(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = 0;
+    size_t k = strspn(s, " \t");
+    memmove(s, s + k, n - k + 1);
 }
 
 sg_config *sg_config_new(void)
@@ -123,7 +143,14 @@ typedef struct parse_ctx_ {
     int newlines;            /* complete lines handed out so far */
     int failed;
     sg_err *err;
+    int load, layer, depth;  /* this top-level load, this file, include depth (0: top) */
+    int include_line;        /* line of this file's include; 0: none yet */
 } parse_ctx_;
+
+/* Nesting limit of include (an include cycle ends here). */
+#define SG_CFG_MAX_DEPTH 16
+
+static int parse_(sg_config *c, const char *text, const char *origin, int load, int depth, sg_err *err);
 
 /* fgets over the string, counting lines. A line longer than inih's buffer
  * would be cut and its rest parsed as another line, so it is an error. */
@@ -149,51 +176,14 @@ static char *reader_(char *str, int num, void *stream)
     return str;
 }
 
-static int handler_(void *user, const char *section, const char *name, const char *value)
-{
-    parse_ctx_ *p = user;
-    if (p->failed) return 0;
-    char where[4200];
-    snprintf(where, sizeof where, "%s:%d", p->origin, p->line);
-    if (!section[0]) {
-        sg_err_set(p->err, "%s: key '%s' outside a [section]", where, name);
-        p->failed = 1;
-        return 0;
-    }
-    if (strchr(section, '.') || !name[0]) {
-        sg_err_set(p->err, "%s: bad %s '%s'", where, name[0] ? "section name" : "key",
-                   name[0] ? section : "");
-        p->failed = 1;
-        return 0;
-    }
-    cfg_entry_ *e = find2_(p->c, section, name);
-    if (e && e->raw) {
-        sg_err_set(p->err, "%s: %s.%s given twice (first at %s)", where, section, name, e->origin);
-        p->failed = 1;
-        return 0;
-    }
-    if (!e) e = add_(p->c, section, name);
-    replace_(&e->raw, value);
-    replace_(&e->origin, where);
-    return 1;
-}
-
-int sg_config_load_string(sg_config *c, const char *text, const char *origin, sg_err *err)
-{
-    parse_ctx_ p = {.c = c, .origin = origin, .text = text, .err = err};
-    int rc = ini_parse_stream(reader_, &p, handler_, &p);
-    if (p.failed) return -1;
-    if (rc > 0)
-        return sg_err_set(err, "%s:%d: syntax error: expected [section], key = value or a comment", origin,
-                          rc);
-    if (rc < 0) return sg_err_set(err, "%s: cannot parse (out of memory)", origin);
-    return 0;
-}
-
-int sg_config_load(sg_config *c, const char *path, sg_err *err)
+/* The whole file, NUL-terminated; NULL with err set. */
+static char *read_file_(const char *path, sg_err *err)
 {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return sg_err_set(err, "%s: cannot open config file: %s", path, strerror(errno));
+    if (!fp) {
+        sg_err_set(err, "%s: cannot open config file: %s", path, strerror(errno));
+        return NULL;
+    }
     size_t cap = 4096, n = 0;
     char *buf = sg_xmalloc(cap);
     size_t got;
@@ -210,19 +200,199 @@ int sg_config_load(sg_config *c, const char *path, sg_err *err)
     int bad = ferror(fp);
     fclose(fp);
     buf[n] = 0;
-    int rc = bad ? sg_err_set(err, "%s: read error", path)
-                 : strlen(buf) != n ? sg_err_set(err, "%s: contains a NUL byte: not a config file", path)
-                                    : sg_config_load_string(c, buf, path, err);
-    free(buf);
+    if (bad || strlen(buf) != n) {
+        sg_err_set(err, bad ? "%s: read error" : "%s: contains a NUL byte: not a config file", path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Removes "x/.." and "." components, so that an origin reads
+ * "experiments/voc.conf", not "experiments/unimatch/../voc.conf". */
+static void normalise_path_(char *path)
+{
+    bool abs = path[0] == '/';
+    char *out = path + abs, *r = path;
+    size_t len = 0; /* of the result after the leading '/' */
+    while (*r) {
+        while (*r == '/') r++;
+        if (!*r) break;
+        size_t k = strcspn(r, "/");
+        if (k == 1 && r[0] == '.') {
+            r += k;
+            continue;
+        }
+        if (k == 2 && r[0] == '.' && r[1] == '.') {
+            /* the last component of the result, if any and not "..". */
+            size_t start = len;
+            while (start > 0 && out[start - 1] != '/') start--;
+            bool last_dotdot = len - start == 2 && out[start] == '.' && out[start + 1] == '.';
+            if (len > 0 && !last_dotdot) {
+                len = start > 0 ? start - 1 : 0;
+                r += k;
+                continue;
+            }
+            if (abs && len == 0) { /* "/.." is "/" */
+                r += k;
+                continue;
+            }
+        }
+        if (len > 0) out[len++] = '/';
+        memmove(out + len, r, k);
+        len += k;
+        r += k;
+    }
+    out[len] = 0;
+    if (!abs && len == 0) strcpy(path, ".");
+}
+
+/* include = PATH: reads PATH (relative to this file's folder) into the
+ * config now, before this file's own keys. */
+static int include_(parse_ctx_ *p, const char *where, const char *value)
+{
+    if (p->include_line) {
+        sg_err_set(p->err, "%s: a second include (the first is at line %d): one include per file", where,
+                   p->include_line);
+        return -1;
+    }
+    p->include_line = p->line;
+    if (!value[0]) {
+        sg_err_set(p->err, "%s: include = : expected a file name", where);
+        return -1;
+    }
+    if (p->depth + 1 >= SG_CFG_MAX_DEPTH) {
+        sg_err_set(p->err, "%s: include = %s: nested more than %d deep (an include cycle?)", where, value,
+                   SG_CFG_MAX_DEPTH);
+        return -1;
+    }
+    const char *slash = strrchr(p->origin, '/');
+    size_t dlen = value[0] == '/' || !slash ? 0 : (size_t)(slash - p->origin) + 1;
+    size_t n = dlen + strlen(value) + 1;
+    char *joined = sg_xmalloc(n), *path = sg_xmalloc(n);
+    memcpy(joined, p->origin, dlen);
+    strcpy(joined + dlen, value);
+    strcpy(path, joined);
+    normalise_path_(path);
+    /* The short name only when it is the same file (a symbolic link to a
+     * folder makes "a/link/.." differ from "a"). */
+    struct stat s1, s2;
+    if (strcmp(path, joined) && (stat(path, &s1) || stat(joined, &s2) || s1.st_dev != s2.st_dev ||
+                                 s1.st_ino != s2.st_ino))
+        strcpy(path, joined);
+    free(joined);
+    sg_err inner = {{0}};
+    char *text = read_file_(path, &inner);
+    int rc = -1;
+    if (!text)
+        sg_err_set(p->err, "%s: include = %s: %s", where, value, inner.msg);
+    else
+        rc = parse_(p->c, text, path, p->load, p->depth + 1, p->err);
+    free(text);
+    free(path);
     return rc;
 }
 
-static void trim_(char *s)
+/* unset = section.key, ...: removes keys that an included file gave. */
+static int unset_(parse_ctx_ *p, const char *where, const char *value)
 {
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = 0;
-    size_t k = strspn(s, " \t");
-    memmove(s, s + k, n - k + 1);
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", value);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        trim_(tok);
+        char sec[256];
+        const char *name;
+        if (!split_key_(tok, sec, sizeof sec, &name)) {
+            sg_err_set(p->err, "%s: unset %s: expected section.key", where, tok);
+            return -1;
+        }
+        cfg_entry_ *e = find2_(p->c, sec, name);
+        if (!e || !e->raw || e->load != p->load || e->layer == p->layer) {
+            sg_err_set(p->err, "%s: unset %s: no included file gives it", where, tok);
+            return -1;
+        }
+        replace_(&e->raw, NULL);
+        replace_(&e->origin, NULL);
+        e->load = e->layer = 0;
+    }
+    return 0;
+}
+
+static int handler_(void *user, const char *section, const char *name, const char *value)
+{
+    parse_ctx_ *p = user;
+    if (p->failed) return 0;
+    char where[4200];
+    snprintf(where, sizeof where, "%s:%d", p->origin, p->line);
+    bool directive = !strcmp(name, "include") || !strcmp(name, "unset");
+    if (!section[0] && directive) {
+        if ((name[0] == 'i' ? include_ : unset_)(p, where, value)) p->failed = 1;
+        return !p->failed;
+    }
+    if (directive) {
+        sg_err_set(p->err, "%s: %s must come before the first [section]", where, name);
+        p->failed = 1;
+        return 0;
+    }
+    if (!section[0]) {
+        sg_err_set(p->err, "%s: key '%s' outside a [section]", where, name);
+        p->failed = 1;
+        return 0;
+    }
+    if (strchr(section, '.') || !name[0]) {
+        sg_err_set(p->err, "%s: bad %s '%s'", where, name[0] ? "section name" : "key",
+                   name[0] ? section : "");
+        p->failed = 1;
+        return 0;
+    }
+    cfg_entry_ *e = find2_(p->c, section, name);
+    char over[8400];
+    over[0] = 0;
+    if (e && e->raw) {
+        /* Only a value from a file this one includes may be replaced. */
+        if (e->load != p->load || e->layer == p->layer) {
+            sg_err_set(p->err, "%s: %s.%s given twice (first at %s)", where, section, name, e->origin);
+            p->failed = 1;
+            return 0;
+        }
+        const char *cut = strstr(e->origin, " (over "); /* "base:12", not its own "(over ...)" */
+        int k = cut ? (int)(cut - e->origin) : (int)strlen(e->origin);
+        snprintf(over, sizeof over, "%s (over %.*s)", where, k, e->origin);
+    }
+    if (!e) e = add_(p->c, section, name);
+    replace_(&e->raw, value);
+    replace_(&e->origin, over[0] ? over : where);
+    e->load = p->load;
+    e->layer = p->layer;
+    return 1;
+}
+
+/* One file's text (top level or included) into c. */
+static int parse_(sg_config *c, const char *text, const char *origin, int load, int depth, sg_err *err)
+{
+    parse_ctx_ p = {.c = c, .origin = origin, .text = text, .err = err, .load = load, .layer = ++c->layers,
+                    .depth = depth};
+    int rc = ini_parse_stream(reader_, &p, handler_, &p);
+    if (p.failed) return -1;
+    if (rc > 0)
+        return sg_err_set(err, "%s:%d: syntax error: expected [section], key = value or a comment", origin,
+                          rc);
+    if (rc < 0) return sg_err_set(err, "%s: cannot parse (out of memory)", origin);
+    return 0;
+}
+
+int sg_config_load_string(sg_config *c, const char *text, const char *origin, sg_err *err)
+{
+    return parse_(c, text, origin, ++c->loads, 0, err);
+}
+
+int sg_config_load(sg_config *c, const char *path, sg_err *err)
+{
+    char *buf = read_file_(path, err);
+    if (!buf) return -1;
+    int rc = sg_config_load_string(c, buf, path, err);
+    free(buf);
+    return rc;
 }
 
 int sg_config_set(sg_config *c, const char *assignment, sg_err *err)
@@ -244,6 +414,7 @@ int sg_config_set(sg_config *c, const char *assignment, sg_err *err)
     if (!e) e = add_(c, sec, name);
     replace_(&e->raw, value);
     replace_(&e->origin, "--set");
+    e->load = e->layer = 0;
     return 0;
 }
 

@@ -1,16 +1,19 @@
 /*
  * semi.c: pseudo-labels, CutMix pasting, the unsupervised losses, Mean
- * Teacher's schedules and the loss compositions of FixMatch, UniMatch, Mean
- * Teacher and CutMix-Seg (include/semiseg/semi.h).
+ * Teacher's schedules and the pieces every method's step shares: the
+ * supervised criterion, the logged terms, the no-grad prediction, the
+ * partner pseudo-labels, the feature-perturbation masks, the EMA teacher and
+ * the mix source (include/semiseg/semi.h). The methods' compositions are in
+ * experiments/<method>/<method>_loss.c.
  *
  * Everything differentiable is built from recorded ops (ops.h), so one
- * sg_backward on the returned loss gives the method's gradient; the data
- * manipulations (pasting, rolling, thresholds) act on tensors that carry no
- * gradient, exactly as the reference code mixes detached tensors.
+ * sg_backward on a loss built from these gives the method's gradient; the
+ * data manipulations (pasting, rolling, thresholds) act on tensors that
+ * carry no gradient, exactly as the reference code mixes detached tensors.
  *
- * Reference: docs/methods/spec-a sections 1-4 (LiheYoung/UniMatch
- * unimatch.py and fixmatch.py, Britefury/cutmix-semisup-seg
- * train_seg_semisup_mask_mt.py, CuriousAI/mean-teacher).
+ * Reference: LiheYoung/UniMatch@0324f3d:unimatch.py and fixmatch.py,
+ * Britefury/cutmix-semisup-seg@c073d7b:train_seg_semisup_mask_mt.py,
+ * CuriousAI/mean-teacher@546348f:pytorch/main.py.
  * Covered by tests/test_semi.c (PyTorch fixture tests/data/semi.bin).
  */
 #include "semiseg/semi.h"
@@ -204,7 +207,7 @@ double sg_semi_rampup(long it, long len)
     return exp(-5.0 * t * t);
 }
 
-/* ---- compositions --------------------------------------------------------------- */
+/* ---- pieces of a method's step ---------------------------------------------------- */
 sg_deeplab_fp sg_semi_fp(float p, uint64_t seed, long it)
 {
     return (sg_deeplab_fp){.p = p,
@@ -213,23 +216,21 @@ sg_deeplab_fp sg_semi_fp(float p, uint64_t seed, long it)
                            .stream_c4 = sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)it, 1)};
 }
 
-static sg_tensor *sg_semi_sup_loss_(sg_ctx *ctx, const sg_semi_sup *sup, sg_tensor *logits,
-                                    const sg_tensor *labels)
+sg_tensor *sg_semi_sup_apply(sg_ctx *ctx, const sg_semi_sup *sup, sg_tensor *logits,
+                             const sg_tensor *labels)
 {
     if (sup && sup->loss) return sup->loss(sup->user, ctx, logits, labels);
     return sg_cross_entropy(ctx, logits, labels, NULL, 255, SG_REDUCE_MEAN);
 }
 
-static void sg_semi_term_(sg_semi_terms *t, const char *name, double v)
+void sg_semi_term(sg_semi_terms *t, const char *name, double v)
 {
     SG_CHECK(t->n < SG_SEMI_MAX_TERMS, "sg_semi_terms: more than %d terms", SG_SEMI_MAX_TERMS);
     t->name[t->n] = name;
     t->value[t->n++] = v;
 }
 
-/* Logits of x without gradient, with the model's BN mode set to `training`
- * for this pass only. */
-static sg_tensor *sg_semi_predict_(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, bool training)
+sg_tensor *sg_semi_predict(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, bool training)
 {
     const bool was_training = m->training, was_grad = sg_ctx_set_grad(ctx, false);
     /* Only the logits outlive this pass: its activations go back to the
@@ -244,179 +245,18 @@ static sg_tensor *sg_semi_predict_(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, boo
     return sg_ctx_release_keep(ctx, mark, n_nodes, out.logits);
 }
 
-/* The partner pseudo-labels of a pasted view: from the second batch's
- * eval-mode prediction (UniMatch), taken BEFORE the train-mode forwards
- * since it reads the running statistics those forwards update. */
-static void sg_semi_mix_pseudo_(sg_ctx *ctx, sg_deeplab *m, const sg_batch *mix, sg_pseudo *pm)
+void sg_semi_mix_pseudo(sg_ctx *ctx, sg_deeplab *m, const sg_batch *mix, sg_pseudo *pm)
 {
-    sg_semi_pseudo_label(ctx, sg_semi_predict_(ctx, m, mix->img, false), mix->ignore, pm);
+    sg_semi_pseudo_label(ctx, sg_semi_predict(ctx, m, mix->img, false), mix->ignore, pm);
 }
 
-static void sg_semi_check_batches_(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix,
-                                   const char *fn)
+void sg_semi_check_batches(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix, const char *fn)
 {
     SG_CHECK(lab && lab->img && lab->mask, "%s: the labeled batch needs img and mask", fn);
     SG_CHECK(unl && unl->img && unl->img_s1 && unl->ignore && unl->box1,
              "%s: the unlabeled batch needs img, img_s1, ignore and box1", fn);
     SG_CHECK(!mix || (mix->img && mix->img_s1 && mix->ignore && mix->img->shape[0] == unl->img->shape[0]),
              "%s: the mix batch needs img, img_s1 and ignore, with the unlabeled batch size", fn);
-}
-
-sg_tensor *sg_semi_fixmatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl,
-                                 const sg_batch *mix, const sg_fixmatch_params *hp,
-                                 const sg_semi_sup *sup, sg_semi_terms *terms)
-{
-    sg_semi_check_batches_(lab, unl, mix, "sg_semi_fixmatch_loss");
-    const int nl = lab->img->shape[0], nu = unl->img->shape[0];
-    sg_pseudo pm = {0};
-    if (mix) sg_semi_mix_pseudo_(ctx, m, mix, &pm);
-    sg_tensor *s1 = sg_semi_paste(ctx, unl->img_s1, mix ? mix->img_s1 : sg_semi_roll(ctx, unl->img_s1, 1),
-                                  unl->box1);
-    m->training = true;
-    sg_deeplab_out o;
-    sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){lab->img, unl->img}, 2, 0), NULL, &o);
-    sg_tensor *pred_x = sg_narrow(ctx, o.logits, 0, 0, nl);
-    sg_tensor *pred_w = sg_narrow(ctx, o.logits, 0, nl, nu);
-    sg_deeplab_out os;
-    sg_deeplab_forward(ctx, m, s1, NULL, &os);
-
-    sg_pseudo pw, t1;
-    sg_semi_pseudo_label(ctx, pred_w, unl->ignore, &pw);
-    if (!mix) sg_semi_roll_pseudo(ctx, &pw, 1, &pm);
-    sg_semi_paste_pseudo(ctx, &pw, &pm, unl->box1, &t1);
-
-    sg_tensor *lx = sg_semi_sup_loss_(ctx, sup, pred_x, lab->mask);
-    sg_tensor *ls = sg_semi_masked_ce(ctx, os.logits, &t1, hp->conf_thresh);
-    /* UniMatch's fixmatch.py: loss = (loss_x + loss_u_s) / 2.0 */
-    sg_tensor *loss = sg_scale(ctx, sg_add(ctx, lx, ls), 0.5f);
-    *terms = (sg_semi_terms){0};
-    sg_semi_term_(terms, "loss", sg_tensor_item(loss));
-    sg_semi_term_(terms, "loss_x", sg_tensor_item(lx));
-    sg_semi_term_(terms, "loss_s", sg_tensor_item(ls));
-    terms->mask_ratio = sg_semi_mask_ratio(&pw, hp->conf_thresh);
-    return loss;
-}
-
-sg_tensor *sg_semi_unimatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl,
-                                 const sg_batch *mix, const sg_unimatch_params *hp,
-                                 const sg_deeplab_fp *fp, const sg_semi_sup *sup,
-                                 sg_semi_terms *terms)
-{
-    sg_semi_check_batches_(lab, unl, mix, "sg_semi_unimatch_loss");
-    SG_CHECK(unl->img_s2 && unl->box2 && (!mix || mix->img_s2),
-             "sg_semi_unimatch_loss: the unlabeled (and mix) batches need img_s2 and box2");
-    SG_CHECK(fp, "sg_semi_unimatch_loss: the feature perturbation needs its masks (sg_semi_fp)");
-    const int nl = lab->img->shape[0], nu = unl->img->shape[0];
-    sg_pseudo pm = {0};
-    if (mix) sg_semi_mix_pseudo_(ctx, m, mix, &pm);
-    sg_tensor *s1 = sg_semi_paste(ctx, unl->img_s1, mix ? mix->img_s1 : sg_semi_roll(ctx, unl->img_s1, 1),
-                                  unl->box1);
-    sg_tensor *s2 = sg_semi_paste(ctx, unl->img_s2, mix ? mix->img_s2 : sg_semi_roll(ctx, unl->img_s2, 1),
-                                  unl->box2);
-    m->training = true;
-    /* One encoder pass for x and u_w; the decoder also sees the dropped
-     * features (its BN normalises clean and perturbed halves together). */
-    sg_deeplab_out o;
-    sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){lab->img, unl->img}, 2, 0), fp, &o);
-    sg_tensor *pred_x = sg_narrow(ctx, o.logits, 0, 0, nl);
-    sg_tensor *pred_w = sg_narrow(ctx, o.logits, 0, nl, nu);
-    sg_tensor *pred_fp = sg_narrow(ctx, o.logits_fp, 0, nl, nu);
-    sg_deeplab_out os;
-    sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){s1, s2}, 2, 0), NULL, &os);
-    sg_tensor *pred_s1 = sg_narrow(ctx, os.logits, 0, 0, nu);
-    sg_tensor *pred_s2 = sg_narrow(ctx, os.logits, 0, nu, nu);
-
-    sg_pseudo pw, t1, t2;
-    sg_semi_pseudo_label(ctx, pred_w, unl->ignore, &pw);
-    if (!mix) sg_semi_roll_pseudo(ctx, &pw, 1, &pm);
-    sg_semi_paste_pseudo(ctx, &pw, &pm, unl->box1, &t1);
-    sg_semi_paste_pseudo(ctx, &pw, &pm, unl->box2, &t2);
-
-    sg_tensor *lx = sg_semi_sup_loss_(ctx, sup, pred_x, lab->mask);
-    sg_tensor *ls1 = sg_semi_masked_ce(ctx, pred_s1, &t1, hp->conf_thresh);
-    sg_tensor *ls2 = sg_semi_masked_ce(ctx, pred_s2, &t2, hp->conf_thresh);
-    sg_tensor *lfp = sg_semi_masked_ce(ctx, pred_fp, &pw, hp->conf_thresh);
-    sg_tensor *sum = sg_add(ctx, lx, sg_scale(ctx, ls1, hp->weight_s));
-    sum = sg_add(ctx, sum, sg_scale(ctx, ls2, hp->weight_s));
-    sum = sg_add(ctx, sum, sg_scale(ctx, lfp, hp->weight_fp));
-    /* The paper's L = (L_sup + L_unsup) / 2 (unimatch.py: "/ 2.0"). */
-    sg_tensor *loss = sg_scale(ctx, sum, 0.5f);
-    *terms = (sg_semi_terms){0};
-    sg_semi_term_(terms, "loss", sg_tensor_item(loss));
-    sg_semi_term_(terms, "loss_x", sg_tensor_item(lx));
-    sg_semi_term_(terms, "loss_s1", sg_tensor_item(ls1));
-    sg_semi_term_(terms, "loss_s2", sg_tensor_item(ls2));
-    sg_semi_term_(terms, "loss_fp", sg_tensor_item(lfp));
-    terms->mask_ratio = sg_semi_mask_ratio(&pw, hp->conf_thresh);
-    return loss;
-}
-
-sg_tensor *sg_semi_meanteacher_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *teacher,
-                                    const sg_batch *lab, const sg_batch *unl,
-                                    const sg_meanteacher_params *hp, long it,
-                                    const sg_semi_sup *sup, sg_semi_terms *terms)
-{
-    sg_semi_check_batches_(lab, unl, NULL, "sg_semi_meanteacher_loss");
-    const int nl = lab->img->shape[0], nu = unl->img->shape[0];
-    sg_tensor *zt = sg_semi_predict_(ctx, teacher, unl->img, hp->teacher_train_bn);
-    bool was = sg_ctx_set_grad(ctx, false);
-    sg_tensor *pt = sg_softmax(ctx, zt, 1);
-    sg_ctx_set_grad(ctx, was);
-
-    student->training = true;
-    sg_deeplab_out o;
-    sg_deeplab_forward(ctx, student, sg_concat(ctx, (sg_tensor *const[]){lab->img, unl->img_s1}, 2, 0),
-                       NULL, &o);
-    sg_tensor *pred_x = sg_narrow(ctx, o.logits, 0, 0, nl);
-    sg_tensor *pred_s = sg_narrow(ctx, o.logits, 0, nl, nu);
-    sg_tensor *lx = sg_semi_sup_loss_(ctx, sup, pred_x, lab->mask);
-    sg_tensor *lc = sg_semi_softmax_mse(ctx, pred_s, pt);
-    const float w = (float)(hp->cons_weight * sg_semi_rampup(it, hp->rampup_iters));
-    sg_tensor *loss = sg_add(ctx, lx, sg_scale(ctx, lc, w));
-    *terms = (sg_semi_terms){0};
-    sg_semi_term_(terms, "loss", sg_tensor_item(loss));
-    sg_semi_term_(terms, "loss_x", sg_tensor_item(lx));
-    sg_semi_term_(terms, "loss_cons", sg_tensor_item(lc));
-    sg_semi_term_(terms, "cons_weight", w);
-    terms->mask_ratio = NAN;
-    return loss;
-}
-
-sg_tensor *sg_semi_cutmixseg_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *teacher,
-                                  const sg_batch *lab, const sg_batch *unl, const sg_batch *mix,
-                                  const sg_tensor *masks, const sg_cutmixseg_params *hp,
-                                  const sg_semi_sup *sup, sg_semi_terms *terms)
-{
-    sg_semi_check_batches_(lab, unl, mix, "sg_semi_cutmixseg_loss");
-    /* Teacher targets: each source image predicted whole, then pasted. */
-    sg_tensor *z0 = sg_semi_predict_(ctx, teacher, unl->img, false);
-    sg_tensor *z1 = mix ? sg_semi_predict_(ctx, teacher, mix->img, false) : sg_semi_roll(ctx, z0, 1);
-    bool was = sg_ctx_set_grad(ctx, false);
-    sg_tensor *pt = sg_softmax(ctx, sg_semi_paste(ctx, z0, z1, masks), 1);
-    sg_ctx_set_grad(ctx, was);
-
-    sg_tensor *u0 = hp->strong_colour ? unl->img_s1 : unl->img;
-    sg_tensor *u1 = mix ? (hp->strong_colour ? mix->img_s1 : mix->img) : sg_semi_roll(ctx, u0, 1);
-    sg_tensor *v0 = sg_semi_valid(ctx, unl->ignore);
-    sg_tensor *v1 = mix ? sg_semi_valid(ctx, mix->ignore) : sg_semi_roll(ctx, v0, 1);
-
-    /* CM runs the student on the labeled and the mixed batch separately
-     * (two BN batches); one backward of the sum equals its two backwards. */
-    student->training = true;
-    sg_deeplab_out ox, om;
-    sg_deeplab_forward(ctx, student, lab->img, NULL, &ox);
-    sg_tensor *lx = sg_semi_sup_loss_(ctx, sup, ox.logits, lab->mask);
-    sg_deeplab_forward(ctx, student, sg_semi_paste(ctx, u0, u1, masks), NULL, &om);
-    double conf;
-    sg_tensor *lc = sg_semi_cutmixseg_cons(ctx, om.logits, pt, sg_semi_paste(ctx, v0, v1, masks),
-                                           hp->conf_thresh, hp->conf_per_pixel, &conf);
-    sg_tensor *loss = sg_add(ctx, lx, sg_scale(ctx, lc, hp->cons_weight));
-    *terms = (sg_semi_terms){0};
-    sg_semi_term_(terms, "loss", sg_tensor_item(loss));
-    sg_semi_term_(terms, "loss_x", sg_tensor_item(lx));
-    sg_semi_term_(terms, "loss_cons", sg_tensor_item(lc));
-    terms->mask_ratio = conf;
-    return loss;
 }
 
 /* ---- glue to the run driver ------------------------------------------------------- */

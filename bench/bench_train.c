@@ -16,7 +16,7 @@
  * Workloads (as bench_train.py):
  *   fwd  forward only, train-mode BN, nothing recorded;
  *   a    forward + cross-entropy (ignore 255) + backward + SGD step;
- *   b    one UniMatch iteration (spec-a section 4.3) through the code the
+ *   b    one UniMatch iteration (LiheYoung/UniMatch@0324f3d:unimatch.py) through the code the
  *        unimatch trainer runs (unimatch_loss): eval-mode forward of
  *        the mix source's weak views without recording, CutMix of the strong
  *        views, forward of labeled+weak with the feature perturbation, forward

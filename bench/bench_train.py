@@ -10,10 +10,11 @@ low-level projection 48, decoder 128, 21 classes; input 3x128x128, batch 8.
 Workloads:
   fwd  forward only (train-mode BN, no grad)
   a    one supervised training step: forward + CE(ignore 255) + backward + SGD
-  b    one UniMatch iteration (spec-a section 4.3): eval-mode no-grad forward
-       on the mix source's weak views, CutMix of the strong views, a forward of
-       labeled+weak with the feature-perturbation branch, a forward of the two
-       strong views, all four losses, one backward, one SGD step.
+  b    one UniMatch iteration (LiheYoung/UniMatch@0324f3d:unimatch.py):
+       eval-mode no-grad forward on the mix source's weak views, CutMix of
+       the strong views, a forward of labeled+weak with the
+       feature-perturbation branch, a forward of the two strong views, all
+       four losses, one backward, one SGD step.
 Prints one line: `py <workload> threads=<T> median_s=<..> img_per_s=<..> rss_mb=<..>`
 (median over the timed steps after warm-up; peak RSS of this process).
 """

@@ -1,7 +1,8 @@
 #!/bin/sh
 # splits_reference.sh: the community split lists, checked offline against the
-# byte-for-byte reference copies in ../shared/data/splits-reference (or
-# $SG_SPLITS_REFERENCE); skipped (77) when they are absent.
+# byte-for-byte reference copies of the upstream files ($SG_SPLITS_REFERENCE;
+# default: the team's copy beside the checkout, path below); skipped (77)
+# when they are absent.
 #
 # 1. Every .txt file of the reference copy parses with `sg-data count` in
 #    its family's format (pairs, bare VOC ids, leftImg8bit paths, CPS tabs).
@@ -9,7 +10,7 @@
 #    splits/<dataset>/<family>/<name>/ layout, which checks that every pin
 #    of splits/SHA256SUMS matches and every source rule finds its file; the
 #    pins cover every reference file.
-# 3. Record counts equal spec A 0.1 / the reference README (e.g.
+# 3. Record counts equal the upstream lists' (splits/README.md; e.g.
 #    pascal/unimatch/92 = 92 labeled + 10490 unlabeled), and every split's
 #    labeled and unlabeled lists are disjoint - except CPS's four PseudoSeg
 #    splits, whose last labeled id is also listed as unlabeled (found by this
@@ -136,7 +137,7 @@ while read -r file n; do
     [ "${out%%	*}" = "$n" ] || bad "$file: ${out%%	*} records, want $n"
 done <"$SG_TMP/lists.want"
 
-# The classic split's ids are the same in both families (spec A 0.1).
+# The classic split's ids are the same in both families (splits/README.md).
 sed 's|^JPEGImages/\([^.]*\)\.jpg .*|\1|' "$d/pascal/unimatch/92/labeled.txt" | tr -d '\r' | sort >"$SG_TMP/a"
 tr -d '\r' <"$d/pascal/u2pl/92/labeled.txt" | grep . | sort >"$SG_TMP/b"
 cmp -s "$SG_TMP/a" "$SG_TMP/b" || bad "unimatch/pascal/92 and u2pl/pascal/92 differ"

@@ -8,7 +8,8 @@
  *   OS 16 and 8, both stems, multi-grid and the feature-perturbation branch,
  *   on the reference CPU path (and on the oneDNN path when built with it);
  * - parameter / buffer / multiply-add counts against PyTorch's modules, the
- *   built sets for every depth and stem, and the paper sizes (spec-a 0.3);
+ *   built sets for every depth and stem, and the paper sizes (UniMatch's
+ *   training logs: R101 59.5M, R50 40.5M);
  * - names, parameter groups, shapes, init moments and misuse aborts;
  * - pretrained loading (tests/data/resnet_tv.safetensors, torchvision
  *   names) reproducing PyTorch's features, the deep-stem/"module." map, and
@@ -217,7 +218,7 @@ static void test_counts(const sg_fixture *fx, const char *name)
 static void test_paper_counts(const sg_fixture *fx)
 {
     const int depths[2] = {101, 50};
-    const double spec_m[2] = {59.5, 40.5}; /* spec-a 0.3: UniMatch's logs, in millions */
+    const double spec_m[2] = {59.5, 40.5}; /* UniMatch@0324f3d training-logs, in millions */
     for (int i = 0; i < 2; i++) {
         char key[32];
         snprintf(key, sizeof key, "paper.r%d", depths[i]);

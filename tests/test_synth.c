@@ -7,8 +7,8 @@
  *   fails them; a changed parameter is shown to change the checksum.
  * - Image i is a pure function of (seed, i): same bytes when generated alone,
  *   in another order, or after other images; different for another seed.
- * - Class statistics of 200 training images roughly as demo-benchmark.md
- *   section 2 documents (28.8 % foreground, every class present).
+ * - Class statistics of 200 training images roughly as the design's
+ *   prototype measured (28.8 % foreground, every class present).
  * - Generating 200 images takes well under 10 s.
  * - sg_synth_write: two runs (1 and 2 threads) into two temp dirs give
  *   byte-identical files; the files read back as the generated pixels and

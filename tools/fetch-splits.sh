@@ -8,9 +8,9 @@
 #
 # --dest DIR      where splits/<dataset>/<family>/<name>/ go (default: the
 #                 splits/ folder beside this script)
-# --from-dir DIR  copy from a local reference copy laid out as
-#                 ../shared/data/splits-reference (unimatch/, u2pl/, cps/,
-#                 pascal-imagesets/) instead of downloading; same checks.
+# --from-dir DIR  copy from a local byte-for-byte reference copy of the
+#                 upstream files, laid out as unimatch/, u2pl/, cps/,
+#                 pascal-imagesets/, instead of downloading; same checks.
 #
 # Every line of SHA256SUMS names a destination file; its source (repository,
 # commit, path) follows from the rules in src_of below. A file already
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-# Pinned snapshots (see ../shared/data/splits-reference/README.md).
+# Pinned snapshots (owner/repo and full commit; splits/README.md).
 UNIMATCH="LiheYoung/UniMatch 0324f3dd4a22128105a5eb135d2586c0bb3cc647"
 U2PL="Haochen-Wang409/U2PL ab3d2be313d4d6b2885e7a0213d4fce82a803b79"
 CPS="charlesCXK/TorchSemiSeg 5e0c29c02738728b6848a732817db15620a6e034"

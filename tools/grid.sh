@@ -15,7 +15,7 @@
 #                                             one array task per cell
 #
 # A cell is DATASET/PROTOCOL/METHOD/seedK, the run directory under --runs
-# (architecture.md section 5), e.g. demo/24/fixmatch/seed1. Its command is
+# (runs/<dataset>/<protocol>/<method>/seed<k>), e.g. demo/24/fixmatch/seed1. Its command is
 #   BIN/experiments/M/M --config SRC/experiments/M/DATASET.conf
 #     --seed-index I (K is the I-th seed of --seeds) --set data.* (the split
 #     of PROTOCOL, see split_of) --set run.protocol=PROTOCOL
@@ -84,7 +84,7 @@ array_limit=""
 
 # The blended VOC protocols (labeled images drawn from all 10582 train_aug
 # images) use U2PL's splits: bare VOC ids, masks in SegmentationClassAug/,
-# and crop 513 (spec-a section 4.1, "VOC U2PL-blended"; the experiments'
+# and crop 513 (UniMatch's U2PL-split runs, training-logs/U2PL-Split-Size513; the experiments'
 # voc.conf comments). Every other VOC protocol is a UniMatch split folder.
 VOC_BLENDED="662 1323 2646 5291"
 # sg-demo-data's class count (synth.h); the check needs it for the list kind.

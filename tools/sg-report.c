@@ -1,6 +1,6 @@
 /*
- * sg-report: the report of one dataset's grid of runs (issue 6; architecture.md
- * section 5), built from results.csv and the run directories alone.
+ * sg-report: the report of one dataset's grid of runs (reports/README.md),
+ * built from results.csv and the run directories alone.
  *
  *   sg-report --results reports/<dataset>/results.csv --runs <runs root>
  *             --out reports/<dataset> [--published reports/published.csv]

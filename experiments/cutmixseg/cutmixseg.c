@@ -1,7 +1,7 @@
 /*
  * cutmixseg.c: CutMix-Seg (French et al., BMVC 2020;
- * Britefury/cutmix-semisup-seg train_seg_semisup_mask_mt.py, mix mode;
- * spec-a section 2) on the shared DeepLabV3+ core: the student sees two
+ * Britefury/cutmix-semisup-seg@c073d7b:train_seg_semisup_mask_mt.py, mix
+ * mode) on the shared DeepLabV3+ core: the student sees two
  * unlabeled images mixed by a box of area 1/2, the EMA teacher's
  * predictions of the two images are mixed by the same box, and
  *     L = L_x + cons_weight mean_px [ sum_c (p_s - p_t)^2 valid conf ],

@@ -1,6 +1,6 @@
 /*
  * fixmatch.c: FixMatch for segmentation as UniMatch's code base runs it
- * (LiheYoung/UniMatch fixmatch.py; spec-a section 3): pseudo-labels from the
+ * (LiheYoung/UniMatch@0324f3d:fixmatch.py): pseudo-labels from the
  * weak view in the same train-mode forward as the labeled batch, one strong
  * view CutMix-pasted with a partner image, and
  *     L = (L_x + L_s) / 2,

@@ -1,6 +1,6 @@
 /*
  * meanteacher.c: Mean Teacher for segmentation (Tarvainen & Valpola,
- * NeurIPS 2017; spec-a section 1.2, the benchmark's "MT-Seg"): the teacher
+ * NeurIPS 2017; the benchmark's "MT-Seg", experiments/meanteacher/README.md): the teacher
  * is an EMA of the student, decay min(1 - 1/(t+1), alpha), and predicts
  * the weak view without gradient; the student sees the strong view s1 and
  *     L = L_x + w(t) mean_px sum_c (p_s - p_t)^2 / C,
@@ -74,7 +74,8 @@ static int mt_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batc
 }
 
 /* theta' = d theta' + (1 - d) theta, d = min(1 - 1/(t+1), alpha), after
- * the optimizer step t (spec-a 1.1). */
+ * the optimizer step t (CuriousAI/mean-teacher@546348f:pytorch/main.py
+ * update_ema_variables). */
 static void mt_after_step_(sg_run *run, void *state)
 {
     mt_state_ *s = state;

@@ -1,6 +1,6 @@
 /*
- * supervised.c: the supervised-only baseline (UniMatch supervised.py;
- * spec-a sections 0.4-0.7): cross-entropy (ignore 255; or OHEM when
+ * supervised.c: the supervised-only baseline
+ * (LiheYoung/UniMatch@0324f3d:supervised.py): cross-entropy (ignore 255; or OHEM when
  * train.loss = ohem) on labeled batches, epochs = passes over the labeled
  * list. Everything else (data, model, SGD + poly, evaluation, checkpoints)
  * is the run driver's (run.h). experiments/supervised/README.md is the

@@ -1,6 +1,6 @@
 /*
- * unimatch.c: UniMatch (Yang et al., CVPR 2023; LiheYoung/UniMatch
- * unimatch.py; spec-a section 4): FixMatch with two strong views, each
+ * unimatch.c: UniMatch (Yang et al., CVPR 2023;
+ * LiheYoung/UniMatch@0324f3d:unimatch.py): FixMatch with two strong views, each
  * CutMix-pasted with its own box, plus a feature-perturbation branch
  * (Dropout2d on the encoder features c1 and c4, decoded in the same pass):
  *     L = (L_x + w_s L_s1 + w_s L_s2 + w_fp L_fp) / 2

@@ -3,8 +3,11 @@
  * HWC uint8), the mixing masks (CutMix boxes, ClassMix) and ImageNet
  * normalisation to float CHW.
  *
- * Reference: docs/methods/spec-a sections 0.2 (weak), 4.2 (strong, CutMix
- * box), 2.2 (CutMix-Seg box mask); spec-b section 2.2 (ClassMix). UniMatch
+ * Reference: LiheYoung/UniMatch@0324f3d:dataset/semi.py and
+ * dataset/transform.py (weak view; strong view; obtain_cutmix_box),
+ * Britefury/cutmix-semisup-seg@c073d7b:mask_gen.py (CutMix-Seg box mask),
+ * ClassMix (Olsson et al., WACV 2021; as in
+ * 1181110317/SSL_CTT@33d7e3c:utils/transformmasks.py). UniMatch
  * runs its augmentation on PIL images, so every pixel operation here follows
  * Pillow 9.4 / torchvision 0.14 arithmetic to the bit:
  *   resize      Pillow Image.resize BILINEAR (libImaging/Resample.c: separable,
@@ -47,7 +50,7 @@
 
 /* ---- configuration ---------------------------------------------------------- */
 
-/* Weak geometric augmentation (spec-a 0.2 steps 1-3). */
+/* Weak geometric augmentation (UniMatch dataset/semi.py: resize, crop, hflip). */
 typedef struct sg_weak_config {
     int crop;               /* side of the square crop (VOC 321 or 513, Cityscapes 801) */
     double scale_min;       /* long side drawn in [int(scale_min L), int(scale_max L)] */
@@ -58,7 +61,8 @@ typedef struct sg_weak_config {
     float flip_p;           /* probability of a horizontal flip */
 } sg_weak_config;
 
-/* Strong photometric augmentation (spec-a 4.2 steps 1-3), per strong view. */
+/* Strong photometric augmentation (UniMatch dataset/semi.py: jitter, grayscale,
+ * blur), per strong view. */
 typedef struct sg_strong_config {
     float jitter_p;         /* probability of ColorJitter */
     float brightness;       /* factor ~ U[max(0, 1 - v), 1 + v] (torchvision _check_input) */
@@ -71,7 +75,7 @@ typedef struct sg_strong_config {
     float blur_sigma_max;
 } sg_strong_config;
 
-/* UniMatch's CutMix box (obtain_cutmix_box, spec-a 4.2). */
+/* UniMatch's CutMix box (obtain_cutmix_box, dataset/transform.py). */
 typedef struct sg_cutmix_config {
     float p;                /* probability of a box (else the mask is empty) */
     double area_min;        /* box area ~ U(area_min, area_max) * S^2 */
@@ -81,7 +85,7 @@ typedef struct sg_cutmix_config {
 } sg_cutmix_config;
 
 /* CutMix-Seg's box (BoxMaskGenerator with prop_by_area, random_aspect_ratio,
- * within_bounds, invert, one box; spec-a 2.2). */
+ * within_bounds, invert, one box; CutMix-Seg mask_gen.py). */
 typedef struct sg_cutmix_seg_config {
     double prop_min;        /* area fraction ~ U(prop_min, prop_max) */
     double prop_max;
@@ -95,12 +99,12 @@ typedef struct sg_augment_config {
     float std[3];
 } sg_augment_config;
 
-/* The UniMatch values (spec-a 0.2 and 4.2) for a given crop side: scale
+/* The UniMatch values (dataset/semi.py) for a given crop side: scale
  * 0.5-2.0, fills 0/255/254, flip 0.5, jitter 0.8 x (0.5, 0.5, 0.5, 0.25),
  * gray 0.2, blur 0.5 with sigma 0.1-2.0, box 0.5 with area 0.02-0.4 and ratio
  * 0.3-1/0.3, ImageNet mean/std. */
 void sg_augment_config_unimatch(sg_augment_config *cfg, int crop);
-/* CutMix-Seg's default: one box of area fraction 0.5 (spec-a 2.1). */
+/* CutMix-Seg's default: one box of area fraction 0.5 (CM mask_prop_range 0.5). */
 void sg_cutmix_seg_config_default(sg_cutmix_seg_config *cfg);
 /* Checks ranges (probabilities in [0, 1], min <= max, fills in 0..255, ...);
  * returns -1 with a message naming the bad field. For configs read from files. */
@@ -182,7 +186,7 @@ void sg_cutmix_box(sg_box *box, int side, const sg_cutmix_config *cfg, sg_rng *r
 void sg_cutmix_seg_box(sg_box *box, int h, int w, const sg_cutmix_seg_config *cfg, sg_rng *rng);
 /* mask (h, w) = 1 inside the box, 0 outside. */
 void sg_box_mask(int32_t *mask, int h, int w, const sg_box *box);
-/* ClassMix (spec-b 2.2): of the classes present in pred (h, w; values in
+/* ClassMix (Olsson et al., WACV 2021): of the classes present in pred (h, w; values in
  * [0, n_classes), others are skipped), choose floor(n/2) without replacement
  * (partial Fisher-Yates with sg_rng_below); mask = 1 where pred is a chosen
  * class, else 0. Returns the number of classes chosen. */

@@ -3,7 +3,7 @@
  *
  * A loader reads samples through a callback (sg_source; a dataset plugs in
  * with a three-line adapter around sg_dataset_load), augments them as UniMatch
- * does (augment.h, spec-a 0.2 and 4.2) and assembles batches:
+ * does (augment.h; UniMatch dataset/semi.py) and assembles batches:
  *   labeled    img (N, 3, S, S) float, normalised; mask (N, S, S) int32, 255 = ignore
  *   unlabeled  img = the weak view, img_s1, img_s2 (N, 3, S, S); ignore (N, S, S)
  *              int32 = 255 where the crop is padding, else 0; box1, box2
@@ -67,7 +67,8 @@ typedef struct sg_loader_config {
     /* The id keying the epoch order: -1 (the default) = id. Another loader's
      * id, with the same source, epoch_len and shuffle, gives that loader's
      * order: the same samples batch by batch, augmented under this loader's
-     * own id (UniMatch's loader_u_mix, spec-a 4.3 QUIRK). */
+     * own id (UniMatch's loader_u_mix: the same images as loader_u, see
+     * experiments/unimatch/README.md "Quirk switches"). */
     int order_id;
     int start_epoch;       /* first epoch produced (resume) */
     int start_batch;       /* first batch of that epoch, in [0, batches per

@@ -15,7 +15,8 @@
  * stored: momentum is fixed at 0.1, so PyTorch never reads it).
  * Group 0 = backbone, group 1 = everything else (UniMatch's lr_multi group).
  *
- * Architecture (spec-a section 0.3). Stems: torchvision (7x7 s2 conv, BN,
+ * Architecture (LiheYoung/UniMatch@0324f3d:model/semseg/deeplabv3plus.py,
+ * model/backbone/resnet.py). Stems: torchvision (7x7 s2 conv, BN,
  * ReLU, 3x3 s2 max-pool) or the deep "v1c" stem (3x3 s2 3->w, BN, ReLU,
  * 3x3 w->w, BN, ReLU, 3x3 w->2w, BN, ReLU, max-pool), w = widths[0]; the
  * paper model has w = 64, so layer1 sees 128 channels as in UniMatch.

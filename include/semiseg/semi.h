@@ -85,7 +85,8 @@ sg_tensor *sg_semi_masked_ce(sg_ctx *ctx, sg_tensor *logits, const sg_pseudo *ta
  * i.e. mean_px sum_c (.)^2 / C (torch mse_loss on the softmaxes); probs is the
  * teacher's, constant. */
 sg_tensor *sg_semi_softmax_mse(sg_ctx *ctx, sg_tensor *logits, sg_tensor *probs);
-/* CutMix-Seg consistency (spec-a 2.3 steps 6-7):
+/* CutMix-Seg consistency (Britefury/cutmix-semisup-seg@c073d7b:
+ * train_seg_semisup_mask_mt.py, mask_mode 'mix', cons_loss_fn 'var'):
  *   conf_c = mean over all pixels of [max_c probs >= thresh]   (one scalar), or
  *            the per-pixel indicator itself when per_pixel;
  *   L = mean_(n,h,w) [ sum_c (softmax(logits) - probs)^2 * valid * conf_c ].
@@ -169,7 +170,7 @@ typedef enum sg_semi_mix_source {
     /* As BATCH, but the second batch holds the same images as the unlabeled
      * batch, in the same order, augmented independently: UniMatch's released
      * loader_u_mix, a second DataLoader over a DistributedSampler with the
-     * same seed (spec-a 4.3 QUIRK). */
+     * same seed (experiments/unimatch/README.md "Quirk switches"). */
     SG_SEMI_MIX_SAME = 2
 } sg_semi_mix_source;
 

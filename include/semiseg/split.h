@@ -13,7 +13,7 @@
  *              line[12:-15] + "gtFine_labelTrainIds.png").
  * CRLF endings, blank lines, surrounding blanks and a missing final newline
  * are accepted (the reference copies have all of them). A split is a folder
- * with labeled.txt and unlabeled.txt (spec A 0.1).
+ * with labeled.txt and unlabeled.txt (as LiheYoung/UniMatch@0324f3d:splits/).
  *
  * Covered by tests/test_splits.c and tests/splits_reference.sh.
  */

@@ -1,8 +1,8 @@
 /*
  * synth.h: the synthetic VOC-format dataset of the `demo` benchmark.
  *
- * Design "v7" of ../shared/docs/demo-benchmark.md section 2 (measured with a
- * PyTorch prototype): 64x64 RGB scenes, background (class 0) = smooth colour
+ * The project's design "v7" (measured with a PyTorch prototype; see
+ * README.md "Demo schedule"): 64x64 RGB scenes, background (class 0) = smooth colour
  * field + low-contrast textured clutter blobs, 2-4 objects of 6 classes whose
  * identity is carried by texture (aligned with the image axes) and shape, never
  * by colour; then a lighting gradient, gain, Gaussian blur, noise and 8-bit

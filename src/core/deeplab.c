@@ -1,7 +1,7 @@
 /*
  * deeplab.c: DeepLabV3+ on a ResNet backbone, as UniMatch builds it
- * (model.h; LiheYoung/UniMatch model/semseg/deeplabv3plus.py, spec-a
- * sections 0.3 and 4.3).
+ * (model.h; LiheYoung/UniMatch@0324f3d:model/semseg/deeplabv3plus.py, with
+ * its need_fp feature-perturbation pass as unimatch.py uses it).
  *
  *   c4 (N, C4, h4, w4) -> ASPP: b0 1x1, b1..b3 3x3 at the three rates, b4
  *       global average -> 1x1 -> BN -> ReLU -> bilinear back to (h4, w4);

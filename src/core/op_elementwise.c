@@ -37,7 +37,8 @@ static void sg_relu_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_unary_node *n = (sg_unary_node *)node;
     float *dx = sg_grad_buffer(ctx, n->x);
-    if (dx) SG_BACKEND_NEED(ctx->be, relu_backward)(dx, node->out->grad, n->x->data, sg_numel(n->x));
+    if (dx) SG_BACKEND_NEED(ctx->be, relu_backward)(dx, node->out->grad, n->x->data,
+                                                    sg_numel(n->x));
 }
 
 sg_tensor *sg_relu(sg_ctx *ctx, sg_tensor *x)
@@ -57,7 +58,8 @@ static void sg_gelu_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_unary_node *n = (sg_unary_node *)node;
     float *dx = sg_grad_buffer(ctx, n->x);
-    if (dx) SG_BACKEND_NEED(ctx->be, gelu_backward)(dx, node->out->grad, n->x->data, sg_numel(n->x));
+    if (dx) SG_BACKEND_NEED(ctx->be, gelu_backward)(dx, node->out->grad, n->x->data,
+                                                    sg_numel(n->x));
 }
 
 sg_tensor *sg_gelu(sg_ctx *ctx, sg_tensor *x)
@@ -81,22 +83,22 @@ typedef struct {
 static void sg_add_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_binary_node *n = (sg_binary_node *)node;
-    SG_BACKEND_NEED(ctx->be, add_backward)(sg_grad_buffer(ctx, n->a), sg_grad_buffer(ctx, n->b), node->out->grad,
-                        sg_numel(n->a));
+    SG_BACKEND_NEED(ctx->be, add_backward)(sg_grad_buffer(ctx, n->a), sg_grad_buffer(ctx, n->b),
+                                           node->out->grad, sg_numel(n->a));
 }
 
 static void sg_sub_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_binary_node *n = (sg_binary_node *)node;
-    SG_BACKEND_NEED(ctx->be, sub_backward)(sg_grad_buffer(ctx, n->a), sg_grad_buffer(ctx, n->b), node->out->grad,
-                        sg_numel(n->a));
+    SG_BACKEND_NEED(ctx->be, sub_backward)(sg_grad_buffer(ctx, n->a), sg_grad_buffer(ctx, n->b),
+                                           node->out->grad, sg_numel(n->a));
 }
 
 static void sg_mul_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_binary_node *n = (sg_binary_node *)node;
-    SG_BACKEND_NEED(ctx->be, mul_backward)(sg_grad_buffer(ctx, n->a), sg_grad_buffer(ctx, n->b), node->out->grad,
-                        n->a->data, n->b->data, sg_numel(n->a));
+    SG_BACKEND_NEED(ctx->be, mul_backward)(sg_grad_buffer(ctx, n->a), sg_grad_buffer(ctx, n->b),
+                                           node->out->grad, n->a->data, n->b->data, sg_numel(n->a));
 }
 
 static sg_tensor *sg_binary_(sg_ctx *ctx, const char *op, sg_tensor *a, sg_tensor *b,
@@ -170,8 +172,8 @@ static void sg_dropout2d_backward_(sg_ctx *ctx, sg_node *node)
     float *dx = sg_grad_buffer(ctx, n->x);
     if (dx)
         SG_BACKEND_NEED(ctx->be, dropout2d_backward)(dx, node->out->grad, n->scale,
-                                  (size_t)x->shape[0] * x->shape[1],
-                                  (size_t)x->shape[2] * x->shape[3]);
+                                                     (size_t)x->shape[0] * x->shape[1],
+                                                     (size_t)x->shape[2] * x->shape[3]);
 }
 
 sg_tensor *sg_dropout2d(sg_ctx *ctx, sg_tensor *x, float p, uint64_t seed, uint64_t stream)

@@ -32,7 +32,8 @@ static void sg_concat_backward_(sg_ctx *ctx, sg_node *node)
     for (int i = 0; i < c->n; i++) {
         const int len = c->xs[i]->shape[c->dim];
         float *dx = sg_grad_buffer(ctx, c->xs[i]);
-        if (dx) SG_BACKEND_NEED(ctx->be, concat_backward)(dx, out->grad, outer, out->shape[c->dim], off, len, inner);
+        if (dx) SG_BACKEND_NEED(ctx->be, concat_backward)(dx, out->grad, outer, out->shape[c->dim],
+                                                          off, len, inner);
         off += len;
     }
 }
@@ -66,7 +67,8 @@ sg_tensor *sg_concat(sg_ctx *ctx, sg_tensor *const *xs, int n, int dim)
     int off = 0;
     for (int i = 0; i < n; i++) {
         const int len = xs[i]->shape[dim];
-        SG_BACKEND_NEED(ctx->be, concat_forward)(out->data, xs[i]->data, outer, total, off, len, inner);
+        SG_BACKEND_NEED(ctx->be, concat_forward)(out->data, xs[i]->data, outer, total, off, len,
+                                                 inner);
         off += len;
     }
     if (sg_should_record(ctx, n, (const sg_tensor *const *)xs)) {
@@ -95,7 +97,7 @@ static void sg_narrow_backward_(sg_ctx *ctx, sg_node *node)
     size_t outer, inner;
     sg_split_dims_(n->x, n->dim, &outer, &inner);
     SG_BACKEND_NEED(ctx->be, narrow_backward)(dx, out->grad, outer, n->x->shape[n->dim], n->start,
-                           out->shape[n->dim], inner);
+                                              out->shape[n->dim], inner);
 }
 
 sg_tensor *sg_narrow(sg_ctx *ctx, sg_tensor *x, int dim, int start, int length)
@@ -114,7 +116,8 @@ sg_tensor *sg_narrow(sg_ctx *ctx, sg_tensor *x, int dim, int start, int length)
     sg_tensor *out = sg_tensor_new(ctx, SG_F32, x->ndim, shape);
     size_t outer, inner;
     sg_split_dims_(x, dim, &outer, &inner);
-    SG_BACKEND_NEED(ctx->be, narrow_forward)(out->data, x->data, outer, x->shape[dim], start, length, inner);
+    SG_BACKEND_NEED(ctx->be, narrow_forward)(out->data, x->data, outer, x->shape[dim], start,
+                                             length, inner);
     if (sg_should_record(ctx, 1, (const sg_tensor *const[]){x})) {
         sg_narrow_node *n = sg_tape_record(ctx, sizeof *n, "sg_narrow", sg_narrow_backward_, out);
         n->x = x;

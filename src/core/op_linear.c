@@ -21,7 +21,8 @@ static void sg_linear_backward_(sg_ctx *ctx, sg_node *node)
     float *dx = sg_grad_buffer(ctx, n->x);
     float *dw = sg_grad_buffer(ctx, n->w);
     float *db = sg_grad_buffer(ctx, n->b);
-    SG_BACKEND_NEED(ctx->be, linear_backward)(dx, dw, db, node->out->grad, n->x->data, n->w->data, n->R, n->I, n->O);
+    SG_BACKEND_NEED(ctx->be, linear_backward)(dx, dw, db, node->out->grad, n->x->data, n->w->data,
+                                              n->R, n->I, n->O);
     ctx->flops += ((dx != NULL) + (dw != NULL)) * 2.0 * n->R * n->I * n->O;
 }
 
@@ -48,7 +49,8 @@ sg_tensor *sg_linear(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b)
     for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
     shape[x->ndim - 1] = O;
     sg_tensor *out = sg_tensor_new(ctx, SG_F32, x->ndim, shape);
-    SG_BACKEND_NEED(ctx->be, linear_forward)(out->data, x->data, w->data, b ? b->data : NULL, R, I, O);
+    SG_BACKEND_NEED(ctx->be, linear_forward)(out->data, x->data, w->data, b ? b->data : NULL, R, I,
+                                             O);
     ctx->flops += 2.0 * R * I * O;
     if (sg_should_record(ctx, 3, (const sg_tensor *const[]){x, w, b})) {
         sg_linear_node *n = sg_tape_record(ctx, sizeof *n, "sg_linear", sg_linear_backward_, out);
@@ -76,8 +78,8 @@ static void sg_matmul_backward_(sg_ctx *ctx, sg_node *node)
     float *da = sg_grad_buffer(ctx, n->a);
     float *db = sg_grad_buffer(ctx, n->b);
     if (da || db)
-        SG_BACKEND_NEED(ctx->be, matmul_backward)(da, db, node->out->grad, n->a->data, n->b->data, n->B, n->M, n->N,
-                               n->K, n->trans_a, n->trans_b);
+        SG_BACKEND_NEED(ctx->be, matmul_backward)(da, db, node->out->grad, n->a->data, n->b->data,
+                                                  n->B, n->M, n->N, n->K, n->trans_a, n->trans_b);
     ctx->flops += ((da != NULL) + (db != NULL)) * 2.0 * n->B * n->M * n->N * n->K;
 }
 
@@ -100,7 +102,8 @@ sg_tensor *sg_matmul(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, bool trans_a, bool
              trans_a ? "^T" : "", sb, trans_b ? "^T" : "");
     int shape[3] = {B, M, N};
     sg_tensor *out = sg_tensor_new(ctx, SG_F32, a->ndim, d ? shape : shape + 1);
-    SG_BACKEND_NEED(ctx->be, matmul_forward)(out->data, a->data, b->data, B, M, N, Ka, trans_a, trans_b);
+    SG_BACKEND_NEED(ctx->be, matmul_forward)(out->data, a->data, b->data, B, M, N, Ka, trans_a,
+                                             trans_b);
     ctx->flops += 2.0 * B * M * N * Ka;
     if (sg_should_record(ctx, 2, (const sg_tensor *const[]){a, b})) {
         sg_matmul_node *n = sg_tape_record(ctx, sizeof *n, "sg_matmul", sg_matmul_backward_, out);

@@ -116,10 +116,11 @@ static void sg_layernorm_backward_(sg_ctx *ctx, sg_node *node)
     sg_layernorm_node *n = (sg_layernorm_node *)node;
     const sg_tensor *x = n->x;
     int D = x->shape[x->ndim - 1];
-    SG_BACKEND_NEED(ctx->be, layernorm_backward)(sg_grad_buffer(ctx, n->x), sg_grad_buffer(ctx, n->weight),
-                              sg_grad_buffer(ctx, n->bias), node->out->grad, x->data,
-                              n->weight ? n->weight->data : NULL, n->mean, n->rstd,
-                              sg_numel(x) / (size_t)D, D);
+    SG_BACKEND_NEED(ctx->be, layernorm_backward)(sg_grad_buffer(ctx, n->x),
+                                                 sg_grad_buffer(ctx, n->weight),
+                                                 sg_grad_buffer(ctx, n->bias), node->out->grad,
+                                                 x->data, n->weight ? n->weight->data : NULL,
+                                                 n->mean, n->rstd, sg_numel(x) / (size_t)D, D);
 }
 
 sg_tensor *sg_layernorm(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_tensor *bias, float eps)

@@ -80,8 +80,9 @@ static void sg_global_avgpool_backward_(sg_ctx *ctx, sg_node *node)
     float *dx = sg_grad_buffer(ctx, n->x);
     const sg_tensor *x = n->x;
     if (dx)
-        SG_BACKEND_NEED(ctx->be, global_avgpool_backward)(dx, node->out->grad, x->shape[0] * x->shape[1],
-                                       x->shape[2] * x->shape[3]);
+        SG_BACKEND_NEED(ctx->be, global_avgpool_backward)(dx, node->out->grad,
+                                                          x->shape[0] * x->shape[1],
+                                                          x->shape[2] * x->shape[3]);
 }
 
 sg_tensor *sg_global_avgpool(sg_ctx *ctx, sg_tensor *x)
@@ -93,7 +94,8 @@ sg_tensor *sg_global_avgpool(sg_ctx *ctx, sg_tensor *x)
     int N = x->shape[0], C = x->shape[1];
     sg_tensor *out = sg_tensor_new4(ctx, N, C, 1, 1);
     sg_check_device(ctx, "sg_global_avgpool", x);
-    SG_BACKEND_NEED(ctx->be, global_avgpool_forward)(out->data, x->data, N * C, x->shape[2] * x->shape[3]);
+    SG_BACKEND_NEED(ctx->be, global_avgpool_forward)(out->data, x->data, N * C,
+                                                     x->shape[2] * x->shape[3]);
     if (sg_should_record(ctx, 1, (const sg_tensor *const[]){x})) {
         sg_global_avgpool_node *n =
             sg_tape_record(ctx, sizeof *n, "sg_global_avgpool", sg_global_avgpool_backward_, out);

@@ -29,9 +29,10 @@ static void sg_resize_bilinear_backward_(sg_ctx *ctx, sg_node *node)
     const sg_tensor *x = n->x, *out = node->out;
     float *dx = sg_grad_buffer(ctx, n->x);
     if (dx) {
-        SG_BACKEND_NEED(ctx->be, resize_bilinear_backward)(&ctx->arena, dx, out->grad, x->shape[0] * x->shape[1],
-                                        x->shape[2], x->shape[3], out->shape[2], out->shape[3],
-                                        n->align_corners);
+        SG_BACKEND_NEED(ctx->be, resize_bilinear_backward)(&ctx->arena, dx, out->grad,
+                                                           x->shape[0] * x->shape[1], x->shape[2],
+                                                           x->shape[3], out->shape[2],
+                                                           out->shape[3], n->align_corners);
     }
 }
 
@@ -40,8 +41,9 @@ sg_tensor *sg_resize_bilinear(sg_ctx *ctx, sg_tensor *x, int oh, int ow, bool al
     sg_check_device(ctx, "sg_resize_bilinear", x);
     sg_check_image_("sg_resize_bilinear", x, oh, ow);
     sg_tensor *out = sg_tensor_new4(ctx, x->shape[0], x->shape[1], oh, ow);
-    SG_BACKEND_NEED(ctx->be, resize_bilinear_forward)(&ctx->arena, out->data, x->data, x->shape[0] * x->shape[1],
-                                   x->shape[2], x->shape[3], oh, ow, align_corners);
+    SG_BACKEND_NEED(ctx->be, resize_bilinear_forward)(&ctx->arena, out->data, x->data,
+                                                      x->shape[0] * x->shape[1], x->shape[2],
+                                                      x->shape[3], oh, ow, align_corners);
     if (sg_should_record(ctx, 1, (const sg_tensor *const[]){x})) {
         sg_resize_bilinear_node *n = sg_tape_record(ctx, sizeof *n, "sg_resize_bilinear",
                                                     sg_resize_bilinear_backward_, out);
@@ -63,8 +65,9 @@ static void sg_resize_nearest_backward_(sg_ctx *ctx, sg_node *node)
     const sg_tensor *x = n->x, *out = node->out;
     float *dx = sg_grad_buffer(ctx, n->x);
     if (dx)
-        SG_BACKEND_NEED(ctx->be, resize_nearest_backward)(dx, out->grad, x->shape[0] * x->shape[1], x->shape[2],
-                                       x->shape[3], out->shape[2], out->shape[3]);
+        SG_BACKEND_NEED(ctx->be, resize_nearest_backward)(dx, out->grad, x->shape[0] * x->shape[1],
+                                                          x->shape[2], x->shape[3], out->shape[2],
+                                                          out->shape[3]);
 }
 
 sg_tensor *sg_resize_nearest(sg_ctx *ctx, sg_tensor *x, int oh, int ow)
@@ -72,8 +75,8 @@ sg_tensor *sg_resize_nearest(sg_ctx *ctx, sg_tensor *x, int oh, int ow)
     sg_check_device(ctx, "sg_resize_nearest", x);
     sg_check_image_("sg_resize_nearest", x, oh, ow);
     sg_tensor *out = sg_tensor_new4(ctx, x->shape[0], x->shape[1], oh, ow);
-    SG_BACKEND_NEED(ctx->be, resize_nearest_forward)(out->data, x->data, x->shape[0] * x->shape[1], x->shape[2],
-                                  x->shape[3], oh, ow);
+    SG_BACKEND_NEED(ctx->be, resize_nearest_forward)(out->data, x->data, x->shape[0] * x->shape[1],
+                                                     x->shape[2], x->shape[3], oh, ow);
     if (sg_should_record(ctx, 1, (const sg_tensor *const[]){x})) {
         sg_resize_nearest_node *n = sg_tape_record(ctx, sizeof *n, "sg_resize_nearest",
                                                    sg_resize_nearest_backward_, out);
@@ -94,7 +97,7 @@ sg_tensor *sg_resize_nearest_labels(sg_ctx *ctx, const sg_tensor *labels, int oh
              sg_shape_str(labels, s, sizeof s));
     const int shape[3] = {labels->shape[0], oh, ow};
     sg_tensor *out = sg_tensor_new(ctx, SG_I32, 3, shape);
-    SG_BACKEND_NEED(ctx->be, resize_nearest_labels)(out->i32, labels->i32, labels->shape[0], labels->shape[1],
-                                 labels->shape[2], oh, ow);
+    SG_BACKEND_NEED(ctx->be, resize_nearest_labels)(out->i32, labels->i32, labels->shape[0],
+                                                    labels->shape[1], labels->shape[2], oh, ow);
     return out;
 }

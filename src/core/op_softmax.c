@@ -19,9 +19,11 @@ static void sg_softmax_backward_(sg_ctx *ctx, sg_node *node)
     float *dx = sg_grad_buffer(ctx, n->x);
     if (!dx) return;
     if (n->log)
-        SG_BACKEND_NEED(ctx->be, log_softmax_backward)(dx, node->out->grad, node->out->data, n->outer, n->C, n->inner);
+        SG_BACKEND_NEED(ctx->be, log_softmax_backward)(dx, node->out->grad, node->out->data,
+                                                       n->outer, n->C, n->inner);
     else
-        SG_BACKEND_NEED(ctx->be, softmax_backward)(dx, node->out->grad, node->out->data, n->outer, n->C, n->inner);
+        SG_BACKEND_NEED(ctx->be, softmax_backward)(dx, node->out->grad, node->out->data, n->outer,
+                                                   n->C, n->inner);
 }
 
 static sg_tensor *sg_softmax_any_(sg_ctx *ctx, sg_tensor *x, int dim, bool log, const char *op)

@@ -63,16 +63,17 @@ double sg_semi_mask_ratio(const sg_pseudo *p, float tau)
 /* ---- mixing ------------------------------------------------------------------- */
 static void sg_semi_check_plain_(const sg_tensor *t, const char *fn)
 {
-    SG_CHECK(!t->requires_grad, "%s: inputs must not require a gradient (mixing is not differentiable)",
-             fn);
+    SG_CHECK(!t->requires_grad,
+             "%s: inputs must not require a gradient (mixing is not differentiable)", fn);
 }
 
 sg_tensor *sg_semi_paste(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, const sg_tensor *box)
 {
     char sa[SG_SHAPE_STR_LEN], sb[SG_SHAPE_STR_LEN];
-    SG_CHECK(a->dtype == b->dtype && sg_same_shape(a, b) && (a->ndim == 3 || a->ndim == 4),
-             "sg_semi_paste: a %s and b %s must have one dtype and shape, (N, H, W) or (N, C, H, W)",
-             sg_shape_str(a, sa, sizeof sa), sg_shape_str(b, sb, sizeof sb));
+    SG_CHECK(
+        a->dtype == b->dtype && sg_same_shape(a, b) && (a->ndim == 3 || a->ndim == 4),
+        "sg_semi_paste: a %s and b %s must have one dtype and shape, (N, H, W) or (N, C, H, W)",
+        sg_shape_str(a, sa, sizeof sa), sg_shape_str(b, sb, sizeof sb));
     sg_semi_check_plain_(a, "sg_semi_paste");
     sg_semi_check_plain_(b, "sg_semi_paste");
     const int N = a->shape[0], C = a->ndim == 4 ? a->shape[1] : 1;
@@ -123,15 +124,16 @@ void sg_semi_roll_pseudo(sg_ctx *ctx, const sg_pseudo *p, int shift, sg_pseudo *
 
 sg_tensor *sg_semi_valid(sg_ctx *ctx, const sg_tensor *ignore)
 {
-    SG_CHECK(ignore->dtype == SG_I32 && ignore->ndim == 3, "sg_semi_valid: ignore must be int32 (N, H, W)");
+    SG_CHECK(ignore->dtype == SG_I32 && ignore->ndim == 3,
+             "sg_semi_valid: ignore must be int32 (N, H, W)");
     sg_check_device(ctx, "sg_semi_valid", ignore);
     sg_tensor *v = sg_tensor_new(ctx, SG_F32, 3, ignore->shape);
     SG_BACKEND_NEED(ctx->be, valid_from_ignore)(v->data, ignore->i32, sg_numel(ignore));
     return v;
 }
 
-sg_tensor *sg_semi_cutmix_seg_masks(sg_ctx *ctx, int n, int h, int w, const sg_cutmix_seg_config *cfg,
-                                    sg_rng *rng)
+sg_tensor *sg_semi_cutmix_seg_masks(sg_ctx *ctx, int n, int h, int w,
+                                    const sg_cutmix_seg_config *cfg, sg_rng *rng)
 {
     const int shape[3] = {n, h, w};
     sg_tensor *m = sg_tensor_new(ctx, SG_I32, 3, shape);
@@ -164,14 +166,15 @@ sg_tensor *sg_semi_softmax_mse(sg_ctx *ctx, sg_tensor *logits, sg_tensor *probs)
     return sg_mse_loss(ctx, sg_softmax(ctx, logits, 1), probs, SG_REDUCE_MEAN);
 }
 
-sg_tensor *sg_semi_cutmixseg_cons(sg_ctx *ctx, sg_tensor *logits, sg_tensor *probs, sg_tensor *valid,
-                                  float thresh, bool per_pixel, double *conf_out)
+sg_tensor *sg_semi_cutmixseg_cons(sg_ctx *ctx, sg_tensor *logits, sg_tensor *probs,
+                                  sg_tensor *valid, float thresh, bool per_pixel, double *conf_out)
 {
     char a[SG_SHAPE_STR_LEN], b[SG_SHAPE_STR_LEN];
     SG_CHECK(sg_same_shape(logits, probs) && logits->ndim == 4,
              "sg_semi_cutmixseg_cons: logits %s and probs %s must be one (N, C, H, W) shape",
              sg_shape_str(logits, a, sizeof a), sg_shape_str(probs, b, sizeof b));
-    const int N = logits->shape[0], C = logits->shape[1], H = logits->shape[2], W = logits->shape[3];
+    const int N = logits->shape[0], C = logits->shape[1], H = logits->shape[2],
+              W = logits->shape[3];
     SG_CHECK(valid->dtype == SG_F32 && valid->ndim == 3 && valid->shape[0] == N &&
                  valid->shape[1] == H && valid->shape[2] == W,
              "sg_semi_cutmixseg_cons: valid must be float (%d, %d, %d)", N, H, W);
@@ -250,17 +253,20 @@ void sg_semi_mix_pseudo(sg_ctx *ctx, sg_deeplab *m, const sg_batch *mix, sg_pseu
     sg_semi_pseudo_label(ctx, sg_semi_predict(ctx, m, mix->img, false), mix->ignore, pm);
 }
 
-void sg_semi_check_batches(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix, const char *fn)
+void sg_semi_check_batches(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix,
+                           const char *fn)
 {
     SG_CHECK(lab && lab->img && lab->mask, "%s: the labeled batch needs img and mask", fn);
     SG_CHECK(unl && unl->img && unl->img_s1 && unl->ignore && unl->box1,
              "%s: the unlabeled batch needs img, img_s1, ignore and box1", fn);
-    SG_CHECK(!mix || (mix->img && mix->img_s1 && mix->ignore && mix->img->shape[0] == unl->img->shape[0]),
+    SG_CHECK(!mix || (mix->img && mix->img_s1 && mix->ignore &&
+                      mix->img->shape[0] == unl->img->shape[0]),
              "%s: the mix batch needs img, img_s1 and ignore, with the unlabeled batch size", fn);
 }
 
 /* ---- glue to the run driver ------------------------------------------------------- */
-static sg_tensor *sg_semi_run_sup_(void *user, sg_ctx *ctx, sg_tensor *logits, const sg_tensor *labels)
+static sg_tensor *sg_semi_run_sup_(void *user, sg_ctx *ctx, sg_tensor *logits,
+                                   const sg_tensor *labels)
 {
     sg_run *run = user;
     SG_CHECK(ctx == &run->ctx, "sg_semi_sup_of_run: the loss must be recorded on run->ctx");
@@ -289,8 +295,8 @@ void sg_semi_teacher_start(sg_deeplab *teacher, sg_run *run)
     if (run->iter == 0) sg_param_set_copy(&teacher->params, &run->model.params);
 }
 
-int sg_semi_mix_source_read(struct sg_config *c, const char *key, const char *def, sg_semi_mix_source *mix,
-                            struct sg_method *method, sg_err *err)
+int sg_semi_mix_source_read(struct sg_config *c, const char *key, const char *def,
+                            sg_semi_mix_source *mix, struct sg_method *method, sg_err *err)
 {
     static const char *const names[] = {"roll", "batch", "same", NULL};
     int v;

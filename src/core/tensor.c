@@ -193,7 +193,8 @@ void sg_ctx_reset(sg_ctx *ctx)
     sg_arena_reset(&ctx->host);
 }
 
-sg_tensor *sg_ctx_release_keep(sg_ctx *ctx, sg_arena_mark mark, int n_nodes_at_mark, const sg_tensor *t)
+sg_tensor *sg_ctx_release_keep(sg_ctx *ctx, sg_arena_mark mark, int n_nodes_at_mark,
+                               const sg_tensor *t)
 {
     SG_CHECK(ctx->n_nodes == n_nodes_at_mark,
              "sg_ctx_release_keep: %d ops were recorded since the mark; their saved tensors "

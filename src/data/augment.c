@@ -3,7 +3,7 @@
  * flip), the weak and strong pipelines and ImageNet normalisation (augment.h).
  *
  * Layout: sg_image is HWC uint8. Normalised output is float32 (3, H, W).
- * Reference: UniMatch dataset/transform.py + dataset/semi.py (spec-a 0.2, 4.2)
+ * Reference: LiheYoung/UniMatch@0324f3d:dataset/transform.py and dataset/semi.py
  * on PIL images; the resize arithmetic is Pillow 9.4's libImaging/Resample.c
  * (bilinear) and Geometry.c ImagingScaleAffine (nearest), reproduced so that
  * outputs match Pillow bit for bit. Covered by tests/test_augment.c.
@@ -20,10 +20,10 @@ void sg_augment_config_unimatch(sg_augment_config *cfg, int crop)
 {
     SG_CHECK(crop >= 1, "sg_augment_config_unimatch: crop %d < 1", crop);
     memset(cfg, 0, sizeof *cfg);
-    /* spec-a 0.2: resize(img, mask, (0.5, 2.0)); crop fills 0 / 255 / 254; hflip(p=0.5) */
+    /* dataset/semi.py: resize(img, mask, (0.5, 2.0)); crop fills 0 / 255 / 254; hflip(p=0.5) */
     cfg->weak = (sg_weak_config){.crop = crop, .scale_min = 0.5, .scale_max = 2.0, .image_fill = 0,
                                  .label_fill = 255, .unlabeled_fill = 254, .flip_p = 0.5f};
-    /* spec-a 4.2: p 0.8 ColorJitter(0.5, 0.5, 0.5, 0.25), RandomGrayscale(0.2),
+    /* dataset/semi.py: p 0.8 ColorJitter(0.5, 0.5, 0.5, 0.25), RandomGrayscale(0.2),
      * blur(p=0.5) with sigma ~ U(0.1, 2.0) */
     cfg->strong = (sg_strong_config){.jitter_p = 0.8f, .brightness = 0.5f, .contrast = 0.5f,
                                      .saturation = 0.5f, .hue = 0.25f, .gray_p = 0.2f, .blur_p = 0.5f,

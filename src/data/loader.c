@@ -12,7 +12,7 @@
  * same bytes.
  *
  * Reference: UniMatch dataset/semi.py (SemiDataset.__getitem__) and its
- * DataLoader/DistributedSampler use (spec-a 0.2, 0.4). Covered by
+ * DataLoader/DistributedSampler use (LiheYoung/UniMatch@0324f3d:unimatch.py, dataset/semi.py). Covered by
  * tests/test_loader.c.
  */
 #include "semiseg/loader.h"

@@ -1,11 +1,15 @@
 /*
  * mix.c: the mixing masks of the semi-supervised methods (augment.h).
- *   sg_cutmix_box      UniMatch obtain_cutmix_box (spec-a 4.2): with
+ *   sg_cutmix_box      UniMatch obtain_cutmix_box
+ *                      (LiheYoung/UniMatch@0324f3d:dataset/transform.py): with
  *                      probability p a box of area U(0.02, 0.4) S^2 and aspect
  *                      ratio U(0.3, 1/0.3), resampled until it fits
- *   sg_cutmix_seg_box  CutMix-Seg BoxMaskGenerator (spec-a 2.2): one box of
- *                      area fraction a, random aspect, always inside
- *   sg_classmix_mask   ClassMix (spec-b 2.2): half of the classes present
+ *   sg_cutmix_seg_box  CutMix-Seg BoxMaskGenerator
+ *                      (Britefury/cutmix-semisup-seg@c073d7b:mask_gen.py): one
+ *                      box of area fraction a, random aspect, always inside
+ *   sg_classmix_mask   ClassMix (Olsson et al., WACV 2021;
+ *                      1181110317/SSL_CTT@33d7e3c:utils/transformmasks.py):
+ *                      half of the classes present
  * Masks are int32 (h, w), 1 = take the mix source (the box / chosen classes).
  * Every draw comes from the caller's sg_rng; draw orders are in augment.h.
  * Covered by tests/test_augment.c (statistics and invariants).

@@ -1,6 +1,7 @@
 /*
- * synth.c: the synthetic VOC-format dataset (synth.h), design "v7" of
- * ../shared/docs/demo-benchmark.md section 2, and its split files.
+ * synth.c: the synthetic VOC-format dataset (synth.h), generator design
+ * "v7" (textured shapes on a textured background: README.md "Demo schedule"
+ * and splits/demo/README.md), and its split files.
  *
  * Coordinates are pixel centres (x + 0.5, y + 0.5); values stay in [0, 1]
  * (doubles) until the final clip and round(255 x). Order of the random draws

@@ -66,7 +66,8 @@ static sg_tensor *run_model_(sg_ctx *ctx, sg_logits_fn fn, void *model, sg_tenso
              "(1, 3, %d, %d) input",
              x->shape[2], x->shape[3], x->shape[2], x->shape[3]);
     int k = y->shape[1];
-    SG_CHECK(k >= 1 && k <= 255, "sg_eval_image: the model returned K = %d classes, need 1..255", k);
+    SG_CHECK(k >= 1 && k <= 255, "sg_eval_image: the model returned K = %d classes, need 1..255",
+             k);
     SG_CHECK(k_want == 0 || k == k_want,
              "sg_eval_image: the model returned K = %d classes, the confusion matrix has %d", k,
              k_want);

@@ -315,7 +315,7 @@ for (name, depth, widths, deep, os_, mg, aspp, rates, red, dec, k, training, fp,
         if not bname.endswith("num_batches_tracked"):
             fx.add(f"{name}.buf.{bname}", b.float())
 
-# ---- paper-size counts (spec-a 0.3: R101 59.5M, R50 40.5M with 21 classes) -------------
+# ---- paper-size counts (UniMatch training-logs: R101 59.5M, R50 40.5M with 21 classes) ---
 for depth in (101, 50):
     paper = DeepLab(depth, [64, 128, 256, 512], True, 16, False, 256, [6, 12, 18], 48, 256, 21)
     fx.add(f"paper.r{depth}", torch.tensor(count(paper, 65, 65), dtype=torch.float64))

@@ -5,8 +5,9 @@ Run with Debian's python3-torch from the source root:
 Writes tests/data/semi.bin (deterministic: rerunning gives identical bytes).
 
 Each method is re-implemented here the way its reference code writes it
-(LiheYoung/UniMatch unimatch.py and fixmatch.py, Britefury/cutmix-semisup-seg
-train_seg_semisup_mask_mt.py, the benchmark's Mean Teacher of spec-a 1.2),
+(LiheYoung/UniMatch@0324f3d:unimatch.py and fixmatch.py,
+Britefury/cutmix-semisup-seg@c073d7b:train_seg_semisup_mask_mt.py, the
+benchmark's Mean Teacher of experiments/meanteacher/README.md),
 with torch's own softmax / argmax / boolean-mask pasting / cross_entropy, on
 the DeepLabV3+ of tests/ref/gen_model.py (imported: only its definitions are
 executed) whose weights both sides draw from Philox. The feature-perturbation
@@ -287,7 +288,7 @@ fx.add("unimatch.hp", torch.tensor([tau, W_S, W_FP], dtype=torch.float64))
 terms("unimatch", [loss, loss_x, loss_s1, loss_s2, loss_fp], mask_ratio(conf_w, ign, tau))
 store("unimatch", m)
 
-# ---- Mean Teacher (spec-a 1.2: MT-Seg), EMA with the warm-start decay -------------------
+# ---- Mean Teacher (MT-Seg, experiments/meanteacher/README.md), EMA with the warm-start decay
 CONS_W, RAMP, IT, ALPHA = 30.0, 10, 4, 0.99
 m, t = make(SEED_S), make(SEED_T)
 t.eval()

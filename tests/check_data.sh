@@ -1,5 +1,5 @@
 #!/bin/sh
-# check_data.sh: `sg-data check` (the issue's --check-data) on a small
+# check_data.sh: `sg-data check` (the dataset check) on a small
 # synthetic VOC-format dataset. The clean copy has no problem and exits 0;
 # a copy damaged in eleven ways (missing image, missing mask, mask of the
 # wrong size, label 37, truncated image, RGB mask, image that is not an

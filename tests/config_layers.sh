@@ -13,8 +13,10 @@
 #     before it reads any image) agrees with every other method's on every
 #     non-method key that neither method declares: same keys, same values.
 # The trainers run in a scratch folder that holds the split and val lists the
-# configs name, filled with made-up image names: config.resolved is written,
-# then the first image read fails, which ends the run.
+# configs name, filled with made-up image-mask pairs (the labeled and the
+# unlabeled lists apart), and those files, empty, under every data.root: the
+# start-up list checks pass, config.resolved is written, then the first image
+# read fails, which ends the run.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=$(cd "${top_builddir:-.}" && pwd)
 ex="$top_srcdir/experiments"
@@ -61,7 +63,15 @@ w="$SG_TMP/w"
 mkdir -p "$w/splits"
 cp "$top_srcdir/splits/seeds" "$w/splits/seeds"
 i=0
-while [ $i -lt 64 ]; do echo "img_$i"; i=$((i + 1)); done > "$SG_TMP/list"
+while [ $i -lt 64 ]; do
+    echo "img_$i.jpg mask_$i.png" >> "$SG_TMP/list"
+    echo "u_img_$i.jpg u_mask_$i.png" >> "$SG_TMP/ulist"
+    i=$((i + 1))
+done
+for root in $(sed -n 's/^[ \t]*root[ \t]*=[ \t]*\([^ \t;]*\).*/\1/p' "$ex"/*.conf "$ex"/*/*.conf | sort -u); do
+    mkdir -p "$w/$root"
+    (cd "$w/$root" && cut -d' ' -f1,2 "$SG_TMP/list" "$SG_TMP/ulist" | tr ' ' '\n' | xargs touch)
+done
 for f in "$ex"/*.conf "$ex"/*/*.conf; do
     sed -n 's/^[ \t]*\(split\|val\)[ \t]*=[ \t]*\([^ \t;]*\).*/\1 \2/p' "$f"
 done | sort -u | while read -r k p; do
@@ -69,7 +79,7 @@ done | sort -u | while read -r k p; do
     if [ "$k" = split ]; then
         mkdir -p "$w/$p"
         cp "$SG_TMP/list" "$w/$p/labeled.txt"
-        cp "$SG_TMP/list" "$w/$p/unlabeled.txt"
+        cp "$SG_TMP/ulist" "$w/$p/unlabeled.txt"
     else
         mkdir -p "$w/$(dirname "$p")"
         cp "$SG_TMP/list" "$w/$p"

@@ -8,7 +8,11 @@
 # count or characters or for a dataset with built-in names, a class count
 # VOC does not have, a sliding window that cannot advance, ignore index 254
 # (the unlabeled padding mark), run.seed and run.seed_index naming different
-# seeds. Then what must work: a list dataset whose ignore index is not 255
+# seeds, misspelt keys and sections (reported before their consequences),
+# run names that leave the output roots or break results.csv, a seeds file
+# not found from the current directory, more than 65535 epochs, and lists
+# that sg-data check rejects (duplicates, labeled also unlabeled, missing
+# files). Then what must work: a list dataset whose ignore index is not 255
 # (labeled crops are padded with it), and a config.resolved rerun with
 # --seed-index, which beats the file's run.seed.
 . "${top_srcdir:-.}/tests/setup.sh"
@@ -111,6 +115,59 @@ set -e
 sed '/^root = /d' "$good" > "$SG_TMP/noroot.conf"
 expect 1 "data.root is required" --config "$SG_TMP/noroot.conf"
 expect 2 "--colour: unknown option" --config "$good" --colour red
+# Misspelt names are reported as such, before the consequences of the keys
+# they fail to set (no training length, a required key missing), and so is
+# a misspelt section.
+expect 1 "c.conf:24: unknown key train.epoch" --config "$(with 'epoch = 3')" --set train.iterations=0
+sed 's/^root = /rot = /' "$good" > "$SG_TMP/rot.conf"
+expect 1 "rot.conf:6: unknown key data.rot" --config "$SG_TMP/rot.conf"
+{ cat "$good"; printf '[trian]\nlr = 0.1\n'; } > "$SG_TMP/sec.conf"
+expect 1 "sec.conf:24: unknown section [trian] (trian.lr)" --config "$SG_TMP/sec.conf"
+expect 1 "--set train.epoch=3: unknown key train.epoch" --config "$good" --set train.iterations=0 --set train.epoch=3
+# run.dataset and run.protocol are folder names under --runs and --reports
+# and CSV fields: '.', '..', '/' and ',' are refused.
+expect 1 "--set: run.dataset = '..': expected a name" --config "$good" --set run.dataset=..
+expect 1 "--set: run.protocol = '.': expected a name" --config "$good" --set run.protocol=.
+expect 1 "--set: run.dataset = 'a,b': expected a name" --config "$good" --set run.dataset=a,b
+expect 1 "--set: run.protocol = 'x/y': expected a name" --config "$good" --set run.protocol=x/y
+# The default seeds file splits/seeds is relative to the current directory:
+# the message names the key and says so.
+sed '/^seeds = /d' "$good" > "$SG_TMP/noseeds.conf"
+(cd "$SG_TMP" && expect 1 "default: run.seeds: splits/seeds: " --config "$SG_TMP/noseeds.conf")
+(cd "$SG_TMP" && expect 1 "(a relative path is resolved from the current directory, $SG_TMP)" \
+    --config "$SG_TMP/noseeds.conf")
+# 65535 epochs are allowed (the error below is the next check's); 65536 are not.
+expect 1 "sliding windows need" --config "$good" --set train.iterations=0 --set train.epochs=65535 \
+    --set eval.mode=sliding --set eval.crop=1
+expect 1 "131071 iterations of 2 per epoch: more than 65535 epochs" --config "$good" --set train.iterations=131071
+# The lists are checked at start-up as sg-data check does: an image listed
+# twice, a labeled image also listed as unlabeled (semi-supervised trainers),
+# and a listed file that is missing or not a regular file, with list:line.
+mkdir "$SG_TMP/dup" "$SG_TMP/ovl"
+{ cat "$SG_TMP/splits/4/labeled.txt"; head -n 1 "$SG_TMP/splits/4/labeled.txt"; } > "$SG_TMP/dup/labeled.txt"
+cp "$SG_TMP/splits/4/unlabeled.txt" "$SG_TMP/dup/"
+img=$(head -n 1 "$SG_TMP/splits/4/labeled.txt" | cut -d' ' -f1)
+expect 1 "dup/labeled.txt:5: $img listed again (first at line 1)" --config "$good" --set data.split="$SG_TMP/dup"
+cp "$SG_TMP/splits/4/labeled.txt" "$SG_TMP/ovl/"
+{ cat "$SG_TMP/splits/4/unlabeled.txt"; head -n 1 "$SG_TMP/splits/4/labeled.txt"; } > "$SG_TMP/ovl/unlabeled.txt"
+set +e
+"$fm" --config "$good" --set data.split="$SG_TMP/ovl" > /dev/null 2> "$SG_TMP/err"
+rc=$?
+set -e
+[ $rc = 1 ] && grep -qF "ovl/labeled.txt:1: $img is also unlabeled (" "$SG_TMP/err" && [ ! -e "$SG_TMP/runs" ] ||
+    { echo "fixmatch accepted a labeled image listed as unlabeled (exit $rc)"; cat "$SG_TMP/err"; exit 1; }
+{ cat "$SG_TMP/splits/val.txt"; echo "JPEGImages/gone.jpg SegmentationClass/gone.png"; } > "$SG_TMP/val_gone.txt"
+expect 1 "val_gone.txt:3: image $SG_TMP/data/JPEGImages/gone.jpg is missing or not a regular file" \
+    --config "$good" --set data.val="$SG_TMP/val_gone.txt"
+mkdir "$SG_TMP/data/JPEGImages/dir.jpg"
+{ cat "$SG_TMP/splits/4/unlabeled.txt"; echo "JPEGImages/dir.jpg SegmentationClass/dir.png"; } > "$SG_TMP/ovl/unlabeled.txt"
+set +e
+"$fm" --config "$good" --set data.split="$SG_TMP/ovl" > /dev/null 2> "$SG_TMP/err"
+rc=$?
+set -e
+[ $rc = 1 ] && grep -qF "ovl/unlabeled.txt:9: image $SG_TMP/data/JPEGImages/dir.jpg is missing or not a regular file" \
+    "$SG_TMP/err" && [ ! -e "$SG_TMP/runs" ] ||
+    { echo "fixmatch accepted a folder as an unlabeled image (exit $rc)"; cat "$SG_TMP/err"; exit 1; }
 expect 2 "--config FILE is required" --set train.lr=1
 
 # And the good config itself runs (so the cases above fail for their line only),

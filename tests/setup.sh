@@ -24,3 +24,18 @@ sg_tiny_train() {
         --set train.batch_size_u=3 --set data.crop=32 --set eval.interval=3 --set output.checkpoint_interval=4 \
         --set data.workers=2 --reports "$SG_TMP/reports" --seed 0 "$@"
 }
+
+# sg_ckpt_same A B: the checkpoints hold the same training state, byte for
+# byte, but for the cost metadata (cost_*: the seconds of two identical runs
+# differ). A safetensors file is an 8-byte little-endian header length, the
+# JSON header (keys sorted, padded with blanks), then the tensor data.
+sg_ckpt_strip_() {
+    sg_n=$(od -An -tu8 -N8 "$1" | tr -d ' ')
+    head -c $((sg_n + 8)) "$1" | tail -c "$sg_n" | sed -e 's/"cost_[a-z_]*":"[^"]*",\{0,1\}//g' -e 's/ *$//'
+    echo
+    tail -c +$((sg_n + 9)) "$1"
+}
+sg_ckpt_same() {
+    sg_ckpt_strip_ "$1" > "$SG_TMP/.ckpt_a" && sg_ckpt_strip_ "$2" > "$SG_TMP/.ckpt_b" &&
+        cmp -s "$SG_TMP/.ckpt_a" "$SG_TMP/.ckpt_b"
+}

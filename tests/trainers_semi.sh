@@ -59,7 +59,7 @@ grep -q "^mix_source = batch ; --set$" "$SG_TMP/mix/demo/12/unimatch/seed0/confi
 train unimatch --runs "$SG_TMP/same" --set unimatch.mix_source=same 2> "$SG_TMP/log_same" ||
     { echo "unimatch mix_source=same failed"; cat "$SG_TMP/log_same"; exit 1; }
 same="$SG_TMP/same/demo/12/unimatch/seed0/ckpt/last.safetensors"
-if cmp -s "$same" "$SG_TMP/mix/demo/12/unimatch/seed0/ckpt/last.safetensors"; then
+if sg_ckpt_same "$same" "$SG_TMP/mix/demo/12/unimatch/seed0/ckpt/last.safetensors"; then
     echo "mix_source same and batch trained identically"; exit 1
 fi
 set +e
@@ -69,7 +69,7 @@ set -e
 [ $rc = 137 ] || { echo "same: expected death by SIGKILL (137), got $rc"; cat "$SG_TMP/log_same_k"; exit 1; }
 train unimatch --runs "$SG_TMP/same_k" --set unimatch.mix_source=same --resume 2> "$SG_TMP/log_same_r" ||
     { cat "$SG_TMP/log_same_r"; exit 1; }
-cmp "$same" "$SG_TMP/same_k/demo/12/unimatch/seed0/ckpt/last.safetensors" ||
+sg_ckpt_same "$same" "$SG_TMP/same_k/demo/12/unimatch/seed0/ckpt/last.safetensors" ||
     { echo "mix_source=same: resumed checkpoint differs from the uninterrupted run's"; exit 1; }
 
 # Kill after iteration 5 (checkpoint at 4) and resume: same final checkpoint.
@@ -81,7 +81,7 @@ for m in meanteacher unimatch; do
     [ $rc = 137 ] || { echo "$m: expected death by SIGKILL (137), got $rc"; cat "$SG_TMP/logk_$m"; exit 1; }
     train $m --runs "$SG_TMP/b" --resume 2> "$SG_TMP/logr_$m" || { cat "$SG_TMP/logr_$m"; exit 1; }
     grep -q "resuming .* at iteration 4 of 6" "$SG_TMP/logr_$m" || { cat "$SG_TMP/logr_$m"; exit 1; }
-    cmp "$SG_TMP/a/demo/12/$m/seed0/ckpt/last.safetensors" "$SG_TMP/b/demo/12/$m/seed0/ckpt/last.safetensors" ||
+    sg_ckpt_same "$SG_TMP/a/demo/12/$m/seed0/ckpt/last.safetensors" "$SG_TMP/b/demo/12/$m/seed0/ckpt/last.safetensors" ||
         { echo "$m: resumed checkpoint differs from the uninterrupted run's"; exit 1; }
 done
 

@@ -11,7 +11,7 @@
  *   sg-data check --dataset voc|cityscapes|list --root DIR [--split DIR]
  *                 [--list FILE]... [--classes N] [--ignore I] [--style S]
  *                 [--no-decode]
- *       validate a dataset and split (the issue's --check-data): labeled and
+ *       validate a dataset and split: labeled and
  *       unlabeled disjoint, no duplicates, no empty list, every file present,
  *       and (unless --no-decode) every image and mask decodable, mask size ==
  *       image size, every label < classes or == ignore. All problems are

@@ -88,6 +88,15 @@ int sg_config_floats(sg_config *c, const char *key, const float *def, int n, flo
 /* Error for the first key (in file order, then --set order) that was given
  * but never read: "path:line: unknown key section.key". */
 int sg_config_check_unused(const sg_config *c, sg_err *err);
+/* Error for the first key given (same order) that `known` does not list:
+ * "path:line: unknown section [train2] (train2.lr)" when no entry names its
+ * section,
+ * else "path:line: unknown key train.lrr". known: NULL-terminated
+ * "section.key" entries, or "section.*" for every key of a section. Unlike
+ * sg_config_check_unused it needs no getter to have run, so a caller can
+ * report a misspelt name before the consequences of its absence (a missing
+ * required key, a combination of defaults). */
+int sg_config_check_known(const sg_config *c, const char *const *known, sg_err *err);
 
 /* The keys read so far, sorted by section then key, one `key = value ;
  * origin` line each under its [section] header. Atomic. */

@@ -3,14 +3,15 @@
  *
  * A trainer is a method (a struct of callbacks) plus
  *     int main(int argc, char **argv) { return sg_run_main(argc, argv, &method); }
- * The driver (src/core/run.c, architecture.md section 3) owns everything
+ * The driver (src/core/run.c; README.md "Layout") owns everything
  * that is not the method: configuration (config.h), split and seed,
  * datasets and loaders, the model built from [model], SGD with two groups
- * (backbone x1, head x train.lr_multi) and the poly schedule (spec-a 0.4),
+ * (backbone x1, head x train.lr_multi) and the poly schedule (UniMatch
+ * unimatch.py / supervised.py),
  * evaluation, checkpoints and --resume, logs, the progress line, the NaN
  * guard, signals, result.json and the results.csv row (results.c).
  *
- * One iteration, as the driver runs it (spec-a 0.4):
+ * One iteration, as the driver runs it (after UniMatch's training loop):
  *     run->iter = it; run->lr = lr of `it`; run->model.training = true;
  *     zero the gradients of run->model;
  *     method->step(run, state, lab, unl, &losses, err)
@@ -25,9 +26,9 @@
  * Logs and checkpoints count completed steps (iteration k = the k-th step).
  *
  * Epochs: a method with unlabeled_loaders = 0 (supervised) trains on passes
- * over the labeled list (spec-a 0.7); otherwise an epoch is one pass over
+ * over the labeled list (UniMatch supervised.py); otherwise an epoch is one pass over
  * the unlabeled list and the labeled list is repeated to its length
- * (spec-a 0.4). The schedule is train.iterations, or train.epochs x
+ * (UniMatch dataset/semi.py). The schedule is train.iterations, or train.epochs x
  * iterations per epoch. Batches are keyed by (seed, loader id, epoch,
  * position): loader ids 0 labeled, 1 unlabeled, 2 the second unlabeled
  * stream (run->mix), so a resumed run sees the batches an uninterrupted one
@@ -45,6 +46,7 @@
 #define SEMISEG_RUN_H
 
 #include <stdio.h>
+#include <time.h>
 
 #include "semiseg.h"
 #include "semiseg/config.h"
@@ -145,7 +147,7 @@ int sg_run_main(int argc, char **argv, const sg_method *method);
 
 /* ---- what a step may call ----------------------------------------------------------- */
 /* The supervised loss configured by train.loss: "ce" = cross-entropy with
- * ignore_index, mean over the non-ignored pixels (spec-a 0.5), or "ohem" =
+ * ignore_index, mean over the non-ignored pixels (UniMatch's CE), or "ohem" =
  * online hard example mining (thresh train.ohem_thresh, min_kept
  * train.ohem_min_kept; UniMatch util/ohem.py). logits (N, K, H, W), mask
  * (N, H, W) int32. Recorded on run->ctx. */
@@ -197,6 +199,13 @@ void sg_result_machine(char *buf, size_t len);
  * header), under an exclusive flock on results.csv.lock, rewriting the file
  * atomically, so parallel runs never interleave or lose rows. */
 int sg_result_append_csv(const sg_run_result *r, const char *reports, sg_err *err);
+/* At a run's start: <reports>/<dataset>/ exists (created) and is writable,
+ * and a results.csv there has this version's header; otherwise the error
+ * names the path, and the run has not trained for a row it cannot record. */
+int sg_result_csv_check(const char *reports, const char *dataset, sg_err *err);
+/* Whether <reports>/<r->dataset>/results.csv has a row of r's method,
+ * dataset, protocol, seed and config_hash finished at or after `since`. */
+bool sg_result_csv_has_row(const sg_run_result *r, const char *reports, time_t since);
 /* The header line of results.csv (no newline). */
 const char *sg_result_csv_header(void);
 

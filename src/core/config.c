@@ -179,6 +179,13 @@ static char *reader_(char *str, int num, void *stream)
 /* The whole file, NUL-terminated; NULL with err set. */
 static char *read_file_(const char *path, sg_err *err)
 {
+    /* Only regular files: `include = /dev/zero` grew the buffer until memory
+     * ran out, and a FIFO or /dev/stdin blocked (fuzzing, tests/fuzz/). */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        sg_err_set(err, "%s: not a regular file (a config file is read whole)", path);
+        return NULL;
+    }
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         sg_err_set(err, "%s: cannot open config file: %s", path, strerror(errno));
@@ -676,18 +683,53 @@ int sg_config_floats(sg_config *c, const char *key, const float *def, int n, flo
     return 0;
 }
 
+/* "path:line: unknown key s.k" or "--set s.k=v: unknown key s.k"; with
+ * section, "...: unknown section [s] (s.k)". */
+static int unknown_(const cfg_entry_ *e, bool section, sg_err *err)
+{
+    char where[4200];
+    if (!strcmp(e->origin, "--set"))
+        snprintf(where, sizeof where, "--set %s.%s=%s", e->section, e->name, e->raw);
+    else
+        snprintf(where, sizeof where, "%s", e->origin);
+    if (section)
+        return sg_err_set(err, "%s: unknown section [%s] (%s.%s)", where, e->section, e->section, e->name);
+    return sg_err_set(err, "%s: unknown key %s.%s", where, e->section, e->name);
+}
+
 int sg_config_check_unused(const sg_config *c, sg_err *err)
 {
     /* File entries come first in c->e (files are loaded before --set), and a
      * --set of a new key is appended, so array order is the promised order. */
     for (int i = 0; i < c->n; i++) {
         const cfg_entry_ *e = &c->e[i];
-        if (e->raw && !e->read) {
-            if (!strcmp(e->origin, "--set"))
-                return sg_err_set(err, "--set %s.%s=%s: unknown key %s.%s", e->section, e->name, e->raw,
-                                  e->section, e->name);
-            return sg_err_set(err, "%s: unknown key %s.%s", e->origin, e->section, e->name);
-        }
+        if (e->raw && !e->read) return unknown_(e, false, err);
+    }
+    return 0;
+}
+
+/* Whether known (NULL-terminated "section.key" / "section.*") lists the
+ * entry's key (*key_ok) or at least its section (*sec_ok). */
+static void known_(const cfg_entry_ *e, const char *const *known, bool *sec_ok, bool *key_ok)
+{
+    *sec_ok = *key_ok = false;
+    size_t sl = strlen(e->section);
+    for (const char *const *k = known; *k; k++) {
+        if (strncmp(*k, e->section, sl) || (*k)[sl] != '.') continue;
+        *sec_ok = true;
+        const char *name = *k + sl + 1;
+        if (!strcmp(name, "*") || !strcmp(name, e->name)) *key_ok = true;
+    }
+}
+
+int sg_config_check_known(const sg_config *c, const char *const *known, sg_err *err)
+{
+    for (int i = 0; i < c->n; i++) {
+        const cfg_entry_ *e = &c->e[i];
+        if (!e->raw) continue;
+        bool sec_ok, key_ok;
+        known_(e, known, &sec_ok, &key_ok);
+        if (!key_ok) return unknown_(e, !sec_ok, err);
     }
     return 0;
 }

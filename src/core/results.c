@@ -1,6 +1,6 @@
 /*
  * results.c: a finished run's result.json and its row in
- * reports/<dataset>/results.csv (run.h; architecture.md section 5).
+ * reports/<dataset>/results.csv (run.h; README.md "Layout" and reports/README.md).
  *
  * mIoU values are written in percent (4 decimals), as papers and reports
  * quote them. result.json has one key per line so that tools (and the
@@ -10,7 +10,9 @@
  * parallel: a writer takes an exclusive flock on results.csv.lock, reads the
  * current file, and replaces it atomically (io.h) with the old rows plus
  * its own, so readers never see a partial row and no row is lost. A file
- * whose header differs from this version's is refused rather than mixed.
+ * whose header differs from this version's is refused rather than mixed;
+ * sg_result_csv_check finds that, and a folder it cannot write, when a run
+ * starts rather than when it ends.
  *
  * Covered by tests/trainer_supervised.sh (columns complete) and
  * tests/run_resume.sh.
@@ -116,6 +118,95 @@ static void row_(const sg_run_result *r, char *buf, size_t len)
                  r->images_per_s, r->gflop_per_iter, r->threads, r->backend, r->git_commit, r->config_hash, when);
 }
 
+/* The whole file (NUL-terminated, *n bytes), or NULL with *n = 0 when it
+ * does not exist or cannot be read. */
+static char *slurp_(const char *path, size_t *n)
+{
+    char *buf = NULL;
+    *n = 0;
+    FILE *in = fopen(path, "rb");
+    if (!in) return NULL;
+    struct stat st;
+    if (fstat(fileno(in), &st) == 0) {
+        buf = sg_xmalloc((size_t)st.st_size + 1);
+        *n = fread(buf, 1, (size_t)st.st_size, in);
+        buf[*n] = 0;
+    }
+    fclose(in);
+    return buf;
+}
+
+/* A file with rows must start with this version's header. */
+static int header_check_(const char *path, const char *old, size_t n_old, sg_err *err)
+{
+    const char *header = sg_result_csv_header();
+    size_t hl = strlen(header);
+    if (n_old && (n_old <= hl || strncmp(old, header, hl) || old[hl] != '\n'))
+        return sg_err_set(err, "%s: its header is not this version's (%s); move it aside", path, header);
+    return 0;
+}
+
+int sg_result_csv_check(const char *reports, const char *dataset, sg_err *err)
+{
+    char dir[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s/%s", reports, dataset);
+    if (sg_mkdirs(dir, err)) return -1;
+    /* The lock file, created as the append will: proves the folder writable. */
+    snprintf(path, sizeof path, "%s/results.csv.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return sg_err_set(err, "%s: %s (output.reports)", path, strerror(errno));
+    close(fd);
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    if (access(path, F_OK) == 0 && access(path, W_OK))
+        return sg_err_set(err, "%s: %s (output.reports)", path, strerror(errno));
+    size_t n;
+    char *old = slurp_(path, &n);
+    int rc = header_check_(path, old, n, err);
+    free(old);
+    return rc;
+}
+
+/* Splits a CSV line (no quoting: row_) into at most max fields in place. */
+static int fields_(char *line, char **f, int max)
+{
+    int n = 0;
+    for (char *c = line; n < max; c++) {
+        f[n++] = c;
+        c = strchr(c, ',');
+        if (!c) break;
+        *c = 0;
+    }
+    return n;
+}
+
+bool sg_result_csv_has_row(const sg_run_result *r, const char *reports, time_t since)
+{
+    /* The columns of sg_result_csv_header that name a run, and the time. */
+    enum { METHOD = 0, DATASET = 1, PROTOCOL = 2, SEED = 4, HASH = 17, FINISHED = 18, N_FIELDS = 19 };
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s/results.csv", reports, r->dataset);
+    size_t n;
+    char *text = slurp_(path, &n);
+    bool found = false;
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
+    for (char *line = text, *next; line && *line && !found; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        char *f[N_FIELDS];
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        if (fields_(line, f, N_FIELDS) != N_FIELDS || strcmp(f[METHOD], r->method) ||
+            strcmp(f[DATASET], r->dataset) || strcmp(f[PROTOCOL], r->protocol) || strcmp(f[SEED], seed) ||
+            strcmp(f[HASH], r->config_hash))
+            continue;
+        const char *end = strptime(f[FINISHED], "%Y-%m-%dT%H:%M:%SZ", &tm);
+        found = end && !*end && timegm(&tm) >= since;
+    }
+    free(text);
+    return found;
+}
+
 int sg_result_append_csv(const sg_run_result *r, const char *reports, sg_err *err)
 {
     const char *fields[] = {r->method, r->dataset, r->protocol, r->backend, r->git_commit};
@@ -137,30 +228,15 @@ int sg_result_append_csv(const sg_run_result *r, const char *reports, sg_err *er
     }
     int rc = -1;
     sg_atomic_file af;
-    char *old = NULL;
-    size_t n_old = 0;
-    FILE *in = fopen(path, "rb");
-    if (in) {
-        struct stat st;
-        if (fstat(fileno(in), &st) == 0) {
-            old = sg_xmalloc((size_t)st.st_size + 1);
-            n_old = fread(old, 1, (size_t)st.st_size, in);
-            old[n_old] = 0;
-        }
-        fclose(in);
-    }
-    const char *header = sg_result_csv_header();
-    size_t hl = strlen(header);
-    if (n_old && (n_old <= hl || strncmp(old, header, hl) || old[hl] != '\n')) {
-        sg_err_set(err, "%s: its header is not this version's (%s); move it aside", path, header);
-        goto out;
-    }
+    size_t n_old;
+    char *old = slurp_(path, &n_old);
+    if (header_check_(path, old, n_old, err)) goto out;
     if (sg_atomic_open(&af, path, err)) goto out;
     if (n_old) {
         fwrite(old, 1, n_old, af.fp);
         if (old[n_old - 1] != '\n') fputc('\n', af.fp);
     } else {
-        fprintf(af.fp, "%s\n", header);
+        fprintf(af.fp, "%s\n", sg_result_csv_header());
     }
     char row[8192];
     row_(r, row, sizeof row);

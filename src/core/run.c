@@ -1,11 +1,13 @@
 /*
- * run.c: the run driver (run.h; architecture.md sections 3 and 5).
+ * run.c: the run driver (run.h; README.md "Layout", experiments/README.md).
  *
  * sg_run_main reads the configuration, opens the split's datasets, builds
  * the DeepLabV3+ of [model], the SGD optimizer with UniMatch's two groups
- * and the poly schedule (spec-a 0.4), starts the loaders at the position of
- * the checkpoint (or 0), runs the method's steps, evaluates (spec-a 0.6),
- * checkpoints, and writes result.json and the results.csv row.
+ * and the poly schedule (LiheYoung/UniMatch@0324f3d:unimatch.py:
+ * lr * (1 - iters / total_iters) ** 0.9), starts the loaders at the position
+ * of the checkpoint (or 0), runs the method's steps, evaluates
+ * (LiheYoung/UniMatch@0324f3d:supervised.py, evaluate), checkpoints, and
+ * writes result.json and the results.csv row.
  *
  * Bitwise resume: every random draw of a run is a pure function of (seed,
  * stream, counter) with streams keyed by loader/epoch/sample and
@@ -14,32 +16,46 @@
  * momentum buffers and step count, the method's EMA set, the iteration, and
  * the best evaluation so far. On resume the loaders restart at the epoch and
  * batch of the next iteration (draws are keyed by position, so the batches
- * before it need not be loaded). Checkpoints carry no timestamps (timing
- * lives in ckpt/last.time) so two runs that trained identically write
- * identical files.
+ * before it need not be loaded). The checkpoint also carries the run's cost
+ * so far (metadata cost_wall_s, cost_train_s, cost_cpu_s, cost_flops), so
+ * that result.json sums every segment; two runs that trained identically
+ * write the same tensors and differ only there.
+ *
+ * A run directory is used by one process at a time (lock_dir_). The final
+ * checkpoint is written before the final evaluation, so a failure there
+ * (or later) resumes without training again. A finished run's results.csv
+ * row is appended before result.json is written: result.json marks a run
+ * whose row is recorded, and a --resume of a run killed between the two
+ * writes (its row is in results.csv, finished after its final checkpoint)
+ * writes result.json without a second row.
  *
  * OHEM (sg_run_sup_loss) follows TorchSemiSeg's OhemCrossEntropy2dTensor as
- * UniMatch's util/ohem.py uses it (spec-a 0.5), including its min_kept = 0
- * behaviour (plain cross-entropy).
+ * UniMatch uses it (LiheYoung/UniMatch@0324f3d:util/ohem.py), including its
+ * min_kept = 0 behaviour (plain cross-entropy).
  *
  * The configuration sections are read by run_config.c.
  *
  * Covered by tests/run_resume.sh, tests/run_nan.sh, tests/run_config_errors.sh,
- * tests/trainer_supervised.sh.
+ * tests/trainer_supervised.sh, tests/run_lock.sh, tests/run_results.sh,
+ * tests/run_write_errors.sh, tests/run_costs.sh, tests/run_commit.sh and
+ * tests/run_final_eval.sh.
  */
 #include "run_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "semiseg/io.h"
+#include "sg_commit.h"
 
 static volatile sig_atomic_t sg_run_signal_;
 
@@ -83,8 +99,10 @@ sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask
 {
     sg_run_priv_ *p = run->priv;
     sg_ctx *ctx = &run->ctx;
-    if (p->loss_kind == LOSS_CE) return sg_cross_entropy(ctx, logits, mask, NULL, run->ignore_index, SG_REDUCE_MEAN);
-    SG_CHECK(logits->ndim == 4 && mask->ndim == 3 && mask->dtype == SG_I32, "sg_run_sup_loss: bad shapes");
+    if (p->loss_kind == LOSS_CE)
+        return sg_cross_entropy(ctx, logits, mask, NULL, run->ignore_index, SG_REDUCE_MEAN);
+    SG_CHECK(logits->ndim == 4 && mask->ndim == 3 && mask->dtype == SG_I32,
+             "sg_run_sup_loss: bad shapes");
     const int n = logits->shape[0], k = logits->shape[1], hw = logits->shape[2] * logits->shape[3];
     const size_t np = (size_t)n * (size_t)hw;
     bool prev = sg_ctx_set_grad(ctx, false);
@@ -93,8 +111,8 @@ sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask
     /* The probability of each pixel's class on the context's device; only
      * the threshold (the min_kept-th smallest of them) is chosen on the host. */
     float *pgt_dev = sg_arena_alloc(&ctx->arena, np * sizeof(float));
-    SG_BACKEND_NEED(ctx->be, ohem_target_prob)(pgt_dev, prob->data, mask->i32, run->ignore_index, n, k,
-                                               (size_t)hw);
+    SG_BACKEND_NEED(ctx->be, ohem_target_prob)(pgt_dev, prob->data, mask->i32, run->ignore_index, n,
+                                               k, (size_t)hw);
     float *pgt = pgt_dev;
     if (ctx->arena.be) {
         pgt = sg_arena_alloc(&ctx->host, np * sizeof(float));
@@ -112,7 +130,8 @@ sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask
     float tau = p->ohem_thresh, kth = sorted[p->ohem_min_kept - 1];
     if (kth > tau) tau = kth;
     sg_tensor *target = sg_tensor_like(ctx, mask);
-    SG_BACKEND_NEED(ctx->be, ohem_select)(target->i32, mask->i32, pgt_dev, tau, run->ignore_index, np);
+    SG_BACKEND_NEED(ctx->be, ohem_select)(target->i32, mask->i32, pgt_dev, tau, run->ignore_index,
+                                          np);
     return sg_cross_entropy(ctx, logits, target, NULL, run->ignore_index, SG_REDUCE_MEAN);
 }
 
@@ -124,25 +143,6 @@ static bool exists_(const char *path)
     return stat(path, &st) == 0;
 }
 
-static void git_commit_(char *out, size_t len)
-{
-    snprintf(out, len, "unknown");
-    FILE *fp = popen("git rev-parse --short=12 HEAD 2>/dev/null", "r");
-    if (!fp) return;
-    char buf[64] = "";
-    bool ok = fgets(buf, sizeof buf, fp) != NULL;
-    if (pclose(fp) != 0 || !ok) return;
-    buf[strcspn(buf, "\n")] = 0;
-    fp = popen("git status --porcelain --untracked-files=no 2>/dev/null", "r");
-    bool dirty = false;
-    if (fp) {
-        char line[256];
-        dirty = fgets(line, sizeof line, fp) != NULL;
-        pclose(fp);
-    }
-    snprintf(out, len, "%s%s", buf, dirty ? "-dirty" : "");
-}
-
 static int ds_load_(void *ctx, int index, sg_image *img, sg_image *mask, sg_err *err)
 {
     return sg_dataset_load(ctx, index, img, mask, err);
@@ -151,6 +151,17 @@ static int ds_load_(void *ctx, int index, sg_image *img, sg_image *mask, sg_err 
 static void path_(char *out, size_t len, const sg_run *run, const char *name)
 {
     snprintf(out, len, "%s/%s", run->dir, name);
+}
+
+/* A row of log.tsv or eval.tsv reached the file. Checked after every row: a
+ * write that fails (a full disk) stops the run at the row it lost, rather
+ * than going on with a gap or a torn row followed by complete ones. */
+static int tsv_flush_(const sg_run *run, FILE *fp, const char *name, long done, sg_err *err)
+{
+    errno = 0;
+    if (fflush(fp) == 0 && !ferror(fp)) return 0;
+    return sg_err_set(err, "%s/%s: write error at iteration %ld: %s", run->dir, name, done,
+                      errno ? strerror(errno) : "I/O error");
 }
 
 /* ---- evaluation ------------------------------------------------------------------ */
@@ -192,9 +203,8 @@ static int evaluate_(sg_run *run, long done, sg_err *err)
             100 * sg_confusion_accuracy(&cm));
     for (int k = 0; k < run->n_classes; k++) fprintf(p->evlog, "\t%.4f", 100 * p->class_iou[k]);
     fprintf(p->evlog, "\n");
-    fflush(p->evlog);
     sg_confusion_free(&cm);
-    return 0;
+    return tsv_flush_(run, p->evlog, "eval.tsv", done, err);
 }
 
 /* ---- checkpoints ------------------------------------------------------------------ */
@@ -205,6 +215,11 @@ static void ckpt_common_(sg_run *run, sg_checkpoint *ck)
     ck->opt = &run->opt;
     ck->ema = run->ema;
 }
+
+/* The checkpoint metadata of the run's cost: wall, training and CPU
+ * seconds, and the FLOPs of the training steps, all segments. */
+static const char *const cost_keys_[4] = {"cost_wall_s", "cost_train_s", "cost_cpu_s",
+                                          "cost_flops"};
 
 static int save_(sg_run *run, long done, double wall, sg_err *err)
 {
@@ -219,8 +234,8 @@ static int save_(sg_run *run, long done, double wall, sg_err *err)
     /* The input normalisation, for evaluation tools (the model line does
      * not carry it). */
     const float *mu = p->aug.mean, *sd = p->aug.std;
-    snprintf(buf, sizeof buf, "mean=%.9g,%.9g,%.9g std=%.9g,%.9g,%.9g", (double)mu[0], (double)mu[1],
-             (double)mu[2], (double)sd[0], (double)sd[1], (double)sd[2]);
+    snprintf(buf, sizeof buf, "mean=%.9g,%.9g,%.9g std=%.9g,%.9g,%.9g", (double)mu[0],
+             (double)mu[1], (double)mu[2], (double)sd[0], (double)sd[1], (double)sd[2]);
     sg_checkpoint_set_meta(&ck, "normalize", buf);
     sg_checkpoint_set_meta(&ck, "config_hash", p->hash_hex);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)run->seed);
@@ -231,17 +246,18 @@ static int save_(sg_run *run, long done, double wall, sg_err *err)
     sg_checkpoint_set_meta(&ck, "best_iter", buf);
     snprintf(buf, sizeof buf, "%ld", p->images);
     sg_checkpoint_set_meta(&ck, "images", buf);
+    /* The cost so far, in the file it belongs to: kept apart (a file
+     * written after the checkpoint) it could be lost or stale and a resumed
+     * run would silently count only its last segment. */
+    const double costs[4] = {wall, p->train_prev + p->train_s,
+                             p->cpu_prev + (sg_run_cpu_now() - p->cpu_start), p->flops};
+    for (int i = 0; i < 4; i++) {
+        snprintf(buf, sizeof buf, "%.17g", costs[i]);
+        sg_checkpoint_set_meta(&ck, cost_keys_[i], buf);
+    }
     char path[4200];
     path_(path, sizeof path, run, "ckpt/last.safetensors");
-    if (sg_checkpoint_save(&ck, path, err)) return -1;
-    /* Timing apart from the checkpoint, which stays a pure function of the
-     * training (see the header comment). */
-    path_(path, sizeof path, run, "ckpt/last.time");
-    sg_atomic_file af;
-    if (sg_atomic_open(&af, path, err)) return -1;
-    fprintf(af.fp, "%ld %.3f %.3f %.3f %.17g\n", done, wall, p->train_prev + p->train_s,
-            p->cpu_prev + (sg_run_cpu_now() - p->cpu_start), p->flops);
-    return sg_atomic_commit(&af, err);
+    return sg_checkpoint_save(&ck, path, err);
 }
 
 static uint64_t list_hash_(uint64_t h, const sg_list *l)
@@ -279,10 +295,10 @@ static int file_hash_(uint64_t *h, const char *path, sg_err *err)
  * with one line changed, or other weights, is not. */
 static int run_hash_(const sg_run *run, const char *pretrained, uint64_t *out, sg_err *err)
 {
-    static const char *const skip[] = {"run",         "output",       "debug",         "data.root",
-                                       "run.device",
-                                       "data.split",  "data.val",     "model.pretrained", "data.class_names",
-                                       "data.workers", "data.prefetch", NULL};
+    static const char *const skip[] = {"run",          "output",           "debug",
+                                       "data.root",    "run.device",       "data.split",
+                                       "data.val",     "model.pretrained", "data.class_names",
+                                       "data.workers", "data.prefetch",    NULL};
     const sg_run_priv_ *p = run->priv;
     uint64_t h = sg_config_hash(run->cfg, skip);
     h = list_hash_(h, &p->split.labeled);
@@ -304,37 +320,49 @@ static int load_(sg_run *run, long *done, sg_err *err)
     const char *hash = sg_checkpoint_get_meta(&ck, "config_hash");
     const char *method = sg_checkpoint_get_meta(&ck, "method");
     if (!method || strcmp(method, run->method))
-        return sg_err_set(err, "%s: written by method '%s', this is '%s'", path, method ? method : "?",
-                          run->method);
+        return sg_err_set(err, "%s: written by method '%s', this is '%s'", path,
+                          method ? method : "?", run->method);
     if (!hash || strcmp(hash, p->hash_hex))
-        return sg_err_set(err, "%s: written with another configuration (hash %s, now %s): resume with the "
-                               "config of config.resolved", path, hash ? hash : "?", p->hash_hex);
-    const char *bm = sg_checkpoint_get_meta(&ck, "best_miou"), *bi = sg_checkpoint_get_meta(&ck, "best_iter"),
+        return sg_err_set(
+            err,
+            "%s: written with another configuration (hash %s, now %s): resume with the "
+            "config of config.resolved",
+            path, hash ? hash : "?", p->hash_hex);
+    const char *bm = sg_checkpoint_get_meta(&ck, "best_miou"),
+               *bi = sg_checkpoint_get_meta(&ck, "best_iter"),
                *im = sg_checkpoint_get_meta(&ck, "images");
-    if (!bm || !bi || !im) return sg_err_set(err, "%s: metadata best_miou/best_iter/images missing", path);
+    if (!bm || !bi || !im)
+        return sg_err_set(err, "%s: metadata best_miou/best_iter/images missing", path);
     p->best_miou = strtod(bm, NULL);
     p->best_iter = strtol(bi, NULL, 10);
     p->images = strtol(im, NULL, 10);
     *done = ck.iteration;
     if (*done < 0 || *done > run->total_iters)
-        return sg_err_set(err, "%s: iteration %ld outside the schedule of %ld", path, *done, run->total_iters);
-    path_(path, sizeof path, run, "ckpt/last.time");
-    FILE *fp = fopen(path, "r");
-    long it;
-    double wall, train, cpu, flops;
-    if (fp && fscanf(fp, "%ld %lf %lf %lf %lf", &it, &wall, &train, &cpu, &flops) == 5 && it == *done) {
-        p->wall_prev = wall;
-        p->train_prev = train;
-        p->cpu_prev = cpu;
-        p->flops = flops;
+        return sg_err_set(err, "%s: iteration %ld outside the schedule of %ld", path, *done,
+                          run->total_iters);
+    double *costs[4] = {&p->wall_prev, &p->train_prev, &p->cpu_prev, &p->flops};
+    bool all_costs = true;
+    for (int i = 0; i < 4; i++) {
+        const char *v = sg_checkpoint_get_meta(&ck, cost_keys_[i]);
+        all_costs = all_costs && v;
+        *costs[i] = v ? strtod(v, NULL) : 0.0;
     }
-    if (fp) fclose(fp);
+    /* A checkpoint of an earlier version has no cost counters: resume, and
+     * say that the recorded costs will cover the new segments only. */
+    if (!all_costs) {
+        for (int i = 0; i < 4; i++) *costs[i] = 0.0;
+        fprintf(
+            stderr,
+            "%s: %s has no cost counters (an earlier semiseg wrote it): result.json's wall, CPU "
+            "and GFLOP figures will cover the iterations from %ld on only\n",
+            run->method, path, ck.iteration);
+    }
     return 0;
 }
 
 /* ---- the loop ------------------------------------------------------------------- */
-static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind kind, unsigned id, int order_id,
-                               int batch, int epoch_len, long done, sg_err *err)
+static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind kind, unsigned id,
+                               int order_id, int batch, int epoch_len, long done, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
     sg_source src = {.ctx = (void *)ds, .n = ds->n, .load = ds_load_};
@@ -409,7 +437,8 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
         /* The loaders keep step by construction (shared order stream, same
          * resume position); a slip would silently change the experiment. */
         SG_CHECK(!p->m->mix_same_images ||
-                     (mix->n == unl->n && !memcmp(mix->ids, unl->ids, (size_t)unl->n * sizeof *unl->ids)),
+                     (mix->n == unl->n &&
+                      !memcmp(mix->ids, unl->ids, (size_t)unl->n * sizeof *unl->ids)),
                  "iteration %ld: the mix batch does not hold the unlabeled batch's images", it);
         sg_batch dev_lab, dev_unl, dev_mix;
         lab = batch_on_device_(run, lab, &dev_lab);
@@ -435,11 +464,12 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
             p->first = l;
             p->have_first = true;
         } else {
-            SG_CHECK(l.n == p->first.n, "%s: step reported %d loss terms, the first step %d", run->method, l.n,
-                     p->first.n);
+            SG_CHECK(l.n == p->first.n, "%s: step reported %d loss terms, the first step %d",
+                     run->method, l.n, p->first.n);
             for (int i = 0; i < l.n; i++)
-                SG_CHECK(!strcmp(l.names[i], p->first.names[i]), "%s: loss term %d is '%s', was '%s'",
-                         run->method, i, l.names[i], p->first.names[i]);
+                SG_CHECK(!strcmp(l.names[i], p->first.names[i]),
+                         "%s: loss term %d is '%s', was '%s'", run->method, i, l.names[i],
+                         p->first.names[i]);
         }
         if (p->nan_at_iter == it + 1) l.values[0] = NAN;
         bool finite = true;
@@ -449,14 +479,21 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
             char terms[512] = "";
             for (int i = 0; i < l.n; i++) {
                 size_t n = strlen(terms);
-                snprintf(terms + n, sizeof terms - n, "%s%s = %g", i ? ", " : "", l.names[i], l.values[i]);
+                snprintf(terms + n, sizeof terms - n, "%s%s = %g", i ? ", " : "", l.names[i],
+                         l.values[i]);
             }
             path_(path, sizeof path, run, "ckpt/last.safetensors");
             if (exists_(path))
-                return sg_err_set(err, "iteration %ld: non-finite loss (%s); stopped without updating the "
-                                       "weights; the last good checkpoint is %s", it + 1, terms, path);
-            return sg_err_set(err, "iteration %ld: non-finite loss (%s); stopped without updating the weights; "
-                                   "no checkpoint was written before it", it + 1, terms);
+                return sg_err_set(
+                    err,
+                    "iteration %ld: non-finite loss (%s); stopped without updating the "
+                    "weights; the last good checkpoint is %s",
+                    it + 1, terms, path);
+            return sg_err_set(
+                err,
+                "iteration %ld: non-finite loss (%s); stopped without updating the weights; "
+                "no checkpoint was written before it",
+                it + 1, terms);
         }
         p->flops += run->ctx.flops - flops0;
         sg_sgd_step(&run->opt, &run->model.params, run->lr);
@@ -479,7 +516,7 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
         fprintf(p->log, "%ld\t%d\t%.9g", done, run->epoch, (double)run->lr);
         for (int i = 0; i < l.n; i++) fprintf(p->log, "\t%.9g", l.values[i]);
         fprintf(p->log, "\t%.6f\t%.2f\n", l.mask_ratio, ips);
-        fflush(p->log);
+        TRY(tsv_flush_(run, p->log, "log.tsv", done, err));
         char note[256];
         snprintf(note, sizeof note, "%s %.4f", l.names[0], l.values[0]);
         if (!isnan(l.mask_ratio)) {
@@ -507,8 +544,10 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
         }
         if (sig) {
             sg_progress_break(&prog, stderr);
-            fprintf(stderr, "%s: signal %d: checkpoint of iteration %ld written to %s/ckpt; resume with "
-                            "--resume\n", run->method, sig, done, run->dir);
+            fprintf(stderr,
+                    "%s: signal %d: checkpoint of iteration %ld written to %s/ckpt; resume with "
+                    "--resume\n",
+                    run->method, sig, done, run->dir);
             return 128 + sig;
         }
         if (p->kill_at_iter == done) raise(SIGKILL);
@@ -521,13 +560,14 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
 static int finish_(sg_run *run, long done, double t_start, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
+    if (save_(run, done, p->wall_prev + (sg_run_now() - t_start), err)) return -1;
     if (evaluate_(run, done, err)) return -1;
     double wall = p->wall_prev + (sg_run_now() - t_start);
-    if (save_(run, done, wall, err)) return -1;
     double train = p->train_prev + p->train_s;
     char device[160], where[SG_DEVICE_STR_LEN], gpu[128] = "";
     sg_device_str(run->ctx.be->device, where, sizeof where);
-    if (run->ctx.be->device_name) run->ctx.be->device_name(run->ctx.be->device.index, gpu, sizeof gpu);
+    if (run->ctx.be->device_name)
+        run->ctx.be->device_name(run->ctx.be->device.index, gpu, sizeof gpu);
     if (gpu[0])
         snprintf(device, sizeof device, "%s (%s)", where, gpu);
     else
@@ -545,34 +585,38 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
         .device = device,
         .deterministic = run->ctx.be->deterministic,
         .tf32 = p->tf32,
-        .git_commit = p->git,
+        .git_commit = SG_BUILD_COMMIT,
     };
     snprintf(r.config_hash, sizeof r.config_hash, "%s", p->hash_hex);
+    /* The row first: result.json means "recorded" (header comment). */
+    if (!p->row_recorded && sg_result_append_csv(&r, p->reports_root, err)) return -1;
     if (sg_result_write_json(&r, run->dir, err)) return -1;
-    if (sg_result_append_csv(&r, p->reports_root, err)) return -1;
-    fprintf(stderr, "%s: done: %ld iterations, final mIoU %.2f, best %.2f (iteration %ld); %s\n", run->method,
-            done, 100 * p->final_miou, 100 * p->best_miou, p->best_iter, run->dir);
+    fprintf(stderr, "%s: done: %ld iterations, final mIoU %.2f, best %.2f (iteration %ld); %s\n",
+            run->method, done, 100 * p->final_miou, 100 * p->best_miou, p->best_iter, run->dir);
     return 0;
 }
 
 /* ---- command line ------------------------------------------------------------------ */
 static void usage_(FILE *fp, const char *name)
 {
-    fprintf(fp,
-            "usage: %s --config FILE [--set section.key=value]... [--seed K | --seed-index I]\n"
-            "       [--runs DIR] [--reports DIR] [--threads N] [--device D] [--resume]\n"
-            "  --config FILE     run configuration ([section] key = value; keys: experiments/README.md)\n"
-            "  --set S.K=V       override or add one key (repeatable; applied after the file)\n"
-            "  --seed K          the run seed (model init, data order, augmentation); = --set run.seed=K\n"
-            "  --seed-index I    the I-th seed of splits/seeds (default 0); = --set run.seed_index=I\n"
-            "  --runs DIR        root of the run directories (default runs); = --set output.runs=DIR\n"
-            "  --reports DIR     root of results.csv (default reports); = --set output.reports=DIR\n"
-            "  --threads N       CPU threads (default SG_NUM_THREADS, else all)\n"
-            "  --device D        cpu, cuda or cuda:N (a CUDA build); = --set run.device=D\n"
-            "  --resume          continue from <run dir>/ckpt/last.safetensors\n"
-            "The run directory is <runs>/<dataset>/<protocol>/<method>/seed<K>/.\n"
-            "Exit status: 0 done, 1 error, 2 usage, 128+N interrupted by signal N.\n",
-            name);
+    fprintf(
+        fp,
+        "usage: %s --config FILE [--set section.key=value]... [--seed K | --seed-index I]\n"
+        "       [--runs DIR] [--reports DIR] [--threads N] [--device D] [--resume]\n"
+        "  --config FILE     run configuration ([section] key = value; keys: "
+        "experiments/README.md)\n"
+        "  --set S.K=V       override or add one key (repeatable; applied after the file)\n"
+        "  --seed K          the run seed (model init, data order, augmentation); = --set "
+        "run.seed=K\n"
+        "  --seed-index I    the I-th seed of splits/seeds (default 0); = --set run.seed_index=I\n"
+        "  --runs DIR        root of the run directories (default runs); = --set output.runs=DIR\n"
+        "  --reports DIR     root of results.csv (default reports); = --set output.reports=DIR\n"
+        "  --threads N       CPU threads (default SG_NUM_THREADS, else all)\n"
+        "  --device D        cpu, cuda or cuda:N (a CUDA build); = --set run.device=D\n"
+        "  --resume          continue from <run dir>/ckpt/last.safetensors\n"
+        "The run directory is <runs>/<dataset>/<protocol>/<method>/seed<K>/.\n"
+        "Exit status: 0 done, 1 error, 2 usage, 128+N interrupted by signal N.\n",
+        name);
 }
 
 static void free_run_(sg_run *run)
@@ -584,6 +628,7 @@ static void free_run_(sg_run *run)
     if (p->state_ok && p->m->free) p->m->free(p->state);
     if (p->log) fclose(p->log);
     if (p->evlog) fclose(p->evlog);
+    if (p->lock_fd >= 0) close(p->lock_fd);
     if (p->lab_ok) sg_dataset_free(&p->lab);
     if (p->unl_ok) sg_dataset_free(&p->unl);
     if (p->val_ok) sg_dataset_free(&p->val);
@@ -597,8 +642,64 @@ static void free_run_(sg_run *run)
     free(p);
 }
 
+/* One process per run directory: a second start of the same run (or a
+ * --resume while it runs) would train alongside it, doubling the logs and
+ * the results row. The lock is an flock on <dir>/lock, held until exit; the
+ * kernel drops it when the process dies, so a killed run leaves no stale
+ * lock. The file holds the holder's pid, for the message. */
+static int lock_dir_(sg_run *run, sg_err *err)
+{
+    char path[4200];
+    path_(path, sizeof path, run, "lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return sg_err_set(err, "%s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        char pid[32];
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        close(fd);
+        if (e != EWOULDBLOCK) return sg_err_set(err, "%s: flock: %s", path, strerror(e));
+        return sg_err_set(
+            err, "%s is in use by another process (pid %s, holding %s); nothing was changed",
+            run->dir, pid[0] ? pid : "unknown", path);
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)len, 0) != len) {
+        sg_err_set(err, "%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    run->priv->lock_fd = fd;
+    return 0;
+}
+
+/* A run at the end of its schedule without result.json: was it killed
+ * between appending its results.csv row and writing result.json? Then the
+ * row is there, finished no earlier than the final checkpoint was written
+ * (before the final evaluation; a row of an earlier run of the same
+ * experiment, in a since removed directory, is older). */
+static int row_recorded_(sg_run *run, bool *recorded, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    char path[4200];
+    path_(path, sizeof path, run, "ckpt/last.safetensors");
+    struct stat st;
+    if (stat(path, &st)) return sg_err_set(err, "%s: %s", path, strerror(errno));
+    sg_run_result r = {.method = run->method,
+                       .dataset = run->dataset,
+                       .protocol = run->protocol,
+                       .seed = run->seed};
+    snprintf(r.config_hash, sizeof r.config_hash, "%s", p->hash_hex);
+    *recorded = sg_result_csv_has_row(&r, p->reports_root, st.st_mtime);
+    return 0;
+}
+
 /* Everything up to the first iteration; returns 0, -1 (error) or 2 (usage). */
-static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, bool *finished, sg_err *err)
+static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, bool *finished,
+                  sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
     /* The file first, then the overrides in their order, wherever --config
@@ -673,6 +774,7 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     }
     free(sets);
     if (rc) return rc;
+    TRY(sg_run_check_names(run, err));
     TRY(sg_run_read_seed(run, err));
     TRY(sg_run_read_device(run, err));
     TRY(sg_run_read_data(run, err));
@@ -687,7 +789,9 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     TRY(p->m->init(run, &p->state, err));
     p->state_ok = true;
     TRY(sg_config_check_unused(run->cfg, err));
-    if (pretrained[0] && sg_pretrained_load_resnet(&run->model.params, "backbone.", pretrained, err)) return -1;
+    if (pretrained[0] &&
+        sg_pretrained_load_resnet(&run->model.params, "backbone.", pretrained, err))
+        return -1;
     if (p->device != run->ctx.be) {
         /* Built and loaded on the host; trained where run.device says. */
         sg_ctx_free(&run->ctx);
@@ -701,9 +805,14 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     p->best_iter = -1;
     p->best_miou = 0;
 
-    int n = snprintf(run->dir, sizeof run->dir, "%s/%s/%s/%s/seed%llu", p->runs_root, run->dataset, run->protocol,
-                     run->method, (unsigned long long)run->seed);
-    if (n < 0 || (size_t)n >= sizeof run->dir) return sg_err_set(err, "%s: run directory path too long", run->dir);
+    int n = snprintf(run->dir, sizeof run->dir, "%s/%s/%s/%s/seed%llu", p->runs_root, run->dataset,
+                     run->protocol, run->method, (unsigned long long)run->seed);
+    if (n < 0 || (size_t)n >= sizeof run->dir)
+        return sg_err_set(err, "%s: run directory path too long", run->dir);
+    /* Where the results go is checked now, not after the training. */
+    TRY(sg_result_csv_check(p->reports_root, run->dataset, err));
+    TRY(sg_mkdirs(run->dir, err));
+    TRY(lock_dir_(run, err));
     char path[4200];
     path_(path, sizeof path, run, "ckpt");
     TRY(sg_mkdirs(path, err));
@@ -711,23 +820,26 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     int stale = sg_atomic_clean_stale(path, err), stale_dir;
     if (stale < 0 || (stale_dir = sg_atomic_clean_stale(run->dir, err)) < 0) return -1;
     if (stale + stale_dir)
-        fprintf(stderr, "%s: removed %d unfinished temporary file(s) of an interrupted process in %s\n",
+        fprintf(stderr,
+                "%s: removed %d unfinished temporary file(s) of an interrupted process in %s\n",
                 run->method, stale + stale_dir, run->dir);
     path_(path, sizeof path, run, "ckpt/last.safetensors");
     bool have_ckpt = exists_(path);
     if (have_ckpt && !*resume)
-        return sg_err_set(err, "%s exists: continue with --resume, or remove %s to start again", path, run->dir);
+        return sg_err_set(err, "%s exists: continue with --resume, or remove %s to start again",
+                          path, run->dir);
     *done = 0;
     if (*resume && have_ckpt) {
         TRY(load_(run, done, err));
         fprintf(stderr, "%s: resuming %s at iteration %ld of %ld\n", run->method, run->dir, *done,
                 run->total_iters);
     } else if (*resume) {
-        fprintf(stderr, "%s: --resume: no checkpoint in %s/ckpt: starting from iteration 0\n", run->method,
-                run->dir);
+        fprintf(stderr, "%s: --resume: no checkpoint in %s/ckpt: starting from iteration 0\n",
+                run->method, run->dir);
     }
     path_(path, sizeof path, run, "result.json");
     *finished = *done == run->total_iters && exists_(path);
+    if (*done == run->total_iters && !*finished) TRY(row_recorded_(run, &p->row_recorded, err));
     path_(path, sizeof path, run, "config.resolved");
     TRY(sg_config_write_resolved(run->cfg, path, err));
     /* Logs continue from the checkpoint: rows of iterations after it (a
@@ -736,7 +848,8 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     for (int i = 0; i < 2; i++) {
         path_(path, sizeof path, run, logs[i]);
         if (*done == 0) {
-            if (unlink(path) && errno != ENOENT) return sg_err_set(err, "%s: %s", path, strerror(errno));
+            if (unlink(path) && errno != ENOENT)
+                return sg_err_set(err, "%s: %s", path, strerror(errno));
         } else {
             TRY(sg_tsv_truncate(path, *done, err));
         }
@@ -752,11 +865,12 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     if (*finished) return 0;
 
     int semi = p->m->unlabeled_loaders > 0;
-    p->ll = open_loader_(run, &p->lab, SG_LOADER_LABELED, 0, -1, run->batch_size, semi ? run->n_unlabeled : 0,
-                         *done, err);
+    p->ll = open_loader_(run, &p->lab, SG_LOADER_LABELED, 0, -1, run->batch_size,
+                         semi ? run->n_unlabeled : 0, *done, err);
     if (!p->ll) return -1;
     if (semi) {
-        p->lu = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 1, -1, run->batch_size_u, 0, *done, err);
+        p->lu = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 1, -1, run->batch_size_u, 0, *done,
+                             err);
         if (!p->lu) return -1;
     }
     if (p->m->unlabeled_loaders > 1) {
@@ -764,20 +878,20 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
                              run->batch_size_u, 0, *done, err);
         if (!p->lm) return -1;
     }
-    git_commit_(p->git, sizeof p->git);
     return 0;
 }
 
 int sg_run_main(int argc, char **argv, const sg_method *method)
 {
-    SG_CHECK(method && method->name && method->init && method->step && method->unlabeled_loaders >= 0 &&
-                 method->unlabeled_loaders <= 2,
+    SG_CHECK(method && method->name && method->init && method->step &&
+                 method->unlabeled_loaders >= 0 && method->unlabeled_loaders <= 2,
              "sg_run_main: incomplete method");
     double t_start = sg_run_now();
     sg_run run;
     memset(&run, 0, sizeof run);
     run.priv = sg_xcalloc(1, sizeof(sg_run_priv_));
     run.priv->cpu_start = sg_run_cpu_now();
+    run.priv->lock_fd = -1;
     run.priv->m = method;
     run.method = method->name;
     run.cfg = sg_config_new();
@@ -803,7 +917,8 @@ int sg_run_main(int argc, char **argv, const sg_method *method)
         fprintf(stderr, "%s: %s\n", method->name, err.msg);
         rc = 1;
     } else if (finished) {
-        fprintf(stderr, "%s: %s already finished (%ld iterations); nothing to do\n", method->name, run.dir, done);
+        fprintf(stderr, "%s: %s already finished (%ld iterations); nothing to do\n", method->name,
+                run.dir, done);
     } else {
         rc = train_(&run, done, t_start, &err);
         if (rc == 0) {

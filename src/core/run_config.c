@@ -13,12 +13,56 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const kinds_[] = {"voc", "cityscapes", "list", NULL};
 static const char *const styles_[] = {"pairs", "voc_ids", "cityscapes", NULL};
 static const char *const stems_[] = {"torchvision", "deep", NULL};
 static const char *const losses_[] = {"ce", "ohem", NULL};
 static const char *const modes_[] = {"whole", "center", "sliding", NULL};
+
+/* Every key the driver reads (the getters below, and model.pretrained in
+ * run.c), checked by name before any value is (sg_run_check_names): a
+ * misspelt key is then reported as unknown rather than as the consequence of
+ * its absence ("exactly one of train.iterations and train.epochs ..."). A key
+ * read but missing here would be refused as unknown by every run, so the
+ * trainer tests keep the list complete. */
+static const char *const driver_keys_[] = {
+    "run.dataset", "run.protocol", "run.seed", "run.seed_index", "run.seeds", "run.device", "run.deterministic",
+    "run.tf32",
+    "data.kind", "data.root", "data.split", "data.val", "data.list_style", "data.n_classes", "data.class_names",
+    "data.ignore_index", "data.crop", "data.unlabeled_mask", "data.workers", "data.prefetch",
+    "augment.scale", "augment.flip_p", "augment.mean", "augment.std",
+    "model.depth", "model.widths", "model.stem", "model.output_stride", "model.multi_grid", "model.aspp_channels",
+    "model.aspp_rates", "model.reduce_channels", "model.decoder_channels", "model.pretrained",
+    "train.batch_size", "train.batch_size_u", "train.lr", "train.lr_multi", "train.momentum",
+    "train.weight_decay", "train.poly_power", "train.loss", "train.ohem_thresh", "train.ohem_min_kept",
+    "train.iterations", "train.epochs",
+    "eval.mode", "eval.crop", "eval.stride", "eval.center_pad_label", "eval.interval",
+    "output.checkpoint_interval", "output.print_interval", "output.runs", "output.reports",
+    "debug.nan_at_iter", "debug.kill_at_iter", "debug.term_at_iter", NULL};
+/* Read only by the semi-supervised trainers (sg_run_read_augment). */
+static const char *const strong_keys_[] = {
+    "augment.jitter_p", "augment.brightness", "augment.contrast", "augment.saturation", "augment.hue",
+    "augment.gray_p", "augment.blur_p", "augment.blur_sigma", "augment.cutmix_p", "augment.cutmix_area",
+    "augment.cutmix_ratio", NULL};
+
+int sg_run_check_names(sg_run *run, sg_err *err)
+{
+    const char *known[sizeof driver_keys_ / sizeof *driver_keys_ + sizeof strong_keys_ / sizeof *strong_keys_ + 1];
+    int n = 0;
+    for (int i = 0; driver_keys_[i]; i++) known[n++] = driver_keys_[i];
+    if (run->priv->m->unlabeled_loaders > 0)
+        for (int i = 0; strong_keys_[i]; i++) known[n++] = strong_keys_[i];
+    /* The method's own section: its keys are checked by name once init has
+     * read them (sg_config_check_unused). */
+    char own[128];
+    snprintf(own, sizeof own, "%s.*", run->method);
+    known[n++] = own;
+    known[n] = NULL;
+    return sg_config_check_known(run->cfg, known, err);
+}
 
 /* The origin of the first of two keys that has a value, for a message about
  * a combination of them ("default" when neither has). */
@@ -43,6 +87,62 @@ static int read_class_names_(sg_config *c, int kind, int n_classes, char ***name
     sg_err why;
     *names = sg_class_names_parse(text, n_classes, &why);
     return *names ? 0 : sg_err_set(err, "%s: %s = %s: %s", origin, key, text, why.msg);
+}
+
+/* run.dataset and run.protocol name a folder under output.runs and
+ * output.reports and a results.csv field: "." or ".." (or a '/') would put
+ * them outside those roots or merge runs, and a ',', '"', '\\' or a control
+ * character would break the unquoted CSV row or result.json. */
+static int check_name_(const sg_config *c, const char *key, const char *v, sg_err *err)
+{
+    bool bad = !v[0] || strlen(v) >= 64 || !strcmp(v, ".") || !strcmp(v, "..");
+    for (const char *q = v; *q && !bad; q++) bad = strchr("/,\"\\", *q) || (unsigned char)*q < 0x20;
+    if (!bad) return 0;
+    const char *o = sg_config_origin(c, key);
+    return sg_err_set(err, "%s: %s = '%s': expected a name of 1-63 characters, not '.' or '..', without '/', ',', "
+                      "'\"', '\\' or control characters", o ? o : "default", key, v);
+}
+
+/* Adds a problem for each listed image (and, with masks, mask) that is not
+ * a regular file, naming the list file and line. */
+static void check_files_(const sg_dataset *ds, bool masks, sg_problems *probs)
+{
+    for (int i = 0; i < ds->n; i++) {
+        const sg_sample *s = &ds->samples[i];
+        const char *where = s->where ? s->where : ds->list;
+        struct stat st;
+        if (stat(s->image, &st) || !S_ISREG(st.st_mode))
+            sg_problems_add(probs, "%s: image %s is missing or not a regular file", where, s->image);
+        if (masks && s->mask && (stat(s->mask, &st) || !S_ISREG(st.st_mode)))
+            sg_problems_add(probs, "%s: mask %s is missing or not a regular file", where, s->mask);
+    }
+}
+
+/* Every problem of the lists as sg-data check finds it, before training
+ * rather than in it: an image listed twice (trained on twice as often) or
+ * both labeled and unlabeled, and an image or mask that is missing or not
+ * a regular file (otherwise found mid-epoch or, for val, only at the final
+ * evaluation). The unlabeled list counts only for the semi-supervised
+ * trainers, its masks only with data.unlabeled_mask. All problems are
+ * printed; err counts them. */
+static int check_lists_(sg_run_priv_ *p, sg_err *err)
+{
+    sg_problems probs = {0};
+    bool semi = p->m->unlabeled_loaders > 0;
+    if (semi)
+        sg_split_check(&p->split, NULL, &probs);
+    else
+        sg_list_check(&p->split.labeled, NULL, &probs);
+    sg_list_check(&p->val_list, NULL, &probs);
+    check_files_(&p->lab, true, &probs);
+    check_files_(&p->val, true, &probs);
+    if (semi) check_files_(&p->unl, p->unlabeled_mask, &probs);
+    if (!probs.n) return 0;
+    sg_problems_print(&probs, stderr);
+    int n = probs.n;
+    sg_problems_free(&probs);
+    return sg_err_set(err, "%d problem%s in the data lists (above; `sg-data check` reports the same)", n,
+                      n == 1 ? "" : "s");
 }
 
 /* The labeled, validation and (when the method has unlabeled loaders)
@@ -93,10 +193,8 @@ int sg_run_read_data(sg_run *run, sg_err *err)
     snprintf(base, sizeof base, "%.*s", (int)(len - from), split + from);
     TRY(sg_config_string(c, "run.dataset", kinds_[kind], &dataset, err));
     TRY(sg_config_string(c, "run.protocol", base, &protocol, err));
-    if (!dataset[0] || strchr(dataset, '/') || strlen(dataset) >= sizeof run->dataset)
-        return sg_err_set(err, "run.dataset = '%s': expected a short name without '/'", dataset);
-    if (!protocol[0] || strchr(protocol, '/') || strlen(protocol) >= sizeof run->protocol)
-        return sg_err_set(err, "run.protocol = '%s': expected a short name without '/'", protocol);
+    TRY(check_name_(c, "run.dataset", dataset, err));
+    TRY(check_name_(c, "run.protocol", protocol, err));
     strcpy(run->dataset, dataset);
     strcpy(run->protocol, protocol);
 
@@ -120,10 +218,7 @@ int sg_run_read_data(sg_run *run, sg_err *err)
     int rc = open_datasets_(p, (sg_dataset_kind)kind, root, &lc, err);
     free(names);
     if (rc) return rc;
-    if (p->split.labeled.n == 0) return sg_err_set(err, "%s/labeled.txt: empty", split);
-    if (p->m->unlabeled_loaders > 0 && p->split.unlabeled.n == 0)
-        return sg_err_set(err, "%s/unlabeled.txt: empty", split);
-    if (p->val_list.n == 0) return sg_err_set(err, "%s: empty", val);
+    TRY(check_lists_(p, err));
     run->n_classes = p->lab.n_classes;
     run->ignore_index = p->lab.ignore_index;
     run->n_labeled = p->split.labeled.n;
@@ -248,7 +343,9 @@ int sg_run_read_train(sg_run *run, sg_err *err)
         return sg_err_set(err, "the %s list has %ld images, fewer than one batch of %ld",
                           p->m->unlabeled_loaders > 0 ? "unlabeled" : "labeled", n_epoch, b_epoch);
     run->total_iters = iters > 0 ? iters : epochs * run->iters_per_epoch;
-    if (run->total_iters / run->iters_per_epoch >= 65535)
+    /* The loaders key their draws by a 16-bit epoch and prefetch into the
+     * epoch after the last one, so the last is at most 65534: 65535 epochs. */
+    if ((run->total_iters - 1) / run->iters_per_epoch >= 65535)
         return sg_err_set(err, "%ld iterations of %ld per epoch: more than 65535 epochs", run->total_iters,
                           run->iters_per_epoch);
     sg_sgd_init(&run->opt, &run->model.params, 2, momentum, wd);
@@ -331,6 +428,22 @@ int sg_run_read_device(sg_run *run, sg_err *err)
     return 0;
 }
 
+/* sg_seeds_read with the key named in an error: the default splits/seeds,
+ * like any relative path, is resolved from the current directory, which for
+ * a trainer started elsewhere is not the checkout. */
+static int seeds_read_(const sg_config *c, const char *path, uint64_t seeds[256], sg_err *err)
+{
+    sg_err e;
+    int n = sg_seeds_read(path, seeds, 256, &e);
+    if (n >= 0) return n;
+    const char *o = sg_config_origin(c, "run.seeds");
+    char cwd[4096];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return sg_err_set(err, "%s: run.seeds: %s", o ? o : "default", e.msg);
+    return sg_err_set(err, "%s: run.seeds: %s (a relative path is resolved from the current directory, %s)",
+                      o ? o : "default", e.msg, cwd);
+}
+
 /* The seed: run.seed, or entry run.seed_index of the run.seeds file. When
  * both are given (a config.resolved records both), an override on the
  * command line beats a file's value, so `--config config.resolved
@@ -351,7 +464,7 @@ int sg_run_read_seed(sg_run *run, sg_err *err)
     bool check = io && s_set && i_set;
     if (!seed_wins || check) {
         uint64_t seeds[256];
-        int n = sg_seeds_read(seeds_file, seeds, 256, err);
+        int n = seeds_read_(c, seeds_file, seeds, err);
         if (n < 0) return -1;
         if (index >= n) return sg_err_set(err, "run.seed_index = %ld: %s holds %d seeds", index, seeds_file, n);
         listed = seeds[index];

@@ -43,7 +43,11 @@ FILE *sg_tsv_open(const char *path, const char *header, sg_err *err)
     }
     if (ftell(fp) == 0) {
         fprintf(fp, "%s\n", header);
-        fflush(fp);
+        if (fflush(fp) || ferror(fp)) {
+            sg_err_set(err, "%s: cannot write the header: %s", path, strerror(errno));
+            fclose(fp);
+            return NULL;
+        }
     }
     return fp;
 }

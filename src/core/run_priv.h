@@ -8,6 +8,7 @@
 
 #include "semiseg/run.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 enum { LOSS_CE = 0, LOSS_OHEM = 1 };
@@ -51,7 +52,8 @@ struct sg_run_priv_ {
     FILE *log, *evlog;
     sg_losses first;          /* names of the first step: the log columns */
     bool have_first;
-    char git[64];
+    int lock_fd;              /* the run directory's lock (lock_dir_); -1: none */
+    bool row_recorded;        /* results.csv holds this run's row already (row_recorded_) */
 };
 
 #define TRY(x)                  \
@@ -63,6 +65,9 @@ struct sg_run_priv_ {
  * validating its keys with the file and line of a bad value. In this
  * order: seed, data, augment, model; then train and eval/output, which
  * need the datasets and the model. */
+/* Before them: every key given is one the driver or the method's section
+ * may read (an unknown name is reported before its consequences). */
+int sg_run_check_names(sg_run *run, sg_err *err);
 int sg_run_read_seed(sg_run *run, sg_err *err);
 int sg_run_read_device(sg_run *run, sg_err *err);
 int sg_run_read_data(sg_run *run, sg_err *err);

@@ -107,15 +107,33 @@ int sg_jpeg_read_rgb_(const char *path, sg_image *img, sg_err *err)
     jpeg_read_header(&ctx->cinfo, TRUE);
     if (ctx->cinfo.image_width > SG_JPEG_MAX_DIM_ || ctx->cinfo.image_height > SG_JPEG_MAX_DIM_)
         ERREXIT(&ctx->cinfo, JERR_IMAGE_TOO_BIG);
+    if ((uint64_t)ctx->cinfo.image_width * ctx->cinfo.image_height > SG_IMAGE_MAX_PIXELS) {
+        snprintf(ctx->em.msg, sizeof ctx->em.msg, "%u x %u pixels: more than %llu (corrupt or hostile header)",
+                 (unsigned)ctx->cinfo.image_width, (unsigned)ctx->cinfo.image_height,
+                 (unsigned long long)SG_IMAGE_MAX_PIXELS);
+        longjmp(ctx->em.jump, 1);
+    }
     /* CMYK/YCCK cannot be converted to RGB by libjpeg: start_decompress
      * then fails with "Unsupported color conversion request". */
     ctx->cinfo.out_color_space = JCS_RGB;
     jpeg_start_decompress(&ctx->cinfo);
     int h = (int)ctx->cinfo.output_height, w = (int)ctx->cinfo.output_width;
     if (ctx->cinfo.output_components != 3) ERREXIT(&ctx->cinfo, JERR_CONVERSION_NOTIMPL);
-    ctx->buf = sg_xmalloc((size_t)h * w * 3);
+    /* The buffer grows with the rows decoded (doubling), so that a header
+     * declaring up to 32768 x 32768 over missing data fails at the first
+     * missing row, not after a 3 GiB allocation (found by fuzzing); its final
+     * size is exactly h * w * 3. */
+    size_t stride = (size_t)w * 3, cap_rows = 0;
     while (ctx->cinfo.output_scanline < ctx->cinfo.output_height) {
-        JSAMPROW row = ctx->buf + (size_t)ctx->cinfo.output_scanline * w * 3;
+        size_t y = ctx->cinfo.output_scanline;
+        if (y == cap_rows) {
+            cap_rows = cap_rows ? 2 * cap_rows : 64;
+            if (cap_rows > (size_t)h) cap_rows = (size_t)h;
+            uint8_t *grown = realloc(ctx->buf, cap_rows * stride);
+            SG_CHECK(grown, "sg_image_read: out of memory for %d x %d pixels", w, h);
+            ctx->buf = grown;
+        }
+        JSAMPROW row = ctx->buf + y * stride;
         jpeg_read_scanlines(&ctx->cinfo, &row, 1);
     }
     jpeg_finish_decompress(&ctx->cinfo);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "semiseg/image.h"
 #include "codec.h"
@@ -32,7 +33,7 @@
 /* The readers image.c dispatches to (declared there as well: image.h is the
  * public interface and these are not part of it). */
 
-enum { SG_PNG_MSG_ = 256 };
+enum { SG_PNG_MSG_ = 256, SG_PNG_CHUNK_MAX_ = 8000000 };
 
 /* Decoder state, on the heap so that it survives a longjmp out of libpng. */
 typedef struct sg_png_ctx_ {
@@ -53,11 +54,13 @@ static void sg_png_error_(png_structp png, png_const_charp msg)
 }
 
 /* Warnings (e.g. an unknown ancillary chunk, a bad CRC on one) do not make the
- * pixels wrong; they are dropped rather than printed from a library. */
+ * pixels wrong; they are dropped rather than printed from a library. One is
+ * an error: libpng 1.6 reports a chunk longer than the chunk cap as a
+ * "benign" error, a warning on read, and then allocates the length anyway
+ * (fuzzing: a tEXt chunk whose length field said 2 GB). */
 static void sg_png_warning_(png_structp png, png_const_charp msg)
 {
-    (void)png;
-    (void)msg;
+    if (strstr(msg, "chunk data is too large")) sg_png_error_(png, msg);
 }
 
 /* Frees everything ctx holds, and ctx. */
@@ -93,6 +96,10 @@ static sg_png_ctx_ *sg_png_open_(const char *path, sg_err *err)
         sg_png_close_(ctx);
         return NULL;
     }
+    /* Chunks other than IDAT are buffered whole; this is libpng's default
+     * cap (8 MB: ample for palettes, text and ICC profiles), set here so a
+     * libpng built without one still refuses a chunk longer than that. */
+    png_set_chunk_malloc_max(ctx->png, SG_PNG_CHUNK_MAX_);
     return ctx;
 }
 
@@ -123,6 +130,37 @@ static void sg_png_read_rows_(sg_png_ctx_ *ctx, int h, size_t rowbytes)
  * 32768^2 RGB is 3 GiB. */
 enum { SG_PNG_MAX_DIM_ = 32768 };
 
+/* Deflate cannot shrink data more than 1032:1 (a 258-byte match in two
+ * bits), so a file of n bytes holds at most 1032 n bytes of pixel data.
+ * A header declaring more is a truncated or forged file: refuse it after
+ * png_read_info, before the decoded image is allocated (fuzzing: a 60-byte
+ * file declaring 32768 x 32768 cost a 3 GiB allocation before libpng found
+ * the data missing). Also refuses more than SG_IMAGE_MAX_PIXELS pixels
+ * (codec.h). Called inside the setjmp frame. */
+static void sg_png_check_size_(sg_png_ctx_ *ctx)
+{
+    struct stat st;
+    if (fstat(fileno(ctx->fp), &st) != 0 || st.st_size < 0) st.st_size = (off_t)1 << 40;
+    uint64_t w = png_get_image_width(ctx->png, ctx->info), h = png_get_image_height(ctx->png, ctx->info);
+    uint64_t bits = (uint64_t)png_get_bit_depth(ctx->png, ctx->info) * png_get_channels(ctx->png, ctx->info);
+    uint64_t need = w * h * bits / 8; /* w, h <= 32768 (user limits), bits <= 64: no overflow */
+    if (w * h > SG_IMAGE_MAX_PIXELS) {
+        char msg[SG_PNG_MSG_];
+        snprintf(msg, sizeof msg, "%llu x %llu pixels: more than %llu (corrupt or hostile header)",
+                 (unsigned long long)w, (unsigned long long)h, (unsigned long long)SG_IMAGE_MAX_PIXELS);
+        png_error(ctx->png, msg);
+    }
+    if (need / 1032 > (uint64_t)st.st_size) {
+        char msg[SG_PNG_MSG_];
+        snprintf(msg, sizeof msg,
+                 "%llu x %llu pixels need at least %llu bytes of compressed data, the file has %lld "
+                 "(truncated)",
+                 (unsigned long long)w, (unsigned long long)h, (unsigned long long)(need / 1032),
+                 (long long)st.st_size);
+        png_error(ctx->png, msg);
+    }
+}
+
 int sg_png_read_rgb_(const char *path, sg_image *img, sg_err *err)
 {
     sg_png_ctx_ *ctx = sg_png_open_(path, err);
@@ -132,6 +170,7 @@ int sg_png_read_rgb_(const char *path, sg_image *img, sg_err *err)
     png_set_sig_bytes(ctx->png, 8);
     png_set_user_limits(ctx->png, SG_PNG_MAX_DIM_, SG_PNG_MAX_DIM_);
     png_read_info(ctx->png, ctx->info);
+    sg_png_check_size_(ctx);
     int color = png_get_color_type(ctx->png, ctx->info);
     int depth = png_get_bit_depth(ctx->png, ctx->info);
     int h = (int)png_get_image_height(ctx->png, ctx->info);
@@ -166,6 +205,7 @@ int sg_png_read_mask_(const char *path, sg_image *mask, sg_err *err)
     png_set_sig_bytes(ctx->png, 8);
     png_set_user_limits(ctx->png, SG_PNG_MAX_DIM_, SG_PNG_MAX_DIM_);
     png_read_info(ctx->png, ctx->info);
+    sg_png_check_size_(ctx);
     int color = png_get_color_type(ctx->png, ctx->info);
     int depth = png_get_bit_depth(ctx->png, ctx->info);
     int h = (int)png_get_image_height(ctx->png, ctx->info);

@@ -48,7 +48,8 @@ fuzz: $(fuzz_bins)
 	  cp $(top_srcdir)/tests/fuzz/corpus/$$t/* $$d/corpus/ || exit 1; \
 	  regs=$(top_srcdir)/tests/fuzz/regressions/$$t; test -d $$regs || regs=; \
 	  echo "  FUZZ     $$t ($(FUZZ_SECONDS) s)"; \
-	  if $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) \
+	  tmp=`mktemp -d /dev/shm/sg-fuzz-run.XXXXXX 2>/dev/null || mktemp -d`; \
+	  if SG_FUZZ_TMPDIR=$$tmp $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) \
 	      -rss_limit_mb=$(FUZZ_RSS_MB) -print_final_stats=1 -artifact_prefix=$$d/ $$d/corpus $$regs \
 	      > $$d/fuzz.log 2>&1; then \
 	    sed -n 's/^stat::number_of_executed_units: */        executions: /p; s/^stat::peak_rss_mb: */        peak RSS MB: /p' $$d/fuzz.log; \
@@ -56,6 +57,7 @@ fuzz: $(fuzz_bins)
 	  else \
 	    tail -n 60 $$d/fuzz.log; echo "FAIL: fuzz target $$t (log and input: $$d/)"; fail="$$fail $$t"; \
 	  fi; \
+	  rm -rf "$$tmp"; \
 	done; \
 	test -z "$$fail" || { echo "make fuzz: failing targets:$$fail"; exit 1; }
 

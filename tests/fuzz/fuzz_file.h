@@ -17,7 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A folder of this process's own (made once, removed at exit). */
+/* A folder of this process's own (made once, removed at a normal exit;
+ * libFuzzer ends a timed run with _Exit, so `make fuzz` points
+ * SG_FUZZ_TMPDIR at a folder it removes itself). */
 static char sg_fuzz_dir_[4096];
 
 static inline void sg_fuzz_cleanup_(void)

@@ -11,6 +11,7 @@
 #ifndef SEMISEG_FUZZ_FILE_H
 #define SEMISEG_FUZZ_FILE_H
 
+#include "semiseg/image.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,25 @@ static inline const char *sg_fuzz_write(const char *name, const uint8_t *data, s
         abort();
     }
     return path;
+}
+
+/* The image targets' body (fuzz_png.c, fuzz_jpeg.c): the input written as
+ * file `name`, read with sg_image_read (to RGB) and sg_mask_read (palette or
+ * gray indices); a decoded image must have sane dimensions and is freed. */
+static inline int sg_fuzz_image(const char *name, const uint8_t *data, size_t size)
+{
+    const char *path = sg_fuzz_write(name, data, size);
+    sg_image img;
+    sg_err err;
+    if (sg_image_read(path, &img, &err) == 0) {
+        if (img.h < 1 || img.w < 1 || img.c != 3 || !img.data) abort();
+        sg_image_free(&img);
+    }
+    if (sg_mask_read(path, &img, &err) == 0) {
+        if (img.h < 1 || img.w < 1 || img.c != 1 || !img.data) abort();
+        sg_image_free(&img);
+    }
+    return 0;
 }
 
 #endif

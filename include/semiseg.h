@@ -1,7 +1,7 @@
 /*
  * semiseg.h: the public API, one umbrella header (prefix sg_).
  *
- * base        errors, threads, CPU path     rng       counter-based random numbers
+ * base        errors, threads             rng       counter-based random numbers
  * tensor      tensors, arena, context       tape      reverse-mode autograd
  * ops         differentiable ops            optim     parameters, SGD, poly LR, EMA
  * io          atomic file writes            image     PNG/JPEG images and masks
@@ -11,6 +11,8 @@
  * synth       synthetic VOC-format data     metrics   confusion matrix, mIoU, eval modes
  * config      configuration files           run       the run driver and the method interface
  * semi        semi-supervised building blocks (pseudo-labels, CutMix, masked losses)
+ * method      the run layer's method toolkit (partner batches, teacher, glue to run.h)
+ * backend     the kernel table, devices
  * The CUDA backend has its own header, semiseg/cuda.h (--with-cuda).
  */
 #ifndef SEMISEG_H
@@ -35,5 +37,6 @@
 #include "semiseg/config.h"
 #include "semiseg/run.h"
 #include "semiseg/semi.h"
+#include "semiseg/method.h"
 
 #endif

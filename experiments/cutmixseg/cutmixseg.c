@@ -22,7 +22,7 @@
 
 #include "cutmixseg_loss.h"
 #include "semiseg/run.h"
-#include "semiseg/semi.h"
+#include "semiseg/method.h"
 
 /* Hyper-parameters, section [cutmixseg] (sources in the README). */
 typedef struct {

@@ -6,7 +6,7 @@
 #ifndef SEMISEG_EXPERIMENTS_CUTMIXSEG_LOSS_H
 #define SEMISEG_EXPERIMENTS_CUTMIXSEG_LOSS_H
 
-#include "semiseg/semi.h"
+#include "semiseg/method.h"
 
 typedef struct cutmixseg_params {
     float cons_weight;        /* 1.0 (current script), 0.003 (BMVC era) */

@@ -18,7 +18,7 @@
 
 #include "fixmatch_loss.h"
 #include "semiseg/run.h"
-#include "semiseg/semi.h"
+#include "semiseg/method.h"
 
 /* Hyper-parameters, section [fixmatch] (defaults: UniMatch's released code). */
 typedef struct {

@@ -6,7 +6,7 @@
 #ifndef SEMISEG_EXPERIMENTS_FIXMATCH_LOSS_H
 #define SEMISEG_EXPERIMENTS_FIXMATCH_LOSS_H
 
-#include "semiseg/semi.h"
+#include "semiseg/method.h"
 
 typedef struct fixmatch_params {
     float conf_thresh;        /* tau: VOC 0.95, Cityscapes 0 */

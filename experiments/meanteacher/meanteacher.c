@@ -18,7 +18,7 @@
 
 #include "meanteacher_loss.h"
 #include "semiseg/run.h"
-#include "semiseg/semi.h"
+#include "semiseg/method.h"
 
 /* Hyper-parameters, section [meanteacher] (sources in the README). */
 typedef struct {

@@ -7,7 +7,7 @@
 #ifndef SEMISEG_EXPERIMENTS_MEANTEACHER_LOSS_H
 #define SEMISEG_EXPERIMENTS_MEANTEACHER_LOSS_H
 
-#include "semiseg/semi.h"
+#include "semiseg/method.h"
 
 typedef struct meanteacher_params {
     float cons_weight;        /* w_max of the ramp */

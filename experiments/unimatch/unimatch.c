@@ -17,7 +17,7 @@
 #include <stdlib.h>
 
 #include "semiseg/run.h"
-#include "semiseg/semi.h"
+#include "semiseg/method.h"
 #include "unimatch_loss.h"
 
 /* Hyper-parameters, section [unimatch] (defaults: UniMatch's released

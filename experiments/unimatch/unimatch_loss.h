@@ -6,7 +6,7 @@
 #ifndef SEMISEG_EXPERIMENTS_UNIMATCH_LOSS_H
 #define SEMISEG_EXPERIMENTS_UNIMATCH_LOSS_H
 
-#include "semiseg/semi.h"
+#include "semiseg/method.h"
 
 typedef struct unimatch_params {
     float conf_thresh;        /* tau: cfg['conf_thresh'] */

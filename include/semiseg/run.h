@@ -3,7 +3,7 @@
  *
  * A trainer is a method (a struct of callbacks) plus
  *     int main(int argc, char **argv) { return sg_run_main(argc, argv, &method); }
- * The driver (src/core/run.c; README.md "Layout") owns everything
+ * The driver (src/run/run.c; README.md "Layout") owns everything
  * that is not the method: configuration (config.h), split and seed,
  * datasets and loaders, the model built from [model], SGD with two groups
  * (backbone x1, head x train.lr_multi) and the poly schedule (UniMatch
@@ -159,83 +159,5 @@ void sg_run_rng(const sg_run *run, unsigned call, sg_rng *rng);
 /* The stream id of that generator, for ops that take (seed, stream), e.g.
  * sg_dropout2d(ctx, x, p, run->seed, sg_run_stream(run, call)). */
 uint64_t sg_run_stream(const sg_run *run, unsigned call);
-
-/* The model's logits callback for sg_eval_image (metrics.h): model is an
- * sg_deeplab*, run in its current mode, no feature perturbation. */
-sg_tensor *sg_run_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image);
-
-/* ---- logs and results (run_log.c, results.c), used by the driver --------------------- */
-/* The numbers of a finished run. */
-typedef struct sg_run_result {
-    const char *method, *dataset, *protocol;
-    int n_labeled;
-    uint64_t seed;
-    long iterations;
-    double final_miou, best_miou;  /* fractions in [0, 1] */
-    long best_iter;
-    int n_classes;
-    const double *class_iou;       /* (n_classes) at the final evaluation */
-    double wall_s;                 /* training + evaluation, summed over resumed segments */
-    double cpu_s;                  /* CPU seconds of all threads, the same segments */
-    double images_per_s;           /* training images (sg_losses.images) per training second */
-    double gflop_per_iter;         /* sg_ctx.flops of the training steps / iterations / 1e9 */
-    int threads;                   /* --threads (sg_get_num_threads) */
-    const char *backend;           /* e.g. "cpu-dnnl", "cpu-reference", "cuda" */
-    const char *device;            /* "cpu", or "cuda:0 (NVIDIA H200 (sm_90))" */
-    bool deterministic;            /* the backend ran its deterministic kernels only */
-    bool tf32;                     /* run.tf32: FP32 products in TF32 (CUDA) */
-    const char *git_commit;
-    char config_hash[17];          /* the experiment's identity, hex (run.c run_hash_) */
-} sg_run_result;
-
-/* result.json in dir (atomic). One key per line. Adds "machine"
- * (sg_result_machine). */
-int sg_result_write_json(const sg_run_result *r, const char *dir, sg_err *err);
-/* The machine in one line: CPU model (/proc/cpuinfo), online cores, OS
- * and architecture (uname), e.g. "AMD EPYC 9654 96-Core Processor, 2 cores,
- * Linux 6.1.0 x86_64". Never holds a double quote or a backslash. */
-void sg_result_machine(char *buf, size_t len);
-/* Appends one row to <reports>/<dataset>/results.csv (created with its
- * header), under an exclusive flock on results.csv.lock, rewriting the file
- * atomically, so parallel runs never interleave or lose rows. */
-int sg_result_append_csv(const sg_run_result *r, const char *reports, sg_err *err);
-/* At a run's start: <reports>/<dataset>/ exists (created) and is writable,
- * and a results.csv there has this version's header; otherwise the error
- * names the path, and the run has not trained for a row it cannot record. */
-int sg_result_csv_check(const char *reports, const char *dataset, sg_err *err);
-/* Whether <reports>/<r->dataset>/results.csv has a row of r's method,
- * dataset, protocol, seed and config_hash finished at or after `since`. */
-bool sg_result_csv_has_row(const sg_run_result *r, const char *reports, time_t since);
-/* The header line of results.csv (no newline). */
-const char *sg_result_csv_header(void);
-
-/* log.tsv / eval.tsv: opened for appending; a new (or empty) file gets the
- * header line first. Returns NULL with err set. */
-FILE *sg_tsv_open(const char *path, const char *header, sg_err *err);
-/* Keeps the header and the complete rows whose first column (the
- * iteration) is <= max_iter; atomic. A missing file is not an error. Used
- * on --resume so the logs continue from the checkpoint. */
-int sg_tsv_truncate(const char *path, long max_iter, sg_err *err);
-
-/* The progress display: on a terminal one line redrawn in place (bar,
- * iteration, the first loss term, images/s, ETA); otherwise a plain line
- * every `every` iterations. */
-typedef struct sg_progress {
-    bool tty;
-    bool pending;              /* tty: a redrawn line is on screen */
-    long every;
-    long total, start;         /* iterations in the schedule, first of this segment */
-    double t0;                 /* monotonic seconds at start */
-} sg_progress;
-void sg_progress_init(sg_progress *p, FILE *fp, long start, long total, long every);
-/* done = completed iterations; note = e.g. "loss 0.532 mask 0.41". */
-void sg_progress_update(sg_progress *p, FILE *fp, long done, double images_per_s, const char *note);
-/* Ends the redrawn line (tty) before other output. */
-void sg_progress_break(sg_progress *p, FILE *fp);
-/* Monotonic seconds. */
-double sg_run_now(void);
-/* CPU seconds of the process, every thread (loader workers and OpenMP
- * included): what result.json's cpu_s sums. */
-double sg_run_cpu_now(void);
 
 #endif

@@ -17,7 +17,7 @@
  * Covered by tests/trainer_supervised.sh (columns complete) and
  * tests/run_resume.sh.
  */
-#include "semiseg/run.h"
+#include "run_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
  *
  * Covered by tests/run_resume.sh (truncation) and tests/trainer_supervised.sh.
  */
-#include "semiseg/run.h"
+#include "run_priv.h"
 
 #include <errno.h>
 #include <stdio.h>

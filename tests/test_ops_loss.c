@@ -1,7 +1,9 @@
 /*
  * test_ops_loss.c: softmax, log_softmax, cross-entropy, MSE, KL divergence
  * and entropy against PyTorch fixtures (tests/ref/gen_loss.py ->
- * tests/data/loss.bin), finite-difference gradient checks, and misuse aborts.
+ * tests/data/loss.bin), OHEM cross-entropy against TorchSemiSeg's criterion
+ * (tests/ref/gen_ohem.py -> tests/data/ohem.bin), finite-difference gradient
+ * checks, and misuse aborts.
  */
 #include "expect_abort.h"
 #include "fixture.h"
@@ -364,6 +366,56 @@ static void test_misuse(void)
            "softmax aborts on a dim out of range");
 }
 
+/* ---- OHEM cross-entropy ------------------------------------------------------------ */
+/* Each case of ohem.bin: the loss and the logits' gradient, with the tolerances
+ * of the mean CE it reduces to on the kept pixels. */
+static void test_ohem_parity(void)
+{
+    sg_fixture *fx = sg_fixture_open("ohem.bin", "tests/ref/gen_ohem.py");
+    const char *const cases[] = {"raise", "thresh", "zero", "many"};
+    for (int c = 0; c < 4; c++) {
+        char key[64], name[64];
+        snprintf(key, sizeof key, "ohem.%s.hp", cases[c]);
+        size_t m;
+        const double *hp = sg_fixture_doubles(fx, key, &m);
+        sg_ctx ctx;
+        sg_ctx_init(&ctx);
+        sg_tensor *logits = sg_fixture_tensor(fx, "ohem.logits", true);
+        sg_tensor *target = sg_fixture_tensor(fx, "ohem.target", false);
+        sg_tensor *out = sg_ohem_cross_entropy(&ctx, logits, target, IGNORE, (float)hp[0],
+                                               (long)hp[1]);
+        snprintf(name, sizeof name, "ohem.%s", cases[c]);
+        parity_(fx, &ctx, name, out, &logits, (const char *const[]){"logits"}, 1, LOSS_TOL,
+                GRAD_TOL);
+        sg_tensor_free(logits);
+        sg_tensor_free(target);
+        sg_ctx_free(&ctx);
+    }
+    sg_fixture_close(fx);
+}
+
+/* Finite differences through the selection: the logits move by eps = 1e-3,
+ * far less than the gaps the fixture's thresholds keep (a kept set that
+ * changed under the probe would show as a wrong derivative). */
+static sg_tensor *ohem_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
+{
+    const sg_tensor *target = arg;
+    return sg_ohem_cross_entropy(ctx, in[0], target, IGNORE, 0.3f, 12);
+}
+
+static void test_ohem_grad(void)
+{
+    int s[4] = {1, 4, 5, 6}, st[3] = {1, 5, 6};
+    sg_tensor *x = sg_tensor_alloc(SG_F32, 4, s, true);
+    sg_tensor *t = sg_tensor_alloc(SG_I32, 3, st, false);
+    sg_test_fill_uniform(x, 7, -2.0f, 2.0f);
+    for (int i = 0; i < 30; i++) t->i32[i] = i % 7 == 3 ? IGNORE : (i * 5) % 4;
+    sg_gradcheck("ohem_cross_entropy (thresh 0.3, min_kept 12)", ohem_fn, &x, 1, t,
+                 (sg_gc_opts){.eps = 1e-3, .atol = 1e-3, .rtol = 1e-2});
+    sg_tensor_free(x);
+    sg_tensor_free(t);
+}
+
 int main(void)
 {
     sg_fixture *fx = sg_fixture_open("loss.bin", GEN);
@@ -377,6 +429,8 @@ int main(void)
     test_multiblock_sum();
     test_entropy_parity(fx);
     test_entropy_grad();
+    test_ohem_parity();
+    test_ohem_grad();
     test_misuse();
     sg_fixture_close(fx);
     return tap_done();

@@ -112,6 +112,16 @@ typedef enum sg_reduction {
  * torch.nn.functional.cross_entropy(..., ignore_index, reduction) */
 sg_tensor *sg_cross_entropy(sg_ctx *ctx, sg_tensor *logits, const sg_tensor *target,
                             sg_tensor *weight, int ignore_index, sg_reduction red);
+/* OHEM cross-entropy, TorchSemiSeg's ProbOhemCrossEntropy2d as UniMatch uses
+ * it on Cityscapes (LiheYoung/UniMatch@0324f3d:util/ohem.py): the pixels
+ * whose softmax probability of their class is <= max(thresh, the min_kept-th
+ * smallest such probability) keep their target, the others are ignored, and
+ * the result is the mean CE over the kept ones. min_kept = 0, or more than
+ * the non-ignored pixels, gives the plain mean CE (its kept mask is applied
+ * only when 0 < min_kept <= #valid). The selection is not differentiated
+ * (the gradient is the CE's on the kept pixels). Shapes as sg_cross_entropy. */
+sg_tensor *sg_ohem_cross_entropy(sg_ctx *ctx, sg_tensor *logits, const sg_tensor *target,
+                                 int ignore_index, float thresh, long min_kept);
 /* torch.nn.functional.mse_loss(a, b, reduction): NONE/MEAN/SUM. */
 sg_tensor *sg_mse_loss(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, sg_reduction red);
 /* torch.nn.functional.kl_div(log_input, target, reduction, log_target=False):

@@ -1,6 +1,6 @@
 /*
  * op_loss.c: autograd wrappers of the losses (ops.h): sg_cross_entropy,
- * sg_mse_loss, sg_kl_div and sg_entropy. Forwards compute per-element maps
+ * sg_ohem_cross_entropy, sg_mse_loss, sg_kl_div and sg_entropy. Forwards compute per-element maps
  * on the context's backend (backend.h) and reduce them in double; backwards
  * turn the reduction into a scale on the upstream gradient, which the
  * kernel reads where the gradient is (on the device).
@@ -8,6 +8,9 @@
  * Covered by tests/test_ops_loss.c.
  */
 #include "semiseg/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
 
 static const int sg_scalar_shape_[1] = {1};
 
@@ -128,6 +131,51 @@ sg_tensor *sg_cross_entropy(sg_ctx *ctx, sg_tensor *logits, const sg_tensor *tar
         n->ignore_index = ignore_index;
     }
     return out;
+}
+
+/* ---- OHEM cross-entropy ------------------------------------------------------------ */
+static int sg_cmp_float_(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+sg_tensor *sg_ohem_cross_entropy(sg_ctx *ctx, sg_tensor *logits, const sg_tensor *target,
+                                 int ignore_index, float thresh, long min_kept)
+{
+    char a[SG_SHAPE_STR_LEN];
+    SG_CHECK(logits->dtype == SG_F32 && logits->ndim == 4 && target->dtype == SG_I32 &&
+                 target->ndim == 3,
+             "sg_ohem_cross_entropy: logits (N, K, H, W) float and target (N, H, W) int32, got %s",
+             sg_shape_str(logits, a, sizeof a));
+    SG_CHECK(min_kept >= 0, "sg_ohem_cross_entropy: min_kept %ld < 0", min_kept);
+    const int n = logits->shape[0], k = logits->shape[1];
+    const size_t hw = (size_t)logits->shape[2] * logits->shape[3], np = (size_t)n * hw;
+    bool prev = sg_ctx_set_grad(ctx, false);
+    sg_tensor *prob = sg_softmax(ctx, logits, 1);
+    sg_ctx_set_grad(ctx, prev);
+    /* The probability of each pixel's class on the context's device; only
+     * the threshold (the min_kept-th smallest of them) is chosen on the host. */
+    float *pgt_dev = sg_arena_alloc(&ctx->arena, np * sizeof(float));
+    SG_BACKEND_NEED(ctx->be, ohem_target_prob)(pgt_dev, prob->data, target->i32, ignore_index, n,
+                                               k, hw);
+    float *pgt = pgt_dev;
+    if (ctx->arena.be) {
+        pgt = sg_arena_alloc(&ctx->host, np * sizeof(float));
+        ctx->be->to_host(pgt, pgt_dev, np * sizeof(float));
+    }
+    float *sorted = sg_arena_alloc(sg_ctx_host_arena(ctx), np * sizeof(float));
+    size_t n_valid = 0;
+    for (size_t j = 0; j < np; j++)
+        if (!isnan(pgt[j])) sorted[n_valid++] = pgt[j];
+    if (min_kept == 0 || (size_t)min_kept > n_valid || n_valid == 0)
+        return sg_cross_entropy(ctx, logits, target, NULL, ignore_index, SG_REDUCE_MEAN);
+    qsort(sorted, n_valid, sizeof(float), sg_cmp_float_);
+    float tau = thresh, kth = sorted[min_kept - 1];
+    if (kth > tau) tau = kth;
+    sg_tensor *kept = sg_tensor_like(ctx, target);
+    SG_BACKEND_NEED(ctx->be, ohem_select)(kept->i32, target->i32, pgt_dev, tau, ignore_index, np);
+    return sg_cross_entropy(ctx, logits, kept, NULL, ignore_index, SG_REDUCE_MEAN);
 }
 
 /* ---- element-wise losses: MSE and KL ---------------------------------------------- */

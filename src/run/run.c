@@ -29,9 +29,8 @@
  * writes (its row is in results.csv, finished after its final checkpoint)
  * writes result.json without a second row.
  *
- * OHEM (sg_run_sup_loss) follows TorchSemiSeg's OhemCrossEntropy2dTensor as
- * UniMatch uses it (LiheYoung/UniMatch@0324f3d:util/ohem.py), including its
- * min_kept = 0 behaviour (plain cross-entropy).
+ * The supervised criterion (sg_run_sup_loss) is train.loss: cross-entropy,
+ * or OHEM (sg_ohem_cross_entropy, ops.h).
  *
  * The configuration sections are read by run_config.c.
  *
@@ -89,50 +88,13 @@ sg_tensor *sg_run_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image)
     return out.logits;
 }
 
-static int cmp_float_(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask)
 {
     sg_run_priv_ *p = run->priv;
-    sg_ctx *ctx = &run->ctx;
     if (p->loss_kind == LOSS_CE)
-        return sg_cross_entropy(ctx, logits, mask, NULL, run->ignore_index, SG_REDUCE_MEAN);
-    SG_CHECK(logits->ndim == 4 && mask->ndim == 3 && mask->dtype == SG_I32,
-             "sg_run_sup_loss: bad shapes");
-    const int n = logits->shape[0], k = logits->shape[1], hw = logits->shape[2] * logits->shape[3];
-    const size_t np = (size_t)n * (size_t)hw;
-    bool prev = sg_ctx_set_grad(ctx, false);
-    sg_tensor *prob = sg_softmax(ctx, logits, 1);
-    sg_ctx_set_grad(ctx, prev);
-    /* The probability of each pixel's class on the context's device; only
-     * the threshold (the min_kept-th smallest of them) is chosen on the host. */
-    float *pgt_dev = sg_arena_alloc(&ctx->arena, np * sizeof(float));
-    SG_BACKEND_NEED(ctx->be, ohem_target_prob)(pgt_dev, prob->data, mask->i32, run->ignore_index, n,
-                                               k, (size_t)hw);
-    float *pgt = pgt_dev;
-    if (ctx->arena.be) {
-        pgt = sg_arena_alloc(&ctx->host, np * sizeof(float));
-        ctx->be->to_host(pgt, pgt_dev, np * sizeof(float));
-    }
-    float *sorted = sg_arena_alloc(sg_ctx_host_arena(ctx), np * sizeof(float));
-    size_t n_valid = 0;
-    for (size_t j = 0; j < np; j++)
-        if (!isnan(pgt[j])) sorted[n_valid++] = pgt[j];
-    /* TorchSemiSeg: min_kept > #valid -> plain CE; min_kept = 0 -> no
-     * mining either (its kept mask is only applied when min_kept > 0). */
-    if (p->ohem_min_kept == 0 || (size_t)p->ohem_min_kept > n_valid || n_valid == 0)
-        return sg_cross_entropy(ctx, logits, mask, NULL, run->ignore_index, SG_REDUCE_MEAN);
-    qsort(sorted, n_valid, sizeof(float), cmp_float_);
-    float tau = p->ohem_thresh, kth = sorted[p->ohem_min_kept - 1];
-    if (kth > tau) tau = kth;
-    sg_tensor *target = sg_tensor_like(ctx, mask);
-    SG_BACKEND_NEED(ctx->be, ohem_select)(target->i32, mask->i32, pgt_dev, tau, run->ignore_index,
-                                          np);
-    return sg_cross_entropy(ctx, logits, target, NULL, run->ignore_index, SG_REDUCE_MEAN);
+        return sg_cross_entropy(&run->ctx, logits, mask, NULL, run->ignore_index, SG_REDUCE_MEAN);
+    return sg_ohem_cross_entropy(&run->ctx, logits, mask, run->ignore_index, p->ohem_thresh,
+                                 p->ohem_min_kept);
 }
 
 /* ---- helpers ------------------------------------------------------------------ */

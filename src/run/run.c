@@ -81,6 +81,22 @@ void sg_run_rng(const sg_run *run, unsigned call, sg_rng *rng)
     sg_rng_init(rng, run->seed, sg_run_stream(run, call));
 }
 
+void sg_run_add_state(sg_run *run, const char *prefix, sg_param_set *set, sg_sgd *opt)
+{
+    sg_run_priv_ *p = run->priv;
+    SG_CHECK(!p->state_ok, "sg_run_add_state: call it from the method's init");
+    SG_CHECK(p->n_extra < SG_CKPT_MAX_EXTRA, "sg_run_add_state: more than %d sets", SG_CKPT_MAX_EXTRA);
+    SG_CHECK(prefix && set && (!opt || opt->n_bufs == set->n_params),
+             "sg_run_add_state: \"%s\" needs a set (and an optimizer made for it)", prefix ? prefix : "(null)");
+    p->extra[p->n_extra++] = (sg_ckpt_part){.prefix = prefix, .set = set, .opt = opt};
+}
+
+void sg_run_sgd_init(const sg_run *run, const sg_param_set *set, sg_sgd *opt)
+{
+    sg_sgd_init(opt, set, run->opt.n_groups, run->opt.momentum, run->opt.groups[0].weight_decay);
+    for (int g = 0; g < run->opt.n_groups; g++) opt->groups[g] = run->opt.groups[g];
+}
+
 sg_tensor *sg_run_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image)
 {
     sg_deeplab_out out;
@@ -176,6 +192,8 @@ static void ckpt_common_(sg_run *run, sg_checkpoint *ck)
     ck->model = &run->model.params;
     ck->opt = &run->opt;
     ck->ema = run->ema;
+    ck->n_extra = run->priv->n_extra;
+    memcpy(ck->extra, run->priv->extra, sizeof ck->extra);
 }
 
 /* The checkpoint metadata of the run's cost: wall, training and CPU
@@ -760,6 +778,7 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
         sg_ctx_init_on(&run->ctx, p->device);
         sg_param_set_move(&run->model.params, p->device);
         if (run->ema) sg_param_set_move(run->ema, p->device);
+        for (int i = 0; i < p->n_extra; i++) sg_param_set_move(p->extra[i].set, p->device);
     }
     TRY(run_hash_(run, pretrained, &p->config_hash, err));
     snprintf(p->hash_hex, sizeof p->hash_hex, "%016llx", (unsigned long long)p->config_hash);

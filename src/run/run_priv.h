@@ -55,6 +55,8 @@ struct sg_run_priv_ {
     bool have_first;
     int lock_fd;              /* the run directory's lock (lock_dir_); -1: none */
     bool row_recorded;        /* results.csv holds this run's row already (row_recorded_) */
+    int n_extra;              /* the method's extra state (sg_run_add_state) */
+    sg_ckpt_part extra[SG_CKPT_MAX_EXTRA];
 };
 
 #define TRY(x)                  \

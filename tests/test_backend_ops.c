@@ -639,24 +639,38 @@ static void r_gather(run *r, const tcase *c)
                               upi_(r, start, (size_t)M + 1), upi_(r, rows, (size_t)n), M, row);
 }
 
-/* per-position normalisation over C of (outer, C, inner): p = outer C inner;
- * f = eps. Position 0 is zero and position 1 scaled to a norm below eps = 0.01,
- * so the clamp is exercised. */
+/* per-position operations over C of (outer, C, inner): p = outer C inner
+ * mode (cosine backward: 1 da and db, 2 db only); f = eps. With eps > 0,
+ * position 0 of x (cosine's a) is zero and position 1 scaled to a norm
+ * below eps = 0.01, so the clamp is exercised; cosine's b has the same at
+ * positions 2 and 3. */
 static void r_chan(run *r, const tcase *c)
 {
     const int o = c->p[0], C = c->p[1], in = c->p[2];
-    const size_t n = (size_t)o * C * in;
+    const size_t n = (size_t)o * C * in, P = (size_t)o * in;
     const float eps = (float)c->f[0];
-    float *xh = rnd_(r, n, -1, 1);
-    for (int ch = 0; ch < C; ch++) {
-        const size_t p1 = in > 1 ? 1 : (size_t)C; /* channel 0 of position 1 */
-        xh[(size_t)ch * in] = 0.0f;
-        xh[p1 + (size_t)ch * in] *= 1e-3f;
+    float *xh = rnd_(r, n, -1, 1), *bh = rnd_(r, n, -1, 1);
+    for (int ch = 0; ch < C && eps > 0; ch++) {
+        /* channel ch of position q: (q / in) C in + q % in + ch in */
+        for (size_t q = 0; q < 4; q++) {
+            float *h = q < 2 ? xh : bh;
+            h[q / in * C * in + q % in + (size_t)ch * in] *= q % 2 ? 1e-3f : 0.0f;
+        }
     }
-    float *x = up_(r, xh, n);
+    float *x = up_(r, xh, n), *b = up_(r, bh, n);
     if (E(normalize_forward)) BE->normalize_forward(out_(r, "out", n, PRE), x, eps, o, C, in);
     if (E(normalize_backward))
         BE->normalize_backward(out_(r, "dx", n, PRE), in_(r, n, -1, 1), x, eps, o, C, in);
+    if (E(cosine_similarity_forward))
+        BE->cosine_similarity_forward(out_(r, "out", P, PRE), x, b, eps, o, C, in);
+    if (E(cosine_similarity_backward)) {
+        float *da = c->p[3] == 1 ? out_(r, "da", n, PRE) : NULL;
+        BE->cosine_similarity_backward(da, out_(r, "db", n, PRE), in_(r, P, -1, 1), x, b, eps, o,
+                                       C, in);
+    }
+    if (E(standardize_forward)) BE->standardize_forward(out_(r, "out", n, PRE), x, o, C, in);
+    if (E(standardize_backward))
+        BE->standardize_backward(out_(r, "dx", n, PRE), in_(r, n, -1, 1), x, o, C, in);
 }
 
 #define CASE(ent, f_, t, d, ...) {.entry = #ent, .fn = f_, .tol = t, .desc = d, .p = __VA_ARGS__}
@@ -842,6 +856,16 @@ static const tcase cases[] = {
     CASE(normalize_forward, r_chan, TM, "(N, C) [50,64] eps 1e-12", {50, 64, 1}, {1e-12}),
     CASE(normalize_backward, r_chan, TM, "[4,19,37] eps 0.01", {4, 19, 37}, {0.01}),
     CASE(normalize_backward, r_chan, TM, "(N, C) [50,64] eps 1e-12", {50, 64, 1}, {1e-12}),
+    CASE(cosine_similarity_forward, r_chan, TM, "[4,19,37] eps 0.01", {4, 19, 37}, {0.01}),
+    CASE(cosine_similarity_forward, r_chan, TM, "(N, C) [50,64] eps 1e-8", {50, 64, 1}, {1e-8}),
+    CASE(cosine_similarity_backward, r_chan, TM, "[4,19,37] eps 0.01, da db", {4, 19, 37, 1},
+         {0.01}),
+    CASE(cosine_similarity_backward, r_chan, TM, "(N, C) [50,64] eps 1e-8, db only",
+         {50, 64, 1, 2}, {1e-8}),
+    CASE(standardize_forward, r_chan, TM, "[4,19,37]", {4, 19, 37}),
+    CASE(standardize_forward, r_chan, TM, "(N, C) [50,2]", {50, 2, 1}),
+    CASE(standardize_backward, r_chan, TM, "[4,19,37]", {4, 19, 37}),
+    CASE(standardize_backward, r_chan, TM, "(N, C) [50,64]", {50, 64, 1}),
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -1,6 +1,7 @@
 /*
- * test_ops_extra.c: sg_reshape, sg_permute, sg_index_select and
- * sg_normalize against PyTorch fixtures (tests/ref/gen_ops_extra.py ->
+ * test_ops_extra.c: sg_reshape, sg_permute, sg_index_select,
+ * sg_normalize, sg_cosine_similarity and sg_standardize against PyTorch
+ * fixtures (tests/ref/gen_ops_extra.py ->
  * tests/data/ops_extra.bin): outputs and input gradients; finite-difference
  * gradient checks; that reshape is a view and index_select copies its
  * indices; thread-count independence; misuse aborts.
@@ -10,7 +11,12 @@
  * row, is off by O(1). The normalize cases hold a zero row and a row of norm
  * 0.05 under eps = 0.5, whose outputs are x / eps and gradients dout / eps:
  * a missing clamp gives NaN or a 10x larger output, a gradient through the
- * clamp moves dx by O(1).
+ * clamp moves dx by O(1). The cosine case has zero rows and rows of norm
+ * 0.05 under eps = 0.1 in either input: torch 1.13's gradient there (the
+ * clamp not differentiated) differs from a differentiated clamp's by O(1),
+ * and the pre-1.12 formula a.b / max(|a||b|, eps) changes the forward of
+ * those rows by 2x or more. The standardisation has a position at +50 and
+ * C = 6 or 7, where a biased std would be off by 8-9%.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,12 +49,34 @@
 #define NORM_GRAD_ATOL 1e-5
 #define NORM_GRAD_RTOL 1e-5
 
+/* cosine: the norms as normalize's, then a C-term sum of products <= 1 in
+ * magnitude, in double here and float in ATen: a few ulp of 1, observed
+ * 1.2e-7; 1e-6 absolute. Its gradients (y_b - y_a cos) / c are O(|g| / c),
+ * up to ~14 on the rows clamped at eps = 0.1: observed 1.9e-6 on 13.5
+ * (1.4e-7 relative); 1e-5 absolute plus 1e-5 relative. */
+#define COS_ATOL 1e-6
+#define COS_RTOL 0.0
+#define COS_GRAD_ATOL 1e-5
+#define COS_GRAD_RTOL 1e-5
+/* standardize: ATen's float mean and std against our double ones rounded
+ * to float may differ by an ulp, which at the position near 50 is
+ * ulp(50) = 3.8e-6 in x - mean, divided by a std of ~1; elsewhere a few ulp
+ * of O(1): observed 1.5e-7 on outputs of O(1); 1e-5 absolute plus 1e-5
+ * relative covers the +50 case. The gradient sums two C-term products of
+ * O(1) / std: observed 2.3e-7; the same bounds. A biased std moves outputs
+ * by 8%. */
+#define STD_ATOL 1e-5
+#define STD_RTOL 1e-5
+#define STD_GRAD_ATOL 1e-5
+#define STD_GRAD_RTOL 1e-5
+
 /* Linear ops (reshape, permute, index_select): the central difference is
  * exact up to the float rounding of the probed loss (~1e-7 relative of a sum
  * of O(100) terms, / 2 eps = 2e-2): 1e-4 absolute is a 20x margin; a
  * misplaced element is off by O(0.1-1). */
 static const sg_gc_opts GC_LINEAR = {.eps = 1e-2, .atol = 1e-4, .rtol = 1e-3, .max_elems = 200};
-/* normalize is smooth for norms well above eps (inputs in [-2, 2], C >= 3):
+/* normalize, cosine and standardize are smooth for norms well above eps
+ * and stds well above 0 (inputs in [-2, 2], C >= 3):
  * truncation ~eps^2 |f'''| ~ 1e-4 / n^3 and the loss's rounding ~1e-5 are
  * far inside 1e-3 absolute plus 1e-2 relative (as tests/test_ops_norm.c). */
 static const sg_gc_opts GC_SMOOTH = {.eps = 1e-2, .atol = 1e-3, .rtol = 1e-2, .max_elems = 200};
@@ -98,7 +126,7 @@ static void check_case_(const sg_fixture *fx, const char *c, sg_ctx *ctx, sg_ten
     sg_tensor_free(dout);
 }
 
-/* op: 0 reshape, 1 permute, 2 index_select, 3 normalize */
+/* op: 0 reshape, 1 permute, 2 index_select, 3 normalize, 4 standardize */
 static void test_parity(const sg_fixture *fx, const char *c, int op)
 {
     char k[96];
@@ -119,12 +147,46 @@ static void test_parity(const sg_fixture *fx, const char *c, int op)
     } else if (op == 2) {
         int n = ints_(fx, c, "idx", v, 16);
         out = sg_index_select(&ctx, x, v, n);
-    } else {
+    } else if (op == 3) {
         out = sg_normalize(&ctx, x, (float)scalar_(fx, c, "eps"));
         atol = NORM_ATOL, rtol = NORM_RTOL, gatol = NORM_GRAD_ATOL, grtol = NORM_GRAD_RTOL;
+    } else {
+        out = sg_standardize(&ctx, x);
+        atol = STD_ATOL, rtol = STD_RTOL, gatol = STD_GRAD_ATOL, grtol = STD_GRAD_RTOL;
     }
     check_case_(fx, c, &ctx, out, x, atol, rtol, gatol, grtol);
     sg_tensor_free(x);
+    sg_ctx_free(&ctx);
+}
+
+/* cosine_similarity's two inputs and their gradients against the fixture. */
+static void test_cosine_parity(const sg_fixture *fx, const char *c)
+{
+    char k[96];
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    key_(k, sizeof k, c, "a");
+    sg_tensor *a = sg_fixture_tensor(fx, k, true);
+    key_(k, sizeof k, c, "b");
+    sg_tensor *b = sg_fixture_tensor(fx, k, true);
+    sg_tensor *out = sg_cosine_similarity(&ctx, a, b, (float)scalar_(fx, c, "eps"));
+    key_(k, sizeof k, c, "out");
+    sg_tensor *want = sg_fixture_tensor(fx, k, false);
+    tap_ok(sg_same_shape(out, want) &&
+               sg_check_close(fx, k, out->data, sg_numel(out), COS_ATOL, COS_RTOL),
+           "%s forward matches PyTorch", c);
+    key_(k, sizeof k, c, "dout");
+    sg_tensor *dout = sg_fixture_tensor(fx, k, false);
+    sg_backward_with(&ctx, out, dout->data);
+    key_(k, sizeof k, c, "da");
+    int ok = sg_check_close(fx, k, a->grad, sg_numel(a), COS_GRAD_ATOL, COS_GRAD_RTOL);
+    key_(k, sizeof k, c, "db");
+    ok &= sg_check_close(fx, k, b->grad, sg_numel(b), COS_GRAD_ATOL, COS_GRAD_RTOL);
+    tap_ok(ok, "%s backward matches PyTorch for both inputs", c);
+    sg_tensor_free(want);
+    sg_tensor_free(dout);
+    sg_tensor_free(a);
+    sg_tensor_free(b);
     sg_ctx_free(&ctx);
 }
 
@@ -156,6 +218,17 @@ static sg_tensor *index_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
 static sg_tensor *normalize_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
 {
     return sg_normalize(ctx, in[0], ((const op_arg *)arg)->eps);
+}
+
+static sg_tensor *cosine_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
+{
+    return sg_cosine_similarity(ctx, in[0], in[1], ((const op_arg *)arg)->eps);
+}
+
+static sg_tensor *standardize_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
+{
+    (void)arg;
+    return sg_standardize(ctx, in[0]);
 }
 
 static void test_grad(void)
@@ -192,6 +265,32 @@ static void test_grad(void)
     sg_test_fill_uniform(x2, 43, -0.1f, 0.1f);
     op_arg big = {.eps = 1.0f};
     sg_gradcheck("normalize [7,3], every norm below eps", normalize_fn, &x2, 1, &big, GC_LINEAR);
+    /* Six channels: with three, some positions of [-2, 2] inputs have a std
+     * small enough that eps = 1e-2 is no longer a small step. */
+    sg_tensor *s4 = sg_tensor_alloc(SG_F32, 4, (const int[]){2, 6, 3, 4}, true);
+    sg_test_fill_uniform(s4, 49, -2.0f, 2.0f);
+    sg_gradcheck("standardize [2,6,3,4]", standardize_fn, &s4, 1, NULL, GC_SMOOTH);
+    sg_tensor_free(s4);
+    sg_tensor *b4 = sg_tensor_alloc(SG_F32, 4, (const int[]){2, 3, 4, 5}, true);
+    sg_test_fill_uniform(b4, 45, -2.0f, 2.0f);
+    sg_tensor *ab[2] = {x4, b4};
+    op_arg c8 = {.eps = 1e-8f};
+    sg_gradcheck("cosine_similarity [2,3,4,5] both inputs", cosine_fn, ab, 2, &c8, GC_SMOOTH);
+    /* Only b needs a gradient: the kernel gets da = NULL. */
+    sg_tensor *a4 = sg_tensor_alloc(SG_F32, 4, (const int[]){2, 3, 4, 5}, false);
+    sg_test_fill_uniform(a4, 48, -2.0f, 2.0f);
+    sg_tensor *cb[2] = {a4, b4};
+    sg_gradcheck("cosine_similarity [2,3,4,5] constant a", cosine_fn, cb, 2, &c8, GC_SMOOTH);
+    sg_tensor_free(a4);
+    sg_tensor_free(b4);
+
+    sg_tensor *y2 = sg_tensor_alloc(SG_F32, 2, (const int[]){7, 3}, true);
+    sg_test_fill_uniform(y2, 46, -2.0f, 2.0f);
+    sg_test_fill_uniform(x2, 47, -2.0f, 2.0f);
+    sg_tensor *ab3[2] = {x2, y2};
+    sg_gradcheck("cosine_similarity [7,3] both inputs", cosine_fn, ab3, 2, &c8, GC_SMOOTH);
+    sg_gradcheck("standardize [7,3]", standardize_fn, &x2, 1, NULL, GC_SMOOTH);
+    sg_tensor_free(y2);
     sg_tensor_free(x4);
     sg_tensor_free(x3);
     sg_tensor_free(x2);
@@ -278,7 +377,11 @@ static void misuse_(void *arg)
     case 8: sg_index_select(&ctx, labels, (const int[]){0}, 1); break;
     case 9: sg_normalize(&ctx, sg_tensor_new(&ctx, SG_F32, 3, (const int[]){2, 3, 4}), 1e-12f);
         break;
-    default: sg_normalize(&ctx, labels, 1e-12f); break;
+    case 10: sg_normalize(&ctx, labels, 1e-12f); break;
+    case 11: sg_cosine_similarity(&ctx, f4_(&ctx), sg_tensor_new4(&ctx, 2, 3, 4, 6), 1e-8f); break;
+    case 12: sg_cosine_similarity(&ctx, f4_(&ctx), labels, 1e-8f); break;
+    case 13: sg_standardize(&ctx, sg_tensor_new(&ctx, SG_F32, 2, (const int[]){4, 1})); break;
+    default: sg_standardize(&ctx, sg_tensor_new(&ctx, SG_F32, 3, (const int[]){2, 3, 4})); break;
     }
 }
 
@@ -299,6 +402,11 @@ static void test_misuse(void)
         {"index_select of an int tensor", {"sg_index_select", "int32", "[2, 4, 5]"}},
         {"normalize of a 3-D tensor", {"sg_normalize", "(N, C)", "[2, 3, 4]"}},
         {"normalize of an int tensor", {"sg_normalize", "int32", "[2, 4, 5]"}},
+        {"cosine_similarity of different shapes",
+         {"sg_cosine_similarity", "[2, 3, 4, 5]", "[2, 3, 4, 6]"}},
+        {"cosine_similarity with an int tensor", {"sg_cosine_similarity", "int32", "[2, 4, 5]"}},
+        {"standardize of one channel", {"sg_standardize", "2 channels", "[4, 1]"}},
+        {"standardize of a 3-D tensor", {"sg_standardize", "(N, C)", "[2, 3, 4]"}},
     };
     for (int i = 0; i < (int)(sizeof cases / sizeof *cases); i++) {
         int n = 0;
@@ -322,6 +430,10 @@ int main(void)
     test_parity(fx, "index_1d", 2);
     test_parity(fx, "normalize_2d", 3);
     test_parity(fx, "normalize_4d", 3);
+    test_cosine_parity(fx, "cosine_2d");
+    test_cosine_parity(fx, "cosine_4d");
+    test_parity(fx, "standardize_2d", 4);
+    test_parity(fx, "standardize_4d", 4);
     test_grad();
     test_index_copied();
     test_threads();

@@ -293,6 +293,17 @@ typedef struct sg_backend {
     void (*normalize_forward)(float *out, const float *x, float eps, int outer, int C, int inner);
     void (*normalize_backward)(float *dx, const float *dout, const float *x, float eps, int outer,
                                int C, int inner);
+    /* out (outer, inner) = sum_c (a_c / max(||a||, eps)) (b_c / max(||b||, eps))
+     * over C (torch.nn.functional.cosine_similarity(a, b, 1, eps), torch 1.13). */
+    void (*cosine_similarity_forward)(float *out, const float *a, const float *b, float eps,
+                                      int outer, int C, int inner);
+    /* dout (outer, inner); da or db may be NULL. */
+    void (*cosine_similarity_backward)(float *da, float *db, const float *dout, const float *a,
+                                       const float *b, float eps, int outer, int C, int inner);
+    /* Per position, over C >= 2: out = (x - mean) / std, unbiased std. */
+    void (*standardize_forward)(float *out, const float *x, int outer, int C, int inner);
+    void (*standardize_backward)(float *dx, const float *dout, const float *x, int outer, int C,
+                                 int inner);
 } sg_backend;
 
 /* The reference CPU kernels: always present. */

@@ -55,6 +55,15 @@ sg_tensor *sg_layernorm(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_tensor 
 /* Per position, over dim 1 of x (N, C) or (N, C, H, W):
  * x / max(||x||_2 over dim 1, eps). torch.nn.functional.normalize(x, p=2, dim=1, eps) */
 sg_tensor *sg_normalize(sg_ctx *ctx, sg_tensor *x, float eps);
+/* torch.nn.functional.cosine_similarity(a, b, dim=1, eps): (N, C) -> (N) or
+ * (N, C, H, W) -> (N, H, W); a and b of the same shape. As torch 1.13:
+ * sum_c (a_c / max(||a||, eps)) (b_c / max(||b||, eps)), the clamp not
+ * differentiated (see src/cpu/normalize_math.h). */
+sg_tensor *sg_cosine_similarity(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, float eps);
+/* Per position, over dim 1: (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True)
+ * (unbiased std, torch's default); x (N, C) or (N, C, H, W), C >= 2. A position
+ * whose channels are all equal gives NaN, as in PyTorch. */
+sg_tensor *sg_standardize(sg_ctx *ctx, sg_tensor *x);
 
 /* ---- activations and element-wise -------------------------------------------- */
 sg_tensor *sg_relu(sg_ctx *ctx, sg_tensor *x);

@@ -252,6 +252,10 @@ static const sg_backend sg_backend_reference_ = {
     .permute_backward = sg_permute_backward_cpu,
     .normalize_forward = sg_normalize_forward_cpu,
     .normalize_backward = sg_normalize_backward_cpu,
+    .cosine_similarity_forward = sg_cosine_similarity_forward_cpu,
+    .cosine_similarity_backward = sg_cosine_similarity_backward_cpu,
+    .standardize_forward = sg_standardize_forward_cpu,
+    .standardize_backward = sg_standardize_backward_cpu,
 };
 
 const sg_backend *sg_backend_cpu_reference(void) { return &sg_backend_reference_; }

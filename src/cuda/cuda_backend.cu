@@ -37,7 +37,9 @@
     X(entropy_forward) X(entropy_backward) X(sgd_update) X(ema_blend) X(pseudo_label) X(paste) \
     X(count_confident) X(valid_from_ignore) X(masked_target) X(confidence_indicator) \
     X(cons_weight_map) X(argmax_u8) X(index_select_forward) X(index_select_backward) \
-    X(permute_forward) X(permute_backward) X(normalize_forward) X(normalize_backward)
+    X(permute_forward) X(permute_backward) X(normalize_forward) X(normalize_backward) \
+    X(cosine_similarity_forward) X(cosine_similarity_backward) X(standardize_forward) \
+    X(standardize_backward)
 
 /* A member added to sg_backend without an entry here would stay NULL, and
  * the op would stop with "not implemented" on CUDA only: count them. */

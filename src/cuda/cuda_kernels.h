@@ -95,6 +95,10 @@ void sg_cuda_permute_forward(float *out, const float *x, const sg_permute_dims *
 void sg_cuda_permute_backward(float *dx, const float *dout, const sg_permute_dims *d);
 void sg_cuda_normalize_forward(float *out, const float *x, float eps, int outer, int C, int inner);
 void sg_cuda_normalize_backward(float *dx, const float *dout, const float *x, float eps, int outer, int C, int inner);
+void sg_cuda_cosine_similarity_forward(float *out, const float *a, const float *b, float eps, int outer, int C, int inner);
+void sg_cuda_cosine_similarity_backward(float *da, float *db, const float *dout, const float *a, const float *b, float eps, int outer, int C, int inner);
+void sg_cuda_standardize_forward(float *out, const float *x, int outer, int C, int inner);
+void sg_cuda_standardize_backward(float *dx, const float *dout, const float *x, int outer, int C, int inner);
 
 #ifdef __cplusplus
 }

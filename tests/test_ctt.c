@@ -9,8 +9,11 @@
  * SGD steps (one backward of loss_L + loss_R against the released two
  * separate backwards), both teachers after the EMA update and the bank
  * pass, and both memory banks after add_to_memory_bank (partly filled
- * banks: appends and FIFO drops); on the reference CPU path and on oneDNN
- * when built with it. Also the admission count and the full-bank switch.
+ * banks: appends and FIFO drops); then, with both banks full, the high- and
+ * low-level contrastive terms of both students (contr_self_loss,
+ * contr_net_loss) and both students after the SGD step; on the reference
+ * CPU path and on oneDNN when built with it. Also the admission count and
+ * the full-bank switch.
  */
 #include <math.h>
 #include <stdio.h>
@@ -245,6 +248,67 @@ static void test_iteration_(const sg_fixture *fx, const setup_ *s, const sg_batc
     sg_ctx_free(&ctx);
 }
 
+/* Scenario c: the networks of seeds + c.hp[5] and both banks full of random
+ * unit rows, so the contrastive terms run (weights 0.3 high, 0.7 low): every
+ * term of both students, both students after the SGD step. */
+static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch *lab, const sg_batch *unl, double f)
+{
+    const double *hp = sg_fixture_doubles(fx, "hp", NULL), *chp = sg_fixture_doubles(fx, "c.hp", NULL);
+    sg_ctx ctx;
+    sg_ctx_init_on(&ctx, g_be);
+    sg_deeplab net[4];
+    for (int i = 0; i < 4; i++) make_(&net[i], s, s->seed[i] + (uint64_t)chp[5], lab, unl, &ctx);
+    float **before[2] = {snapshot_(&net[0].params), snapshot_(&net[1].params)};
+    const int K = s->cfg.num_classes, D = s->cfg.decoder_channels, cap = (int)hp[6];
+    sg_param_set bank_set;
+    sg_param_set_init(&bank_set);
+    sg_class_queue bank[2];
+    int caps[SG_CLASS_QUEUE_MAX];
+    for (int c = 0; c < K; c++) caps[c] = cap;
+    for (int b = 0; b < 2; b++) {
+        sg_class_queue_init(&bank[b], &bank_set, b ? "r." : "l.", K, caps, D);
+        const double *rows = sg_fixture_doubles(fx, b ? "c.bank.r" : "c.bank.l", NULL);
+        float *r = sg_xmalloc((size_t)cap * D * sizeof *r);
+        for (int c = 0; c < K; c++) {
+            for (int i = 0; i < cap * D; i++) r[i] = (float)rows[(size_t)c * cap * D + i];
+            sg_class_queue_push(&bank[b], c, r, cap);
+        }
+        free(r);
+    }
+    const ctt_nets nets = {.student = {&net[0], &net[1]}, .teacher = {&net[2], &net[3]}, .bank = {&bank[0], &bank[1]}};
+    const ctt_params p = {.conf_uniform = (float)hp[0], .weight_u = (float)hp[1], .blur = true,
+                          .blur_thresh = 1.0f - (float)hp[2], .sigma_min = (float)hp[3], .sigma_max = (float)hp[4],
+                          .teacher_train_bn = true, .contr_high = true, .contr_low = true, .gamma = (float)chp[0],
+                          .weight_high = (float)chp[1], .weight_low = (float)chp[2], .tau_high = (float)chp[3],
+                          .tau_low = (float)chp[4]};
+    sg_rng rng[2];
+    for (int i = 0; i < 2; i++) sg_rng_init(&rng[i], s->run_seed, sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)s->it, i));
+    ctt_terms t;
+    sg_tensor *loss = ctt_loss(&ctx, &nets, lab, unl, &p, rng, NULL, &t);
+    size_t nt;
+    const double *ref = sg_fixture_doubles(fx, "c.terms", &nt);
+    const double got[7] = {t.loss, t.loss_s[0], t.loss_s[1], t.high[0], t.high[1], t.low[0], t.low[1]};
+    static const char *names[7] = {"loss", "loss_l", "loss_r", "high_l", "high_r", "low_l", "low_r"};
+    int ok = nt == 7 && t.contr;
+    for (int i = 0; ok && i < 7; i++)
+        if (fabs(got[i] - ref[i]) > TERM_TOL * fmax(1.0, fabs(ref[i]))) {
+            tap_diag("%s = %.9g, PyTorch %.9g", names[i], got[i], ref[i]);
+            ok = 0;
+        }
+    tap_ok(ok, "ctt %s, full banks: both contrastive terms of both students match PyTorch", g_be->name);
+    sg_backward(&ctx, loss);
+    char what[96];
+    for (int i = 0; i < 2; i++) {
+        sgd_step_(&net[i], s);
+        snprintf(what, sizeof what, "ctt %s, full banks: student %s after the SGD step", g_be->name, i ? "R" : "L");
+        check_set_(fx, i ? "c.r" : "c.l", false, &net[i].params, before[i], f, what);
+        snapshot_free_(before[i], net[i].params.n_params);
+    }
+    for (int i = 0; i < 4; i++) sg_deeplab_free(&net[i]);
+    sg_param_set_free(&bank_set);
+    sg_ctx_free(&ctx);
+}
+
 /* The released counts: VOC 212 labels, batch 10 -> 10; Cityscapes 372,
  * batch 2 -> 2; 50 labels, batch 2 -> int(10.24) = 10. A full bank pair
  * switches the contrastive terms on; one short class keeps them off. */
@@ -280,9 +344,11 @@ int main(void)
     const sg_batch unl = {.n = uw->shape[0], .img = uw};
     g_be = sg_backend_cpu_reference();
     test_iteration_(fx, &s, &lab, &unl, 1.0);
+    test_contrast_(fx, &s, &lab, &unl, 1.0);
     if (sg_backend_cpu_dnnl() != NULL) {
         g_be = sg_backend_cpu_dnnl();
         test_iteration_(fx, &s, &lab, &unl, FAST_FACTOR);
+        test_contrast_(fx, &s, &lab, &unl, FAST_FACTOR);
     }
     sg_tensor_free(x);
     sg_tensor_free(y);

@@ -64,8 +64,8 @@ static int ctt_read_(sg_run *run, ctt_hp_ *hp, const char **pretrained_r, sg_err
         sg_config_bool(c, "ctt.color_jitter", false, &jitter, err) ||
         sg_config_bool(c, "ctt.teacher_train_bn", true, &p->teacher_train_bn, err) ||
         sg_config_float(c, "ctt.alpha", 0.99f, 0, 1, &hp->alpha, err) ||
-        sg_config_bool(c, "ctt.contr_high", false, &p->contr_high, err) ||
-        sg_config_bool(c, "ctt.contr_low", false, &p->contr_low, err) ||
+        sg_config_bool(c, "ctt.contr_high", true, &p->contr_high, err) ||
+        sg_config_bool(c, "ctt.contr_low", true, &p->contr_low, err) ||
         sg_config_float(c, "ctt.weight_high", 0.1f, 0, 100, &p->weight_high, err) ||
         sg_config_float(c, "ctt.weight_low", 0.1f, 0, 100, &p->weight_low, err) ||
         sg_config_float(c, "ctt.tau_high", 0.1f, 1e-3f, 100, &p->tau_high, err) ||
@@ -83,9 +83,6 @@ static int ctt_read_(sg_run *run, ctt_hp_ *hp, const char **pretrained_r, sg_err
     if (jitter)
         return sg_err_set(err, "ctt.color_jitter = true is not implemented: the released kornia ColorJitter "
                                "on float tensors has no bit-matching op here (README \"Deviations\")");
-    if (p->contr_high || p->contr_low)
-        return sg_err_set(err, "ctt.contr_high / ctt.contr_low = true: the contrastive modules are not "
-                               "implemented yet (README \"Not implemented\")");
     p->blur_thresh = 1.0f - blur_p;
     hp->bank_size = (int)bank;
     return 0;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctt_contrast.h"
 #include "semiseg/classmix.h"
 
 /* Fraction of all pixels with conf >= thresh:
@@ -105,6 +106,32 @@ sg_tensor *ctt_loss(sg_ctx *ctx, const ctt_nets *nets, const sg_batch *lab, cons
 
     sg_tensor *loss_s[2];
     for (int s = 0; s < 2; s++) loss_s[s] = sg_add(ctx, lx[s], lu[s]);
+    if (contr) {
+        /* if with_embed and contr_train: L_l_contr = contr_self_loss(memory_bank_l, ...),
+         * L_l_contr_cross = contr_net_loss(cat(memory_bank_l, memory_bank_r), ...), and R's */
+        ctt_contrast_in in = {.lab = lab, .ignore_index = 255};
+        for (int s = 0; s < 2; s++) {
+            in.feat_x[s] = ox[s].feature;
+            in.feat_u[s] = ou[s].feature;
+            in.student[s] = nets->student[s];
+            in.mix[s] = cm[s].pseudo;
+            in.bank[s] = nets->bank[s];
+        }
+        ctt_contrast_out co;
+        ctt_contrast(ctx, &in, hp, &co);
+        for (int s = 0; s < 2; s++) {
+            /* loss_l = L_l_l + L_u_ema_l + 0.1 * L_l_contr_cross + 0.1 * L_l_contr
+             * (the first upload; HEAD drops the last two: weights 0) */
+            if (co.low[s]) {
+                loss_s[s] = sg_add(ctx, loss_s[s], sg_scale(ctx, co.low[s], hp->weight_low));
+                terms->low[s] = sg_tensor_item(co.low[s]);
+            }
+            if (co.high[s]) {
+                loss_s[s] = sg_add(ctx, loss_s[s], sg_scale(ctx, co.high[s], hp->weight_high));
+                terms->high[s] = sg_tensor_item(co.high[s]);
+            }
+        }
+    }
     /* loss_l.backward(); optimizer_l.step(); loss_r.backward(); optimizer_r.step():
      * loss_l reaches no parameter of R and loss_r none of L (each student's
      * losses read the other networks only through no-grad teacher passes and

@@ -155,7 +155,10 @@ png_size() { # width height of a PNG, from its IHDR chunk
 }
 grep -q '^# training TFLOP per run' "$out/fig/data/miou_vs_compute_fixmatch.dat" || fail "compute plot not in TFLOP"
 grep -q '^"hstripe-disk"	' "$out/fig/data/per_class_24.dat" || fail "per-class figure lacks data.class_names"
-for f in miou_vs_labeled miou_vs_compute per_class_24 per_class_96 curves_supervised curves_fixmatch qualitative; do
+grep -q '^24	5.0000	-1.5725	11.5725	3	24$' "$out/fig/data/gain_vs_labeled_fixmatch.dat" ||
+    fail "gain figure data: $(cat "$out/fig/data/gain_vs_labeled_fixmatch.dat")"
+grep -q "set xtics (24, 96)" "$out/fig/figures.gp" || fail "the label-count figures lack x tics at 24 and 96"
+for f in miou_vs_labeled gain_vs_labeled miou_vs_compute per_class_24 per_class_96 curves_supervised curves_fixmatch qualitative; do
     p="$out/fig/$f.png"
     [ -s "$p" ] || fail "$p was not produced"
     [ "$(od -An -c -j1 -N3 "$p" | tr -d ' ')" = PNG ] || fail "$p is not a PNG"

@@ -31,7 +31,10 @@
  *                 (pdflatex) adding each method's experiments/<m>/README.md
  *                 (a minimal Markdown conversion) and the provenance;
  *   fig/NAME.png  gnuplot figures (pngcairo, else png): mIoU vs labeled images,
- *                 mIoU vs run hours, per-class IoU, loss / eval curves, and
+ *                 the gain over supervised vs labeled images (paired by seed,
+ *                 95% interval; x tics at the protocols' label counts; one
+ *                 colour, dash pattern and point shape per method, legible in
+ *                 print), mIoU vs run hours, per-class IoU, loss / eval curves, and
  *                 qualitative.png (image | ground truth | each method), whose
  *                 predictions come from the sg-eval binary (--pred-dir) on the
  *                 final checkpoint of the first seed of the smallest protocol

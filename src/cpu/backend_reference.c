@@ -18,6 +18,7 @@
 #include "conv2d.h"
 #include "elementwise.h"
 #include "layernorm.h"
+#include "transformer.h"
 #include "layout.h"
 #include "loss.h"
 #include "loss_math.h"
@@ -244,6 +245,10 @@ static const sg_backend sg_backend_reference_ = {
     .confidence_indicator = sg_confidence_indicator_cpu,
     .cons_weight_map = sg_cons_weight_map_cpu,
     .argmax_u8 = sg_argmax_u8_cpu,
+    .layernorm_channels_forward = sg_layernorm_channels_forward_cpu,
+    .layernorm_channels_backward = sg_layernorm_channels_backward_cpu,
+    .attention_forward = sg_attention_forward_cpu,
+    .attention_backward = sg_attention_backward_cpu,
 };
 
 const sg_backend *sg_backend_cpu_reference(void) { return &sg_backend_reference_; }

@@ -27,6 +27,7 @@
 #include "semiseg/io.h"
 #include "semiseg/image.h"
 #include "semiseg/model.h"
+#include "semiseg/mit.h"
 #include "semiseg/checkpoint.h"
 #include "semiseg/dataset.h"
 #include "semiseg/split.h"

@@ -28,6 +28,7 @@
 #include "semiseg/image.h"
 #include "semiseg/model.h"
 #include "semiseg/mit.h"
+#include "semiseg/allspark.h"
 #include "semiseg/checkpoint.h"
 #include "semiseg/dataset.h"
 #include "semiseg/split.h"

@@ -61,6 +61,11 @@
 
 #include "semiseg/model.h"
 
+/* nn.Linear over the channels of x (N, I, H, W) -> (N, O, H, W), with a
+ * long-lived (O, I) weight and an (O) bias or NULL: a 1x1 convolution on
+ * the weight's own memory and gradient (see above). */
+sg_tensor *sg_linear_channels(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b);
+
 typedef struct sg_mit_config {
     int embed_dims[4];        /* B0: 32, 64, 160, 256; B1..B5: 64, 128, 320, 512 */
     int num_heads[4];         /* 1, 2, 5, 8 */

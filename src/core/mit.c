@@ -195,9 +195,19 @@ static sg_tensor *sg_rows_as_(sg_ctx *ctx, sg_tensor *w, int row0, int rows, boo
 static sg_tensor *sg_linear_nchw_(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b, int row0,
                                   int rows)
 {
+    char a[SG_SHAPE_STR_LEN], c[SG_SHAPE_STR_LEN];
+    SG_CHECK(w->ndim == 2 && x->ndim == 4 && x->shape[1] == w->shape[1] && row0 >= 0 &&
+                 row0 + rows <= w->shape[0] && (!b || (b->ndim == 1 && b->shape[0] == w->shape[0])),
+             "sg_linear_channels: weight %s does not fit x %s", sg_shape_str(w, a, sizeof a),
+             sg_shape_str(x, c, sizeof c));
     return sg_conv2d(ctx, x, sg_rows_as_(ctx, w, row0, rows, true),
                      b ? sg_rows_as_(ctx, b, row0, rows, false) : NULL,
                      sg_conv2d_params_make(1, 0, 1, 1));
+}
+
+sg_tensor *sg_linear_channels(sg_ctx *ctx, sg_tensor *x, sg_tensor *w, sg_tensor *b)
+{
+    return sg_linear_nchw_(ctx, x, w, b, 0, w->ndim == 2 ? w->shape[0] : 0);
 }
 
 static sg_tensor *sg_mit_attention_(sg_ctx *ctx, const sg_mit_block *k, sg_tensor *x, int C,

@@ -12,9 +12,9 @@
 #  3. the resolved configuration (config.resolved, which the trainer writes
 #     before it reads any image) agrees with every other method's on every
 #     non-method key that neither method declares: same keys, same values.
-# The trainers run in a scratch folder that holds the split and val lists the
-# configs name, filled with made-up image-mask pairs (the labeled and the
-# unlabeled lists apart), and those files, empty, under every data.root: the
+# The trainers run in a scratch folder that holds the split, val and test
+# lists the configs name, filled with made-up image-mask pairs (the labeled,
+# unlabeled and test lists apart: the test set must be held out), and those files, empty, under every data.root: the
 # start-up list checks pass, config.resolved is written, then the first image
 # read fails, which ends the run.
 . "${top_srcdir:-.}/tests/setup.sh"
@@ -66,20 +66,24 @@ i=0
 while [ $i -lt 64 ]; do
     echo "img_$i.jpg mask_$i.png" >> "$SG_TMP/list"
     echo "u_img_$i.jpg u_mask_$i.png" >> "$SG_TMP/ulist"
+    echo "t_img_$i.jpg t_mask_$i.png" >> "$SG_TMP/tlist"
     i=$((i + 1))
 done
 for root in $(sed -n 's/^[ \t]*root[ \t]*=[ \t]*\([^ \t;]*\).*/\1/p' "$ex"/*.conf "$ex"/*/*.conf | sort -u); do
     mkdir -p "$w/$root"
-    (cd "$w/$root" && cut -d' ' -f1,2 "$SG_TMP/list" "$SG_TMP/ulist" | tr ' ' '\n' | xargs touch)
+    (cd "$w/$root" && cut -d' ' -f1,2 "$SG_TMP/list" "$SG_TMP/ulist" "$SG_TMP/tlist" | tr ' ' '\n' | xargs touch)
 done
 for f in "$ex"/*.conf "$ex"/*/*.conf; do
-    sed -n 's/^[ \t]*\(split\|val\)[ \t]*=[ \t]*\([^ \t;]*\).*/\1 \2/p' "$f"
+    sed -n 's/^[ \t]*\(split\|val\|test\)[ \t]*=[ \t]*\([^ \t;]*\).*/\1 \2/p' "$f"
 done | sort -u | while read -r k p; do
     case "$p" in /*) continue ;; esac
     if [ "$k" = split ]; then
         mkdir -p "$w/$p"
         cp "$SG_TMP/list" "$w/$p/labeled.txt"
         cp "$SG_TMP/ulist" "$w/$p/unlabeled.txt"
+    elif [ "$k" = test ]; then
+        mkdir -p "$w/$(dirname "$p")"
+        cp "$SG_TMP/tlist" "$w/$p"
     else
         mkdir -p "$w/$(dirname "$p")"
         cp "$SG_TMP/list" "$w/$p"

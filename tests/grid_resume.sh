@@ -20,7 +20,7 @@ unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES DEMO_PROTOCOLS
 SG_NUM_THREADS=1
 export SG_NUM_THREADS
 
-"$bin/tools/sg-demo-data" --out "$SG_TMP/data/demo" --splits "$SG_TMP/splits" --train 40 --val 6 --labeled 12 >/dev/null
+"$bin/tools/sg-demo-data" --out "$SG_TMP/data/demo" --splits "$SG_TMP/splits" --train 40 --val 6 --test 2 --labeled 12 >/dev/null
 printf '# two seeds\n0\n1\n' > "$SG_TMP/seeds"
 tiny="train.iterations=4 train.batch_size=3 train.batch_size_u=3 data.crop=32 eval.interval=2 output.checkpoint_interval=2 data.workers=1"
 runs=$SG_TMP/runs

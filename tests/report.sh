@@ -6,7 +6,9 @@
 # directory flagged, the PNG figures (gnuplot; per-class bars named by the
 # configs' data.class_names), the qualitative figure (from
 # tests/eval_helper checkpoints through sg-eval) and, when pdflatex exists,
-# report.pdf with the numbers in its text. Bad input exits non-zero.
+# report.pdf with the numbers in its text. Rows with held-out test values
+# are reported on test (summary.csv's evaluated_on says which); a file
+# mixing rows with and without them is refused. Bad input exits non-zero.
 # Exit 77 only when gnuplot (the figures) or pdflatex (the PDF) is missing,
 # after every check that does not need it has passed.
 . "${top_srcdir:-.}/tests/setup.sh"
@@ -18,7 +20,7 @@ out="$SG_TMP/reports/demo"
 mkdir -p "$base/splits/demo" "$runs"
 
 # The data the configs point at (relative to --base), 2 val images for the figure.
-"$bin/tools/sg-demo-data" --out "$base/data/demo" --train 1 --val 2 >/dev/null
+"$bin/tools/sg-demo-data" --out "$base/data/demo" --train 1 --val 2 --test 0 >/dev/null
 head -n 2 "$top_srcdir/splits/demo/val.txt" > "$base/splits/demo/val.txt"
 
 # Run directories: every row's but supervised/96/seed2; fixmatch/96/seed2 stops at 12 of 20.
@@ -66,10 +68,10 @@ s="$out/summary.csv"
 head -n 1 "$s" | grep -q '^method,protocol,n_labeled,n_seeds,n_missing,final_miou_mean,final_miou_std,best_miou_mean,best_miou_std,' ||
     fail "summary.csv header: $(head -n 1 "$s")"
 [ "$(wc -l < "$s")" = 5 ] || fail "summary.csv: expected 4 rows (2 methods x 2 protocols)"
-has "$s" 'supervised,24,24,3,0,32.0000,2.0000,33.0000,2.0000,100.0000,250.0000,1.5000,1.5000,50,"Fixture source, not a paper"'
-has "$s" 'supervised,96,96,3,0,41.0000,1.0000,42.0000,1.0000,120.0000,250.0000,1.5000,nan,,'
-has "$s" 'fixmatch,24,24,3,0,37.0000,1.7321,39.0000,1.7321,200.0000,750.0000,3.0000,1.5000,,'
-has "$s" 'fixmatch,96,96,2,1,46.5000,2.1213,47.5000,2.1213,220.0000,750.0000,2.0000,1.0000,,'
+has "$s" 'supervised,24,24,3,0,32.0000,2.0000,33.0000,2.0000,100.0000,250.0000,1.5000,1.5000,50,"Fixture source, not a paper",val'
+has "$s" 'supervised,96,96,3,0,41.0000,1.0000,42.0000,1.0000,120.0000,250.0000,1.5000,nan,,,val'
+has "$s" 'fixmatch,24,24,3,0,37.0000,1.7321,39.0000,1.7321,200.0000,750.0000,3.0000,1.5000,,,val'
+has "$s" 'fixmatch,96,96,2,1,46.5000,2.1213,47.5000,2.1213,220.0000,750.0000,2.0000,1.0000,,,val'
 
 # diff.csv: paired by seed, t(0.975, n - 1) interval.
 d="$out/diff.csv"
@@ -100,6 +102,22 @@ grep -qF '$32.00 \pm 2.00$' "$out/tables.tex" || fail "tables.tex lacks 32.00 +-
 grep -q '^\\section{supervised' "$out/report.tex" || fail "report.tex lacks the supervised README section"
 grep -q '^M1: fixture-host' "$out/report.tex" || fail "report.tex lacks the machine of result.json (M1)"
 grep -q '0123456789ab' "$out/report.tex" || fail "report.tex lacks the git commit (12 digits)"
+
+# With a held-out test set (both test columns in every row) the tables report
+# the test values: here test final = val final + 10, test best = val best - 5.
+awk -F, -v OFS=, 'NR == 1 { print $0, "test_final_miou", "test_best_miou"; next }
+                  { print $0, sprintf("%.4f", $7 + 10), sprintf("%.4f", $8 - 5) }' "$fx/results.csv" > "$SG_TMP/test.csv"
+"$bin/tools/sg-report" --results "$SG_TMP/test.csv" --runs "$runs" --out "$SG_TMP/ot" --no-pdf \
+    --published "$fx/published.csv" 2> /dev/null || fail "sg-report on a results.csv with test values"
+has "$SG_TMP/ot/summary.csv" 'supervised,24,24,3,0,42.0000,2.0000,28.0000,2.0000,100.0000,250.0000,1.5000,1.5000,50,"Fixture source, not a paper",test'
+grep -q 'on the held-out test set' "$SG_TMP/ot/results.md" || fail "results.md does not say the numbers are on test"
+# ... and a results.csv mixing rows with and without test values is refused.
+awk -F, -v OFS=, 'NR == 1 { print $0, "test_final_miou", "test_best_miou"; next }
+                  NR == 2 { print $0, "1", "2"; next } { print $0, "", "" }' "$fx/results.csv" > "$SG_TMP/mixed.csv"
+if "$bin/tools/sg-report" --results "$SG_TMP/mixed.csv" --runs "$runs" --out "$SG_TMP/om" --no-pdf 2> "$SG_TMP/err_m.txt"; then
+    fail "a results.csv mixing test and no-test rows was accepted"
+fi
+grep -q 'mixed.csv:3: rows with and without a test set' "$SG_TMP/err_m.txt" || fail "mixed rows: $(cat "$SG_TMP/err_m.txt")"
 
 # Bad input: a runtime error names the file and exits 1; a usage error exits 2.
 printf 'method,seed\nx,1\n' > "$SG_TMP/bad.csv"

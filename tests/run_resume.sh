@@ -16,11 +16,12 @@
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 SG_NUM_THREADS=1; export SG_NUM_THREADS
-"$bin/tools/sg-demo-data" --out "$SG_TMP/data" --splits "$SG_TMP/splits" --train 40 --val 6 --labeled 12 >/dev/null
+"$bin/tools/sg-demo-data" --out "$SG_TMP/data" --splits "$SG_TMP/splits" --train 40 --val 6 --test 2 --labeled 12 >/dev/null
 EXEC=
 train() {
     $EXEC "$bin/experiments/supervised/supervised" --config "$top_srcdir/experiments/supervised/demo.conf" \
         --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/12" --set data.val="$SG_TMP/splits/val.txt" \
+        --set data.test="$SG_TMP/splits/test.txt" \
         --set run.seeds="$top_srcdir/splits/seeds" --set train.iterations=10 --set train.batch_size=4 \
         --set data.crop=32 --set eval.interval=3 --set output.checkpoint_interval=4 --set data.workers=2 \
         --reports "$SG_TMP/reports" "$@"
@@ -52,7 +53,7 @@ mkdir -p "$SG_TMP/copy"
 cp -R "$SG_TMP/splits" "$SG_TMP/copy/splits"
 ln -s "$SG_TMP/data" "$SG_TMP/copy/data"
 train --runs "$SG_TMP/b" --resume --set data.root="$SG_TMP/copy/./data" --set data.split="$SG_TMP/copy/splits/12" \
-    --set data.val="$SG_TMP/copy/splits/val.txt" --set data.workers=1 --set data.prefetch=3 \
+    --set data.val="$SG_TMP/copy/splits/val.txt" --set data.test="$SG_TMP/copy/splits/test.txt" --set data.workers=1 --set data.prefetch=3 \
     --set data.class_names=bg,a,b,c,d,e,f 2> "$SG_TMP/log_b2" || { cat "$SG_TMP/log_b2"; exit 1; }
 grep -q "resuming .* at iteration 4 of 10" "$SG_TMP/log_b2" || { cat "$SG_TMP/log_b2"; exit 1; }
 

@@ -603,6 +603,76 @@ static void r_semi(run *r, const tcase *c)
     }
 }
 
+/* index_select: p = M row n, the n indices drawn in [0, M - 2) (repeats, and
+ * the last two rows read by nobody); permute: p = shape[4] perm[4]. The
+ * index_select backward's lists are built here as sg_index_select builds
+ * them (src/core/op_layout.c): per source row, its output rows in order. */
+static void r_gather(run *r, const tcase *c)
+{
+    const int *p = c->p;
+    if (E(permute_forward) || E(permute_backward)) {
+        sg_permute_dims d = {{p[0], p[1], p[2], p[3]}, {p[4], p[5], p[6], p[7]}};
+        size_t n = (size_t)p[0] * p[1] * p[2] * p[3];
+        if (E(permute_forward)) BE->permute_forward(out_(r, "out", n, PRE), in_(r, n, -1, 1), &d);
+        else BE->permute_backward(out_(r, "dx", n, PRE), in_(r, n, -1, 1), &d);
+        return;
+    }
+    const int M = p[0], n = p[2];
+    const size_t row = (size_t)p[1];
+    int32_t *idx = rndi_(r, (size_t)n, 0, M - 2, 0);
+    if (E(index_select_forward)) {
+        float *x = in_(r, (size_t)M * row, -1, 1);
+        BE->index_select_forward(out_(r, "out", (size_t)n * row, PRE), x,
+                                 upi_(r, idx, (size_t)n), n, row);
+        return;
+    }
+    int32_t *start = hmem_(r, ((size_t)M + 1) * sizeof(int32_t));
+    int32_t *rows = hmem_(r, (size_t)n * sizeof(int32_t));
+    memset(start, 0, ((size_t)M + 1) * sizeof(int32_t));
+    for (int j = 0; j < n; j++) start[idx[j] + 1]++;
+    for (int m = 0; m < M; m++) start[m + 1] += start[m];
+    for (int j = 0, k = 0; k < n; j++) /* rows of source j, in output order */
+        for (int i = 0; i < n; i++)
+            if (idx[i] == j) rows[k++] = i;
+    float *dout = in_(r, (size_t)n * row, -1, 1);
+    BE->index_select_backward(out_(r, "dx", (size_t)M * row, PRE), dout,
+                              upi_(r, start, (size_t)M + 1), upi_(r, rows, (size_t)n), M, row);
+}
+
+/* per-position operations over C of (outer, C, inner): p = outer C inner
+ * mode (cosine backward: 1 da and db, 2 db only); f = eps. With eps > 0,
+ * position 0 of x (cosine's a) is zero and position 1 scaled to a norm
+ * below eps = 0.01, so the clamp is exercised; cosine's b has the same at
+ * positions 2 and 3. */
+static void r_chan(run *r, const tcase *c)
+{
+    const int o = c->p[0], C = c->p[1], in = c->p[2];
+    const size_t n = (size_t)o * C * in, P = (size_t)o * in;
+    const float eps = (float)c->f[0];
+    float *xh = rnd_(r, n, -1, 1), *bh = rnd_(r, n, -1, 1);
+    for (int ch = 0; ch < C && eps > 0; ch++) {
+        /* channel ch of position q: (q / in) C in + q % in + ch in */
+        for (size_t q = 0; q < 4; q++) {
+            float *h = q < 2 ? xh : bh;
+            h[q / in * C * in + q % in + (size_t)ch * in] *= q % 2 ? 1e-3f : 0.0f;
+        }
+    }
+    float *x = up_(r, xh, n), *b = up_(r, bh, n);
+    if (E(normalize_forward)) BE->normalize_forward(out_(r, "out", n, PRE), x, eps, o, C, in);
+    if (E(normalize_backward))
+        BE->normalize_backward(out_(r, "dx", n, PRE), in_(r, n, -1, 1), x, eps, o, C, in);
+    if (E(cosine_similarity_forward))
+        BE->cosine_similarity_forward(out_(r, "out", P, PRE), x, b, eps, o, C, in);
+    if (E(cosine_similarity_backward)) {
+        float *da = c->p[3] == 1 ? out_(r, "da", n, PRE) : NULL;
+        BE->cosine_similarity_backward(da, out_(r, "db", n, PRE), in_(r, P, -1, 1), x, b, eps, o,
+                                       C, in);
+    }
+    if (E(standardize_forward)) BE->standardize_forward(out_(r, "out", n, PRE), x, o, C, in);
+    if (E(standardize_backward))
+        BE->standardize_backward(out_(r, "dx", n, PRE), in_(r, n, -1, 1), x, o, C, in);
+}
+
 #define CASE(ent, f_, t, d, ...) {.entry = #ent, .fn = f_, .tol = t, .desc = d, .p = __VA_ARGS__}
 /* conv forward and backward of one geometry:
  * (N, Cin, H, W) -> Cout, kernel kh x kw, stride, pad, dilation, groups, bias */
@@ -772,6 +842,30 @@ static const tcase cases[] = {
     CASE(ohem_select, r_semi, TB, "tau 0.6875, NaN", {2, 19, 300}, {0.6875}),
     CASE(cons_weight_map, r_semi, TB, "per pixel", {2, 5, 60, 1}, {0.0}),
     CASE(cons_weight_map, r_semi, TB, "factor 0.3", {2, 5, 60, 0}, {0.3}),
+    /* gathers: index_select M row n; permute shape perm */
+    CASE(index_select_forward, r_gather, TB, "M 40 row 33 n 300", {40, 33, 300}),
+    CASE(index_select_forward, r_gather, TB, "M 9 row 1 n 5", {9, 1, 5}),
+    CASE(index_select_backward, r_gather, TB, "M 40 row 33 n 300", {40, 33, 300}),
+    CASE(index_select_backward, r_gather, TB, "M 9 row 1 n 5", {9, 1, 5}),
+    CASE(permute_forward, r_gather, TB, "[2,3,4,5] (0,2,3,1)", {2, 3, 4, 5, 0, 2, 3, 1}),
+    CASE(permute_forward, r_gather, TB, "[3,5,6,7] (3,2,1,0)", {3, 5, 6, 7, 3, 2, 1, 0}),
+    CASE(permute_backward, r_gather, TB, "[2,3,4,5] (0,2,3,1)", {2, 3, 4, 5, 0, 2, 3, 1}),
+    CASE(permute_backward, r_gather, TB, "2-D [1,1,7,9] (0,1,3,2)", {1, 1, 7, 9, 0, 1, 3, 2}),
+    /* per-position normalisation over channels: outer C inner, eps */
+    CASE(normalize_forward, r_chan, TM, "[4,19,37] eps 0.01", {4, 19, 37}, {0.01}),
+    CASE(normalize_forward, r_chan, TM, "(N, C) [50,64] eps 1e-12", {50, 64, 1}, {1e-12}),
+    CASE(normalize_backward, r_chan, TM, "[4,19,37] eps 0.01", {4, 19, 37}, {0.01}),
+    CASE(normalize_backward, r_chan, TM, "(N, C) [50,64] eps 1e-12", {50, 64, 1}, {1e-12}),
+    CASE(cosine_similarity_forward, r_chan, TM, "[4,19,37] eps 0.01", {4, 19, 37}, {0.01}),
+    CASE(cosine_similarity_forward, r_chan, TM, "(N, C) [50,64] eps 1e-8", {50, 64, 1}, {1e-8}),
+    CASE(cosine_similarity_backward, r_chan, TM, "[4,19,37] eps 0.01, da db", {4, 19, 37, 1},
+         {0.01}),
+    CASE(cosine_similarity_backward, r_chan, TM, "(N, C) [50,64] eps 1e-8, db only",
+         {50, 64, 1, 2}, {1e-8}),
+    CASE(standardize_forward, r_chan, TM, "[4,19,37]", {4, 19, 37}),
+    CASE(standardize_forward, r_chan, TM, "(N, C) [50,2]", {50, 2, 1}),
+    CASE(standardize_backward, r_chan, TM, "[4,19,37]", {4, 19, 37}),
+    CASE(standardize_backward, r_chan, TM, "(N, C) [50,64]", {50, 64, 1}),
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

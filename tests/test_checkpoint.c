@@ -21,7 +21,10 @@
  * (f) a checkpoint write that fails for lack of space (RLIMIT_FSIZE in a
  *     child, as tests/test_io.c) leaves the previous checkpoint intact.
  * All comparisons are bitwise, so there are no tolerances.
+ * (g) extra sets (a second network with its optimizer, a queue set) under
+ *     their prefixes: restored exactly, strictly; reserved prefixes abort.
  */
+#include "expect_abort.h"
 #include "tap.h"
 #include "tiny_net.h"
 
@@ -655,6 +658,80 @@ static void cleanup(void)
     rmdir(dir);
 }
 
+/* (g) extra sets (a method's state: a second network with its optimizer, a
+ * buffer-only set of queues) are saved under their prefixes and restored
+ * exactly, strictly; bad prefixes are programmer errors. */
+static void save_bad_prefix_(void *arg)
+{
+    run_state *st = arg;
+    sg_checkpoint ck = ckpt_of(st);
+    ck.n_extra = 1;
+    ck.extra[0] = (sg_ckpt_part){"ema/", &st->ema, NULL};
+    sg_err err;
+    sg_checkpoint_save(&ck, tmp_path("bad-prefix.safetensors"), &err);
+}
+
+static void test_extra_sets(void)
+{
+    const char *path = tmp_path("extra.safetensors");
+    sg_err err;
+    run_state a, a2, b, b2;
+    run_init(&a, 21);
+    run_init(&a2, 22);
+    run_steps(&a, 2);
+    run_steps(&a2, 3);
+    sg_param_set qa, qb;
+    sg_param_set_init(&qa);
+    sg_param_set_init(&qb);
+    sg_tensor *ta = sg_buffer_add(&qa, "0.rows", 2, (const int[]){4, 3});
+    sg_tensor *tb = sg_buffer_add(&qb, "0.rows", 2, (const int[]){4, 3});
+    for (int i = 0; i < 12; i++) ta->data[i] = (float)i * 0.25f - 1.0f;
+    sg_checkpoint ck = ckpt_of(&a);
+    ck.n_extra = 2;
+    ck.extra[0] = (sg_ckpt_part){"student_r/", &a2.model, &a2.opt};
+    ck.extra[1] = (sg_ckpt_part){"queue/", &qa, NULL};
+    int rc = sg_checkpoint_save(&ck, path, &err);
+    tap_ok(rc == 0, "save with a second network + optimizer and a queue set%s%s", rc ? ": " : "", rc ? err.msg : "");
+
+    run_init(&b, 91);
+    run_init(&b2, 92);
+    sg_checkpoint lk = ckpt_of(&b);
+    lk.n_extra = 2;
+    lk.extra[0] = (sg_ckpt_part){"student_r/", &b2.model, &b2.opt};
+    lk.extra[1] = (sg_ckpt_part){"queue/", &qb, NULL};
+    rc = sg_checkpoint_load(&lk, path, &err);
+    bool mom = rc == 0;
+    for (int i = 0; mom && i < a2.model.n_params; i++)
+        mom = b2.opt.bufs[i] && same_bits(a2.opt.bufs[i], b2.opt.bufs[i], sg_numel(a2.model.params[i].t) * sizeof(float));
+    tap_ok(rc == 0 && differing(&a.model, &b.model) == 0 && differing(&a2.model, &b2.model) == 0 && b.opt.steps == 2 &&
+               b2.opt.steps == 3 && mom && same_bits(ta->data, tb->data, 12 * sizeof(float)),
+           "both networks, both optimizers (steps 2 and 3, momentum) and the queue are restored%s%s", rc ? ": " : "",
+           rc ? err.msg : "");
+
+    /* Strict: a request without the extra sets finds their entries
+     * unexpected; one with a set the file lacks finds it missing. */
+    sg_checkpoint plain = ckpt_of(&b);
+    rc = sg_checkpoint_load(&plain, path, &err);
+    tap_ok(rc != 0 && strstr(err.msg, "student_r/conv1.weight") && strstr(err.msg, "student_r/optim/steps") &&
+               strstr(err.msg, "queue/0.rows"),
+           "extra sets the request lacks are unexpected entries: %.200s", err.msg);
+    sg_checkpoint more = lk;
+    more.n_extra = 3;
+    more.extra[2] = (sg_ckpt_part){"teacher_r/", &b2.ema, NULL};
+    rc = sg_checkpoint_load(&more, path, &err);
+    tap_ok(rc != 0 && strstr(err.msg, "teacher_r/conv1.weight"), "an extra set the file lacks is missing: %.200s",
+           err.msg);
+    const char *const want[] = {"sg_checkpoint_save", "ema/"};
+    tap_ok(sg_expect_abort(save_bad_prefix_, &a, want, 2), "a reserved prefix is a programmer error");
+    run_free(&a);
+    run_free(&a2);
+    run_free(&b);
+    run_free(&b2);
+    sg_param_set_free(&qa);
+    sg_param_set_free(&qb);
+    unlink(path);
+}
+
 int main(void)
 {
     const char *top = getenv("top_srcdir") ? getenv("top_srcdir") : ".";
@@ -666,6 +743,7 @@ int main(void)
     test_weights(py_path);
     test_corruption();
     test_resume();
+    test_extra_sets();
     cleanup();
     return tap_done();
 }

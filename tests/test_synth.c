@@ -2,7 +2,7 @@
  * test_synth.c: the synthetic demo dataset (synth.h, src/data/synth.c).
  *
  * - Golden checksums (FNV-1a 64 of the raw pixels and labels, not of the
- *   encoded files) of the first train and val images of v7: any change to a
+ *   encoded files) of the first train, val and test images of v7: any change to a
  *   frozen parameter, to the order of the random draws or to the arithmetic
  *   fails them; a changed parameter is shown to change the checksum.
  * - Image i is a pure function of (seed, i): same bytes when generated alone,
@@ -31,6 +31,7 @@
 /* Frozen with generator v7; see the header comment. */
 #define GOLDEN_TRAIN_8 0x42b28f774428cf45ull /* train images 0..7, seed 1 */
 #define GOLDEN_VAL_2 0x7f04e0e362b8e6ccull   /* val images 0..1, seed 2 */
+#define GOLDEN_TEST_2 0x06f428fe11e725ccull  /* test images 0..1, seed 3 */
 
 static uint64_t fnv1a_(uint64_t h, const uint8_t *p, size_t n)
 {
@@ -104,9 +105,9 @@ static void test_params(void)
 {
     const sg_synth_params *p = sg_synth_params_find("v7");
     tap_ok(p && !strcmp(p->version, "v7") && p->size == 64 && p->n_classes == 7 &&
-               p->train_seed == 1 && p->val_seed == 2 && p->default_train == 3000 &&
-               p->default_val == 500,
-           "v7: 64x64, 7 classes, train 3000 (seed 1), val 500 (seed 2)");
+               p->train_seed == 1 && p->val_seed == 2 && p->test_seed == 3 && p->default_train == 3000 &&
+               p->default_val == 500 && p->default_test == 500,
+           "v7: 64x64, 7 classes, train 3000 (seed 1), val 500 (seed 2), test 500 (seed 3)");
     tap_ok(sg_synth_params_find("v8") == NULL && sg_synth_params_find(NULL) == NULL,
            "unknown versions are not found");
 }
@@ -118,6 +119,9 @@ static void test_golden(const sg_synth_params *p)
            (unsigned long long)tr);
     tap_ok(va == GOLDEN_VAL_2, "golden checksum of val images 0..1 (got 0x%016llx)",
            (unsigned long long)va);
+    uint64_t te = checksum_(p, p->test_seed, 0, 2);
+    tap_ok(te == GOLDEN_TEST_2 && te != va, "golden checksum of test images 0..1 (got 0x%016llx)",
+           (unsigned long long)te);
     sg_synth_params q = *p;
     q.period[1] = 8.5;
     tap_ok(checksum_(&q, p->train_seed, 0, 8) != tr, "a changed parameter changes the checksum");
@@ -199,26 +203,28 @@ static void list_paths_(char out[][64], int *n, const char *subset, int count)
 
 static void test_write(const sg_synth_params *p, const char *dir)
 {
-    enum { NT = 20, NV = 4 };
-    char a[512], b[512], fa[4096], fb[4096];
+    enum { NT = 20, NV = 4, NTE = 3 };
+    char a[512], b[512], fa[8192], fb[8192];
     snprintf(a, sizeof a, "%s/a/demo", dir); /* nested: parents are created */
     snprintf(b, sizeof b, "%s/b", dir);
     sg_err err;
     int saved = sg_get_num_threads();
     sg_set_num_threads(1);
-    int rc = sg_synth_write(a, p, NT, NV, &err);
-    tap_ok(rc == 0, "write %d + %d images with 1 thread%s%s", NT, NV, rc ? ": " : "", rc ? err.msg : "");
+    int rc = sg_synth_write(a, p, NT, NV, NTE, &err);
+    tap_ok(rc == 0, "write %d + %d + %d images with 1 thread%s%s", NT, NV, NTE, rc ? ": " : "", rc ? err.msg : "");
     sg_set_num_threads(2);
-    rc = sg_synth_write(b, p, NT, NV, &err);
-    tap_ok(rc == 0, "write %d + %d images with 2 threads%s%s", NT, NV, rc ? ": " : "", rc ? err.msg : "");
+    rc = sg_synth_write(b, p, NT, NV, NTE, &err);
+    tap_ok(rc == 0, "write %d + %d + %d images with 2 threads%s%s", NT, NV, NTE, rc ? ": " : "", rc ? err.msg : "");
     sg_set_num_threads(saved);
 
-    static char files[2 * (NT + NV) + 2][64];
+    static char files[2 * (NT + NV + NTE) + 3][64];
     int n = 0;
     list_paths_(files, &n, "train", NT);
     list_paths_(files, &n, "val", NV);
+    list_paths_(files, &n, "test", NTE);
     snprintf(files[n++], 64, "ImageSets/Segmentation/train.txt");
     snprintf(files[n++], 64, "ImageSets/Segmentation/val.txt");
+    snprintf(files[n++], 64, "ImageSets/Segmentation/test.txt");
     int same = 0;
     for (int i = 0; i < n; i++) {
         snprintf(fa, sizeof fa, "%s/%s", a, files[i]);
@@ -233,6 +239,11 @@ static void test_write(const sg_synth_params *p, const char *dir)
     tap_ok(txt && len == 4 * 10 && !memcmp(txt, "val_00000\nval_00001\nval_00002\nval_00003\n", len),
            "ImageSets/Segmentation/val.txt lists the val ids");
     free(txt);
+    snprintf(fa, sizeof fa, "%s/ImageSets/Segmentation/test.txt", a);
+    txt = slurp_(fa, &len);
+    tap_ok(txt && len == 3 * 11 && !memcmp(txt, "test_00000\ntest_00001\ntest_00002\n", len),
+           "ImageSets/Segmentation/test.txt lists the test ids");
+    free(txt);
     snprintf(fa, sizeof fa, "%s/JPEGImages/train_00007.jpg", a);
     txt = slurp_(fa, &len);
     tap_ok(txt && len > 8 && !memcmp(txt, "\x89PNG\r\n\x1a\n", 8),
@@ -240,13 +251,14 @@ static void test_write(const sg_synth_params *p, const char *dir)
     free(txt);
 
     int round_trip = 1;
-    for (int i = 0; i < NT + NV; i++) {
-        bool train = i < NT;
-        int idx = train ? i : i - NT;
+    for (int i = 0; i < NT + NV + NTE; i++) {
+        const int sub = i < NT ? 0 : i < NT + NV ? 1 : 2, idx = sub == 0 ? i : sub == 1 ? i - NT : i - NT - NV;
+        const char *const names[3] = {"train", "val", "test"};
+        const uint64_t seeds[3] = {p->train_seed, p->val_seed, p->test_seed};
         char id[32];
-        sg_synth_id(id, sizeof id, train ? "train" : "val", idx);
+        sg_synth_id(id, sizeof id, names[sub], idx);
         sg_image g, gm, r = {0}, rm = {0};
-        sg_synth_generate(p, train ? p->train_seed : p->val_seed, (uint64_t)idx, &g, &gm);
+        sg_synth_generate(p, seeds[sub], (uint64_t)idx, &g, &gm);
         snprintf(fa, sizeof fa, "%s/JPEGImages/%s.jpg", a, id);
         snprintf(fb, sizeof fb, "%s/SegmentationClass/%s.png", a, id);
         if (sg_image_read(fa, &r, &err) || sg_mask_read(fb, &rm, &err) || !same_image_(&g, &r) ||
@@ -264,7 +276,7 @@ static void test_write(const sg_synth_params *p, const char *dir)
     /* A root below a regular file cannot be created. */
     snprintf(fa, sizeof fa, "%s/ImageSets/Segmentation/train.txt/x", a);
     err.msg[0] = 0;
-    rc = sg_synth_write(fa, p, 2, 1, &err);
+    rc = sg_synth_write(fa, p, 2, 1, 0, &err);
     tap_ok(rc == -1 && strstr(err.msg, "train.txt"), "unwritable root is an error naming the path (%s)",
            err.msg);
 }
@@ -295,12 +307,12 @@ static int read_split_(const char *path, uint8_t *flag, int pool, uint8_t value)
 
 static void test_splits(const char *dir)
 {
-    enum { POOL = 3000, VAL = 500 };
+    enum { POOL = 3000, VAL = 500, TEST = 500 };
     static const int labeled[] = {24, 96};
     char sdir[512], path[700], ref[4200];
     snprintf(sdir, sizeof sdir, "%s/splits", dir);
     sg_err err;
-    int rc = sg_synth_write_splits(sdir, POOL, VAL, labeled, 2, 0, &err);
+    int rc = sg_synth_write_splits(sdir, POOL, VAL, TEST, labeled, 2, 0, &err);
     tap_ok(rc == 0, "write splits 24 and 96 of 3000, seed 0%s%s", rc ? ": " : "", rc ? err.msg : "");
 
     static uint8_t flag24[POOL], flag96[POOL];
@@ -327,21 +339,27 @@ static void test_splits(const char *dir)
                !strncmp(txt, "JPEGImages/val_00000.jpg SegmentationClass/val_00000.png\n", 57),
            "val.txt lists the %d val images", VAL);
     free(txt);
+    snprintf(path, sizeof path, "%s/test.txt", sdir);
+    txt = slurp_(path, &len);
+    tap_ok(txt && len == (size_t)TEST * 59 &&
+               !strncmp(txt, "JPEGImages/test_00000.jpg SegmentationClass/test_00000.png\n", 59),
+           "test.txt lists the %d test images", TEST);
+    free(txt);
 
     const char *top = getenv("top_srcdir");
     static const char *const names[] = {"24/labeled.txt", "24/unlabeled.txt", "96/labeled.txt",
-                                        "96/unlabeled.txt", "val.txt"};
+                                        "96/unlabeled.txt", "val.txt", "test.txt"};
     int same = 0;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 6; k++) {
         snprintf(path, sizeof path, "%s/%s", sdir, names[k]);
         snprintf(ref, sizeof ref, "%s/splits/demo/%s", top ? top : ".", names[k]);
         same += same_file_(path, ref);
     }
-    tap_ok(same == 5, "committed splits/demo/ lists equal the documented command's output (%d of 5)",
+    tap_ok(same == 6, "committed splits/demo/ lists equal the documented command's output (%d of 6)",
            same);
 
     const int bad[] = {3000};
-    rc = sg_synth_write_splits(sdir, POOL, VAL, bad, 1, 0, &err);
+    rc = sg_synth_write_splits(sdir, POOL, VAL, TEST, bad, 1, 0, &err);
     tap_ok(rc == -1 && strstr(err.msg, "3000"), "a protocol labelling the whole pool is rejected (%s)",
            err.msg);
 }

@@ -9,11 +9,11 @@
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 SG_NUM_THREADS=1; export SG_NUM_THREADS
-"$bin/tools/sg-demo-data" --out "$SG_TMP/data" --splits "$SG_TMP/splits" --train 40 --val 6 --labeled 16 >/dev/null
+"$bin/tools/sg-demo-data" --out "$SG_TMP/data" --splits "$SG_TMP/splits" --train 40 --val 6 --test 0 --labeled 16 >/dev/null
 # ImageNet normalisation: the one tools/sg-eval applies.
 train() {
     "$bin/experiments/supervised/supervised" --config "$top_srcdir/experiments/supervised/demo.conf" \
-        --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/16" --set data.val="$SG_TMP/splits/val.txt" \
+        --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/16" --set data.val="$SG_TMP/splits/val.txt" --set data.test= \
         --set run.seeds="$top_srcdir/splits/seeds" --set train.iterations=6 --set train.batch_size=4 \
         --set data.crop=32 --set eval.interval=3 --set output.checkpoint_interval=4 \
         --set augment.mean=0.485,0.456,0.406 --set augment.std=0.229,0.224,0.225 \
@@ -36,22 +36,25 @@ head -n 1 "$d/log.tsv" | grep -q "^iter	epoch	lr	loss	mask_ratio	images_per_s$" 
 grep -q "^iterations = 6 ; --set$" "$d/config.resolved" || { echo "config.resolved lacks the override"; exit 1; }
 grep -q "^lr = 0.03 ; .*demo.conf:[0-9]*$" "$d/config.resolved" || { echo "config.resolved lacks file:line"; exit 1; }
 grep -q "^momentum = 0.9 ; " "$d/config.resolved" || { echo "config.resolved lacks a key"; exit 1; }
-for k in method dataset protocol n_labeled seed iterations final_miou best_miou best_iter class_iou config_hash \
+for k in method dataset protocol n_labeled seed iterations final_miou best_miou best_iter test_final_miou \
+    test_best_miou class_iou config_hash \
     backend git_commit machine threads gflop_per_iter wall_s cpu_s images_per_s; do
     grep -q "^  \"$k\": " "$d/result.json" || { echo "result.json lacks $k"; cat "$d/result.json"; exit 1; }
 done
 
 csv="$SG_TMP/reports/demo/results.csv"
 [ "$(wc -l < "$csv")" = 3 ] || { echo "results.csv: expected a header and 2 rows"; cat "$csv"; exit 1; }
-# 19 columns, none empty, in every row.
-awk -F, 'NF != 19 { print "row " NR ": " NF " columns"; bad = 1 }
-         { for (i = 1; i <= NF; i++) if ($i == "") { print "row " NR ": column " i " empty"; bad = 1 } }
-         NR > 1 && split($10, iou, " ") != 7 { print "row " NR ": not 7 class IoUs"; bad = 1 }
+# 21 columns, none empty but the two test columns (no data.test here), in
+# every row.
+awk -F, 'NF != 21 { print "row " NR ": " NF " columns"; bad = 1 }
+         { for (i = 1; i <= NF; i++) if ($i == "" && !(NR > 1 && (i == 10 || i == 11))) { print "row " NR ": column " i " empty"; bad = 1 } }
+         NR > 1 && ($10 != "" || $11 != "") { print "row " NR ": test columns without a test set"; bad = 1 }
+         NR > 1 && split($12, iou, " ") != 7 { print "row " NR ": not 7 class IoUs"; bad = 1 }
          END { exit bad }' "$csv" || exit 1
 cut -d, -f1-6 "$csv" | sort | grep -q "^supervised,demo,16,16,1,6$" || { echo "seed 1 row missing"; exit 1; }
 # The cost columns: CPU seconds and GFLOP per iteration are positive; the
 # FLOPs depend on the shapes only, so both seeds count the same; 1 thread.
-awk -F, 'NR > 1 { if (!($12 > 0) || !($14 > 0) || $15 != 1) bad = 1; g[NR] = $14 }
+awk -F, 'NR > 1 { if (!($14 > 0) || !($16 > 0) || $17 != 1) bad = 1; g[NR] = $16 }
          END { exit bad || g[2] != g[3] }' "$csv" || { echo "cost columns wrong"; cat "$csv"; exit 1; }
 
 # The checkpoint evaluates to the reported final mIoU (2 decimals: sg-eval's format).

@@ -69,12 +69,12 @@ done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-./tools/sg-demo-data --out "$tmp/data" --splits "$tmp/splits" --train 64 --val 8 --labeled 16 > /dev/null
+./tools/sg-demo-data --out "$tmp/data" --splits "$tmp/splits" --train 64 --val 8 --test 4 --labeled 16 > /dev/null
 train() { # train METHOD DEVICE RUNS [ARGS...]
     m=$1 d=$2 r=$3
     shift 3
     ./experiments/$m/$m --config "$src/experiments/$m/demo.conf" --set data.root="$tmp/data" \
-        --set data.split="$tmp/splits/16" --set data.val="$tmp/splits/val.txt" \
+        --set data.split="$tmp/splits/16" --set data.val="$tmp/splits/val.txt" --set data.test="$tmp/splits/test.txt" \
         --set run.seeds="$src/splits/seeds" --set train.iterations=20 --set eval.interval=0 \
         --set output.checkpoint_interval=5 --reports "$r/reports" --runs "$r" --seed 0 --device "$d" "$@"
 }

@@ -43,7 +43,7 @@
 #   --set S.K=V         an override for every run (repeatable)
 #   --pretrained FILE   ImageNet backbone weights (model.pretrained)
 #   --demo-root DIR     demo data (data/demo)
-#   --demo-splits DIR   demo splits: <protocol>/ folders and val.txt (SRC/splits/demo)
+#   --demo-splits DIR   demo splits: <protocol>/ folders, val.txt and test.txt (SRC/splits/demo)
 #   --voc-root DIR      VOC 2012 (data/voc)
 #   --voc-splits DIR    VOC splits: unimatch/ and u2pl/ (SRC/splits/pascal)
 #   --cityscapes-root DIR    Cityscapes (data/cityscapes)
@@ -182,6 +182,7 @@ split_of() {
         echo "data.root=$demo_root"
         echo "data.split=$demo_splits/$2"
         echo "data.val=$demo_splits/val.txt"
+        echo "data.test=$demo_splits/test.txt"
         ;;
     voc)
         echo "data.root=$voc_root"
@@ -371,7 +372,8 @@ check_data() {
         fi
         [ -n "$protocols" ] || { echo "grid: no protocol folders in $demo_splits"; return 1; }
         for p in $protocols; do
-            check_split list "$demo_root" "$demo_splits/$p" "$demo_splits/val.txt" --classes $DEMO_CLASSES >/dev/null ||
+            check_split list "$demo_root" "$demo_splits/$p" "$demo_splits/val.txt" --list "$demo_splits/test.txt" \
+                --classes $DEMO_CLASSES >/dev/null ||
                 bad=1
         done
         [ $bad = 0 ] || echo "grid: the demo data is absent or incomplete under $demo_root"

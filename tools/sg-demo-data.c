@@ -2,8 +2,8 @@
  * sg-demo-data: write the synthetic VOC-format dataset of the demo benchmark
  * (synth.h) and, optionally, its UniMatch-format split files.
  *
- *   sg-demo-data --out DIR [--version v7] [--train N] [--val N]
- *   sg-demo-data --splits DIR [--train N] [--val N] [--labeled 24,96] [--split-seed S]
+ *   sg-demo-data --out DIR [--version v7] [--train N] [--val N] [--test N]
+ *   sg-demo-data --splits DIR [--train N] [--val N] [--test N] [--labeled 24,96] [--split-seed S]
  *
  * Both can be given in one call. The committed splits/demo/ lists come from
  * `sg-demo-data --splits splits/demo` (see splits/demo/README.md). Threads:
@@ -24,13 +24,14 @@
 static void usage_(FILE *fp)
 {
     fprintf(fp,
-            "usage: sg-demo-data [--out DIR] [--version v7] [--train N] [--val N]\n"
+            "usage: sg-demo-data [--out DIR] [--version v7] [--train N] [--val N] [--test N]\n"
             "                    [--splits DIR] [--labeled L1,L2,...] [--split-seed S]\n"
             "  --out DIR         write the dataset (VOC layout) under DIR\n"
             "  --version NAME    generator version (default v7)\n"
             "  --train N         training pool size (default: the version's, 3000)\n"
             "  --val N           validation set size (default: the version's, 500)\n"
-            "  --splits DIR      write DIR/<L>/{labeled,unlabeled}.txt and DIR/val.txt\n"
+            "  --test N          held-out test set size (default: the version's, 500; 0: none)\n"
+            "  --splits DIR      write DIR/<L>/{labeled,unlabeled}.txt, DIR/val.txt and DIR/test.txt\n"
             "  --labeled LIST    labelled counts of the protocols (default 24,96)\n"
             "  --split-seed S    seed of the split permutation (default 0)\n");
 }
@@ -55,7 +56,7 @@ static double now_(void)
 int main(int argc, char **argv)
 {
     const char *out = NULL, *splits = NULL, *version = "v7", *labeled_arg = "24,96";
-    long n_train = -1, n_val = -1, split_seed = 0;
+    long n_train = -1, n_val = -1, n_test = -1, split_seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -75,6 +76,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--labeled")) labeled_arg = v;
         else if (!strcmp(a, "--train")) bad = parse_int_(v, 1, SG_SYNTH_MAX_IMAGES, &n_train);
         else if (!strcmp(a, "--val")) bad = parse_int_(v, 0, SG_SYNTH_MAX_IMAGES, &n_val);
+        else if (!strcmp(a, "--test")) bad = parse_int_(v, 0, SG_SYNTH_MAX_IMAGES, &n_test);
         else if (!strcmp(a, "--split-seed")) bad = parse_int_(v, 0, 0x7FFFFFFFL, &split_seed);
         else {
             fprintf(stderr, "sg-demo-data: unknown option %s\n", a);
@@ -98,6 +100,7 @@ int main(int argc, char **argv)
     }
     if (n_train < 0) n_train = p->default_train;
     if (n_val < 0) n_val = p->default_val;
+    if (n_test < 0) n_test = p->default_test;
 
     int labeled[MAX_PROTOCOLS], n_protocols = 0;
     for (const char *s = splits ? labeled_arg : ""; *s;) {
@@ -124,17 +127,17 @@ int main(int argc, char **argv)
     sg_err err;
     if (out) {
         double t0 = now_();
-        if (sg_synth_write(out, p, (int)n_train, (int)n_val, &err)) {
+        if (sg_synth_write(out, p, (int)n_train, (int)n_val, (int)n_test, &err)) {
             fprintf(stderr, "sg-demo-data: %s\n", err.msg);
             return 1;
         }
-        printf("sg-demo-data: %s: generator %s, %ld train (seed %llu) + %ld val (seed %llu) images "
-               "in %.1f s\n",
+        printf("sg-demo-data: %s: generator %s, %ld train (seed %llu) + %ld val (seed %llu) + %ld test "
+               "(seed %llu) images in %.1f s\n",
                out, p->version, n_train, (unsigned long long)p->train_seed, n_val,
-               (unsigned long long)p->val_seed, now_() - t0);
+               (unsigned long long)p->val_seed, n_test, (unsigned long long)p->test_seed, now_() - t0);
     }
     if (splits) {
-        if (sg_synth_write_splits(splits, (int)n_train, (int)n_val, labeled, n_protocols,
+        if (sg_synth_write_splits(splits, (int)n_train, (int)n_val, (int)n_test, labeled, n_protocols,
                                   (uint64_t)split_seed, &err)) {
             fprintf(stderr, "sg-demo-data: %s\n", err.msg);
             return 1;
@@ -142,7 +145,9 @@ int main(int argc, char **argv)
         printf("sg-demo-data: %s: splits of a %ld-image pool (seed %ld):", splits, n_train,
                split_seed);
         for (int k = 0; k < n_protocols; k++) printf(" %d", labeled[k]);
-        printf(" labelled; val.txt with %ld images\n", n_val);
+        printf(" labelled; val.txt with %ld images", n_val);
+        if (n_test > 0) printf(", test.txt with %ld", n_test);
+        printf("\n");
     }
     return 0;
 }

@@ -60,6 +60,13 @@ typedef struct sg_conv2d_dims {
     int groups;
 } sg_conv2d_dims;
 
+/* A permutation of a 4-D tensor (fewer dims padded with leading 1s):
+ * x (shape), out (shape[perm[0]], ..., shape[perm[3]]). */
+typedef struct sg_permute_dims {
+    int shape[4];
+    int perm[4];
+} sg_permute_dims;
+
 struct sg_arena;
 
 typedef struct sg_backend {
@@ -267,6 +274,36 @@ typedef struct sg_backend {
                             bool per_pixel, int N, int C, size_t HW);
     /* ids[n, i] = argmax_k x[n, k, i] (first maximum), x (N, K, HW), K <= 256. */
     void (*argmax_u8)(uint8_t *ids, const float *x, int N, int K, size_t HW);
+
+    /* ---- gathers, per-position normalisation over channels ------------------------ */
+    /* out (n, row) = x[idx[j]] for j < n, of x (M, row); idx in [0, M). */
+    void (*index_select_forward)(float *out, const float *x, const int32_t *idx, int n,
+                                 size_t row);
+    /* dx (M, row) += the dout rows that read each source row: rows
+     * src_rows[src_start[m] .. src_start[m + 1]) of dout (n, row), added in
+     * that (increasing) order, so the sum is the same on every backend. */
+    void (*index_select_backward)(float *dx, const float *dout, const int32_t *src_start,
+                                  const int32_t *src_rows, int M, size_t row);
+    /* out = x.permute(d->perm) of x (d->shape), both 4-D (sg_permute_dims). */
+    void (*permute_forward)(float *out, const float *x, const sg_permute_dims *d);
+    /* dx (d->shape) += dout permuted back. */
+    void (*permute_backward)(float *dx, const float *dout, const sg_permute_dims *d);
+    /* Per position of (outer, C, inner), over C: out = x / max(||x||_2, eps)
+     * (torch.nn.functional.normalize(x, 2, 1, eps)). */
+    void (*normalize_forward)(float *out, const float *x, float eps, int outer, int C, int inner);
+    void (*normalize_backward)(float *dx, const float *dout, const float *x, float eps, int outer,
+                               int C, int inner);
+    /* out (outer, inner) = sum_c (a_c / max(||a||, eps)) (b_c / max(||b||, eps))
+     * over C (torch.nn.functional.cosine_similarity(a, b, 1, eps), torch 1.13). */
+    void (*cosine_similarity_forward)(float *out, const float *a, const float *b, float eps,
+                                      int outer, int C, int inner);
+    /* dout (outer, inner); da or db may be NULL. */
+    void (*cosine_similarity_backward)(float *da, float *db, const float *dout, const float *a,
+                                       const float *b, float eps, int outer, int C, int inner);
+    /* Per position, over C >= 2: out = (x - mean) / std, unbiased std. */
+    void (*standardize_forward)(float *out, const float *x, int outer, int C, int inner);
+    void (*standardize_backward)(float *dx, const float *dout, const float *x, int outer, int C,
+                                 int inner);
 } sg_backend;
 
 /* The reference CPU kernels: always present. */

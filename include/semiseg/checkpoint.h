@@ -22,6 +22,10 @@
  *   optim/steps                I64 scalar
  *   iteration                  I64 scalar
  *   rng/<name>                 I64 [4]: seed, stream, counter, used words
+ *   <prefix><name>             each extra set (a method's state: queues, a
+ *                              second network), and when it has an
+ *                              optimizer <prefix>optim/momentum/<name>,
+ *                              <prefix>optim/steps
  * and string metadata ("semiseg.format" plus the caller's entries). Loading
  * into existing sets is strict: every name and shape must match; the error
  * lists the missing, unexpected and mismatched entries.
@@ -128,10 +132,21 @@ typedef struct sg_ckpt_meta {
  * hold them either, and a file without them is an error when they are
  * given). rngs are matched by name. meta: on save, the caller's entries; on
  * load, replaced by the file's entries (besides "semiseg.format"). */
+/* An extra set saved under prefix ("name/": one slash, at the end; not
+ * model/, ema/, optim/, rng/), with its optimizer when opt is not NULL. */
+#define SG_CKPT_MAX_EXTRA 8
+typedef struct sg_ckpt_part {
+    const char *prefix;
+    sg_param_set *set;
+    sg_sgd *opt;
+} sg_ckpt_part;
+
 typedef struct sg_checkpoint {
     sg_param_set *model;
     sg_sgd *opt;               /* optimizer built for `model` */
     sg_param_set *ema;
+    int n_extra;               /* strict like the others: each must be in the file */
+    sg_ckpt_part extra[SG_CKPT_MAX_EXTRA];
     int64_t iteration;
     int n_rngs;
     sg_ckpt_rng rngs[SG_CKPT_MAX_RNGS];

@@ -52,6 +52,18 @@ sg_tensor *sg_batchnorm2d_relu(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_
 /* Over the last dimension D: x (..., D), weight/bias (D) or NULL.
  * torch.nn.functional.layer_norm(x, (D,), weight, bias, eps) */
 sg_tensor *sg_layernorm(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_tensor *bias, float eps);
+/* Per position, over dim 1 of x (N, C) or (N, C, H, W):
+ * x / max(||x||_2 over dim 1, eps). torch.nn.functional.normalize(x, p=2, dim=1, eps) */
+sg_tensor *sg_normalize(sg_ctx *ctx, sg_tensor *x, float eps);
+/* torch.nn.functional.cosine_similarity(a, b, dim=1, eps): (N, C) -> (N) or
+ * (N, C, H, W) -> (N, H, W); a and b of the same shape. As torch 1.13:
+ * sum_c (a_c / max(||a||, eps)) (b_c / max(||b||, eps)), the clamp not
+ * differentiated (see src/cpu/normalize_math.h). */
+sg_tensor *sg_cosine_similarity(sg_ctx *ctx, sg_tensor *a, sg_tensor *b, float eps);
+/* Per position, over dim 1: (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True)
+ * (unbiased std, torch's default); x (N, C) or (N, C, H, W), C >= 2. A position
+ * whose channels are all equal gives NaN, as in PyTorch. */
+sg_tensor *sg_standardize(sg_ctx *ctx, sg_tensor *x);
 
 /* ---- activations and element-wise -------------------------------------------- */
 sg_tensor *sg_relu(sg_ctx *ctx, sg_tensor *x);
@@ -80,6 +92,16 @@ sg_tensor *sg_resize_nearest_labels(sg_ctx *ctx, const sg_tensor *labels, int oh
 sg_tensor *sg_concat(sg_ctx *ctx, sg_tensor *const *xs, int n, int dim);
 /* x.narrow(dim, start, length), copied; gradient flows back into the slice. */
 sg_tensor *sg_narrow(sg_ctx *ctx, sg_tensor *x, int dim, int start, int length);
+/* torch.reshape: same elements in the same order, new shape (one size may be
+ * -1, inferred); the gradient flows back. The result is a view: it shares
+ * x's memory (nothing is copied), its gradient is its own buffer. */
+sg_tensor *sg_reshape(sg_ctx *ctx, sg_tensor *x, int ndim, const int *shape);
+/* x.permute(perm).contiguous() for 2..4-D float tensors: out.shape[i] = x.shape[perm[i]]. */
+sg_tensor *sg_permute(sg_ctx *ctx, sg_tensor *x, const int *perm);
+/* torch.index_select(x, 0, idx): rows idx[0..n) (a HOST int array, copied; repeats allowed)
+ * of float x (M, ...) -> (n, ...); the backward adds each output row's gradient into its
+ * source row (in output-row order, the same on every backend). */
+sg_tensor *sg_index_select(sg_ctx *ctx, sg_tensor *x, const int *idx, int n);
 
 /* ---- softmax and reductions ---------------------------------------------------- */
 /* Over dimension dim (channels of NCHW: dim = 1; last dim of a matrix: dim = 1). */

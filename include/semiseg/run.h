@@ -36,7 +36,8 @@
  *
  * Determinism: a method must take every random draw from sg_run_rng /
  * sg_run_stream (keyed by the run seed, the iteration and a call index) and
- * keep no state other than run->ema between steps, so --resume continues
+ * keep no state between steps other than run->ema and the sets it registers
+ * with sg_run_add_state (both saved in checkpoints), so --resume continues
  * bitwise.
  *
  * Covered by tests/run_resume.sh, tests/run_nan.sh, tests/run_config_errors.sh
@@ -49,6 +50,7 @@
 #include <time.h>
 
 #include "semiseg.h"
+#include "semiseg/checkpoint.h"
 #include "semiseg/config.h"
 
 /* ---- what a step reports ----------------------------------------------------- */
@@ -153,6 +155,19 @@ int sg_run_main(int argc, char **argv, const sg_method *method);
  * (N, H, W) int32. Recorded on run->ctx. */
 sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask);
 
+/* Extra state a method keeps between steps (queues, memory banks, a second
+ * network and its optimizer): the set is saved in checkpoints under prefix
+ * ("queue/", "student_r/": one slash, at the end; not model/, ema/, optim/
+ * or rng/), restored on --resume, and moved to the run's device with the
+ * model; opt (may be NULL) is an SGD built for that set (sg_run_sgd_init),
+ * saved with its momentum and step count. The method owns set and opt and
+ * steps opt itself (e.g. in after_step). Call from init; at most
+ * SG_CKPT_MAX_EXTRA sets; prefix must be a string that outlives the run. */
+void sg_run_add_state(sg_run *run, const char *prefix, sg_param_set *set, sg_sgd *opt);
+/* An SGD for a second network's set built like the driver's (the run's
+ * momentum, weight decay and the two groups with train.lr_multi): step it
+ * with sg_sgd_step(opt, set, run->lr) to follow the run's poly schedule. */
+void sg_run_sgd_init(const sg_run *run, const sg_param_set *set, sg_sgd *opt);
 /* A generator for this iteration's draw number `call` (0, 1, ...): key the
  * run seed, stream sg_rng_stream(SG_RNG_DROPOUT, iter, call). */
 void sg_run_rng(const sg_run *run, unsigned call, sg_rng *rng);

@@ -28,8 +28,10 @@
  *                                   its artefacts would change the measured
  *                                   design (fine textures of period 5-8 px).
  *   SegmentationClass/<id>.png      palette PNG (VOC palette), values 0..6
- *   ImageSets/Segmentation/{train,val}.txt   bare ids, one per line
- * ids: "train_%05d" (seed train_seed) and "val_%05d" (seed val_seed).
+ *   ImageSets/Segmentation/{train,val,test}.txt   bare ids, one per line
+ * ids: "train_%05d" (seed train_seed), "val_%05d" (seed val_seed) and
+ * "test_%05d" (seed test_seed): the held-out test set, never seen by
+ * training or model selection (README.md "Demo results").
  *
  * Covered by tests/test_synth.c.
  */
@@ -69,8 +71,8 @@ typedef struct sg_synth_params {
     const char *version;          /* "v7" */
     int size;                     /* image height = width */
     int n_classes;                /* including background 0 */
-    uint64_t train_seed, val_seed;
-    int default_train, default_val;
+    uint64_t train_seed, val_seed, test_seed;
+    int default_train, default_val, default_test;
     /* background: n x n grid of uniform RGB colours, bilinear upsampling
      * (half-pixel centres, edge clamped, as torch align_corners=False),
      * times U(bg_gain), plus U(bg_offset) */
@@ -108,13 +110,14 @@ const sg_synth_params *sg_synth_params_find(const char *version);
 void sg_synth_generate(const sg_synth_params *p, uint64_t seed, uint64_t index, sg_image *img,
                        sg_image *mask);
 
-/* The id of image `index` of a subset ("train" or "val"): "train_00042". */
+/* The id of image `index` of a subset ("train", "val" or "test"): "train_00042". */
 void sg_synth_id(char *buf, size_t len, const char *subset, int index);
 
-/* Write n_train + n_val images in the VOC layout under root (directories
- * created as needed, every file atomic), OpenMP over images. Returns 0, or
- * -1 with err naming the first path that failed (lowest image index). */
-int sg_synth_write(const char *root, const sg_synth_params *p, int n_train, int n_val,
+/* Write n_train + n_val + n_test images in the VOC layout under root
+ * (directories created as needed, every file atomic; test.txt only when
+ * n_test > 0), OpenMP over images. Returns 0, or -1 with err naming the
+ * first path that failed (lowest image index). */
+int sg_synth_write(const char *root, const sg_synth_params *p, int n_train, int n_val, int n_test,
                    sg_err *err);
 
 /* Split files in the UniMatch format ("JPEGImages/<id>.jpg
@@ -123,8 +126,9 @@ int sg_synth_write(const char *root, const sg_synth_params *p, int n_train, int 
  * the pool (Philox key split_seed, stream sg_rng_stream(SG_RNG_SYNTH, 1,
  * 0)), listed in pool order, so smaller protocols are subsets of larger ones;
  * dir/<L>/unlabeled.txt = the rest of the pool in pool order; dir/val.txt =
- * all n_val validation images. Returns 0 or -1 with err set. */
-int sg_synth_write_splits(const char *dir, int n_train, int n_val, const int *labeled,
+ * all n_val validation images; dir/test.txt = all n_test test images (when
+ * n_test > 0). Returns 0 or -1 with err set. */
+int sg_synth_write_splits(const char *dir, int n_train, int n_val, int n_test, const int *labeled,
                           int n_protocols, uint64_t split_seed, sg_err *err);
 
 #endif

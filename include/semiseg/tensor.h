@@ -142,6 +142,10 @@ void sg_tensor_free(sg_tensor *t);
  * (sg_numel * sg_dtype_size bytes). */
 void sg_tensor_read(const sg_tensor *t, void *host);
 void sg_tensor_write(sg_tensor *t, const void *host);
+/* The same for elements [first, first + n) of the flat tensor (any dtype);
+ * a range outside the tensor aborts. */
+void sg_tensor_read_range(const sg_tensor *t, size_t first, size_t n, void *host);
+void sg_tensor_write_range(sg_tensor *t, size_t first, size_t n, const void *host);
 /* The first element of a float tensor (a loss), read wherever it lives. */
 float sg_tensor_item(const sg_tensor *t);
 /* Stops with the op's name unless t is on ctx's device. */

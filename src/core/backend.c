@@ -195,7 +195,18 @@ const sg_backend_entry sg_backend_entries[] = {
     SG_ENTRY_(masked_target),
     SG_ENTRY_(confidence_indicator),
     SG_ENTRY_(cons_weight_map),
-    SG_ENTRY_(argmax_u8),};
+    SG_ENTRY_(argmax_u8),
+    SG_ENTRY_(index_select_forward),
+    SG_ENTRY_(index_select_backward),
+    SG_ENTRY_(permute_forward),
+    SG_ENTRY_(permute_backward),
+    SG_ENTRY_(normalize_forward),
+    SG_ENTRY_(normalize_backward),
+    SG_ENTRY_(cosine_similarity_forward),
+    SG_ENTRY_(cosine_similarity_backward),
+    SG_ENTRY_(standardize_forward),
+    SG_ENTRY_(standardize_backward),
+};
 #undef SG_ENTRY_
 const int sg_backend_n_entries = (int)(sizeof sg_backend_entries / sizeof sg_backend_entries[0]);
 

@@ -165,12 +165,36 @@ static void sg_ckpt_add_set_(sg_st_writer *w, const char *prefix, const sg_param
     }
 }
 
+/* An extra set's prefix: a short name, one trailing slash, no other, and
+ * none of the names the checkpoint itself uses. */
+static bool sg_ckpt_prefix_ok_(const char *p)
+{
+    static const char *const taken[] = {"model/", "ema/", "optim/", "rng/", "iteration/"};
+    size_t n = strlen(p);
+    if (n < 2 || n > 32 || p[n - 1] != '/' || strchr(p, '/') != p + n - 1) return false;
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
+        if (strcmp(p, taken[i]) == 0) return false;
+    return true;
+}
+
 static void sg_ckpt_check_args_(const sg_checkpoint *ck, const char *func)
 {
     SG_CHECK(ck->model, "%s: no model set", func);
     SG_CHECK(!ck->opt || ck->opt->n_bufs == ck->model->n_params,
              "%s: optimizer made for %d parameters, model has %d", func, ck->opt ? ck->opt->n_bufs : 0,
              ck->model->n_params);
+    SG_CHECK(ck->n_extra >= 0 && ck->n_extra <= SG_CKPT_MAX_EXTRA, "%s: %d extra sets", func, ck->n_extra);
+    for (int i = 0; i < ck->n_extra; i++) {
+        const sg_ckpt_part *e = &ck->extra[i];
+        SG_CHECK(e->set && e->prefix && sg_ckpt_prefix_ok_(e->prefix), "%s: extra set %d needs a set and a "
+                 "prefix of the form \"name/\" other than model/, ema/, optim/, rng/ (got \"%s\")", func, i,
+                 e->prefix ? e->prefix : "(null)");
+        SG_CHECK(!e->opt || e->opt->n_bufs == e->set->n_params,
+                 "%s: optimizer of %s made for %d parameters, the set has %d", func, e->prefix,
+                 e->opt ? e->opt->n_bufs : 0, e->set->n_params);
+        for (int j = 0; j < i; j++)
+            SG_CHECK(strcmp(e->prefix, ck->extra[j].prefix), "%s: duplicate extra prefix \"%s\"", func, e->prefix);
+    }
     SG_CHECK(ck->n_rngs >= 0 && ck->n_rngs <= SG_CKPT_MAX_RNGS, "%s: %d generators", func, ck->n_rngs);
     for (int i = 0; i < ck->n_rngs; i++) {
         SG_CHECK(ck->rngs[i].name && ck->rngs[i].name[0] && ck->rngs[i].rng && strlen(ck->rngs[i].name) < 64,
@@ -181,6 +205,26 @@ static void sg_ckpt_check_args_(const sg_checkpoint *ck, const char *func)
     }
 }
 
+/* The momentum buffers that exist, as <pre>optim/momentum/<name> (each has
+ * its parameter's shape and device), and the step count <pre>optim/steps
+ * from *steps (the writer keeps pointers: it must outlive the write). */
+static void sg_ckpt_add_opt_(sg_st_writer *w, const char *pre, const sg_param_set *s, const sg_sgd *opt,
+                             int64_t *steps)
+{
+    char name[SG_CKPT_NAME_LEN];
+    for (int i = 0; i < s->n_params; i++) {
+        if (!opt->bufs[i]) continue;
+        sg_tensor buf = *s->params[i].t;
+        buf.data = opt->bufs[i];
+        buf.grad = NULL;
+        snprintf(name, sizeof name, "%soptim/momentum/%s", pre, s->params[i].name);
+        sg_st_add_tensor(w, name, &buf);
+    }
+    *steps = opt->steps;
+    snprintf(name, sizeof name, "%soptim/steps", pre);
+    sg_st_add_i64(w, name, 0, NULL, steps);
+}
+
 int sg_checkpoint_save(const sg_checkpoint *ck, const char *path, sg_err *err)
 {
     sg_ckpt_check_args_(ck, "sg_checkpoint_save");
@@ -188,20 +232,15 @@ int sg_checkpoint_save(const sg_checkpoint *ck, const char *path, sg_err *err)
     sg_st_writer_init(&w);
     sg_ckpt_add_set_(&w, "model/", ck->model);
     if (ck->ema) sg_ckpt_add_set_(&w, "ema/", ck->ema);
-    char name[SG_CKPT_NAME_LEN];
-    int64_t steps = ck->opt ? ck->opt->steps : 0, iteration = ck->iteration;
-    if (ck->opt) {
-        for (int i = 0; i < ck->model->n_params; i++) {
-            if (!ck->opt->bufs[i]) continue;
-            /* The buffer has its parameter's shape and device. */
-            sg_tensor buf = *ck->model->params[i].t;
-            buf.data = ck->opt->bufs[i];
-            buf.grad = NULL;
-            snprintf(name, sizeof name, "optim/momentum/%s", ck->model->params[i].name);
-            sg_st_add_tensor(&w, name, &buf);
-        }
-        sg_st_add_i64(&w, "optim/steps", 0, NULL, &steps);
+    int64_t steps[1 + SG_CKPT_MAX_EXTRA];
+    if (ck->opt) sg_ckpt_add_opt_(&w, "", ck->model, ck->opt, &steps[0]);
+    for (int i = 0; i < ck->n_extra; i++) {
+        sg_ckpt_add_set_(&w, ck->extra[i].prefix, ck->extra[i].set);
+        if (ck->extra[i].opt)
+            sg_ckpt_add_opt_(&w, ck->extra[i].prefix, ck->extra[i].set, ck->extra[i].opt, &steps[1 + i]);
     }
+    char name[SG_CKPT_NAME_LEN];
+    int64_t iteration = ck->iteration;
     sg_st_add_i64(&w, "iteration", 0, NULL, &iteration);
     int64_t rng_state[SG_CKPT_MAX_RNGS][4];
     for (int i = 0; i < ck->n_rngs; i++) {
@@ -287,6 +326,52 @@ static const sg_st_tensor *sg_ckpt_int_entry_(const sg_st_file *f, const char *n
     return st;
 }
 
+/* <pre>optim/steps must exist; momentum buffers are optional per
+ * parameter (torch keeps none before a parameter's first step) but must
+ * have its shape. Returns the steps entry (NULL when missing or bad). */
+static const sg_st_tensor *sg_ckpt_check_opt_(const sg_st_file *f, const char *pre, const sg_param_set *s,
+                                              bool *used, sg_issues_ *missing, sg_issues_ *mismatched)
+{
+    char name[SG_CKPT_NAME_LEN];
+    snprintf(name, sizeof name, "%soptim/steps", pre);
+    const sg_st_tensor *st_steps = sg_ckpt_int_entry_(f, name, 0, used, missing, mismatched);
+    for (int i = 0; i < s->n_params; i++) {
+        snprintf(name, sizeof name, "%soptim/momentum/%s", pre, s->params[i].name);
+        const sg_st_tensor *st = sg_st_find(f, name);
+        if (!st) continue;
+        used[st - f->tensors] = true;
+        sg_entry_mismatch_(st, s->params[i].t, true, true, mismatched);
+    }
+    return st_steps;
+}
+
+static void sg_ckpt_copy_opt_(const sg_st_file *f, const char *pre, const sg_param_set *s, sg_sgd *opt,
+                              const sg_st_tensor *st_steps)
+{
+    char name[SG_CKPT_NAME_LEN];
+    int64_t steps;
+    sg_st_read_i64(f, st_steps, &steps, NULL);
+    opt->steps = (long)steps;
+    for (int i = 0; i < s->n_params; i++) {
+        snprintf(name, sizeof name, "%soptim/momentum/%s", pre, s->params[i].name);
+        const sg_st_tensor *st = sg_st_find(f, name);
+        const sg_backend *be = sg_backend_of_device(s->params[i].t->device);
+        if (opt->bufs[i] && !sg_device_equal(opt->buf_device[i], be->device)) {
+            sg_backend_of_device(opt->buf_device[i])->free(opt->bufs[i]);
+            opt->bufs[i] = NULL;
+        }
+        if (!st) {
+            if (opt->bufs[i]) be->free(opt->bufs[i]);
+            opt->bufs[i] = NULL;
+            continue;
+        }
+        /* On the parameter's device: a checkpoint resumes anywhere. */
+        if (!opt->bufs[i]) opt->bufs[i] = be->alloc(st->numel ? st->numel * sizeof(float) : sizeof(float));
+        opt->buf_device[i] = be->device;
+        sg_ckpt_read_into_(f, name, st, opt->bufs[i], be->device);
+    }
+}
+
 int sg_checkpoint_load(sg_checkpoint *ck, const char *path, sg_err *err)
 {
     sg_ckpt_check_args_(ck, "sg_checkpoint_load");
@@ -332,18 +417,13 @@ int sg_checkpoint_load(sg_checkpoint *ck, const char *path, sg_err *err)
     if (ck->ema) sg_ckpt_check_set_(&f, "ema/", ck->ema, used, &missing, &mismatched);
     char name[SG_CKPT_NAME_LEN];
     const sg_st_tensor *st_iter = sg_ckpt_int_entry_(&f, "iteration", 0, used, &missing, &mismatched);
-    const sg_st_tensor *st_steps = NULL;
-    if (ck->opt) {
-        st_steps = sg_ckpt_int_entry_(&f, "optim/steps", 0, used, &missing, &mismatched);
-        /* Momentum buffers are optional per parameter: torch keeps none
-         * before a parameter's first step. */
-        for (int i = 0; i < ck->model->n_params; i++) {
-            snprintf(name, sizeof name, "optim/momentum/%s", ck->model->params[i].name);
-            const sg_st_tensor *st = sg_st_find(&f, name);
-            if (!st) continue;
-            used[st - f.tensors] = true;
-            sg_entry_mismatch_(st, ck->model->params[i].t, true, true, &mismatched);
-        }
+    const sg_st_tensor *st_steps = NULL, *st_extra_steps[SG_CKPT_MAX_EXTRA] = {0};
+    if (ck->opt) st_steps = sg_ckpt_check_opt_(&f, "", ck->model, used, &missing, &mismatched);
+    for (int i = 0; i < ck->n_extra; i++) {
+        sg_ckpt_check_set_(&f, ck->extra[i].prefix, ck->extra[i].set, used, &missing, &mismatched);
+        if (ck->extra[i].opt)
+            st_extra_steps[i] = sg_ckpt_check_opt_(&f, ck->extra[i].prefix, ck->extra[i].set, used, &missing,
+                                                   &mismatched);
     }
     const sg_st_tensor *st_rng[SG_CKPT_MAX_RNGS];
     for (int i = 0; i < ck->n_rngs; i++) {
@@ -371,29 +451,11 @@ int sg_checkpoint_load(sg_checkpoint *ck, const char *path, sg_err *err)
     sg_ckpt_copy_set_(&f, "model/", ck->model);
     if (ck->ema) sg_ckpt_copy_set_(&f, "ema/", ck->ema);
     sg_st_read_i64(&f, st_iter, &ck->iteration, NULL);
-    if (ck->opt) {
-        int64_t steps;
-        sg_st_read_i64(&f, st_steps, &steps, NULL);
-        ck->opt->steps = (long)steps;
-        for (int i = 0; i < ck->model->n_params; i++) {
-            snprintf(name, sizeof name, "optim/momentum/%s", ck->model->params[i].name);
-            const sg_st_tensor *st = sg_st_find(&f, name);
-            const sg_backend *be = sg_backend_of_device(ck->model->params[i].t->device);
-            if (ck->opt->bufs[i] && !sg_device_equal(ck->opt->buf_device[i], be->device)) {
-                sg_backend_of_device(ck->opt->buf_device[i])->free(ck->opt->bufs[i]);
-                ck->opt->bufs[i] = NULL;
-            }
-            if (!st) {
-                if (ck->opt->bufs[i]) be->free(ck->opt->bufs[i]);
-                ck->opt->bufs[i] = NULL;
-                continue;
-            }
-            /* On the parameter's device: a checkpoint resumes anywhere. */
-            if (!ck->opt->bufs[i])
-                ck->opt->bufs[i] = be->alloc(st->numel ? st->numel * sizeof(float) : sizeof(float));
-            ck->opt->buf_device[i] = be->device;
-            sg_ckpt_read_into_(&f, name, st, ck->opt->bufs[i], be->device);
-        }
+    if (ck->opt) sg_ckpt_copy_opt_(&f, "", ck->model, ck->opt, st_steps);
+    for (int i = 0; i < ck->n_extra; i++) {
+        sg_ckpt_copy_set_(&f, ck->extra[i].prefix, ck->extra[i].set);
+        if (ck->extra[i].opt)
+            sg_ckpt_copy_opt_(&f, ck->extra[i].prefix, ck->extra[i].set, ck->extra[i].opt, st_extra_steps[i]);
     }
     for (int i = 0; i < ck->n_rngs; i++) {
         int64_t v[4];

@@ -385,6 +385,22 @@ void sg_tensor_write(sg_tensor *t, const void *host)
                                                sg_numel(t) * sg_dtype_size(t->dtype));
 }
 
+void sg_tensor_read_range(const sg_tensor *t, size_t first, size_t n, void *host)
+{
+    SG_CHECK(first <= sg_numel(t) && n <= sg_numel(t) - first,
+             "sg_tensor_read_range: elements [%zu, %zu) of a tensor of %zu", first, first + n, sg_numel(t));
+    const size_t es = sg_dtype_size(t->dtype);
+    if (n) sg_backend_of_device(t->device)->to_host(host, (const char *)t->data + first * es, n * es);
+}
+
+void sg_tensor_write_range(sg_tensor *t, size_t first, size_t n, const void *host)
+{
+    SG_CHECK(first <= sg_numel(t) && n <= sg_numel(t) - first,
+             "sg_tensor_write_range: elements [%zu, %zu) of a tensor of %zu", first, first + n, sg_numel(t));
+    const size_t es = sg_dtype_size(t->dtype);
+    if (n) sg_backend_of_device(t->device)->to_device((char *)t->data + first * es, host, n * es);
+}
+
 float sg_tensor_item(const sg_tensor *t)
 {
     SG_CHECK(t->dtype == SG_F32, "sg_tensor_item: expects a float tensor");

@@ -17,11 +17,13 @@
 #include "batchnorm.h"
 #include "conv2d.h"
 #include "elementwise.h"
+#include "gather.h"
 #include "layernorm.h"
 #include "layout.h"
 #include "loss.h"
 #include "loss_math.h"
 #include "matmul.h"
+#include "normalize.h"
 #include "optim.h"
 #include "pool.h"
 #include "reduce.h"
@@ -244,6 +246,16 @@ static const sg_backend sg_backend_reference_ = {
     .confidence_indicator = sg_confidence_indicator_cpu,
     .cons_weight_map = sg_cons_weight_map_cpu,
     .argmax_u8 = sg_argmax_u8_cpu,
+    .index_select_forward = sg_index_select_forward_cpu,
+    .index_select_backward = sg_index_select_backward_cpu,
+    .permute_forward = sg_permute_forward_cpu,
+    .permute_backward = sg_permute_backward_cpu,
+    .normalize_forward = sg_normalize_forward_cpu,
+    .normalize_backward = sg_normalize_backward_cpu,
+    .cosine_similarity_forward = sg_cosine_similarity_forward_cpu,
+    .cosine_similarity_backward = sg_cosine_similarity_backward_cpu,
+    .standardize_forward = sg_standardize_forward_cpu,
+    .standardize_backward = sg_standardize_backward_cpu,
 };
 
 const sg_backend *sg_backend_cpu_reference(void) { return &sg_backend_reference_; }

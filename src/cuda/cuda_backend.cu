@@ -3,7 +3,8 @@
  * include/semiseg/backend.h): one table per device index, each entry the
  * sg_cuda_<entry> function of the same name (cuda_kernels.h), implemented in
  * cuda_device.cu (memory), cuda_dnn.cu (convolution, batch norm, linear,
- * matmul), cuda_pointwise.cu, cuda_layout.cu and cuda_softmax_loss.cu.
+ * matmul), cuda_pointwise.cu, cuda_layout.cu, cuda_softmax_loss.cu,
+ * cuda_gather.cu and cuda_normalize.cu.
  * Model: ggml's per-backend function tables (ggml-backend.h).
  * Covered by tests/test_backend_ops.c, which runs every entry against the
  * reference CPU backend when a CUDA device is present.
@@ -35,7 +36,10 @@
     X(weighted_sum) X(mse_forward) X(mse_backward) X(kl_div_forward) X(kl_div_backward) \
     X(entropy_forward) X(entropy_backward) X(sgd_update) X(ema_blend) X(pseudo_label) X(paste) \
     X(count_confident) X(valid_from_ignore) X(masked_target) X(confidence_indicator) \
-    X(cons_weight_map) X(argmax_u8)
+    X(cons_weight_map) X(argmax_u8) X(index_select_forward) X(index_select_backward) \
+    X(permute_forward) X(permute_backward) X(normalize_forward) X(normalize_backward) \
+    X(cosine_similarity_forward) X(cosine_similarity_backward) X(standardize_forward) \
+    X(standardize_backward)
 
 /* A member added to sg_backend without an entry here would stay NULL, and
  * the op would stop with "not implemented" on CUDA only: count them. */

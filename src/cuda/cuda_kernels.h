@@ -89,6 +89,16 @@ void sg_cuda_masked_target(int32_t *target, float *weight, const int32_t *label,
 void sg_cuda_confidence_indicator(float *ind, size_t *kept, const float *probs, float thresh, int N, int C, size_t HW);
 void sg_cuda_cons_weight_map(float *wmap, const float *valid, const float *ind, float factor, bool per_pixel, int N, int C, size_t HW);
 void sg_cuda_argmax_u8(uint8_t *ids, const float *x, int N, int K, size_t HW);
+void sg_cuda_index_select_forward(float *out, const float *x, const int32_t *idx, int n, size_t row);
+void sg_cuda_index_select_backward(float *dx, const float *dout, const int32_t *src_start, const int32_t *src_rows, int M, size_t row);
+void sg_cuda_permute_forward(float *out, const float *x, const sg_permute_dims *d);
+void sg_cuda_permute_backward(float *dx, const float *dout, const sg_permute_dims *d);
+void sg_cuda_normalize_forward(float *out, const float *x, float eps, int outer, int C, int inner);
+void sg_cuda_normalize_backward(float *dx, const float *dout, const float *x, float eps, int outer, int C, int inner);
+void sg_cuda_cosine_similarity_forward(float *out, const float *a, const float *b, float eps, int outer, int C, int inner);
+void sg_cuda_cosine_similarity_backward(float *da, float *db, const float *dout, const float *a, const float *b, float eps, int outer, int C, int inner);
+void sg_cuda_standardize_forward(float *out, const float *x, int outer, int C, int inner);
+void sg_cuda_standardize_backward(float *dx, const float *dout, const float *x, int outer, int C, int inner);
 
 #ifdef __cplusplus
 }

@@ -39,8 +39,10 @@ static const sg_synth_params sg_synth_v7_ = {
     .n_classes = 7,
     .train_seed = 1,
     .val_seed = 2,
+    .test_seed = 3,
     .default_train = 3000,
     .default_val = 500,
+    .default_test = 500,
     .grid_min = 2,
     .grid_max = 4,
     .bg_gain = {0.4, 1.0},
@@ -389,12 +391,13 @@ static int write_id_list_(const char *path, const char *subset, int n, sg_err *e
     return sg_atomic_commit(&af, err);
 }
 
-int sg_synth_write(const char *root, const sg_synth_params *p, int n_train, int n_val, sg_err *err)
+int sg_synth_write(const char *root, const sg_synth_params *p, int n_train, int n_val, int n_test,
+                   sg_err *err)
 {
     SG_CHECK(root && p, "sg_synth_write: NULL argument");
-    SG_CHECK(n_train >= 0 && n_val >= 0 && n_train <= SG_SYNTH_MAX_IMAGES &&
-                 n_val <= SG_SYNTH_MAX_IMAGES,
-             "sg_synth_write: counts %d, %d out of 0..%d", n_train, n_val, SG_SYNTH_MAX_IMAGES);
+    SG_CHECK(n_train >= 0 && n_val >= 0 && n_test >= 0 && n_train <= SG_SYNTH_MAX_IMAGES &&
+                 n_val <= SG_SYNTH_MAX_IMAGES && n_test <= SG_SYNTH_MAX_IMAGES,
+             "sg_synth_write: counts %d, %d, %d out of 0..%d", n_train, n_val, n_test, SG_SYNTH_MAX_IMAGES);
     static const char *const dirs[] = {"JPEGImages", "SegmentationClass", "ImageSets/Segmentation"};
     char path[4200];
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
@@ -403,15 +406,19 @@ int sg_synth_write(const char *root, const sg_synth_params *p, int n_train, int 
     }
     uint8_t pal[256 * 3];
     voc_palette_(pal);
-    int total = n_train + n_val, first_bad = total;
+    /* Image i of the concatenation train, val, test. */
+    const char *const subsets[3] = {"train", "val", "test"};
+    const uint64_t seeds[3] = {p->train_seed, p->val_seed, p->test_seed};
+    const int counts[3] = {n_train, n_val, n_test};
+    int total = n_train + n_val + n_test, first_bad = total;
     sg_err bad;
     bad.msg[0] = 0;
 #pragma omp parallel for schedule(dynamic, 8) num_threads(sg_get_num_threads())
     for (int i = 0; i < total; i++) {
-        bool train = i < n_train;
+        int s = 0, idx = i;
+        while (idx >= counts[s]) idx -= counts[s++];
         sg_err e;
-        int rc = write_image_pair_(root, p, pal, train ? "train" : "val",
-                                   train ? p->train_seed : p->val_seed, train ? i : i - n_train, &e);
+        int rc = write_image_pair_(root, p, pal, subsets[s], seeds[s], idx, &e);
         if (rc) {
 #pragma omp critical(sg_synth_write_err)
             if (i < first_bad) {
@@ -421,10 +428,12 @@ int sg_synth_write(const char *root, const sg_synth_params *p, int n_train, int 
         }
     }
     if (first_bad < total) return sg_err_set(err, "%s", bad.msg);
-    snprintf(path, sizeof path, "%s/ImageSets/Segmentation/train.txt", root);
-    if (write_id_list_(path, "train", n_train, err)) return -1;
-    snprintf(path, sizeof path, "%s/ImageSets/Segmentation/val.txt", root);
-    return write_id_list_(path, "val", n_val, err);
+    for (int s = 0; s < 3; s++) {
+        if (s == 2 && n_test == 0) break;
+        snprintf(path, sizeof path, "%s/ImageSets/Segmentation/%s.txt", root, subsets[s]);
+        if (write_id_list_(path, subsets[s], counts[s], err)) return -1;
+    }
+    return 0;
 }
 
 static void pair_line_(FILE *fp, const char *subset, int index)
@@ -445,14 +454,14 @@ static int write_pair_list_(const char *path, const char *subset, int n, const u
     return sg_atomic_commit(&af, err);
 }
 
-int sg_synth_write_splits(const char *dir, int n_train, int n_val, const int *labeled,
+int sg_synth_write_splits(const char *dir, int n_train, int n_val, int n_test, const int *labeled,
                           int n_protocols, uint64_t split_seed, sg_err *err)
 {
     SG_CHECK(dir && (labeled || n_protocols == 0) && n_protocols >= 0,
              "sg_synth_write_splits: bad arguments");
-    SG_CHECK(n_train > 0 && n_train <= SG_SYNTH_MAX_IMAGES && n_val >= 0 &&
-                 n_val <= SG_SYNTH_MAX_IMAGES,
-             "sg_synth_write_splits: counts %d, %d out of range", n_train, n_val);
+    SG_CHECK(n_train > 0 && n_train <= SG_SYNTH_MAX_IMAGES && n_val >= 0 && n_val <= SG_SYNTH_MAX_IMAGES &&
+                 n_test >= 0 && n_test <= SG_SYNTH_MAX_IMAGES,
+             "sg_synth_write_splits: counts %d, %d, %d out of range", n_train, n_val, n_test);
     for (int k = 0; k < n_protocols; k++)
         if (labeled[k] <= 0 || labeled[k] >= n_train)
             return sg_err_set(err, "%s: %d labelled images: need 1..%d (a pool of %d)", dir,
@@ -487,6 +496,10 @@ int sg_synth_write_splits(const char *dir, int n_train, int n_val, const int *la
     if (rc == 0) {
         snprintf(path, sizeof path, "%s/val.txt", dir);
         rc = write_pair_list_(path, "val", n_val, NULL, 0, err);
+    }
+    if (rc == 0 && n_test > 0) {
+        snprintf(path, sizeof path, "%s/test.txt", dir);
+        rc = write_pair_list_(path, "test", n_test, NULL, 0, err);
     }
     free(perm);
     free(take);

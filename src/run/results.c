@@ -34,7 +34,8 @@
 
 const char *sg_result_csv_header(void)
 {
-    return "method,dataset,protocol,n_labeled,seed,iterations,final_miou,best_miou,best_iter,class_iou,"
+    return "method,dataset,protocol,n_labeled,seed,iterations,final_miou,best_miou,best_iter,test_final_miou,"
+           "test_best_miou,class_iou,"
            "wall_s,cpu_s,images_per_s,gflop_per_iter,threads,backend,git_commit,config_hash,finished_utc";
 }
 
@@ -55,6 +56,13 @@ int sg_result_write_json(const sg_run_result *r, const char *dir, sg_err *err)
     fprintf(fp, "  \"final_miou\": %.4f,\n", 100 * r->final_miou);
     fprintf(fp, "  \"best_miou\": %.4f,\n", 100 * r->best_miou);
     fprintf(fp, "  \"best_iter\": %ld,\n", r->best_iter);
+    if (r->has_test) {
+        fprintf(fp, "  \"test_final_miou\": %.4f,\n", 100 * r->test_final_miou);
+        fprintf(fp, "  \"test_best_miou\": %.4f,\n", 100 * r->test_best_miou);
+    } else {
+        fprintf(fp, "  \"test_final_miou\": null,\n");
+        fprintf(fp, "  \"test_best_miou\": null,\n");
+    }
     fprintf(fp, "  \"class_iou\": [");
     for (int k = 0; k < r->n_classes; k++) fprintf(fp, "%s%.4f", k ? ", " : "", 100 * r->class_iou[k]);
     fprintf(fp, "],\n");
@@ -111,6 +119,11 @@ static void row_(const sg_run_result *r, char *buf, size_t len)
     int n = snprintf(buf, len, "%s,%s,%s,%d,%llu,%ld,%.4f,%.4f,%ld,", r->method, r->dataset, r->protocol,
                      r->n_labeled, (unsigned long long)r->seed, r->iterations, 100 * r->final_miou,
                      100 * r->best_miou, r->best_iter);
+    /* Empty test fields without a test set (data.test not given). */
+    if (r->has_test && n > 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, "%.4f,%.4f,", 100 * r->test_final_miou, 100 * r->test_best_miou);
+    else if (n > 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, ",,");
     for (int k = 0; k < r->n_classes && n > 0 && (size_t)n < len; k++)
         n += snprintf(buf + n, len - (size_t)n, "%s%.2f", k ? " " : "", 100 * r->class_iou[k]);
     if (n > 0 && (size_t)n < len)
@@ -182,7 +195,7 @@ static int fields_(char *line, char **f, int max)
 bool sg_result_csv_has_row(const sg_run_result *r, const char *reports, time_t since)
 {
     /* The columns of sg_result_csv_header that name a run, and the time. */
-    enum { METHOD = 0, DATASET = 1, PROTOCOL = 2, SEED = 4, HASH = 17, FINISHED = 18, N_FIELDS = 19 };
+    enum { METHOD = 0, DATASET = 1, PROTOCOL = 2, SEED = 4, HASH = 19, FINISHED = 20, N_FIELDS = 21 };
     char path[4300];
     snprintf(path, sizeof path, "%s/%s/results.csv", reports, r->dataset);
     size_t n;

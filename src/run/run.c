@@ -81,6 +81,22 @@ void sg_run_rng(const sg_run *run, unsigned call, sg_rng *rng)
     sg_rng_init(rng, run->seed, sg_run_stream(run, call));
 }
 
+void sg_run_add_state(sg_run *run, const char *prefix, sg_param_set *set, sg_sgd *opt)
+{
+    sg_run_priv_ *p = run->priv;
+    SG_CHECK(!p->state_ok, "sg_run_add_state: call it from the method's init");
+    SG_CHECK(p->n_extra < SG_CKPT_MAX_EXTRA, "sg_run_add_state: more than %d sets", SG_CKPT_MAX_EXTRA);
+    SG_CHECK(prefix && set && (!opt || opt->n_bufs == set->n_params),
+             "sg_run_add_state: \"%s\" needs a set (and an optimizer made for it)", prefix ? prefix : "(null)");
+    p->extra[p->n_extra++] = (sg_ckpt_part){.prefix = prefix, .set = set, .opt = opt};
+}
+
+void sg_run_sgd_init(const sg_run *run, const sg_param_set *set, sg_sgd *opt)
+{
+    sg_sgd_init(opt, set, run->opt.n_groups, run->opt.momentum, run->opt.groups[0].weight_decay);
+    for (int g = 0; g < run->opt.n_groups; g++) opt->groups[g] = run->opt.groups[g];
+}
+
 sg_tensor *sg_run_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image)
 {
     sg_deeplab_out out;
@@ -127,46 +143,115 @@ static int tsv_flush_(const sg_run *run, FILE *fp, const char *name, long done, 
 }
 
 /* ---- evaluation ------------------------------------------------------------------ */
-static int evaluate_(sg_run *run, long done, sg_err *err)
+static void model_meta_(const sg_run *run, sg_checkpoint *ck);
+
+/* The network evaluated: the method's eval_model (a teacher), else the model. */
+static sg_deeplab *eval_model_(sg_run *run)
 {
     sg_run_priv_ *p = run->priv;
-    sg_deeplab *m = p->m->eval_model ? p->m->eval_model(run, p->state) : &run->model;
+    return p->m->eval_model ? p->m->eval_model(run, p->state) : &run->model;
+}
+
+/* The confusion matrix of m (in eval mode for this pass) over ds, as
+ * UniMatch's evaluate(): whole images or sliding windows (p->eval). */
+static int eval_set_(sg_run *run, sg_deeplab *m, sg_dataset *ds, sg_confusion *cm, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
     bool was = m->training;
     m->training = false;
-    sg_confusion cm;
-    sg_confusion_init(&cm, run->n_classes, run->ignore_index);
+    sg_confusion_init(cm, run->n_classes, run->ignore_index);
     int rc = 0;
-    for (int i = 0; i < p->val.n && !rc; i++) {
+    for (int i = 0; i < ds->n && !rc; i++) {
         sg_image img = {0}, mask = {0};
-        if (sg_dataset_load(&p->val, i, &img, &mask, err)) {
+        if (sg_dataset_load(ds, i, &img, &mask, err)) {
             rc = -1;
             break;
         }
         sg_tensor *x = sg_tensor_alloc(SG_F32, 4, (int[]){1, 3, img.h, img.w}, false);
         sg_aug_normalize(x->data, &img, p->aug.mean, p->aug.std);
-        rc = sg_eval_image(&run->ctx, &p->eval, sg_run_deeplab_logits, m, x, &mask, &cm, NULL, err);
+        rc = sg_eval_image(&run->ctx, &p->eval, sg_run_deeplab_logits, m, x, &mask, cm, NULL, err);
         sg_tensor_free(x);
         sg_image_free(&img);
         sg_image_free(&mask);
     }
     m->training = was;
-    if (rc) {
-        sg_confusion_free(&cm);
-        return -1;
-    }
+    if (rc) sg_confusion_free(cm);
+    return rc;
+}
+
+/* With a test set, the weights of the best validation mIoU so far are kept
+ * for the final test evaluation in ckpt/best.safetensors (atomic; metadata
+ * best_iter ties it to the run's record, which finish_ checks). A kill
+ * between this file and the next last.safetensors is harmless: the resumed
+ * run repeats the evaluation that found this best and rewrites the same
+ * bytes. */
+static int save_best_(sg_run *run, sg_deeplab *m, long done, sg_err *err)
+{
+    sg_checkpoint ck = {.model = &m->params, .iteration = done};
+    model_meta_(run, &ck);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%ld", done);
+    sg_checkpoint_set_meta(&ck, "best_iter", buf);
+    char path[4200];
+    path_(path, sizeof path, run, "ckpt/best.safetensors");
+    return sg_checkpoint_save(&ck, path, err);
+}
+
+static int evaluate_(sg_run *run, long done, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_deeplab *m = eval_model_(run);
+    sg_confusion cm;
+    TRY(eval_set_(run, m, &p->val, &cm, err));
     double miou = sg_confusion_miou(&cm, SG_MIOU_ALL);
     for (int k = 0; k < run->n_classes; k++) p->class_iou[k] = sg_confusion_iou(&cm, k);
     p->final_miou = miou;
+    int rc = 0;
     if (p->best_iter < 0 || miou > p->best_miou) {
         p->best_miou = miou;
         p->best_iter = done;
+        if (p->test_ok) rc = save_best_(run, m, done, err);
     }
     fprintf(p->evlog, "%ld\t%ld\t%.6f\t%.6f", done, (done - 1) / run->iters_per_epoch, 100 * miou,
             100 * sg_confusion_accuracy(&cm));
     for (int k = 0; k < run->n_classes; k++) fprintf(p->evlog, "\t%.4f", 100 * p->class_iou[k]);
     fprintf(p->evlog, "\n");
     sg_confusion_free(&cm);
-    return tsv_flush_(run, p->evlog, "eval.tsv", done, err);
+    return rc ? rc : tsv_flush_(run, p->evlog, "eval.tsv", done, err);
+}
+
+/* mIoU on data.test of the final weights and of the best-on-val weights
+ * (ckpt/best.safetensors, loaded into a second network; the same weights
+ * when the last evaluation was the best). */
+static int evaluate_test_(sg_run *run, long done, sg_err *err)
+{
+    sg_run_priv_ *p = run->priv;
+    sg_confusion cm;
+    TRY(eval_set_(run, eval_model_(run), &p->test, &cm, err));
+    p->test_final_miou = sg_confusion_miou(&cm, SG_MIOU_ALL);
+    sg_confusion_free(&cm);
+    if (p->best_iter == done) {
+        p->test_best_miou = p->test_final_miou;
+        return 0;
+    }
+    sg_deeplab best;
+    sg_deeplab_init(&best, &run->model_cfg, run->seed);
+    if (run->ctx.be->device.type != SG_DEVICE_CPU) sg_param_set_move(&best.params, run->ctx.be);
+    sg_checkpoint ck = {.model = &best.params};
+    char path[4200];
+    path_(path, sizeof path, run, "ckpt/best.safetensors");
+    int rc = sg_checkpoint_load(&ck, path, err);
+    const char *bi = rc ? NULL : sg_checkpoint_get_meta(&ck, "best_iter");
+    if (!rc && (!bi || strtol(bi, NULL, 10) != p->best_iter))
+        rc = sg_err_set(err, "%s: holds the weights of iteration %s, but the best validation mIoU was at %ld "
+                        "(remove the run directory and train again)", path, bi ? bi : "(none)", p->best_iter);
+    if (!rc) rc = eval_set_(run, &best, &p->test, &cm, err);
+    if (!rc) {
+        p->test_best_miou = sg_confusion_miou(&cm, SG_MIOU_ALL);
+        sg_confusion_free(&cm);
+    }
+    sg_deeplab_free(&best);
+    return rc;
 }
 
 /* ---- checkpoints ------------------------------------------------------------------ */
@@ -176,6 +261,8 @@ static void ckpt_common_(sg_run *run, sg_checkpoint *ck)
     ck->model = &run->model.params;
     ck->opt = &run->opt;
     ck->ema = run->ema;
+    ck->n_extra = run->priv->n_extra;
+    memcpy(ck->extra, run->priv->extra, sizeof ck->extra);
 }
 
 /* The checkpoint metadata of the run's cost: wall, training and CPU
@@ -183,25 +270,33 @@ static void ckpt_common_(sg_run *run, sg_checkpoint *ck)
 static const char *const cost_keys_[4] = {"cost_wall_s", "cost_train_s", "cost_cpu_s",
                                           "cost_flops"};
 
+/* What a tool needs to use the weights alone (sg-eval): the architecture,
+ * the input normalisation (the model line does not carry it), and the
+ * run's identity. */
+static void model_meta_(const sg_run *run, sg_checkpoint *ck)
+{
+    const sg_run_priv_ *p = run->priv;
+    char buf[1024];
+    sg_deeplab_config_format(&run->model_cfg, buf, sizeof buf);
+    sg_checkpoint_set_meta(ck, "model", buf);
+    sg_checkpoint_set_meta(ck, "method", run->method);
+    const float *mu = p->aug.mean, *sd = p->aug.std;
+    snprintf(buf, sizeof buf, "mean=%.9g,%.9g,%.9g std=%.9g,%.9g,%.9g", (double)mu[0],
+             (double)mu[1], (double)mu[2], (double)sd[0], (double)sd[1], (double)sd[2]);
+    sg_checkpoint_set_meta(ck, "normalize", buf);
+    sg_checkpoint_set_meta(ck, "config_hash", p->hash_hex);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)run->seed);
+    sg_checkpoint_set_meta(ck, "seed", buf);
+}
+
 static int save_(sg_run *run, long done, double wall, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
     sg_checkpoint ck;
     ckpt_common_(run, &ck);
     ck.iteration = done;
+    model_meta_(run, &ck);
     char buf[1024];
-    sg_deeplab_config_format(&run->model_cfg, buf, sizeof buf);
-    sg_checkpoint_set_meta(&ck, "model", buf);
-    sg_checkpoint_set_meta(&ck, "method", run->method);
-    /* The input normalisation, for evaluation tools (the model line does
-     * not carry it). */
-    const float *mu = p->aug.mean, *sd = p->aug.std;
-    snprintf(buf, sizeof buf, "mean=%.9g,%.9g,%.9g std=%.9g,%.9g,%.9g", (double)mu[0],
-             (double)mu[1], (double)mu[2], (double)sd[0], (double)sd[1], (double)sd[2]);
-    sg_checkpoint_set_meta(&ck, "normalize", buf);
-    sg_checkpoint_set_meta(&ck, "config_hash", p->hash_hex);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)run->seed);
-    sg_checkpoint_set_meta(&ck, "seed", buf);
     snprintf(buf, sizeof buf, "%.17g", p->best_miou);
     sg_checkpoint_set_meta(&ck, "best_miou", buf);
     snprintf(buf, sizeof buf, "%ld", p->best_iter);
@@ -259,13 +354,14 @@ static int run_hash_(const sg_run *run, const char *pretrained, uint64_t *out, s
 {
     static const char *const skip[] = {"run",          "output",           "debug",
                                        "data.root",    "run.device",       "data.split",
-                                       "data.val",     "model.pretrained", "data.class_names",
+                                       "data.val",     "data.test",        "model.pretrained", "data.class_names",
                                        "data.workers", "data.prefetch",    NULL};
     const sg_run_priv_ *p = run->priv;
     uint64_t h = sg_config_hash(run->cfg, skip);
     h = list_hash_(h, &p->split.labeled);
     h = list_hash_(h, &p->split.unlabeled);
     h = list_hash_(h, &p->val_list);
+    if (p->test_list_ok) h = list_hash_(h, &p->test_list);
     if (pretrained[0] && file_hash_(&h, pretrained, err)) return -1;
     *out = h;
     return 0;
@@ -524,6 +620,7 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
     sg_run_priv_ *p = run->priv;
     if (save_(run, done, p->wall_prev + (sg_run_now() - t_start), err)) return -1;
     if (evaluate_(run, done, err)) return -1;
+    if (p->test_ok && evaluate_test_(run, done, err)) return -1;
     double wall = p->wall_prev + (sg_run_now() - t_start);
     double train = p->train_prev + p->train_s;
     char device[160], where[SG_DEVICE_STR_LEN], gpu[128] = "";
@@ -538,6 +635,7 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
         .method = run->method, .dataset = run->dataset, .protocol = run->protocol,
         .n_labeled = run->n_labeled, .seed = run->seed, .iterations = done,
         .final_miou = p->final_miou, .best_miou = p->best_miou, .best_iter = p->best_iter,
+        .has_test = p->test_ok, .test_final_miou = p->test_final_miou, .test_best_miou = p->test_best_miou,
         .n_classes = run->n_classes, .class_iou = p->class_iou, .wall_s = wall,
         .cpu_s = p->cpu_prev + (sg_run_cpu_now() - p->cpu_start),
         .images_per_s = train > 0 ? (double)p->images / train : 0,
@@ -553,8 +651,11 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
     /* The row first: result.json means "recorded" (header comment). */
     if (!p->row_recorded && sg_result_append_csv(&r, p->reports_root, err)) return -1;
     if (sg_result_write_json(&r, run->dir, err)) return -1;
-    fprintf(stderr, "%s: done: %ld iterations, final mIoU %.2f, best %.2f (iteration %ld); %s\n",
-            run->method, done, 100 * p->final_miou, 100 * p->best_miou, p->best_iter, run->dir);
+    fprintf(stderr, "%s: done: %ld iterations, final mIoU %.2f, best %.2f (iteration %ld)", run->method, done,
+            100 * p->final_miou, 100 * p->best_miou, p->best_iter);
+    if (p->test_ok)
+        fprintf(stderr, "; test: final %.2f, best-on-val %.2f", 100 * p->test_final_miou, 100 * p->test_best_miou);
+    fprintf(stderr, "; %s\n", run->dir);
     return 0;
 }
 
@@ -594,8 +695,10 @@ static void free_run_(sg_run *run)
     if (p->lab_ok) sg_dataset_free(&p->lab);
     if (p->unl_ok) sg_dataset_free(&p->unl);
     if (p->val_ok) sg_dataset_free(&p->val);
+    if (p->test_ok) sg_dataset_free(&p->test);
     if (p->split_ok) sg_split_free(&p->split);
     if (p->val_list_ok) sg_list_free(&p->val_list);
+    if (p->test_list_ok) sg_list_free(&p->test_list);
     free(p->class_iou);
     if (p->opt_ok) sg_sgd_free(&run->opt);
     if (p->model_ok) sg_deeplab_free(&run->model);
@@ -760,6 +863,7 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
         sg_ctx_init_on(&run->ctx, p->device);
         sg_param_set_move(&run->model.params, p->device);
         if (run->ema) sg_param_set_move(run->ema, p->device);
+        for (int i = 0; i < p->n_extra; i++) sg_param_set_move(p->extra[i].set, p->device);
     }
     TRY(run_hash_(run, pretrained, &p->config_hash, err));
     snprintf(p->hash_hex, sizeof p->hash_hex, "%016llx", (unsigned long long)p->config_hash);

@@ -31,7 +31,7 @@ static const char *const modes_[] = {"whole", "center", "sliding", NULL};
 static const char *const driver_keys_[] = {
     "run.dataset", "run.protocol", "run.seed", "run.seed_index", "run.seeds", "run.device", "run.deterministic",
     "run.tf32",
-    "data.kind", "data.root", "data.split", "data.val", "data.list_style", "data.n_classes", "data.class_names",
+    "data.kind", "data.root", "data.split", "data.val", "data.test", "data.list_style", "data.n_classes", "data.class_names",
     "data.ignore_index", "data.crop", "data.unlabeled_mask", "data.workers", "data.prefetch",
     "augment.scale", "augment.flip_p", "augment.mean", "augment.std",
     "model.depth", "model.widths", "model.stem", "model.output_stride", "model.multi_grid", "model.aspp_channels",
@@ -118,6 +118,29 @@ static void check_files_(const sg_dataset *ds, bool masks, sg_problems *probs)
     }
 }
 
+/* The test set is held out: an image of `test` also in `other` (training
+ * or model selection) is a problem naming both lines. */
+static int cmp_entry_image_(const void *a, const void *b)
+{
+    return strcmp((*(const sg_list_entry *const *)a)->image, (*(const sg_list_entry *const *)b)->image);
+}
+
+static void held_out_(const sg_list *test, const sg_list *other, sg_problems *probs)
+{
+    if (!other->n || !test->n) return;
+    const sg_list_entry **sorted = sg_xmalloc((size_t)other->n * sizeof *sorted);
+    for (int i = 0; i < other->n; i++) sorted[i] = &other->e[i];
+    qsort(sorted, (size_t)other->n, sizeof *sorted, cmp_entry_image_);
+    for (int i = 0; i < test->n; i++) {
+        const sg_list_entry *key = &test->e[i], **hit = bsearch(&key, sorted, (size_t)other->n, sizeof *sorted,
+                                                                 cmp_entry_image_);
+        if (hit)
+            sg_problems_add(probs, "%s:%d: %s is also in %s:%d: the test set must be held out", test->path,
+                            key->line, key->image, other->path, (*hit)->line);
+    }
+    free(sorted);
+}
+
 /* Every problem of the lists as sg-data check finds it, before training
  * rather than in it: an image listed twice (trained on twice as often) or
  * both labeled and unlabeled, and an image or mask that is missing or not
@@ -136,6 +159,13 @@ static int check_lists_(sg_run_priv_ *p, sg_err *err)
     sg_list_check(&p->val_list, NULL, &probs);
     check_files_(&p->lab, true, &probs);
     check_files_(&p->val, true, &probs);
+    if (p->test_ok) {
+        sg_list_check(&p->test_list, NULL, &probs);
+        check_files_(&p->test, true, &probs);
+        held_out_(&p->test_list, &p->split.labeled, &probs);
+        if (semi) held_out_(&p->test_list, &p->split.unlabeled, &probs);
+        held_out_(&p->test_list, &p->val_list, &probs);
+    }
     if (semi) check_files_(&p->unl, p->unlabeled_mask, &probs);
     if (!probs.n) return 0;
     sg_problems_print(&probs, stderr);
@@ -145,8 +175,9 @@ static int check_lists_(sg_run_priv_ *p, sg_err *err)
                       n == 1 ? "" : "s");
 }
 
-/* The labeled, validation and (when the method has unlabeled loaders)
- * unlabeled datasets, from the lists already read. */
+/* The labeled, validation, test (when data.test is given) and (when the
+ * method has unlabeled loaders) unlabeled datasets, from the lists already
+ * read. */
 static int open_datasets_(sg_run_priv_ *p, sg_dataset_kind kind, const char *root,
                           const sg_list_dataset_config *lc, sg_err *err)
 {
@@ -154,6 +185,10 @@ static int open_datasets_(sg_run_priv_ *p, sg_dataset_kind kind, const char *roo
     p->lab_ok = true;
     TRY(sg_dataset_from_list(&p->val, kind, root, &p->val_list, lc, err));
     p->val_ok = true;
+    if (p->test_list_ok) {
+        TRY(sg_dataset_from_list(&p->test, kind, root, &p->test_list, lc, err));
+        p->test_ok = true;
+    }
     if (p->m->unlabeled_loaders > 0) {
         TRY(sg_dataset_from_list(&p->unl, kind, root, &p->split.unlabeled, lc, err));
         p->unl_ok = true;
@@ -166,12 +201,13 @@ int sg_run_read_data(sg_run *run, sg_err *err)
     sg_run_priv_ *p = run->priv;
     sg_config *c = run->cfg;
     int kind, style;
-    const char *root, *split, *val;
+    const char *root, *split, *val, *test;
     long n_classes, ignore;
     TRY(sg_config_choice(c, "data.kind", NULL, kinds_, &kind, err));
     TRY(sg_config_string(c, "data.root", NULL, &root, err));
     TRY(sg_config_string(c, "data.split", NULL, &split, err));
     TRY(sg_config_string(c, "data.val", NULL, &val, err));
+    TRY(sg_config_string(c, "data.test", "", &test, err));
     TRY(sg_config_choice(c, "data.list_style", "pairs", styles_, &style, err));
     TRY(sg_config_int(c, "data.n_classes", kind == SG_DATASET_VOC ? 21 : kind == SG_DATASET_CITYSCAPES ? 19 : 0,
                       1, 255, &n_classes, err));
@@ -202,6 +238,10 @@ int sg_run_read_data(sg_run *run, sg_err *err)
     p->split_ok = true;
     TRY(sg_list_read(&p->val_list, val, (sg_list_style)style, NULL, err));
     p->val_list_ok = true;
+    if (test[0]) {
+        TRY(sg_list_read(&p->test_list, test, (sg_list_style)style, NULL, err));
+        p->test_list_ok = true;
+    }
     if (kind == SG_DATASET_LIST && !sg_config_has(c, "data.n_classes"))
         return sg_err_set(err, "data.n_classes is required for data.kind = list");
     if (kind != SG_DATASET_LIST && (n_classes != (kind == SG_DATASET_VOC ? 21 : 19) || ignore != 255))

@@ -24,8 +24,10 @@ struct sg_run_priv_ {
     bool split_ok;
     sg_list val_list;
     bool val_list_ok;
-    sg_dataset lab, unl, val;
-    bool lab_ok, unl_ok, val_ok;
+    sg_list test_list;        /* data.test: the held-out test set, or none */
+    bool test_list_ok;
+    sg_dataset lab, unl, val, test;
+    bool lab_ok, unl_ok, val_ok, test_ok;
     sg_loader *ll, *lu, *lm;
     sg_augment_config aug;
     bool unlabeled_mask;
@@ -44,6 +46,7 @@ struct sg_run_priv_ {
     char hash_hex[17];
     double best_miou, final_miou;
     long best_iter;
+    double test_final_miou, test_best_miou; /* on data.test at the end: final, best-on-val weights */
     double *class_iou;
     long images;              /* images trained on (sg_losses.images), all segments */
     double wall_prev, train_prev, cpu_prev; /* seconds of earlier segments */
@@ -55,6 +58,8 @@ struct sg_run_priv_ {
     bool have_first;
     int lock_fd;              /* the run directory's lock (lock_dir_); -1: none */
     bool row_recorded;        /* results.csv holds this run's row already (row_recorded_) */
+    int n_extra;              /* the method's extra state (sg_run_add_state) */
+    sg_ckpt_part extra[SG_CKPT_MAX_EXTRA];
 };
 
 #define TRY(x)                  \
@@ -91,6 +96,9 @@ typedef struct sg_run_result {
     long iterations;
     double final_miou, best_miou;  /* fractions in [0, 1] */
     long best_iter;
+    bool has_test;                 /* data.test given: */
+    double test_final_miou;        /*   final weights on the test set */
+    double test_best_miou;         /*   the best-on-val weights on the test set */
     int n_classes;
     const double *class_iou;       /* (n_classes) at the final evaluation */
     double wall_s;                 /* training + evaluation, summed over resumed segments */

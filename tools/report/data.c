@@ -74,7 +74,8 @@ int read_results(rep_ *r, sg_err *err)
     int rc = 0, lineno = 0, n_h = 0;
     char *h[MAX_FIELDS];
     int c_method = -1, c_dataset = -1, c_protocol = -1, c_nl = -1, c_seed = -1, c_final = -1, c_best = -1,
-        c_iter = -1, c_cls = -1, c_wall = -1, c_ips = -1, c_backend = -1, c_commit = -1, c_hash = -1, c_fin = -1;
+        c_iter = -1, c_cls = -1, c_wall = -1, c_ips = -1, c_backend = -1, c_commit = -1, c_hash = -1, c_fin = -1,
+        c_tfinal = -1, c_tbest = -1, n_test = 0;
     while (getline(&line, &cap, fp) > 0) {
         lineno++;
         chomp(line);
@@ -89,6 +90,8 @@ int read_results(rep_ *r, sg_err *err)
             c_seed = col_(h, n_h, "seed");
             c_final = col_(h, n_h, "final_miou");
             c_best = col_(h, n_h, "best_miou");
+            c_tfinal = col_(h, n_h, "test_final_miou");
+            c_tbest = col_(h, n_h, "test_best_miou");
             c_iter = col_(h, n_h, "iterations");
             c_cls = col_(h, n_h, "class_iou");
             c_wall = col_(h, n_h, "wall_s");
@@ -127,6 +130,19 @@ int read_results(rep_ *r, sg_err *err)
                             r->o.results, lineno);
             break;
         }
+        /* A row with a test set reports its test values (results.c leaves
+         * both fields empty without one). */
+        const bool tested = c_tfinal >= 0 && c_tbest >= 0 && (*f[c_tfinal] || *f[c_tbest]);
+        if (tested && (!parse_num(f[c_tfinal], &w.final) || !parse_num(f[c_tbest], &w.best))) {
+            rc = sg_err_set(err, "%s:%d: a bad test_final_miou or test_best_miou field", r->o.results, lineno);
+            break;
+        }
+        n_test += tested;
+        if (n_test && n_test != r->n_rows + 1) {
+            rc = sg_err_set(err, "%s:%d: rows with and without a test set (data.test) cannot share one table",
+                            r->o.results, lineno);
+            break;
+        }
         copy_str(w.method, NAME_LEN, f[c_method]);
         copy_str(w.protocol, NAME_LEN, f[c_protocol]);
         w.n_labeled = (int)nl;
@@ -152,6 +168,7 @@ int read_results(rep_ *r, sg_err *err)
     }
     free(line);
     fclose(fp);
+    r->on_test = rc == 0 && r->n_rows > 0 && n_test == r->n_rows;
     return rc;
 }
 

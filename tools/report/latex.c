@@ -40,10 +40,18 @@ static void tex_tables_(rep_ *r, FILE *o)
                     q ? fmt("%.2f\\textsuperscript{[%d]}", q->miou, pub_source_index(r, q->source)) : "--");
         }
     }
-    fprintf(o, "\\bottomrule\n\\end{tabular}\n\n\\smallskip Table 1: mIoU (\\%%) on %s, mean $\\pm$ sample "
-               "standard deviation over seeds. Final: the last iteration; best: the best evaluation during "
-               "training; published: the original papers' best-on-val number for the same protocol.\n",
-            r->dataset);
+    if (r->on_test)
+        fprintf(o, "\\bottomrule\n\\end{tabular}\n\n\\smallskip Table 1: mIoU (\\%%) on the held-out test set "
+                   "of %s, mean $\\pm$ sample standard deviation over seeds. Final: the last iteration; best: the "
+                   "weights of the best validation evaluation during training; both evaluated once on the test "
+                   "set, which neither training nor selection saw. Published: the original papers' best-on-val "
+                   "number for the same protocol.\n",
+                r->dataset);
+    else
+        fprintf(o, "\\bottomrule\n\\end{tabular}\n\n\\smallskip Table 1: mIoU (\\%%) on %s, mean $\\pm$ "
+                   "sample standard deviation over seeds. Final: the last iteration; best: the best evaluation "
+                   "during training; published: the original papers' best-on-val number for the same protocol.\n",
+                r->dataset);
     const pub_ *src[256];
     int n_src = pub_sources(r, src, 256);
     for (int i = 0; i < n_src; i++) {

@@ -34,7 +34,7 @@ int write_summary(rep_ *r, sg_err *err)
     if (!o) return -1;
     fprintf(o, "method,protocol,n_labeled,n_seeds,n_missing,final_miou_mean,final_miou_std,best_miou_mean,"
                "best_miou_std,images_per_s_mean,gflop_per_iter,run_hours_total,cpu_hours_total,published_miou,"
-               "published_source\n");
+               "published_source,evaluated_on\n");
     for (int m = 0; m < r->n_m; m++)
         for (int p = 0; p < r->n_p; p++) {
             stat_ st = cell_stat(r, m, p);
@@ -48,7 +48,7 @@ int write_summary(rep_ *r, sg_err *err)
                 for (const char *c = q->source; *c; c++) fprintf(o, *c == '"' ? "\"\"" : "%c", *c);
                 fputc('"', o);
             }
-            fputc('\n', o);
+            fprintf(o, ",%s\n", r->on_test ? "test" : "val");
         }
     if (sg_atomic_commit(&af, err)) return -1;
 
@@ -76,10 +76,17 @@ const char *diff_text(double mean, double lo, double hi, int n)
 
 static void md_tables_(rep_ *r, FILE *o)
 {
-    fprintf(o, "## mIoU (%%), mean ± sample standard deviation over seeds\n\n"
-               "*final*: the model at the last iteration (the honest number); *best*: the best evaluation "
-               "during training (what papers report). *published*: best-on-val numbers of the original "
-               "papers for the same protocol, where one exists (sources below).\n\n");
+    if (r->on_test)
+        fprintf(o, "## mIoU (%%) on the held-out test set, mean ± sample standard deviation over seeds\n\n"
+                   "*final*: the model at the last iteration; *best*: the weights of the best validation "
+                   "evaluation during training (model selection on val, as papers do); both evaluated once, on "
+                   "the test set, which neither training nor selection saw. *published*: best-on-val numbers "
+                   "of the original papers for the same protocol, where one exists (sources below).\n\n");
+    else
+        fprintf(o, "## mIoU (%%), mean ± sample standard deviation over seeds\n\n"
+                   "*final*: the model at the last iteration (the honest number); *best*: the best evaluation "
+                   "during training (what papers report). *published*: best-on-val numbers of the original "
+                   "papers for the same protocol, where one exists (sources below).\n\n");
     fprintf(o, "| method | protocol | labeled | seeds | final mIoU | best mIoU | published |\n"
                "|---|---|---:|---:|---:|---:|---:|\n");
     for (int m = 0; m < r->n_m; m++)

@@ -78,6 +78,9 @@ typedef struct rep_ {
     int n_pubs;
     int n_classes;
     char **class_names; /* (n_classes) */
+    /* Every row carries test values (data.test): final and best are then the
+     * final and best-on-val weights evaluated on the held-out test set. */
+    bool on_test;
     /* figures actually produced, in order */
     char **figs, **fig_caps;
     int n_figs;

@@ -191,6 +191,9 @@ typedef struct sg_deeplab_out {
     sg_tensor *logits_fp2;    /* (N, K, H, W) of the second perturbed copy; NULL without fp->second */
     sg_tensor *feats[4];      /* c1..c4 of the encoder */
     sg_tensor *feature;       /* (N, D, H1, W1) decoder feature before the classifier (clean) */
+    /* (N, R + A, H1, W1) what the decoder classifies: cat(reduce(c1), upsampled
+     * ASPP), the fuse convs' input (clean); U2PL's representation head reads it. */
+    sg_tensor *decoder_in;
 } sg_deeplab_out;
 
 /* x (N, 3, H, W). With fp, the decoder runs once on cat(clean, dropped)

@@ -12,6 +12,8 @@
 #  - killed after iteration 10 and resumed from the checkpoint of iteration
 #    8: the final checkpoint equals the uninterrupted run's byte for byte
 #    (student, teacher, heads, queues, momentum);
+#  - stopped by SIGTERM at the last iteration and resumed (no step left):
+#    the final evaluation is the teacher's, as the uninterrupted run's;
 #  - the auxiliary head is refused by name.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
@@ -58,6 +60,19 @@ train --runs "$SG_TMP/k" --set u2pl.sup_only_epoch=0 --resume 2> "$SG_TMP/logr" 
 grep -q "resuming .* at iteration 8 of 12" "$SG_TMP/logr" || { cat "$SG_TMP/logr"; exit 1; }
 sg_ckpt_same "$SG_TMP/s0/demo/12/u2pl/seed0/ckpt/last.safetensors" "$SG_TMP/k/demo/12/u2pl/seed0/ckpt/last.safetensors" ||
     { echo "resumed checkpoint differs from the uninterrupted run's"; exit 1; }
+
+# Stopped by a signal at the last iteration (its checkpoint written, no
+# evaluation) and resumed, sup_only_epoch = 1: the resumed run runs no step
+# and must still evaluate the teacher, as the uninterrupted run does.
+set +e
+train --runs "$SG_TMP/t" --set u2pl.sup_only_epoch=1 --set debug.term_at_iter=12 2> "$SG_TMP/logt"
+rc=$?
+set -e
+[ $rc = 143 ] || { echo "expected a stop by SIGTERM (143), got $rc"; cat "$SG_TMP/logt"; exit 1; }
+train --runs "$SG_TMP/t" --set u2pl.sup_only_epoch=1 --resume 2> "$SG_TMP/logt2" || { cat "$SG_TMP/logt2"; exit 1; }
+miou() { sed -n 's/^  "final_miou": \(.*\),$/\1/p' "$1/demo/12/u2pl/seed0/result.json"; }
+[ "$(miou "$SG_TMP/t")" = "$(miou "$SG_TMP/s1")" ] ||
+    { echo "resumed at the end: final mIoU $(miou "$SG_TMP/t"), uninterrupted $(miou "$SG_TMP/s1")"; exit 1; }
 
 if train --runs "$SG_TMP/e" --set u2pl.aux_loss_weight=0.4 2> "$SG_TMP/loge"; then
     echo "aux_loss_weight 0.4 accepted"; exit 1

@@ -618,6 +618,13 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
 static int finish_(sg_run *run, long done, double t_start, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
+    /* The state of the last step, as the loop left it, also when a resume
+     * found every step done and ran none: a method's eval_model may depend
+     * on it (U2PL evaluates the student during its supervised epochs). */
+    if (done > 0) {
+        run->iter = done - 1;
+        run->epoch = (int)((done - 1) / run->iters_per_epoch);
+    }
     if (save_(run, done, p->wall_prev + (sg_run_now() - t_start), err)) return -1;
     if (evaluate_(run, done, err)) return -1;
     if (p->test_ok && evaluate_test_(run, done, err)) return -1;

@@ -185,6 +185,8 @@ typedef struct sg_deeplab_out {
     sg_tensor *logits_fp;     /* (N, K, H, W) of the perturbed features; NULL without fp */
     sg_tensor *feats[4];      /* c1..c4 of the encoder */
     sg_tensor *feature;       /* (N, D, H1, W1) decoder feature before the classifier (clean) */
+    sg_tensor *logits_lo;     /* (N, K, H1, W1) classifier output before the upsampling (clean):
+                               * UCCL's pre_logit (YUKEKEJAN/UCCL@804ce93:model/semseg/deeplabv3plus.py) */
 } sg_deeplab_out;
 
 /* x (N, 3, H, W). With fp, the decoder runs once on cat(clean, dropped)

@@ -110,7 +110,7 @@ typedef struct sg_semi_sup {
 sg_tensor *sg_semi_sup_apply(sg_ctx *ctx, const sg_semi_sup *sup, sg_tensor *logits,
                              const sg_tensor *labels);
 
-#define SG_SEMI_MAX_TERMS 6
+#define SG_SEMI_MAX_TERMS 8
 /* The loss terms of one step, for the log: names are static strings. */
 typedef struct sg_semi_terms {
     int n;

@@ -25,6 +25,11 @@
 ##   GRID_SET          overrides for every run, blank-separated section.key=value
 ##                     words (e.g. GRID_SET='train.iterations=4 eval.interval=4')
 ##   GRID_METHODS      the methods (all implemented ones)
+##   GRID              the demo grid: default (the 60-minute budget: every method
+##                     at the smallest demo protocol, DEMO_FULL_METHODS at every
+##                     protocol) or full (every method at every protocol); the
+##                     VOC and Cityscapes grids are always full
+##   DEMO_FULL_METHODS the methods the default demo grid runs at every protocol
 ##   GRID_SEEDS_FILE   the seed list (splits/seeds)
 ##   RUNS_DIR, REPORTS_DIR, DATA_DIR   where runs, results.csv and the data go
 ##   DEMO_SPLITS, DEMO_PROTOCOLS       the demo splits (splits/demo: every
@@ -43,6 +48,8 @@ GRID_THREADS ?= 1
 DEMO_JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 GRID_SET ?=
 GRID_METHODS ?= supervised meanteacher cutmixseg fixmatch unimatch
+GRID ?= default
+DEMO_FULL_METHODS ?= supervised unimatch
 GRID_SEEDS_FILE ?= $(srcdir)/splits/seeds
 GRID_BIN ?= .
 RUNS_DIR ?= runs
@@ -75,7 +82,16 @@ grid_cells = $(foreach p,$(2),$(foreach m,$(GRID_METHODS),$(foreach s,$(grid_see
 grid_reverse = $(if $(1),$(call grid_reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 grid_cells_dear_first = $(foreach m,$(call grid_reverse,$(GRID_METHODS)),$(foreach c,$(1),$(if $(filter $(m),$(word 3,$(subst /, ,$(c)))),$(c))))
 grid_results = $(patsubst %,$(RUNS_DIR)/%/result.json,$(1))
-grid_demo_cells = $(call grid_cells,demo,$(DEMO_PROTOCOLS))
+## The default demo grid is sparse: the smallest protocol (fewest labels)
+## gets every method, the others DEMO_FULL_METHODS (those of GRID_METHODS).
+grid_demo_smallest = $(firstword $(shell printf '%s\n' $(DEMO_PROTOCOLS) | sort -n))
+grid_demo_others = $(filter-out $(grid_demo_smallest),$(DEMO_PROTOCOLS))
+grid_demo_full_methods = $(filter $(DEMO_FULL_METHODS),$(GRID_METHODS))
+grid_cells_of = $(foreach p,$(2),$(foreach m,$(3),$(foreach s,$(grid_seeds),$(1)/$(p)/$(m)/seed$(strip $(s)))))
+grid_demo_cells = $(if $(filter full,$(GRID)),$(call grid_cells,demo,$(DEMO_PROTOCOLS)),\
+	$(call grid_cells,demo,$(grid_demo_smallest)) $(call grid_cells_of,demo,$(grid_demo_others),$(grid_demo_full_methods)))
+## sg-report's view of the sparse grid: at the other protocols only those methods.
+grid_demo_only = $(if $(filter full,$(GRID)),,$(foreach p,$(grid_demo_others),--only '$(p)=$(subst $(grid_space),$(grid_comma),$(strip $(grid_demo_full_methods)))'))
 grid_voc_cells = $(call grid_cells,voc,$(VOC_PROTOCOLS))
 grid_cityscapes_cells = $(call grid_cells,cityscapes,$(CITYSCAPES_PROTOCOLS))
 
@@ -136,6 +152,13 @@ fetch-voc:
 	$(SHELL) $(srcdir)/tools/fetch-voc.sh --dest '$(VOC_ROOT)'
 
 ## ---- the grids -----------------------------------------------------------------------------
+## The cells a grid would run (done or not), one a line.
+grid-list-demo:
+	@printf '%s\n' $(grid_demo_cells)
+grid-list-voc:
+	@printf '%s\n' $(grid_voc_cells)
+grid-list-cityscapes:
+	@printf '%s\n' $(grid_cityscapes_cells)
 grid-demo: $(call grid_results,$(call grid_cells_dear_first,$(grid_demo_cells)))
 	@test -n '$(grid_demo_cells)' || { echo "grid: no demo runs (protocols '$(DEMO_PROTOCOLS)', seeds from $(GRID_SEEDS_FILE))" >&2; exit 1; }
 	@echo "grid: demo: $(words $(grid_demo_cells)) runs done in $(RUNS_DIR)/demo, results in $(REPORTS_DIR)/demo/results.csv (make $(or $(filter -j%,$(MAKEFLAGS)),-j1))"
@@ -150,6 +173,7 @@ grid-cityscapes: $(call grid_results,$(call grid_cells_dear_first,$(grid_citysca
 ## without a -j of the user's, its grid runs DEMO_JOBS cells at a time.
 grid_demo_jobs = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(DEMO_JOBS))
 reproduce-demo: grid-programs
+	@case '$(GRID)' in default|full) ;; *) echo "grid: GRID='$(GRID)': expected default or full" >&2; exit 1 ;; esac
 	+@$(grid_make) grid-data-demo
 	+@$(if $(grid_demo_jobs),echo "grid: demo: no -j given: $(DEMO_JOBS) runs at a time (DEMO_JOBS)";) \
 	  $(call grid_schedule,demo,$(grid_demo_cells),$(grid_demo_jobs))
@@ -171,7 +195,8 @@ report: grid-programs
 	  --out '$(REPORTS_DIR)/$(REPORT_DATASET)' --published '$(srcdir)/reports/published.csv' \
 	  --experiments '$(srcdir)/experiments' --seeds '$(GRID_SEEDS_FILE)' \
 	  --methods '$(subst $(grid_space),$(grid_comma),$(strip $(GRID_METHODS)))' --base . \
+	  $(if $(filter demo,$(REPORT_DATASET)),$(grid_demo_only)) \
 	  --sg-eval '$(GRID_BIN)/tools/sg-eval'
 
-.PHONY: grid-programs grid-data-demo grid-data-voc grid-data-cityscapes grid-splits-voc grid-splits-cityscapes \
+.PHONY: grid-list-demo grid-list-voc grid-list-cityscapes grid-programs grid-data-demo grid-data-voc grid-data-cityscapes grid-splits-voc grid-splits-cityscapes \
 	fetch-voc grid-demo grid-voc grid-cityscapes reproduce-demo reproduce-voc reproduce-cityscapes report

@@ -11,7 +11,8 @@
 # touched, and results.csv holds exactly one row per run. A third make runs
 # nothing. `make reproduce-demo` without -j runs DEMO_JOBS cells at a time and
 # builds the report; with -j1 it stays serial. The data check reports a
-# missing image.
+# missing image. The default demo grid is sparse (every method at the
+# smallest protocol only), GRID=full is not, another GRID is refused.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=$(cd "${top_builddir:-.}" && pwd)
 make --version 2>/dev/null | grep -q "GNU Make" || { echo "GNU make not found: skipped"; exit 77; }
@@ -85,6 +86,17 @@ g GRID_SET="$tiny" DEMO_JOBS=3 -j1 reproduce-demo > "$SG_TMP/out6" 2>&1 || { cat
 if grep -q "no -j given" "$SG_TMP/out6"; then echo "reproduce-demo -j1 overridden"; cat "$SG_TMP/out6"; exit 1; fi
 grep -q "grid: demo: 4 runs done .*(make -j1)$" "$SG_TMP/out6" || { echo "reproduce-demo -j1"; cat "$SG_TMP/out6"; exit 1; }
 [ "$(wc -l < "$csv")" = 5 ] || { echo "results.csv grew"; exit 1; }
+
+# ---- the default demo grid is sparse: every method at the smallest protocol,
+# DEMO_FULL_METHODS at the others; GRID=full runs every cell ----
+lst() { g DEMO_PROTOCOLS="30 12" "$@" grid-list-demo | sort | tr '\n' ' '; }
+want="demo/12/fixmatch/seed0 demo/12/fixmatch/seed1 demo/12/supervised/seed0 demo/12/supervised/seed1 "
+[ "$(lst DEMO_FULL_METHODS=supervised)" = "${want}demo/30/supervised/seed0 demo/30/supervised/seed1 " ] ||
+    { echo "default grid: $(lst DEMO_FULL_METHODS=supervised)"; exit 1; }
+[ "$(lst GRID=full)" = "${want}demo/30/fixmatch/seed0 demo/30/fixmatch/seed1 demo/30/supervised/seed0 demo/30/supervised/seed1 " ] ||
+    { echo "full grid: $(lst GRID=full)"; exit 1; }
+if g GRID=most reproduce-demo > "$SG_TMP/out7" 2>&1; then echo "GRID=most accepted"; exit 1; fi
+grep -q "GRID='most': expected default or full" "$SG_TMP/out7" || { cat "$SG_TMP/out7"; exit 1; }
 
 # ---- the data check sees a missing image ----
 opts="--bin $bin --demo-root $SG_TMP/data/demo --demo-splits $SG_TMP/splits"

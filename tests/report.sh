@@ -119,6 +119,21 @@ if "$bin/tools/sg-report" --results "$SG_TMP/mixed.csv" --runs "$runs" --out "$S
 fi
 grep -q 'mixed.csv:3: rows with and without a test set' "$SG_TMP/err_m.txt" || fail "mixed rows: $(cat "$SG_TMP/err_m.txt")"
 
+# A sparse grid (--only): unimatch, named by --methods, never ran; without
+# --only its 6 cells are missing, with --only 96=supervised,fixmatch only the
+# 3 of protocol 24 (fixmatch/96 ran: a cell with data is always reported).
+"$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$SG_TMP/os1" --no-pdf \
+    --methods supervised,fixmatch,unimatch 2> /dev/null || fail "sg-report --methods"
+"$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$SG_TMP/os2" --no-pdf \
+    --methods supervised,fixmatch,unimatch --only 96=supervised,fixmatch 2> /dev/null || fail "sg-report --only"
+grep -q '^11 of 18 expected runs' "$SG_TMP/os1/results.md" || fail "full grid: $(grep 'expected runs' "$SG_TMP/os1/results.md")"
+grep -q '^11 of 15 expected runs' "$SG_TMP/os2/results.md" || fail "sparse grid: $(grep 'expected runs' "$SG_TMP/os2/results.md")"
+grep -q 'MISSING unimatch / 96' "$SG_TMP/os2/results.md" && fail "a cell outside the sparse grid is listed missing"
+grep -q 'MISSING unimatch / 24 / seed 0' "$SG_TMP/os2/results.md" || fail "unimatch / 24 not listed missing"
+grep -q '^| unimatch | .* | not run |$' "$SG_TMP/os2/table.md" || fail "table.md: $(grep unimatch "$SG_TMP/os2/table.md")"
+grep -q '^fixmatch,96,' "$SG_TMP/os2/summary.csv" || fail "a cell with data dropped from the sparse grid"
+grep -q '^unimatch,96,' "$SG_TMP/os2/summary.csv" && fail "summary.csv has a cell outside the grid"
+
 # Bad input: a runtime error names the file and exits 1; a usage error exits 2.
 printf 'method,seed\nx,1\n' > "$SG_TMP/bad.csv"
 set +e
@@ -140,7 +155,10 @@ png_size() { # width height of a PNG, from its IHDR chunk
 }
 grep -q '^# training TFLOP per run' "$out/fig/data/miou_vs_compute_fixmatch.dat" || fail "compute plot not in TFLOP"
 grep -q '^"hstripe-disk"	' "$out/fig/data/per_class_24.dat" || fail "per-class figure lacks data.class_names"
-for f in miou_vs_labeled miou_vs_compute per_class_24 per_class_96 curves_supervised curves_fixmatch qualitative; do
+grep -q '^24	5.0000	-1.5725	11.5725	3	24$' "$out/fig/data/gain_vs_labeled_fixmatch.dat" ||
+    fail "gain figure data: $(cat "$out/fig/data/gain_vs_labeled_fixmatch.dat")"
+grep -q "set xtics (24, 96)" "$out/fig/figures.gp" || fail "the label-count figures lack x tics at 24 and 96"
+for f in miou_vs_labeled gain_vs_labeled miou_vs_compute per_class_24 per_class_96 curves_supervised curves_fixmatch qualitative; do
     p="$out/fig/$f.png"
     [ -s "$p" ] || fail "$p was not produced"
     [ "$(od -An -c -j1 -N3 "$p" | tr -d ' ')" = PNG ] || fail "$p is not a PNG"

@@ -307,31 +307,34 @@ static int read_split_(const char *path, uint8_t *flag, int pool, uint8_t value)
 
 static void test_splits(const char *dir)
 {
-    enum { POOL = 3000, VAL = 500, TEST = 500 };
-    static const int labeled[] = {24, 96};
+    enum { POOL = 3000, VAL = 500, TEST = 500, NP = 3 };
+    static const int labeled[NP] = {24, 48, 96};
     char sdir[512], path[700], ref[4200];
     snprintf(sdir, sizeof sdir, "%s/splits", dir);
     sg_err err;
-    int rc = sg_synth_write_splits(sdir, POOL, VAL, TEST, labeled, 2, 0, &err);
-    tap_ok(rc == 0, "write splits 24 and 96 of 3000, seed 0%s%s", rc ? ": " : "", rc ? err.msg : "");
+    int rc = sg_synth_write_splits(sdir, POOL, VAL, TEST, labeled, NP, 0, &err);
+    tap_ok(rc == 0, "write splits 24, 48 and 96 of 3000, seed 0%s%s", rc ? ": " : "", rc ? err.msg : "");
 
-    static uint8_t flag24[POOL], flag96[POOL];
-    snprintf(path, sizeof path, "%s/24/labeled.txt", sdir);
-    int l24 = read_split_(path, flag24, POOL, 1);
-    snprintf(path, sizeof path, "%s/24/unlabeled.txt", sdir);
-    int u24 = read_split_(path, flag24, POOL, 2);
-    snprintf(path, sizeof path, "%s/96/labeled.txt", sdir);
-    int l96 = read_split_(path, flag96, POOL, 1);
-    snprintf(path, sizeof path, "%s/96/unlabeled.txt", sdir);
-    int u96 = read_split_(path, flag96, POOL, 2);
-    /* read_split_ rejects a repeated image, so the counts prove disjointness
-     * and that labelled + unlabelled cover the pool. */
-    tap_ok(l24 == 24 && u24 == POOL - 24 && l96 == 96 && u96 == POOL - 96,
-           "labelled and unlabelled are disjoint and cover the pool (%d+%d, %d+%d)", l24, u24, l96, u96);
+    static uint8_t flag[NP][POOL];
+    int ok = 1;
+    for (int k = 0; k < NP; k++) {
+        snprintf(path, sizeof path, "%s/%d/labeled.txt", sdir, labeled[k]);
+        int l = read_split_(path, flag[k], POOL, 1);
+        snprintf(path, sizeof path, "%s/%d/unlabeled.txt", sdir, labeled[k]);
+        int u = read_split_(path, flag[k], POOL, 2);
+        /* read_split_ rejects a repeated image, so the counts prove
+         * disjointness and that labelled + unlabelled cover the pool. */
+        if (l != labeled[k] || u != POOL - labeled[k]) {
+            ok = 0;
+            tap_diag("protocol %d: %d labelled + %d unlabelled", labeled[k], l, u);
+        }
+    }
+    tap_ok(ok, "labelled and unlabelled are disjoint and cover the pool (24, 48, 96)");
     int nested = 1;
-    for (int i = 0; i < POOL; i++)
-        if (flag24[i] == 1 && flag96[i] != 1) nested = 0;
-    tap_ok(nested, "the 24 labelled images are among the 96");
+    for (int k = 1; k < NP; k++)
+        for (int i = 0; i < POOL; i++)
+            if (flag[k - 1][i] == 1 && flag[k][i] != 1) nested = 0;
+    tap_ok(nested, "the 24 labelled images are among the 48, and those among the 96");
     snprintf(path, sizeof path, "%s/val.txt", sdir);
     size_t len;
     char *txt = slurp_(path, &len);
@@ -347,15 +350,15 @@ static void test_splits(const char *dir)
     free(txt);
 
     const char *top = getenv("top_srcdir");
-    static const char *const names[] = {"24/labeled.txt", "24/unlabeled.txt", "96/labeled.txt",
-                                        "96/unlabeled.txt", "val.txt", "test.txt"};
+    static const char *const names[] = {"24/labeled.txt", "24/unlabeled.txt", "48/labeled.txt", "48/unlabeled.txt",
+                                        "96/labeled.txt", "96/unlabeled.txt", "val.txt", "test.txt"};
     int same = 0;
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 8; k++) {
         snprintf(path, sizeof path, "%s/%s", sdir, names[k]);
         snprintf(ref, sizeof ref, "%s/splits/demo/%s", top ? top : ".", names[k]);
         same += same_file_(path, ref);
     }
-    tap_ok(same == 6, "committed splits/demo/ lists equal the documented command's output (%d of 6)",
+    tap_ok(same == 8, "committed splits/demo/ lists equal the documented command's output (%d of 8)",
            same);
 
     const int bad[] = {3000};

@@ -5,7 +5,7 @@
  *   sg-report --results reports/<dataset>/results.csv --runs <runs root>
  *             --out reports/<dataset> [--published reports/published.csv]
  *             [--experiments DIR] [--seeds FILE] [--base DIR] [--sg-eval PATH]
- *             [--methods A,B] [--protocols P,Q] [--qualitative N]
+ *             [--methods A,B] [--protocols P,Q] [--only P=A,B]... [--qualitative N]
  *             [--dataset NAME] [--pdf | --no-pdf]
  *
  * Inputs. results.csv (results.c: one row per finished run, mIoU in percent);
@@ -13,9 +13,11 @@
  * config.resolved, log.tsv, eval.tsv, result.json and ckpt/last.safetensors
  * (run.h). The expected grid is every method x protocol x seed seen in either
  * (plus those named by --methods, --protocols and --seeds, so that a method
- * that never started is listed); a cell without a results.csv row is listed
- * as missing with what its directory shows (absent, or log.tsv stopped at
- * iteration i of n), never dropped.
+ * that never started is listed), less the cells --only takes out of a sparse
+ * grid (--only P=A,B: at protocol P only A and B run; a cell that has a row
+ * or a run directory is reported anyway); a cell without a results.csv row
+ * is listed as missing with what its directory shows (absent, or log.tsv
+ * stopped at iteration i of n), never dropped.
  *
  * Outputs in --out (each written atomically, io.h):
  *   summary.csv   one row per method x protocol: n_seeds, mean and sample
@@ -29,7 +31,10 @@
  *                 (pdflatex) adding each method's experiments/<m>/README.md
  *                 (a minimal Markdown conversion) and the provenance;
  *   fig/NAME.png  gnuplot figures (pngcairo, else png): mIoU vs labeled images,
- *                 mIoU vs run hours, per-class IoU, loss / eval curves, and
+ *                 the gain over supervised vs labeled images (paired by seed,
+ *                 95% interval; x tics at the protocols' label counts; one
+ *                 colour, dash pattern and point shape per method, legible in
+ *                 print), mIoU vs run hours, per-class IoU, loss / eval curves, and
  *                 qualitative.png (image | ground truth | each method), whose
  *                 predictions come from the sg-eval binary (--pred-dir) on the
  *                 final checkpoint of the first seed of the smallest protocol
@@ -63,7 +68,8 @@ static int usage_(const char *why)
     fprintf(fp,
             "usage: sg-report --results CSV --runs DIR --out DIR [--published CSV]\n"
             "                 [--experiments DIR] [--seeds FILE] [--base DIR] [--sg-eval PATH]\n"
-            "                 [--methods A,B] [--protocols P,Q] [--qualitative N] [--dataset NAME]\n"
+            "                 [--methods A,B] [--protocols P,Q] [--only P=A,B]... [--qualitative N]\n"
+            "                 [--dataset NAME]\n"
             "                 [--pdf | --no-pdf]\n");
     return why ? 2 : 0;
 }
@@ -121,6 +127,13 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--dataset")) r.o.dataset = v;
         else if (!strcmp(k, "--methods")) r.o.methods = v;
         else if (!strcmp(k, "--protocols")) r.o.protocols = v;
+        else if (!strcmp(k, "--only")) {
+            if (!strchr(v, '=') || strchr(v, '=') == v || r.o.n_only == 16) {
+                pool_free();
+                return usage_("--only takes PROTOCOL=METHOD,... (at most 16 times)");
+            }
+            r.o.only[r.o.n_only++] = v;
+        }
         else if (!strcmp(k, "--qualitative")) {
             char *end;
             long q = strtol(v, &end, 10);

@@ -185,6 +185,9 @@ typedef struct sg_deeplab_out {
     sg_tensor *logits_fp;     /* (N, K, H, W) of the perturbed features; NULL without fp */
     sg_tensor *feats[4];      /* c1..c4 of the encoder */
     sg_tensor *feature;       /* (N, D, H1, W1) decoder feature before the classifier (clean) */
+    /* (N, R + A, H1, W1) what the decoder classifies: cat(reduce(c1), upsampled
+     * ASPP), the fuse convs' input (clean); U2PL's representation head reads it. */
+    sg_tensor *decoder_in;
     sg_tensor *logits_lo;     /* (N, K, H1, W1) classifier output before the upsampling (clean):
                                * UCCL's pre_logit (YUKEKEJAN/UCCL@804ce93:model/semseg/deeplabv3plus.py) */
 } sg_deeplab_out;

@@ -132,5 +132,22 @@ sg_tensor *sg_semi_predict(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, bool traini
  * streams sg_rng_stream(SG_RNG_DROPOUT, it, 0) (c1) and (.., it, 1) (c4). */
 sg_deeplab_fp sg_semi_fp(float p, uint64_t seed, long it);
 
+/* ---- U2PL (Haochen-Wang409/U2PL@ab3d2be; src/core/semi_u2pl.c) ------------------ */
+/* numpy.percentile(v, q) with the default linear interpolation (q in
+ * [0, 100]): the sorted values' virtual index (n - 1) (q / 100), then
+ * numpy's _lerp a + (b - a) t, or b - (b - a)(1 - t) when t >= 0.5, in
+ * double. Sorts v in place; n >= 1. Host-side: U2PL computes its entropy
+ * thresholds on the CPU with numpy. */
+double sg_semi_percentile(float *v, size_t n, double q);
+/* The same of values already sorted ascending (several quantiles, one sort). */
+double sg_semi_percentile_sorted(const float *v, size_t n, double q);
+/* U2PL's CutMix box (u2pl/dataset/augmentation.py generate_cutout_mask,
+ * ratio 2) for an h x w image, drawn from r: width bw = randint[w/2 + 1, w)
+ * (numpy's int bounds: w / 2 truncated), bh = round(h w / 2 / bw) (half to
+ * even, as np.round), x0 = randint[0, w - bw], y0 = randint[0, h - bh];
+ * each randint is sg_rng_below. box = {y0, x0, bh, bw}; w >= 3. */
+void sg_semi_u2pl_box(sg_rng *r, int h, int w, int box[4]);
+/* (n, h, w) int32 masks, 1 inside one U2PL box per image (drawn in order). */
+sg_tensor *sg_semi_u2pl_boxes(sg_ctx *ctx, int n, int h, int w, sg_rng *r);
 
 #endif

@@ -85,8 +85,10 @@ void sg_deeplab_free(sg_deeplab *m)
     sg_param_set_free(&m->params);
 }
 
-/* ASPP + low-level fusion: c1, c4 -> the decoder feature (N, D, h1, w1). */
-static sg_tensor *sg_decode_(sg_ctx *ctx, const sg_deeplab *m, sg_tensor *c1, sg_tensor *c4)
+/* ASPP + low-level fusion: c1, c4 -> the decoder feature (N, D, h1, w1);
+ * *cat receives the fuse convs' input, cat(reduce(c1), aspp) (N, R + A, h1, w1). */
+static sg_tensor *sg_decode_(sg_ctx *ctx, const sg_deeplab *m, sg_tensor *c1, sg_tensor *c4,
+                             sg_tensor **cat)
 {
     const bool tr = m->training;
     sg_tensor *branch[5];
@@ -97,6 +99,7 @@ static sg_tensor *sg_decode_(sg_ctx *ctx, const sg_deeplab *m, sg_tensor *c1, sg
     y = sg_resize_bilinear(ctx, y, c1->shape[2], c1->shape[3], true);
     sg_tensor *low = sg_convbn_forward(ctx, &m->reduce, c1, tr, true);
     sg_tensor *f = sg_concat(ctx, (sg_tensor *const[]){low, y}, 2, 1);
+    *cat = f;
     f = sg_convbn_forward(ctx, &m->fuse[0], f, tr, true);
     return sg_convbn_forward(ctx, &m->fuse[1], f, tr, true);
 }
@@ -113,7 +116,8 @@ void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deepl
         c1 = sg_concat(ctx, (sg_tensor *const[]){c1, d1}, 2, 0);
         c4 = sg_concat(ctx, (sg_tensor *const[]){c4, d4}, 2, 0);
     }
-    sg_tensor *feature = sg_decode_(ctx, m, c1, c4);
+    sg_tensor *cat;
+    sg_tensor *feature = sg_decode_(ctx, m, c1, c4, &cat);
     sg_tensor *lo = sg_conv2d(ctx, feature, m->cls_w, m->cls_b, sg_conv2d_params_make(1, 0, 1, 1));
     sg_tensor *logits = sg_resize_bilinear(ctx, lo, x->shape[2], x->shape[3], true);
     if (fp) {
@@ -122,10 +126,12 @@ void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deepl
         out->logits_fp = sg_narrow(ctx, logits, 0, n, n);
         out->feature = sg_narrow(ctx, feature, 0, 0, n);
         out->logits_lo = sg_narrow(ctx, lo, 0, 0, n);
+        out->decoder_in = sg_narrow(ctx, cat, 0, 0, n);
     } else {
         out->logits = logits;
         out->feature = feature;
         out->logits_lo = lo;
+        out->decoder_in = cat;
     }
 }
 

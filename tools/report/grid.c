@@ -292,10 +292,35 @@ const char *missing_why(const cell_ *c)
     return fmt("incomplete or failed: log.tsv ends at iteration %ld, no result.json", c->last_iter);
 }
 
+bool in_grid(const rep_ *r, int m, int p)
+{
+    for (int s = 0; s < r->n_s; s++) {
+        const cell_ *c = cell_at((rep_ *)r, m, p, s);
+        if (c->row >= 0 || c->dir) return true;
+    }
+    bool restricted = false;
+    const size_t pl = strlen(r->protos[p].name), ml = strlen(r->methods[m]);
+    for (int i = 0; i < r->o.n_only; i++) {
+        const char *o = r->o.only[i];
+        if (strncmp(o, r->protos[p].name, pl) || o[pl] != '=') continue;
+        restricted = true;
+        for (const char *t = o + pl + 1; *t; t += strcspn(t, ","), t += *t == ',')
+            if (strcspn(t, ",") == ml && !strncmp(t, r->methods[m], ml)) return true;
+    }
+    return !restricted;
+}
+
 int n_expected(const rep_ *r, int *n_done)
 {
     *n_done = 0;
-    int n = r->n_m * r->n_p * r->n_s;
-    for (int i = 0; i < n; i++) *n_done += r->cells[i].row >= 0;
+    int n = 0;
+    for (int m = 0; m < r->n_m; m++)
+        for (int p = 0; p < r->n_p; p++) {
+            if (!in_grid(r, m, p)) continue;
+            for (int s = 0; s < r->n_s; s++) {
+                n++;
+                *n_done += cell_at((rep_ *)r, m, p, s)->row >= 0;
+            }
+        }
     return n;
 }

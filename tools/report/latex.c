@@ -29,6 +29,7 @@ static void tex_tables_(rep_ *r, FILE *o)
     for (int m = 0; m < r->n_m; m++) {
         if (m) fprintf(o, "\\addlinespace\n");
         for (int p = 0; p < r->n_p; p++) {
+            if (!in_grid(r, m, p)) continue;
             stat_ st = cell_stat(r, m, p);
             const pub_ *q = pub_find(r, r->methods[m], r->protos[p].name);
             tex(o, r->methods[m]);
@@ -66,6 +67,7 @@ static void tex_tables_(rep_ *r, FILE *o)
                    "$\\Delta$ final [95\\%% CI] & $\\Delta$ best [95\\%% CI] \\\\\n\\midrule\n");
         for (int m = 0; m < r->n_m; m++)
             for (int p = 0; p < r->n_p && m != sup; p++) {
+                if (!in_grid(r, m, p)) continue;
                 diff_ d = cell_diff(r, m, sup, p);
                 tex(o, r->methods[m]);
                 fputs(" & ", o);
@@ -107,8 +109,9 @@ static void tex_tables_(rep_ *r, FILE *o)
 static void tex_missing_(rep_ *r, FILE *o)
 {
     int done, n = n_expected(r, &done);
-    fprintf(o, "%d of %d expected runs (%d methods $\\times$ %d protocols $\\times$ %d seeds) have a row in "
-               "results.csv.\n", done, n, r->n_m, r->n_p, r->n_s);
+    fprintf(o, "%d of %d expected runs (%d methods $\\times$ %d protocols $\\times$ %d seeds%s) have a row in "
+               "results.csv.\n", done, n, r->n_m, r->n_p, r->n_s,
+            r->o.n_only ? ", less the cells outside the sparse grid" : "");
     if (done == n && !r->n_notes) {
         fprintf(o, "None is missing.\n");
         return;
@@ -116,7 +119,7 @@ static void tex_missing_(rep_ *r, FILE *o)
     fprintf(o, "\\begin{itemize}\n");
     for (int m = 0; m < r->n_m; m++)
         for (int p = 0; p < r->n_p; p++)
-            for (int s = 0; s < r->n_s; s++) {
+            for (int s = 0; s < r->n_s && in_grid(r, m, p); s++) {
                 const cell_ *c = cell_at(r, m, p, s);
                 if (c->row >= 0) continue;
                 fprintf(o, "\\item \\textbf{MISSING} ");
@@ -177,7 +180,7 @@ static void tex_provenance_(rep_ *r, FILE *o)
     int n_machines = 0;
     for (int m = 0; m < r->n_m; m++)
         for (int p = 0; p < r->n_p; p++)
-            for (int s = 0; s < r->n_s; s++) {
+            for (int s = 0; s < r->n_s && in_grid(r, m, p); s++) {
                 const cell_ *c = cell_at(r, m, p, s);
                 tex_cells(o, 3, r->methods[m], r->protos[p].name, fmt("%llu", r->seeds[s]));
                 fputs(" & ", o);

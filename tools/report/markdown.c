@@ -37,6 +37,7 @@ int write_summary(rep_ *r, sg_err *err)
                "published_source,evaluated_on\n");
     for (int m = 0; m < r->n_m; m++)
         for (int p = 0; p < r->n_p; p++) {
+            if (!in_grid(r, m, p)) continue;
             stat_ st = cell_stat(r, m, p);
             const pub_ *q = pub_find(r, r->methods[m], r->protos[p].name);
             fprintf(o, "%s,%s,%d,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,", r->methods[m], r->protos[p].name,
@@ -59,6 +60,7 @@ int write_summary(rep_ *r, sg_err *err)
     int sup = find_method(r, "supervised");
     for (int m = 0; m < r->n_m && sup >= 0; m++)
         for (int p = 0; p < r->n_p && m != sup; p++) {
+            if (!in_grid(r, m, p)) continue;
             diff_ d = cell_diff(r, m, sup, p);
             fprintf(o, "%s,%s,%d,%s,%s,%s,%s,%s,%s,%s\n", r->methods[m], r->protos[p].name, d.n, d.seeds,
                     num4_(d.mean), num4_(d.lo), num4_(d.hi), num4_(d.best_mean), num4_(d.best_lo),
@@ -91,6 +93,7 @@ static void md_tables_(rep_ *r, FILE *o)
                "|---|---|---:|---:|---:|---:|---:|\n");
     for (int m = 0; m < r->n_m; m++)
         for (int p = 0; p < r->n_p; p++) {
+            if (!in_grid(r, m, p)) continue;
             stat_ st = cell_stat(r, m, p);
             const pub_ *q = pub_find(r, r->methods[m], r->protos[p].name);
             fprintf(o, "| %s | %s | %s | %d%s | %s | %s | %s |\n", r->methods[m], r->protos[p].name,
@@ -113,6 +116,7 @@ static void md_tables_(rep_ *r, FILE *o)
                    "|---|---|---|---:|---:|\n");
         for (int m = 0; m < r->n_m; m++)
             for (int p = 0; p < r->n_p && m != sup; p++) {
+                if (!in_grid(r, m, p)) continue;
                 diff_ d = cell_diff(r, m, sup, p);
                 fprintf(o, "| %s | %s | %d (%s) | %s | %s |\n", r->methods[m], r->protos[p].name, d.n,
                         d.n ? d.seeds : "none", diff_text(d.mean, d.lo, d.hi, d.n),
@@ -142,11 +146,12 @@ static void md_tables_(rep_ *r, FILE *o)
 static void md_missing_(rep_ *r, FILE *o)
 {
     int done, n = n_expected(r, &done);
-    fprintf(o, "\n## Missing or failed runs\n\n%d of %d expected runs (%d methods x %d protocols x %d seeds) "
-               "have a row in results.csv.\n\n", done, n, r->n_m, r->n_p, r->n_s);
+    fprintf(o, "\n## Missing or failed runs\n\n%d of %d expected runs (%d methods x %d protocols x %d seeds%s) "
+               "have a row in results.csv.\n\n", done, n, r->n_m, r->n_p, r->n_s,
+            r->o.n_only ? ", less the cells outside the sparse grid" : "");
     for (int m = 0; m < r->n_m; m++)
         for (int p = 0; p < r->n_p; p++)
-            for (int s = 0; s < r->n_s; s++) {
+            for (int s = 0; s < r->n_s && in_grid(r, m, p); s++) {
                 const cell_ *c = cell_at(r, m, p, s);
                 if (c->row < 0)
                     fprintf(o, "- MISSING %s / %s / seed %llu: %s\n", r->methods[m], r->protos[p].name, r->seeds[s],
@@ -181,6 +186,10 @@ int write_markdown(rep_ *r, sg_err *err)
     for (int m = 0; m < r->n_m; m++) {
         fprintf(o, "| %s |", r->methods[m]);
         for (int p = 0; p < r->n_p; p++) {
+            if (!in_grid(r, m, p)) {
+                fprintf(o, " not run |");
+                continue;
+            }
             stat_ st = cell_stat(r, m, p);
             fprintf(o, " %s%s |", pm_md_(st.final_mean, st.final_sd, st.n),
                     st.n && st.n_missing ? fmt(" (%d of %d seeds)", st.n, st.n + st.n_missing) : "");

@@ -54,6 +54,11 @@ typedef struct pub_ {
 typedef struct opts_ {
     const char *results, *runs, *out, *published, *experiments, *seeds, *base, *dataset;
     const char *methods, *protocols; /* comma-separated lists of expected ones, or NULL */
+    /* --only P=A,B: at protocol P only methods A, B belong to the grid (a
+     * sparse grid: make reproduce-demo runs every method at the smallest
+     * protocol only); up to 16. */
+    const char *only[16];
+    int n_only;
     int qualitative;
     int pdf;            /* -1 no, 0 when pdflatex exists, 1 required */
     int argc;
@@ -140,6 +145,10 @@ sg_config *load_config(const char *dir);
 int build_grid(rep_ *r, sg_err *err);
 const char *missing_why(const cell_ *c);
 int n_expected(const rep_ *r, int *n_done);
+/* Whether method m at protocol p belongs to the grid: always, unless an
+ * --only names p without m and the cell has neither a row nor a run
+ * directory (what ran is always reported). */
+bool in_grid(const rep_ *r, int m, int p);
 
 /* stats.c */
 void mean_sd(const double *x, int n, double *mean, double *sd);

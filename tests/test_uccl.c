@@ -8,8 +8,9 @@
  * variants: the released code (BN-only passes, SBU softmax over all
  * pixels, CKR weights keeping the weak logits' gradient, ignored pixels
  * filled from the unpermuted reshape of the features) and every quirk
- * switch flipped. On the reference CPU path and on oneDNN when built with
- * it.
+ * switch flipped but ignore_resize (at crop 21 the bilinear and nearest
+ * stride-4 maps agree). On the reference CPU path and on oneDNN when built
+ * with it.
  */
 #include <math.h>
 #include <stdio.h>

@@ -27,6 +27,8 @@
 #include "semiseg/io.h"
 #include "semiseg/image.h"
 #include "semiseg/model.h"
+#include "semiseg/mit.h"
+#include "semiseg/allspark.h"
 #include "semiseg/checkpoint.h"
 #include "semiseg/dataset.h"
 #include "semiseg/split.h"

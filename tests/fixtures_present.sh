@@ -4,7 +4,7 @@
 # stale regeneration shows up here by name rather than as a crash elsewhere.
 . "${top_srcdir:-.}/tests/setup.sh"
 status=0
-for name in conv norm elementwise resize layout ops_extra loss linear optim train_tiny model augment region uccl; do
+for name in conv norm elementwise resize layout ops_extra loss linear optim train_tiny model augment transformer mit allspark_module region uccl; do
     f="$top_srcdir/tests/data/$name.bin"
     if [ ! -s "$f" ]; then
         echo "missing fixture $f (HINT: make fixtures, then git add tests/data)"; status=1; continue

@@ -282,6 +282,46 @@ static void r_bn(run *r, const tcase *c)
                            (float)c->f[1], N, C, HW);
 }
 
+/* layernorm_channels: p = N C HW affine mode(0 forward, 1 backward, 2 backward without dw/db);
+ * f = eps */
+static void r_lnc(run *r, const tcase *c)
+{
+    const int *p = c->p;
+    const size_t pos = (size_t)p[0] * p[2], n = pos * p[1];
+    float *x = in_(r, n, -2, 3);
+    float *w = p[3] ? in_(r, (size_t)p[1], 0.5f, 1.5f) : NULL;
+    float *b = p[3] ? in_(r, (size_t)p[1], -0.5f, 0.5f) : NULL;
+    float *out = out_(r, "out", n, PRE), *mean = out_(r, "mean", pos, PRE);
+    float *rstd = out_(r, "rstd", pos, PRE);
+    BE->layernorm_channels_forward(out, mean, rstd, x, w, b, (float)c->f[0], p[0], p[1],
+                                   (size_t)p[2]);
+    if (!p[4]) return;
+    float *dout = in_(r, n, -1, 1), *dx = out_(r, "dx", n, PRE);
+    float *dw = w && p[4] == 1 ? out_(r, "dw", (size_t)p[1], PRE) : NULL;
+    float *db = w && p[4] == 1 ? out_(r, "db", (size_t)p[1], PRE) : NULL;
+    BE->layernorm_channels_backward(dx, dw, db, dout, x, w, mean, rstd, p[0], p[1], (size_t)p[2]);
+}
+
+/* attention: p = B H N M D channels_first mode (0 forward; backward: mask 1 dq, 2 dk, 4 dv);
+ * f = scale. The backward runs the backend's forward for its prob. */
+static void r_attn(run *r, const tcase *c)
+{
+    const int *p = c->p;
+    const int B = p[0], H = p[1], N = p[2], M = p[3], D = p[4];
+    const size_t nq = (size_t)B * N * H * D, nk = (size_t)B * M * H * D;
+    float *q = in_(r, nq, -1.5f, 1.5f), *k = in_(r, nk, -1.5f, 1.5f), *v = in_(r, nk, -1, 1);
+    float *out = out_(r, "out", nq, PRE);
+    float *prob = out_(r, "prob", (size_t)B * H * N * M, PRE);
+    BE->attention_forward(&r->ws, out, prob, q, k, v, B, H, N, M, D, (float)c->f[0], p[5]);
+    if (!p[6]) return;
+    float *dout = in_(r, nq, -1, 1);
+    float *dq = p[6] & 1 ? out_(r, "dq", nq, PRE) : NULL;
+    float *dk = p[6] & 2 ? out_(r, "dk", nk, PRE) : NULL;
+    float *dv = p[6] & 4 ? out_(r, "dv", nk, PRE) : NULL;
+    BE->attention_backward(&r->ws, dq, dk, dv, dout, q, k, v, prob, B, H, N, M, D, (float)c->f[0],
+                           p[5]);
+}
+
 /* layernorm: p = rows D affine mode; f = eps */
 static void r_ln(run *r, const tcase *c)
 {
@@ -866,6 +906,25 @@ static const tcase cases[] = {
     CASE(standardize_forward, r_chan, TM, "(N, C) [50,2]", {50, 2, 1}),
     CASE(standardize_backward, r_chan, TM, "[4,19,37]", {4, 19, 37}),
     CASE(standardize_backward, r_chan, TM, "(N, C) [50,64]", {50, 64, 1}),
+    /* transformer ops: layer norm over channels (N C HW), attention (B H N M D layout) */
+    CASE(layernorm_channels_forward, r_lnc, TM, "[2,24,35] eps 1e-6", {2, 24, 35, 1, 0}, {1e-6}),
+    CASE(layernorm_channels_forward, r_lnc, TM, "no affine [3,64,70]", {3, 64, 70, 0, 0}, {1e-5}),
+    CASE(layernorm_channels_backward, r_lnc, TM, "[2,24,35]", {2, 24, 35, 1, 1}, {1e-6},
+         "layernorm_channels_forward"),
+    CASE(layernorm_channels_backward, r_lnc, TM, "dx only [1,7,300]", {1, 7, 300, 1, 2}, {1e-5},
+         "layernorm_channels_forward"),
+    CASE(attention_forward, r_attn, TC, "tokens B 2 H 3 N 20 M 13 D 8", {2, 3, 20, 13, 8, 0, 0},
+         {0.35}),
+    CASE(attention_forward, r_attn, TC, "channels-first B 2 H 2 N 64 M 16 D 16",
+         {2, 2, 64, 16, 16, 1, 0}, {0.25}),
+    CASE(attention_backward, r_attn, TC, "tokens dq dk dv", {2, 3, 20, 13, 8, 0, 7}, {0.35},
+         "attention_forward"),
+    CASE(attention_backward, r_attn, TC, "channels-first dq dk dv", {2, 2, 64, 16, 16, 1, 7},
+         {0.25}, "attention_forward"),
+    CASE(attention_backward, r_attn, TC, "channels-first dv only, 1 head", {1, 1, 30, 30, 12, 1, 4},
+         {0.3}, "attention_forward"),
+    CASE(attention_backward, r_attn, TC, "tokens dq only", {1, 4, 9, 25, 4, 0, 1}, {0.5},
+         "attention_forward"),
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -304,6 +304,29 @@ typedef struct sg_backend {
     void (*standardize_forward)(float *out, const float *x, int outer, int C, int inner);
     void (*standardize_backward)(float *dx, const float *dout, const float *x, int outer, int C,
                                  int inner);
+
+    /* ---- transformer ops ---------------------------------------------------------- */
+    /* Layer norm over dim 1 of x (N, C, HW) (F.layer_norm of the channels-last
+     * permutation, permuted back); mean/rstd (N, HW) are saved. */
+    void (*layernorm_channels_forward)(float *out, float *mean, float *rstd, const float *x,
+                                       const float *w, const float *b, float eps, int N, int C,
+                                       size_t HW);
+    void (*layernorm_channels_backward)(float *dx, float *dw, float *db, const float *dout,
+                                        const float *x, const float *w, const float *mean,
+                                        const float *rstd, int N, int C, size_t HW);
+    /* Multi-head scaled dot-product attention, heads H of width D (C = H D):
+     * per batch b and head h, P = softmax over the keys of scale Q K^T (N, M)
+     * and O = P V, Q/O the rows n < N and K/V the rows m < M of channels
+     * [h D, (h+1) D). Token layout: q/out (B, N, C), k/v (B, M, C); with
+     * channels_first: q/out (B, C, N), k/v (B, C, M). prob (B, H, N, M)
+     * receives P for the backward. */
+    void (*attention_forward)(struct sg_arena *ws, float *out, float *prob, const float *q,
+                              const float *k, const float *v, int B, int H, int N, int M, int D,
+                              float scale, bool channels_first);
+    void (*attention_backward)(struct sg_arena *ws, float *dq, float *dk, float *dv,
+                               const float *dout, const float *q, const float *k, const float *v,
+                               const float *prob, int B, int H, int N, int M, int D, float scale,
+                               bool channels_first);
 } sg_backend;
 
 /* The reference CPU kernels: always present. */

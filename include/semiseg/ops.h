@@ -153,4 +153,27 @@ sg_tensor *sg_kl_div(sg_ctx *ctx, sg_tensor *log_input, sg_tensor *target, sg_re
  * (N, 1, H, W), -sum_c p log(p + eps) (U2PL uses eps = 1e-10). */
 sg_tensor *sg_entropy(sg_ctx *ctx, sg_tensor *p, float eps);
 
+/* ---- transformer ops (op_transformer.c) ------------------------------------------ */
+/* Layer norm over dim 1 of x (N, C, ...), weight/bias (C) or NULL:
+ * F.layer_norm(x.movedim(1, -1), (C,), weight, bias, eps).movedim(-1, 1),
+ * the channels of NCHW (SegFormer's stage norms in NCHW, ConvNeXt's
+ * LayerNorm2d) without the permutes. */
+sg_tensor *sg_layernorm_channels(sg_ctx *ctx, sg_tensor *x, sg_tensor *weight, sg_tensor *bias,
+                                 float eps);
+/* Multi-head scaled dot-product attention, softmax over the keys:
+ * head h (channels [h D, (h+1) D), D = C / heads) of the output is
+ * softmax(scale Q_h K_h^T) V_h. Tokens: q (B, N, C), k = v shape (B, M, C)
+ * -> (B, N, C); or channels-first: q (B, C, H, W), k = v shape (B, C, h, w)
+ * -> (B, C, H, W), positions as tokens. SegFormer's efficient
+ * self-attention is this op with k, v from the spatially reduced tokens. */
+sg_tensor *sg_attention(sg_ctx *ctx, sg_tensor *q, sg_tensor *k, sg_tensor *v, int heads,
+                        float scale);
+/* Stochastic depth (timm DropPath) in training: sample n of x (N, ...) is
+ * zeroed with probability p, else scaled by 1/(1-p); kept iff draw n of
+ * sg_rng (seed, stream) is >= p. */
+sg_tensor *sg_drop_path(sg_ctx *ctx, sg_tensor *x, float p, uint64_t seed, uint64_t stream);
+/* Dropout in training (F.dropout): element i zeroed with probability p, else
+ * scaled by 1/(1-p); kept iff draw i of sg_rng (seed, stream) is >= p. */
+sg_tensor *sg_dropout(sg_ctx *ctx, sg_tensor *x, float p, uint64_t seed, uint64_t stream);
+
 #endif

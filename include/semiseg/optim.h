@@ -76,7 +76,10 @@ void sg_sgd_step(sg_sgd *opt, sg_param_set *s, float lr);
 float sg_poly_lr(float base, long iter, long total, float power);
 
 /* e = decay * e + (1 - decay) * p for every parameter; buffers likewise when
- * ema_buffers, else copied (the UniMatch/U2PL teachers copy BN statistics). */
+ * ema_buffers (DSSN's teacher averages its whole state), else copied (the
+ * Mean Teacher and CutMix-Seg teachers here). A teacher that keeps BN
+ * statistics of its own (U2PL's, from its train-mode passes) averages a view
+ * of the two sets with n_buffers = 0 (experiments/u2pl/u2pl.c). */
 void sg_ema_update(sg_param_set *ema, const sg_param_set *model, float decay, bool ema_buffers);
 
 #endif

@@ -126,7 +126,10 @@ typedef struct sg_method {
     /* Reads the method's config section, builds what it needs (a teacher:
      * point run->ema at it). run->model is built and initialised already
      * (and, on --resume, is overwritten after init by the checkpoint, as is
-     * run->ema). Returns 0, or -1 with err set. */
+     * run->ema), and run->opt is built for it: trainable parameters of the
+     * method's own (a projection head, a second network) go in a set of
+     * their own with an SGD from sg_run_sgd_init, registered with
+     * sg_run_add_state. Returns 0, or -1 with err set. */
     int (*init)(sg_run *run, void **state, sg_err *err);
     /* One iteration's forward passes, losses and sg_backward on run->ctx;
      * report the terms in `out`. lab: the labeled batch (img, mask); unl:

@@ -206,6 +206,10 @@ const sg_backend_entry sg_backend_entries[] = {
     SG_ENTRY_(cosine_similarity_backward),
     SG_ENTRY_(standardize_forward),
     SG_ENTRY_(standardize_backward),
+    SG_ENTRY_(layernorm_channels_forward),
+    SG_ENTRY_(layernorm_channels_backward),
+    SG_ENTRY_(attention_forward),
+    SG_ENTRY_(attention_backward),
 };
 #undef SG_ENTRY_
 const int sg_backend_n_entries = (int)(sizeof sg_backend_entries / sizeof sg_backend_entries[0]);

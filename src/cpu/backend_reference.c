@@ -19,6 +19,7 @@
 #include "elementwise.h"
 #include "gather.h"
 #include "layernorm.h"
+#include "transformer.h"
 #include "layout.h"
 #include "loss.h"
 #include "loss_math.h"
@@ -256,6 +257,10 @@ static const sg_backend sg_backend_reference_ = {
     .cosine_similarity_backward = sg_cosine_similarity_backward_cpu,
     .standardize_forward = sg_standardize_forward_cpu,
     .standardize_backward = sg_standardize_backward_cpu,
+    .layernorm_channels_forward = sg_layernorm_channels_forward_cpu,
+    .layernorm_channels_backward = sg_layernorm_channels_backward_cpu,
+    .attention_forward = sg_attention_forward_cpu,
+    .attention_backward = sg_attention_backward_cpu,
 };
 
 const sg_backend *sg_backend_cpu_reference(void) { return &sg_backend_reference_; }

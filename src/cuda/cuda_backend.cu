@@ -4,7 +4,7 @@
  * sg_cuda_<entry> function of the same name (cuda_kernels.h), implemented in
  * cuda_device.cu (memory), cuda_dnn.cu (convolution, batch norm, linear,
  * matmul), cuda_pointwise.cu, cuda_layout.cu, cuda_softmax_loss.cu,
- * cuda_gather.cu and cuda_normalize.cu.
+ * cuda_gather.cu, cuda_normalize.cu and cuda_transformer.cu.
  * Model: ggml's per-backend function tables (ggml-backend.h).
  * Covered by tests/test_backend_ops.c, which runs every entry against the
  * reference CPU backend when a CUDA device is present.
@@ -39,7 +39,9 @@
     X(cons_weight_map) X(argmax_u8) X(index_select_forward) X(index_select_backward) \
     X(permute_forward) X(permute_backward) X(normalize_forward) X(normalize_backward) \
     X(cosine_similarity_forward) X(cosine_similarity_backward) X(standardize_forward) \
-    X(standardize_backward)
+    X(standardize_backward) \
+    X(layernorm_channels_forward) X(layernorm_channels_backward) X(attention_forward) \
+    X(attention_backward)
 
 /* A member added to sg_backend without an entry here would stay NULL, and
  * the op would stop with "not implemented" on CUDA only: count them. */

@@ -100,6 +100,10 @@ void sg_cuda_cosine_similarity_backward(float *da, float *db, const float *dout,
 void sg_cuda_standardize_forward(float *out, const float *x, int outer, int C, int inner);
 void sg_cuda_standardize_backward(float *dx, const float *dout, const float *x, int outer, int C, int inner);
 
+void sg_cuda_layernorm_channels_forward(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b, float eps, int N, int C, size_t HW);
+void sg_cuda_layernorm_channels_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, const float *mean, const float *rstd, int N, int C, size_t HW);
+void sg_cuda_attention_forward(struct sg_arena *ws, float *out, float *prob, const float *q, const float *k, const float *v, int B, int H, int N, int M, int D, float scale, bool channels_first);
+void sg_cuda_attention_backward(struct sg_arena *ws, float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *prob, int B, int H, int N, int M, int D, float scale, bool channels_first);
 #ifdef __cplusplus
 }
 #endif

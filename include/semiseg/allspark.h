@@ -1,0 +1,99 @@
+/*
+ * allspark.h: the AllSpark module (Wang, Zhang, Li, Li, "AllSpark: Reborn
+ * Labeled Features from Unlabeled in Transformer for Semi-Supervised
+ * Semantic Segmentation", CVPR 2024), as released in
+ * xmed-lab/AllSpark@9da63e2:model/semseg/allspark.py (AllSpark,
+ * CrossAttnMem): a bottleneck on the deepest feature map of a batch of B
+ * labeled then B unlabeled images that rebuilds each labeled feature from
+ * unlabeled channels, with a class-wise Semantic Memory of channel maps.
+ *
+ * x (2B, Cin, h, w), N = h w tokens, C channels, H heads, K classes:
+ *   en = GELU(map_in(x))                          1x1 conv Cin -> C with bias
+ *   Z = LayerNorm_C(en) (eps 1e-6); Z_l, Z_u = its two halves
+ *   training: Channel Semantic Grouping and enqueue (below), before reading
+ *   unlabeled: per head h, A = Q_h^T K_h (C x C, summed over the N tokens),
+ *     Q = q_u(Z_u), K = k_u(Z_u), V = v_u(Z_u) (Linear C -> H C, no bias,
+ *     head h = outputs [h C, (h+1) C)); P = dropout(softmax_rows(psi(A)))
+ *     with psi = InstanceNorm (per map, biased variance, eps 1e-5, no
+ *     affine) instead of a 1/sqrt(d) scale; O_h = P V_h^T (C x N); the heads
+ *     merged with channel c of head h at c H + h (the released
+ *     permute(0, 3, 2, 1)); out_u = dropout(Linear H C -> C)
+ *   labeled: Q = q_l2u(Z_l), every one of its H C channels a query; the key
+ *     and value channels are those of k_l2u(S), v_l2u(S) over all samples of
+ *     the source S pooled (S = the memory's K class slots when use_memory,
+ *     else Z_u); A = Q^T K_pool (H C x S H C) per labeled image, psi over
+ *     the whole map, softmax over keys, dropout, O = P V_pool^T;
+ *     out_l2u = dropout(Linear H C -> C)
+ *   y = GELU(map_out(LayerNorm_C(cat(out_l2u, out_u) + en)))  (eps 1e-6)
+ * Evaluation: x is duplicated into both halves, no grouping, no memory, no
+ * dropout, and the labeled half is returned (the released eval path).
+ *
+ * Semantic Memory: kv_queue (K, C, N), a ring of C channel maps per class,
+ * and queue_ptr (K). Grouping (training only, not differentiated): the
+ * class logits of the same unlabeled images are resized to (h, w)
+ * (bilinear, align_corners=False), each class map and each channel map of
+ * Z_u is L2-normalised over its N positions (F.normalize, eps 1e-12), and
+ * channel c of sample b goes to the class of largest cosine (first on
+ * ties). Then per sample in order, per class in increasing order, the
+ * class's channel maps (channel order) are written at its pointer with
+ * wrap-around, and the pointer advances by their number modulo C.
+ *
+ * Parameters and buffers are registered in a set under the released names
+ * (map_in.0.weight, map_in.0.bias, attn_norm.*, attn.q_u.weight, ...,
+ * attn.out_l2u.weight, encoder_norm.*, map_out.0.*; buffers
+ * attn.queue_ptr, attn.kv_queue) with the released init: Linear
+ * xavier_uniform, the convs PyTorch's default, LayerNorm 1 / 0, kv_queue
+ * N(0, 1), pointers 0 (from sg_rng stream (SG_RNG_INIT, 0, index)).
+ *
+ * Covered by tests/test_allspark_module.c (PyTorch parity of a training
+ * step without and with the memory, wrap-around included: outputs, every
+ * gradient, the memory and pointers after the enqueue; eval mode; misuse).
+ */
+#ifndef SEMISEG_ALLSPARK_H
+#define SEMISEG_ALLSPARK_H
+
+#include "semiseg/mit.h"
+
+typedef struct sg_allspark_config {
+    int in_channels;          /* channel_num: the encoder feature's channels */
+    int channels;             /* embedding_channels = channel_num_out: C (512 on MiT-B5) */
+    int heads;                /* num_heads: 2 */
+    int classes;              /* K */
+    int tokens;               /* N = h w of the feature (patch_num; (crop / 32 + 1)^2 on MiT) */
+    float dropout;            /* attention and projection dropout: 0.1 */
+} sg_allspark_config;
+
+typedef struct sg_allspark {
+    sg_allspark_config cfg;
+    sg_tensor *map_in_w, *map_in_b;       /* (C, Cin, 1, 1), (C) */
+    sg_tensor *attn_norm_w, *attn_norm_b;
+    sg_tensor *q_u, *k_u, *v_u;           /* (H C, C) */
+    sg_tensor *q_l2u, *k_l2u, *v_l2u;     /* (H C, C) */
+    sg_tensor *out_u, *out_l2u;           /* (C, H C) */
+    sg_tensor *enc_norm_w, *enc_norm_b;
+    sg_tensor *map_out_w, *map_out_b;     /* (C, C, 1, 1), (C) */
+    sg_tensor *queue_ptr;                 /* buffer (K), float-valued integers */
+    sg_tensor *kv_queue;                  /* buffer (K, C, N) */
+} sg_allspark;
+
+/* Registers the module in b->set under `prefix` (e.g. "allspark."). */
+void sg_allspark_build(sg_allspark *m, const sg_allspark_config *cfg, sg_builder *b,
+                       const char *prefix);
+
+/* The dropout draws of a training forward: four streams of `seed`. */
+typedef struct sg_allspark_noise {
+    uint64_t seed;
+    uint64_t attn_u, proj_u, attn_l2u, proj_l2u;
+} sg_allspark_noise;
+
+/* training: x (2B, Cin, h, w) with h w = cfg.tokens, labeled first;
+ * group_logits (B, K, H, W) the unlabeled images' class logits for the
+ * grouping (required: the memory is always filled in training), noise for
+ * the dropouts, use_memory: keys/values from the memory (after warm-up).
+ * Returns (2B, C, h, w). Evaluation (training false): x (B, Cin, h, w),
+ * the rest ignored; returns (B, C, h, w). */
+sg_tensor *sg_allspark_forward(sg_ctx *ctx, sg_allspark *m, sg_tensor *x, bool training,
+                               sg_tensor *group_logits, bool use_memory,
+                               const sg_allspark_noise *noise);
+
+#endif

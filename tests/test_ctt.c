@@ -1,0 +1,358 @@
+/*
+ * test_ctt.c: one iteration of cross teacher training
+ * (experiments/ctt/ctt_loss.c, experiments/libsgmethods.a) against
+ * tests/ref/gen_ctt.py, a PyTorch re-implementation of
+ * 1181110317/SSL_CTT@33d7e3c:cross_teacher_contr.py on the tiny DeepLabV3+
+ * of tests/test_semi.c: the two students' supervised and cross-teacher
+ * terms and uniform weights (ClassMix masks and blur from the same Philox
+ * draws), every parameter and BN statistic of both students after their
+ * SGD steps (one backward of loss_L + loss_R against the released two
+ * separate backwards), both teachers after the EMA update and the bank
+ * pass, and both memory banks after add_to_memory_bank (partly filled
+ * banks: appends and FIFO drops); then, with both banks full, the high- and
+ * low-level contrastive terms of both students (contr_self_loss,
+ * contr_net_loss) and both students after the SGD step; on the reference
+ * CPU path and on oneDNN when built with it. Also the admission count and
+ * the full-bank switch.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctt/ctt_loss.h"
+#include "fixture.h"
+#include "tap.h"
+
+static const sg_backend *g_be;
+
+#define GEN "tests/ref/gen_ctt.py"
+
+/* ---- tolerances (as tests/test_semi.c; the same tiny network and batch size) ----------
+ * The fixture is PyTorch in float64 rounded to float32, with every threshold
+ * >= 5e-5 from the values it splits and argmaxes and sorted candidate logits
+ * >= 2e-5 apart, so masks, pseudo-labels, lambda and the admitted pixels are
+ * identical: what remains is float32 rounding.
+ * TERM_TOL: loss terms of size ~1 over ~900 pixels (test_semi: 1.6e-7 seen).
+ * STEP_TOL, BUF_TOL, VALUE_RTOL: test_semi.c's (updates as a fraction of the
+ *   largest reference update of each tensor: a gradient comparison).
+ * BANK_TOL: bank rows are unit-norm teacher features through the whole
+ *   network (test_model.c: 1e-5 of the largest activation). */
+#define TERM_TOL 1e-5
+#define STEP_TOL 1e-3
+#define BUF_TOL 1e-3
+#define VALUE_RTOL 4.8e-7
+#define BANK_TOL 1e-5
+#define FAST_FACTOR 2.0
+
+typedef struct {
+    sg_deeplab_config cfg;
+    uint64_t seed[4];         /* L, R, teacher L, teacher R */
+    float lr, head_mult, wd;
+    int warm;
+    uint64_t run_seed;
+    long it;
+} setup_;
+
+static setup_ setup_from_(const sg_fixture *fx)
+{
+    size_t n;
+    const double *c = sg_fixture_doubles(fx, "config", &n);
+    SG_CHECK(n == 25, "config has %zu entries, expected 25 (regenerate with %s)", n, GEN);
+    setup_ s = {0};
+    s.cfg.backbone.depth = (int)c[0];
+    for (int i = 0; i < 4; i++) s.cfg.backbone.widths[i] = (int)c[1 + i];
+    s.cfg.backbone.stem = c[5] != 0 ? SG_STEM_DEEP : SG_STEM_TORCHVISION;
+    s.cfg.backbone.output_stride = (int)c[6];
+    s.cfg.backbone.multi_grid = c[7] != 0;
+    s.cfg.aspp_channels = (int)c[8];
+    for (int i = 0; i < 3; i++) s.cfg.aspp_rates[i] = (int)c[9 + i];
+    s.cfg.reduce_channels = (int)c[12];
+    s.cfg.decoder_channels = (int)c[13];
+    s.cfg.num_classes = (int)c[14];
+    for (int i = 0; i < 4; i++) s.seed[i] = (uint64_t)c[15 + i];
+    s.lr = (float)c[19];
+    s.head_mult = (float)c[20];
+    s.wd = (float)c[21];
+    s.warm = (int)c[22];
+    s.run_seed = (uint64_t)c[23];
+    s.it = (long)c[24];
+    return s;
+}
+
+static void make_(sg_deeplab *m, const setup_ *s, uint64_t seed, const sg_batch *lab, const sg_batch *unl,
+                  sg_ctx *ctx)
+{
+    sg_deeplab_init(m, &s->cfg, seed);
+    bool was = sg_ctx_set_grad(ctx, false);
+    for (int i = 0; i < s->warm; i++) {
+        sg_deeplab_out o;
+        sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){lab->img, unl->img}, 2, 0), NULL, &o);
+        sg_ctx_reset(ctx);
+    }
+    sg_ctx_set_grad(ctx, was);
+}
+
+static float **snapshot_(const sg_param_set *ps)
+{
+    float **v = sg_xmalloc((size_t)ps->n_params * sizeof *v);
+    for (int i = 0; i < ps->n_params; i++) {
+        size_t n = sg_numel(ps->params[i].t);
+        v[i] = sg_xmalloc(n * sizeof(float));
+        memcpy(v[i], ps->params[i].t->data, n * sizeof(float));
+    }
+    return v;
+}
+
+static void snapshot_free_(float **v, int n)
+{
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+static int close_delta_(const sg_fixture *fx, const char *key, const float *got, const float *before, size_t n,
+                        double tol)
+{
+    size_t m;
+    const double *ref = sg_fixture_doubles(fx, key, &m);
+    if (m != n) return tap_ok(0, "%s: %zu elements, fixture has %zu", key, n, m);
+    double scale = 0.0;
+    for (size_t i = 0; i < m; i++) scale = fmax(scale, fabs(ref[i] - (before ? before[i] : 0.0)));
+    return sg_check_close(fx, key, got, n, tol * scale, VALUE_RTOL);
+}
+
+static void check_set_(const sg_fixture *fx, const char *prefix, bool teacher, const sg_param_set *ps,
+                       float **before, double f, const char *what)
+{
+    int bad = 0;
+    char key[256];
+    for (int i = 0; i < ps->n_params; i++) {
+        snprintf(key, sizeof key, "%s.%s.%s", prefix, teacher ? "teacher" : "param", ps->params[i].name);
+        bad += !close_delta_(fx, key, ps->params[i].t->data, before[i], sg_numel(ps->params[i].t), STEP_TOL * f);
+    }
+    for (int i = 0; i < ps->n_buffers; i++) {
+        snprintf(key, sizeof key, "%s.%s.%s", prefix, teacher ? "teacher" : "buf", ps->buffers[i].name);
+        bad += !close_delta_(fx, key, ps->buffers[i].t->data, NULL, sg_numel(ps->buffers[i].t), BUF_TOL * f);
+    }
+    tap_ok(bad == 0, "%s: %d parameters and %d buffers match (%d off)", what, ps->n_params, ps->n_buffers, bad);
+}
+
+static void sgd_step_(sg_deeplab *m, const setup_ *s)
+{
+    sg_sgd opt;
+    sg_sgd_init(&opt, &m->params, 2, 0.9f, s->wd);
+    opt.groups[1].lr_mult = s->head_mult;
+    sg_sgd_step(&opt, &m->params, s->lr);
+    sg_sgd_free(&opt);
+}
+
+/* Bank s after the update: sizes exactly, rows (oldest first) to BANK_TOL. */
+static void check_bank_(const sg_fixture *fx, const sg_class_queue *q, const char *tag, double f)
+{
+    char key[64];
+    snprintf(key, sizeof key, "bank.%s.size", tag);
+    const double *size = sg_fixture_doubles(fx, key, NULL);
+    snprintf(key, sizeof key, "bank.%s.rows", tag);
+    size_t n;
+    const double *rows = sg_fixture_doubles(fx, key, &n);
+    const int K = q->n_classes, D = q->dim, cap = q->capacity[0];
+    int ok = (size_t)K * cap * D == n;
+    float *got = sg_xmalloc((size_t)cap * D * sizeof *got);
+    double worst = 0.0;
+    for (int c = 0; ok && c < K; c++) {
+        const int m = sg_class_queue_size(q, c);
+        if (m != (int)size[c]) {
+            tap_diag("bank %s class %d: %d rows, PyTorch %d", tag, c, m, (int)size[c]);
+            ok = 0;
+            break;
+        }
+        sg_class_queue_read(q, c, 0, m, got);
+        for (int i = 0; i < m * D; i++) worst = fmax(worst, fabs(got[i] - rows[(size_t)c * cap * D + i]));
+    }
+    free(got);
+    tap_ok(ok && worst <= BANK_TOL * f, "bank %s %s: sizes and rows (oldest first) match, max error %.2g", tag,
+           g_be->name, worst);
+}
+
+static void test_iteration_(const sg_fixture *fx, const setup_ *s, const sg_batch *lab, const sg_batch *unl,
+                            double f)
+{
+    const double *hp = sg_fixture_doubles(fx, "hp", NULL);
+    sg_ctx ctx;
+    sg_ctx_init_on(&ctx, g_be);
+    sg_deeplab net[4];
+    for (int i = 0; i < 4; i++) make_(&net[i], s, s->seed[i], lab, unl, &ctx);
+    float **before[4];
+    for (int i = 0; i < 4; i++) before[i] = snapshot_(&net[i].params);
+    const int K = s->cfg.num_classes, D = s->cfg.decoder_channels, cap = (int)hp[6];
+    sg_param_set bank_set;
+    sg_param_set_init(&bank_set);
+    sg_class_queue bank[2];
+    int caps[SG_CLASS_QUEUE_MAX];
+    for (int c = 0; c < K; c++) caps[c] = cap;
+    const double *init_size = sg_fixture_doubles(fx, "bank.init_size", NULL);
+    for (int b = 0; b < 2; b++) {
+        sg_class_queue_init(&bank[b], &bank_set, b ? "r." : "l.", K, caps, D);
+        size_t n;
+        const double *rows = sg_fixture_doubles(fx, b ? "bank.r.init" : "bank.l.init", &n);
+        float *r = sg_xmalloc((size_t)cap * D * sizeof *r);
+        for (int c = 0; c < K; c++) {
+            for (int i = 0; i < cap * D; i++) r[i] = (float)rows[(size_t)c * cap * D + i];
+            sg_class_queue_push(&bank[b], c, r, (int)init_size[c]);
+        }
+        free(r);
+    }
+    const ctt_nets nets = {.student = {&net[0], &net[1]}, .teacher = {&net[2], &net[3]}, .bank = {&bank[0], &bank[1]}};
+    tap_ok(!ctt_banks_full(&nets), "partly filled banks: the contrastive terms wait");
+    const ctt_params p = {.conf_uniform = (float)hp[0], .weight_u = (float)hp[1], .blur = true,
+                          .blur_thresh = 1.0f - (float)hp[2], .sigma_min = (float)hp[3], .sigma_max = (float)hp[4],
+                          .teacher_train_bn = true, .contr_high = true, .contr_low = true};
+    sg_rng rng[2];
+    for (int i = 0; i < 2; i++) sg_rng_init(&rng[i], s->run_seed, sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)s->it, i));
+    ctt_terms t;
+    sg_tensor *loss = ctt_loss(&ctx, &nets, lab, unl, &p, rng, NULL, &t);
+    size_t nt;
+    const double *ref = sg_fixture_doubles(fx, "terms", &nt);
+    const double got[9] = {t.loss, t.loss_s[0], t.loss_s[1], t.x[0], t.x[1], t.u[0], t.u[1], t.lambda[0], t.lambda[1]};
+    static const char *names[9] = {"loss", "loss_l", "loss_r", "x_l", "x_r", "u_l", "u_r", "lambda_l", "lambda_r"};
+    int ok = nt == 9 && !t.contr;
+    for (int i = 0; ok && i < 9; i++)
+        if (fabs(got[i] - ref[i]) > TERM_TOL * fmax(1.0, fabs(ref[i]))) {
+            tap_diag("%s = %.9g, PyTorch %.9g", names[i], got[i], ref[i]);
+            ok = 0;
+        }
+    tap_ok(ok, "ctt %s: both students' terms and uniform weights match PyTorch", g_be->name);
+    sg_backward(&ctx, loss);
+    sgd_step_(&net[0], s);
+    sgd_step_(&net[1], s);
+    const float d = sg_semi_ema_decay(s->it, (float)hp[5]);
+    sg_ema_update(&net[2].params, &net[0].params, d, false);
+    sg_ema_update(&net[3].params, &net[1].params, d, false);
+    const int n_add = ctt_bank_admit_count(cap, (int)hp[7], lab->n);
+    tap_ok(n_add == (int)hp[8], "admission count %d (PyTorch %d)", n_add, (int)hp[8]);
+    for (int b = 0; b < 2; b++) ctt_bank_update(&ctx, &net[2 + b], &bank[b], lab, n_add, (float)hp[9], true);
+    char what[96];
+    for (int i = 0; i < 2; i++) {
+        snprintf(what, sizeof what, "ctt %s: student %s after the SGD step", g_be->name, i ? "R" : "L");
+        check_set_(fx, i ? "r" : "l", false, &net[i].params, before[i], f, what);
+        snprintf(what, sizeof what, "ctt %s: teacher %s after the EMA update and the bank pass", g_be->name,
+                 i ? "R" : "L");
+        check_set_(fx, i ? "r" : "l", true, &net[2 + i].params, before[2 + i], f, what);
+        check_bank_(fx, &bank[i], i ? "r" : "l", f);
+    }
+    for (int i = 0; i < 4; i++) {
+        snapshot_free_(before[i], net[i].params.n_params);
+        sg_deeplab_free(&net[i]);
+    }
+    sg_param_set_free(&bank_set);
+    sg_ctx_free(&ctx);
+}
+
+/* Scenario c: the networks of seeds + c.hp[5] and both banks full of random
+ * unit rows, so the contrastive terms run (weights 0.3 high, 0.7 low): every
+ * term of both students, both students after the SGD step. */
+static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch *lab, const sg_batch *unl, double f)
+{
+    const double *hp = sg_fixture_doubles(fx, "hp", NULL), *chp = sg_fixture_doubles(fx, "c.hp", NULL);
+    sg_ctx ctx;
+    sg_ctx_init_on(&ctx, g_be);
+    sg_deeplab net[4];
+    for (int i = 0; i < 4; i++) make_(&net[i], s, s->seed[i] + (uint64_t)chp[5], lab, unl, &ctx);
+    float **before[2] = {snapshot_(&net[0].params), snapshot_(&net[1].params)};
+    const int K = s->cfg.num_classes, D = s->cfg.decoder_channels, cap = (int)hp[6];
+    sg_param_set bank_set;
+    sg_param_set_init(&bank_set);
+    sg_class_queue bank[2];
+    int caps[SG_CLASS_QUEUE_MAX];
+    for (int c = 0; c < K; c++) caps[c] = cap;
+    for (int b = 0; b < 2; b++) {
+        sg_class_queue_init(&bank[b], &bank_set, b ? "r." : "l.", K, caps, D);
+        const double *rows = sg_fixture_doubles(fx, b ? "c.bank.r" : "c.bank.l", NULL);
+        float *r = sg_xmalloc((size_t)cap * D * sizeof *r);
+        for (int c = 0; c < K; c++) {
+            for (int i = 0; i < cap * D; i++) r[i] = (float)rows[(size_t)c * cap * D + i];
+            sg_class_queue_push(&bank[b], c, r, cap);
+        }
+        free(r);
+    }
+    const ctt_nets nets = {.student = {&net[0], &net[1]}, .teacher = {&net[2], &net[3]}, .bank = {&bank[0], &bank[1]}};
+    const ctt_params p = {.conf_uniform = (float)hp[0], .weight_u = (float)hp[1], .blur = true,
+                          .blur_thresh = 1.0f - (float)hp[2], .sigma_min = (float)hp[3], .sigma_max = (float)hp[4],
+                          .teacher_train_bn = true, .contr_high = true, .contr_low = true, .gamma = (float)chp[0],
+                          .weight_high = (float)chp[1], .weight_low = (float)chp[2], .tau_high = (float)chp[3],
+                          .tau_low = (float)chp[4]};
+    sg_rng rng[2];
+    for (int i = 0; i < 2; i++) sg_rng_init(&rng[i], s->run_seed, sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)s->it, i));
+    ctt_terms t;
+    sg_tensor *loss = ctt_loss(&ctx, &nets, lab, unl, &p, rng, NULL, &t);
+    size_t nt;
+    const double *ref = sg_fixture_doubles(fx, "c.terms", &nt);
+    const double got[7] = {t.loss, t.loss_s[0], t.loss_s[1], t.high[0], t.high[1], t.low[0], t.low[1]};
+    static const char *names[7] = {"loss", "loss_l", "loss_r", "high_l", "high_r", "low_l", "low_r"};
+    int ok = nt == 7 && t.contr;
+    for (int i = 0; ok && i < 7; i++)
+        if (fabs(got[i] - ref[i]) > TERM_TOL * fmax(1.0, fabs(ref[i]))) {
+            tap_diag("%s = %.9g, PyTorch %.9g", names[i], got[i], ref[i]);
+            ok = 0;
+        }
+    tap_ok(ok, "ctt %s, full banks: both contrastive terms of both students match PyTorch", g_be->name);
+    sg_backward(&ctx, loss);
+    char what[96];
+    for (int i = 0; i < 2; i++) {
+        sgd_step_(&net[i], s);
+        snprintf(what, sizeof what, "ctt %s, full banks: student %s after the SGD step", g_be->name, i ? "R" : "L");
+        check_set_(fx, i ? "c.r" : "c.l", false, &net[i].params, before[i], f, what);
+        snapshot_free_(before[i], net[i].params.n_params);
+    }
+    for (int i = 0; i < 4; i++) sg_deeplab_free(&net[i]);
+    sg_param_set_free(&bank_set);
+    sg_ctx_free(&ctx);
+}
+
+/* The released counts: VOC 212 labels, batch 10 -> 10; Cityscapes 372,
+ * batch 2 -> 2; 50 labels, batch 2 -> int(10.24) = 10. A full bank pair
+ * switches the contrastive terms on; one short class keeps them off. */
+static void test_bank_rules_(void)
+{
+    tap_ok(ctt_bank_admit_count(256, 212, 10) == 10 && ctt_bank_admit_count(256, 372, 2) == 2 &&
+               ctt_bank_admit_count(256, 50, 2) == 10,
+           "admission count max(int(2 * 256 / labeled), batch)");
+    sg_param_set set;
+    sg_param_set_init(&set);
+    sg_class_queue q[2];
+    const int cap[3] = {2, 2, 2};
+    sg_class_queue_init(&q[0], &set, "l.", 3, cap, 4);
+    sg_class_queue_init(&q[1], &set, "r.", 3, cap, 4);
+    const float rows[8] = {0};
+    for (int b = 0; b < 2; b++)
+        for (int c = 0; c < 3; c++) sg_class_queue_push(&q[b], c, rows, b == 1 && c == 2 ? 1 : 2);
+    ctt_nets nets = {.bank = {&q[0], &q[1]}};
+    const bool short_one = ctt_banks_full(&nets);
+    sg_class_queue_push(&q[1], 2, rows, 1);
+    tap_ok(!short_one && ctt_banks_full(&nets), "the contrastive terms start once every class of both banks is full");
+    sg_param_set_free(&set);
+}
+
+int main(void)
+{
+    test_bank_rules_();
+    sg_fixture *fx = sg_fixture_open("ctt.bin", GEN);
+    setup_ s = setup_from_(fx);
+    sg_tensor *x = sg_fixture_tensor(fx, "x", false), *y = sg_fixture_tensor(fx, "y", false),
+              *uw = sg_fixture_tensor(fx, "uw", false);
+    const sg_batch lab = {.n = x->shape[0], .img = x, .mask = y};
+    const sg_batch unl = {.n = uw->shape[0], .img = uw};
+    g_be = sg_backend_cpu_reference();
+    test_iteration_(fx, &s, &lab, &unl, 1.0);
+    test_contrast_(fx, &s, &lab, &unl, 1.0);
+    if (sg_backend_cpu_dnnl() != NULL) {
+        g_be = sg_backend_cpu_dnnl();
+        test_iteration_(fx, &s, &lab, &unl, FAST_FACTOR);
+        test_contrast_(fx, &s, &lab, &unl, FAST_FACTOR);
+    }
+    sg_tensor_free(x);
+    sg_tensor_free(y);
+    sg_tensor_free(uw);
+    sg_fixture_close(fx);
+    return tap_done();
+}

@@ -1,0 +1,68 @@
+#!/bin/sh
+# Cross teacher training end to end on a tiny synthetic set
+# (tools/sg-demo-data): 6 iterations of experiments/ctt/demo.conf write every
+# artefact of the run directory (config.resolved with [ctt], log.tsv with
+# both students' loss columns and one row per iteration, eval.tsv, the
+# checkpoint, result.json); every logged term is finite; the checkpoint
+# carries teacher L (ema/), student R with its SGD momentum (student_r/),
+# teacher R (teacher_r/) and both memory banks (bank/). Killed after
+# iteration 5 and resumed, the final checkpoint equals the uninterrupted
+# run's byte for byte (student R, its momentum, both teachers, the banks and
+# the ClassMix draws restored). The contrastive terms need full banks, which
+# a few iterations of untrained networks do not fill: tests/test_ctt.c
+# covers them. Student R is
+# evaluated on request. Options without an implementation are refused.
+. "${top_srcdir:-.}/tests/setup.sh"
+bin=${top_builddir:-.}
+SG_NUM_THREADS=1; export SG_NUM_THREADS
+sg_tiny_data
+# conf_uniform 0.3: the untrained networks' confidences reach it, so the
+# cross-teacher terms are not weighted to 0.
+train() { sg_tiny_train ctt --set ctt.conf_uniform=0.3 "$@"; }
+cols="loss	loss_l	loss_x_l	loss_u_l	loss_high_l	loss_low_l	loss_r	loss_x_r	loss_u_r	loss_high_r	loss_low_r	lambda_l	lambda_r	contr	mask_ratio"
+
+train --runs "$SG_TMP/a" 2> "$SG_TMP/log_a" || { echo "ctt failed"; cat "$SG_TMP/log_a"; exit 1; }
+d="$SG_TMP/a/demo/12/ctt/seed0"
+for f in config.resolved log.tsv eval.tsv ckpt/last.safetensors result.json; do
+    [ -s "$d/$f" ] || { echo "missing $d/$f"; exit 1; }
+done
+[ "$(wc -l < "$d/log.tsv")" = 7 ] || { echo "log.tsv: expected a header and 6 rows"; cat "$d/log.tsv"; exit 1; }
+head -n 1 "$d/log.tsv" | grep -q "^iter	epoch	lr	$cols	images_per_s$" ||
+    { echo "log.tsv header"; head -n 1 "$d/log.tsv"; exit 1; }
+awk -F'\t' 'NR > 1 { for (i = 4; i <= NF; i++) if ($i !~ /^-?[0-9.e+-]+$/) { print "row " NR " column " i " = " $i; bad = 1 } }
+            END { exit bad }' "$d/log.tsv" || exit 1
+# some uniform weight above 0 (lambda_l, lambda_r: columns 15, 16)
+awk -F'\t' 'NR > 1 && ($15 > 0 || $16 > 0) { seen = 1 } END { exit !seen }' "$d/log.tsv" ||
+    { echo "every lambda 0: the cross-teacher terms never ran"; cat "$d/log.tsv"; exit 1; }
+# the students differ (R has its own initialisation): loss_x_l != loss_x_r at iteration 1
+awk -F'\t' 'NR == 2 && $6 == $11 { print "students L and R identical: " $0; exit 1 }' "$d/log.tsv" || exit 1
+grep -q "^\[ctt\]$" "$d/config.resolved" || { echo "config.resolved lacks [ctt]"; exit 1; }
+for part in '"ema/' '"student_r/' '"teacher_r/' '"bank/'; do
+    grep -a -q "$part" "$d/ckpt/last.safetensors" || { echo "the checkpoint lacks $part"; exit 1; }
+done
+
+# Kill after iteration 5 (checkpoint at 4) and resume: the same final checkpoint.
+set +e
+train --runs "$SG_TMP/b" --set debug.kill_at_iter=5 2> "$SG_TMP/log_k"
+rc=$?
+set -e
+[ $rc = 137 ] || { echo "expected death by SIGKILL (137), got $rc"; cat "$SG_TMP/log_k"; exit 1; }
+train --runs "$SG_TMP/b" --resume 2> "$SG_TMP/log_r" || { cat "$SG_TMP/log_r"; exit 1; }
+grep -q "resuming .* at iteration 4 of 6" "$SG_TMP/log_r" || { cat "$SG_TMP/log_r"; exit 1; }
+sg_ckpt_same "$d/ckpt/last.safetensors" "$SG_TMP/b/demo/12/ctt/seed0/ckpt/last.safetensors" ||
+    { echo "resumed checkpoint differs from the uninterrupted run's"; exit 1; }
+
+# Student R evaluated: another mIoU than L's on the same training.
+train --runs "$SG_TMP/c" --set ctt.eval_student=r --set train.iterations=3 2> "$SG_TMP/log_c" ||
+    { cat "$SG_TMP/log_c"; exit 1; }
+
+# Refused: options without an implementation, values out of range.
+if train --runs "$SG_TMP/e" --set ctt.color_jitter=true 2> "$SG_TMP/loge"; then
+    echo "color_jitter accepted"; exit 1
+fi
+grep -q "ctt.color_jitter" "$SG_TMP/loge" || { cat "$SG_TMP/loge"; exit 1; }
+if train --runs "$SG_TMP/e" --set ctt.conf_uniform=1.5 2> "$SG_TMP/loge"; then
+    echo "conf_uniform 1.5 accepted"; exit 1
+fi
+grep -q "ctt.conf_uniform" "$SG_TMP/loge" || { cat "$SG_TMP/loge"; exit 1; }
+exit 0

@@ -20,9 +20,15 @@
  *   blur        Pillow GaussianBlur(radius = sigma): three extended box blurs
  *               (libImaging/BoxBlur.c)
  *   normalise   torchvision ToTensor + Normalize in float32
+ *   intensity   DSSN's random-intensity chain (kunzhan/DSSN@efaee86:
+ *               voc/dataset/transform.py strong_img_aug): ImageOps.autocontrast
+ *               / equalize / posterize / solarize (per-channel tables),
+ *               ImageEnhance.Sharpness (3x3 SMOOTH filter, Image.blend), and
+ *               the colour ops and blur above
  * Checked against Pillow/torchvision outputs with fixed parameters in
  * tests/test_augment.c (fixture tests/data/augment.bin from
- * tests/ref/gen_augment.py).
+ * tests/ref/gen_augment.py) and, for the intensity chain, tests/test_intensity.c
+ * (tests/data/intensity.bin from tests/ref/gen_intensity.py).
  *
  * Randomness: every draw comes from the sg_rng the caller passes (the loader
  * keys it by (seed, SG_RNG_AUGMENT, epoch, sample)). Each step draws only what
@@ -38,6 +44,13 @@
  *            brightness, contrast, saturation, hue factors (4 uniforms)
  *          5 grayscale: u < gray_p
  *          6 blur: u < blur_p; only when applied: sigma
+ *          6b random-intensity chain, only when intensity_ops > 0: the count
+ *            (sg_rng_below(intensity_ops) + 1 when intensity_random_num), the
+ *            op ids (sg_rng_below(11) each), then per op in order: blur sigma
+ *            U(0.1, 2.0); contrast / brightness / color / sharpness factor
+ *            0.95 - 0.9 u; posterize bits 8 - max(1, ceil(4 u)); solarize
+ *            threshold 256 - max(1, ceil(255 u)); hue v = 0.5 u, then -v if
+ *            u' < 0.5; identity, autocontrast, equalize nothing
  *          7 CutMix box (sg_cutmix_box): u > p means no box; else the area,
  *            then per attempt: ratio, x = sg_rng_below(S), y = sg_rng_below(S)
  */
@@ -73,6 +86,12 @@ typedef struct sg_strong_config {
     float blur_p;           /* probability of the Gaussian blur */
     float blur_sigma_min;   /* sigma ~ U(min, max), Pillow radius = sigma */
     float blur_sigma_max;
+    /* DSSN's random-intensity chain after the blur (kunzhan/DSSN@efaee86:
+     * voc/dataset/transform.py strong_img_aug): up to intensity_ops ops
+     * (0: none, the UniMatch pipeline), a uniform count in 1..intensity_ops
+     * when intensity_random_num, else exactly intensity_ops. */
+    int intensity_ops;
+    bool intensity_random_num;
 } sg_strong_config;
 
 /* UniMatch's CutMix box (obtain_cutmix_box, dataset/transform.py). */
@@ -137,6 +156,12 @@ void sg_aug_hue(sg_image *img, float factor);          /* torchvision F_pil.adju
 void sg_aug_grayscale(sg_image *img);                  /* PIL "L", replicated to 3 channels */
 /* Pillow GaussianBlur(radius); c = 1 or 3; radius >= 0 (0: unchanged). */
 void sg_aug_gaussian_blur(sg_image *img, float radius);
+/* DSSN's random-intensity ops (Pillow 9.4; voc/dataset/transform.py img_aug_*): */
+void sg_aug_autocontrast(sg_image *img);               /* ImageOps.autocontrast, cutoff 0 */
+void sg_aug_equalize(sg_image *img);                   /* ImageOps.equalize */
+void sg_aug_posterize(sg_image *img, int bits);        /* ImageOps.posterize, 1..8 bits kept */
+void sg_aug_solarize(sg_image *img, int threshold);    /* ImageOps.solarize: v >= threshold -> 255 - v */
+void sg_aug_sharpness(sg_image *img, float factor);    /* ImageEnhance.Sharpness (SMOOTH filter, blend) */
 
 /* ---- drawn parameters and the pipelines ------------------------------------ */
 
@@ -149,6 +174,15 @@ typedef struct sg_weak_params {
 /* ColorJitter op ids, in torchvision's numbering. */
 enum { SG_JITTER_BRIGHTNESS = 0, SG_JITTER_CONTRAST = 1, SG_JITTER_SATURATION = 2, SG_JITTER_HUE = 3 };
 
+/* The random-intensity ops (get_augment_list(flag_using_wide=False)), drawn
+ * with replacement. */
+enum {
+    SG_INTENSITY_IDENTITY = 0, SG_INTENSITY_AUTOCONTRAST, SG_INTENSITY_EQUALIZE, SG_INTENSITY_BLUR,
+    SG_INTENSITY_CONTRAST, SG_INTENSITY_BRIGHTNESS, SG_INTENSITY_COLOR, SG_INTENSITY_SHARPNESS,
+    SG_INTENSITY_POSTERIZE, SG_INTENSITY_SOLARIZE, SG_INTENSITY_HUE, SG_INTENSITY_N_OPS
+};
+#define SG_INTENSITY_MAX 11   /* strong_img_aug: 1 <= num_augs <= 11 */
+
 typedef struct sg_strong_params {
     int jitter;             /* 1: ColorJitter applied */
     int order[4];           /* op ids in application order */
@@ -156,6 +190,9 @@ typedef struct sg_strong_params {
     int gray;               /* 1: RandomGrayscale applied */
     int blur;               /* 1: blur applied */
     float sigma;
+    int n_intensity;        /* random-intensity ops applied after the blur */
+    int intensity_op[SG_INTENSITY_MAX];   /* SG_INTENSITY_* */
+    float intensity_v[SG_INTENSITY_MAX];  /* sigma, factor, hue shift, bits or threshold */
 } sg_strong_params;
 
 /* A box [y, y+h) x [x, x+w); h = w = 0 is the empty box. */
@@ -171,9 +208,10 @@ void sg_aug_weak_draw(sg_weak_params *p, const sg_weak_config *cfg, int h, int w
 void sg_aug_weak_apply(sg_image *img_out, sg_image *mask_out, const sg_image *img, const sg_image *mask,
                        const sg_weak_params *p, const sg_weak_config *cfg, int mask_fill);
 
-/* Draws 4-6 for one strong view. */
+/* Draws 4-6b for one strong view. */
 void sg_aug_strong_draw(sg_strong_params *p, const sg_strong_config *cfg, sg_rng *rng);
-/* Jitter (ops in p->order), grayscale, blur, in place on a c = 3 image. */
+/* Jitter (ops in p->order), grayscale, blur, the random-intensity ops, in
+ * place on a c = 3 image. */
 void sg_aug_strong_apply(sg_image *img, const sg_strong_params *p);
 
 /* ---- mixing masks (mix.c) ------------------------------------------------- */

@@ -173,16 +173,22 @@ void sg_deeplab_free(sg_deeplab *m);
 
 /* Feature perturbation (UniMatch need_fp): Dropout2d(p) on c1 and on c4,
  * masks from sg_dropout2d(seed, stream_c1) and (seed, stream_c4). As in
- * UniMatch the dropout is applied in eval mode too (a fresh nn.Dropout2d). */
+ * UniMatch the dropout is applied in eval mode too (a fresh nn.Dropout2d).
+ * `second` adds DSSN's second perturbed copy
+ * (kunzhan/DSSN@efaee86:voc/model/semseg/deeplabv3plus2fp.py): independent
+ * masks (seed, stream2_c1) and (seed, stream2_c4) on the same c1 and c4. */
 typedef struct sg_deeplab_fp {
     float p;                  /* UniMatch: 0.5 */
     uint64_t seed;
     uint64_t stream_c1, stream_c4;
+    bool second;              /* false (UniMatch): one perturbed copy */
+    uint64_t stream2_c1, stream2_c4;
 } sg_deeplab_fp;
 
 typedef struct sg_deeplab_out {
     sg_tensor *logits;        /* (N, K, H, W): bilinear, align_corners=True, to the input size */
     sg_tensor *logits_fp;     /* (N, K, H, W) of the perturbed features; NULL without fp */
+    sg_tensor *logits_fp2;    /* (N, K, H, W) of the second perturbed copy; NULL without fp->second */
     sg_tensor *feats[4];      /* c1..c4 of the encoder */
     sg_tensor *feature;       /* (N, D, H1, W1) decoder feature before the classifier (clean) */
     /* (N, R + A, H1, W1) what the decoder classifies: cat(reduce(c1), upsampled
@@ -194,7 +200,9 @@ typedef struct sg_deeplab_out {
 
 /* x (N, 3, H, W). With fp, the decoder runs once on cat(clean, dropped)
  * along the batch (its BN sees both halves, as in UniMatch) and the
- * upsampled logits are split into logits and logits_fp. */
+ * upsampled logits are split into logits and logits_fp; with fp->second on
+ * cat(clean, dropped, dropped2) (its BN sees the three thirds, as in DSSN),
+ * the third part going to logits_fp2. */
 void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deeplab_fp *fp,
                         sg_deeplab_out *out);
 

@@ -110,7 +110,7 @@ typedef struct sg_semi_sup {
 sg_tensor *sg_semi_sup_apply(sg_ctx *ctx, const sg_semi_sup *sup, sg_tensor *logits,
                              const sg_tensor *labels);
 
-#define SG_SEMI_MAX_TERMS 8
+#define SG_SEMI_MAX_TERMS 10
 /* The loss terms of one step, for the log: names are static strings. */
 typedef struct sg_semi_terms {
     int n;
@@ -131,6 +131,10 @@ sg_tensor *sg_semi_predict(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, bool traini
 /* The feature-perturbation masks of iteration `it`: Dropout2d(p) with
  * streams sg_rng_stream(SG_RNG_DROPOUT, it, 0) (c1) and (.., it, 1) (c4). */
 sg_deeplab_fp sg_semi_fp(float p, uint64_t seed, long it);
+/* DSSN's two perturbed copies: the masks of sg_semi_fp (streams 0 and 1),
+ * then the second copy's from streams (dropout, it, 2) (c1) and (.., it, 3)
+ * (c4): a run's sg_run_stream(run, 0..3). */
+sg_deeplab_fp sg_semi_fp2(float p, uint64_t seed, long it);
 
 /* ---- U2PL (Haochen-Wang409/U2PL@ab3d2be; src/core/semi_u2pl.c) ------------------ */
 /* numpy.percentile(v, q) with the default linear interpolation (q in

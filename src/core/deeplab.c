@@ -12,10 +12,13 @@
  *   -> classifier 1x1 with bias (K) -> bilinear (align_corners=True) to (H, W).
  * No dropout in the head. The feature-perturbation branch (UniMatch
  * need_fp) decodes cat(c, Dropout2d(c)) along the batch for c1 and c4 and
- * splits the upsampled logits in two halves.
+ * splits the upsampled logits in two halves; DSSN's (kunzhan/DSSN@efaee86:
+ * voc/model/semseg/deeplabv3plus2fp.py) decodes cat(c, Dropout2d(c),
+ * Dropout2d(c)) with independent masks and splits in three.
  *
  * Covered by tests/test_model.c (logits, loss and every gradient against
- * tests/ref/gen_model.py; parameter and multiply-add counts).
+ * tests/ref/gen_model.py; parameter and multiply-add counts) and
+ * tests/test_dssn.c (the two perturbed copies, inside DSSN's step).
  */
 #include "semiseg/model.h"
 
@@ -113,8 +116,15 @@ void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deepl
     if (fp) {
         sg_tensor *d1 = sg_dropout2d(ctx, c1, fp->p, fp->seed, fp->stream_c1);
         sg_tensor *d4 = sg_dropout2d(ctx, c4, fp->p, fp->seed, fp->stream_c4);
-        c1 = sg_concat(ctx, (sg_tensor *const[]){c1, d1}, 2, 0);
-        c4 = sg_concat(ctx, (sg_tensor *const[]){c4, d4}, 2, 0);
+        if (fp->second) {
+            sg_tensor *e1 = sg_dropout2d(ctx, c1, fp->p, fp->seed, fp->stream2_c1);
+            sg_tensor *e4 = sg_dropout2d(ctx, c4, fp->p, fp->seed, fp->stream2_c4);
+            c1 = sg_concat(ctx, (sg_tensor *const[]){c1, d1, e1}, 3, 0);
+            c4 = sg_concat(ctx, (sg_tensor *const[]){c4, d4, e4}, 3, 0);
+        } else {
+            c1 = sg_concat(ctx, (sg_tensor *const[]){c1, d1}, 2, 0);
+            c4 = sg_concat(ctx, (sg_tensor *const[]){c4, d4}, 2, 0);
+        }
     }
     sg_tensor *cat;
     sg_tensor *feature = sg_decode_(ctx, m, c1, c4, &cat);
@@ -124,6 +134,7 @@ void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deepl
         const int n = x->shape[0];
         out->logits = sg_narrow(ctx, logits, 0, 0, n);
         out->logits_fp = sg_narrow(ctx, logits, 0, n, n);
+        if (fp->second) out->logits_fp2 = sg_narrow(ctx, logits, 0, 2 * n, n);
         out->feature = sg_narrow(ctx, feature, 0, 0, n);
         out->logits_lo = sg_narrow(ctx, lo, 0, 0, n);
         out->decoder_in = sg_narrow(ctx, cat, 0, 0, n);

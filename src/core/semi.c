@@ -202,6 +202,15 @@ sg_deeplab_fp sg_semi_fp(float p, uint64_t seed, long it)
                            .stream_c4 = sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)it, 1)};
 }
 
+sg_deeplab_fp sg_semi_fp2(float p, uint64_t seed, long it)
+{
+    sg_deeplab_fp fp = sg_semi_fp(p, seed, it);
+    fp.second = true;
+    fp.stream2_c1 = sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)it, 2);
+    fp.stream2_c4 = sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)it, 3);
+    return fp;
+}
+
 sg_tensor *sg_semi_sup_apply(sg_ctx *ctx, const sg_semi_sup *sup, sg_tensor *logits,
                              const sg_tensor *labels)
 {

@@ -68,6 +68,8 @@ int sg_augment_config_check(const sg_augment_config *cfg, sg_err *err)
         return sg_err_set(err, "augment: jitter strengths must be >= 0");
     if (!(s->hue >= 0 && s->hue <= 0.5f))
         return sg_err_set(err, "augment: hue %g must be in [0, 0.5] (torchvision)", s->hue);
+    if (s->intensity_ops < 0 || s->intensity_ops > SG_INTENSITY_MAX)
+        return sg_err_set(err, "augment: intensity_ops %d outside 0..%d", s->intensity_ops, SG_INTENSITY_MAX);
     if (!(s->blur_sigma_min >= 0 && s->blur_sigma_min <= s->blur_sigma_max))
         return sg_err_set(err, "augment: blur sigma range [%g, %g] invalid", s->blur_sigma_min,
                           s->blur_sigma_max);
@@ -390,6 +392,63 @@ void sg_aug_weak_apply(sg_image *img_out, sg_image *mask_out, const sg_image *im
 
 static float uniform_range_(sg_rng *rng, float lo, float hi) { return lo + (hi - lo) * sg_rng_uniform(rng); }
 
+/* DSSN's strong_img_aug (kunzhan/DSSN@efaee86:voc/dataset/transform.py):
+ * max_num = np.random.randint(1, high=n + 1) (or n); ops = random.choices(
+ * augment_list, k=max_num); each op then draws its own parameter. */
+static void intensity_draw_(sg_strong_params *p, const sg_strong_config *cfg, sg_rng *rng)
+{
+    p->n_intensity = cfg->intensity_random_num ? (int)sg_rng_below(rng, (uint32_t)cfg->intensity_ops) + 1
+                                               : cfg->intensity_ops;
+    for (int i = 0; i < p->n_intensity; i++)
+        p->intensity_op[i] = (int)sg_rng_below(rng, SG_INTENSITY_N_OPS);
+    for (int i = 0; i < p->n_intensity; i++) {
+        float v = 0.0f;
+        switch (p->intensity_op[i]) {
+        case SG_INTENSITY_BLUR: v = uniform_range_(rng, 0.1f, 2.0f); break;   /* np.random.uniform(0.1, 2.0) */
+        case SG_INTENSITY_CONTRAST:
+        case SG_INTENSITY_BRIGHTNESS:
+        case SG_INTENSITY_COLOR:
+        case SG_INTENSITY_SHARPNESS:
+            /* v = max_v - (max_v - min_v) * random.random(), scale [0.05, 0.95] */
+            v = 0.95f - 0.9f * sg_rng_uniform(rng);
+            break;
+        case SG_INTENSITY_POSTERIZE:
+            /* v = max(1, ceil((8 - 4) * random.random())); bits = 8 - v */
+            v = (float)(8 - (int)fmax(1.0, ceil(4.0 * sg_rng_uniform(rng))));
+            break;
+        case SG_INTENSITY_SOLARIZE:
+            /* v = max(1, ceil((256 - 1) * random.random())); threshold = 256 - v */
+            v = (float)(256 - (int)fmax(1.0, ceil(255.0 * sg_rng_uniform(rng))));
+            break;
+        case SG_INTENSITY_HUE:
+            /* v = 0.5 * random.random(); hue_factor = -v if np.random.random() < 0.5 else v */
+            v = 0.5f * sg_rng_uniform(rng);
+            if (sg_rng_uniform(rng) < 0.5f) v = -v;
+            break;
+        default: break;   /* identity, autocontrast, equalize */
+        }
+        p->intensity_v[i] = v;
+    }
+}
+
+static void intensity_apply_(sg_image *img, int op, float v)
+{
+    switch (op) {
+    case SG_INTENSITY_IDENTITY: break;
+    case SG_INTENSITY_AUTOCONTRAST: sg_aug_autocontrast(img); break;
+    case SG_INTENSITY_EQUALIZE: sg_aug_equalize(img); break;
+    case SG_INTENSITY_BLUR: sg_aug_gaussian_blur(img, v); break;
+    case SG_INTENSITY_CONTRAST: sg_aug_contrast(img, v); break;
+    case SG_INTENSITY_BRIGHTNESS: sg_aug_brightness(img, v); break;
+    case SG_INTENSITY_COLOR: sg_aug_saturation(img, v); break;
+    case SG_INTENSITY_SHARPNESS: sg_aug_sharpness(img, v); break;
+    case SG_INTENSITY_POSTERIZE: sg_aug_posterize(img, (int)v); break;
+    case SG_INTENSITY_SOLARIZE: sg_aug_solarize(img, (int)v); break;
+    case SG_INTENSITY_HUE: sg_aug_hue(img, v); break;
+    default: SG_CHECK(0, "sg_aug_strong_apply: bad random-intensity op %d", op);
+    }
+}
+
 void sg_aug_strong_draw(sg_strong_params *p, const sg_strong_config *cfg, sg_rng *rng)
 {
     memset(p, 0, sizeof *p);
@@ -413,6 +472,7 @@ void sg_aug_strong_draw(sg_strong_params *p, const sg_strong_config *cfg, sg_rng
     p->gray = sg_rng_uniform(rng) < cfg->gray_p;
     p->blur = sg_rng_uniform(rng) < cfg->blur_p;
     if (p->blur) p->sigma = uniform_range_(rng, cfg->blur_sigma_min, cfg->blur_sigma_max);
+    if (cfg->intensity_ops > 0) intensity_draw_(p, cfg, rng);
 }
 
 void sg_aug_strong_apply(sg_image *img, const sg_strong_params *p)
@@ -431,4 +491,5 @@ void sg_aug_strong_apply(sg_image *img, const sg_strong_params *p)
     }
     if (p->gray) sg_aug_grayscale(img);
     if (p->blur) sg_aug_gaussian_blur(img, p->sigma);
+    for (int i = 0; i < p->n_intensity; i++) intensity_apply_(img, p->intensity_op[i], p->intensity_v[i]);
 }

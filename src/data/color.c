@@ -10,11 +10,17 @@
  *              i.e. ITU-R 601 (0.299, 0.587, 0.114) in 16-bit fixed point, rounded
  *   blur       ImageFilter.GaussianBlur(radius): three extended box blurs per
  *              axis (libImaging/BoxBlur.c, Gwosdek et al., SSVM 2011)
+ *   DSSN's random-intensity ops (kunzhan/DSSN@efaee86:voc/dataset/transform.py):
+ *   autocontrast / equalize / posterize / solarize  ImageOps (per-channel
+ *              lookup tables from the histograms, Python integer arithmetic)
+ *   sharpness  ImageEnhance.Sharpness = Image.blend(image.filter(SMOOTH), img, f)
+ *              (libImaging/Filter.c ImagingFilter3x3, float sums, rounded)
  * Pillow computes in float (single) where its C source declares float, and in
  * double where it uses double literals; the types below follow it, which is
  * what makes the results identical (a compiler flag that fuses multiply-adds,
  * e.g. -mfma with -ffp-contract=fast, may move rare pixels by one level).
- * Covered by tests/test_augment.c against tests/data/augment.bin.
+ * Covered by tests/test_augment.c against tests/data/augment.bin and
+ * tests/test_intensity.c against tests/data/intensity.bin.
  */
 #include "semiseg/augment.h"
 
@@ -269,4 +275,141 @@ void sg_aug_gaussian_blur(sg_image *img, float sigma)
     }
     free(tmp);
     free(acc);
+}
+
+/* ---- DSSN's random-intensity ops (kunzhan/DSSN@efaee86:voc/dataset/transform.py
+ * img_aug_*): Pillow 9.4's ImageOps and ImageEnhance.Sharpness ---------------------- */
+
+/* image.point(lut) with one 256-entry table per channel (ImageOps._lut). */
+static void apply_luts_(sg_image *img, const uint8_t lut[3][256])
+{
+    const size_t n = (size_t)img->h * img->w;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *p = img->data + 3 * i;
+        for (int c = 0; c < 3; c++) p[c] = lut[c][p[c]];
+    }
+}
+
+/* image.histogram(): one 256-bin histogram per channel. */
+static void histogram_(const sg_image *img, long h[3][256])
+{
+    memset(h, 0, 3 * 256 * sizeof(long));
+    const size_t n = (size_t)img->h * img->w;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++) h[c][img->data[3 * i + c]]++;
+}
+
+void sg_aug_autocontrast(sg_image *img)
+{
+    check_rgb_(img, "sg_aug_autocontrast");
+    long h[3][256];
+    uint8_t lut[3][256];
+    histogram_(img, h);
+    for (int c = 0; c < 3; c++) {
+        /* the lowest and highest levels present; cutoff 0, no ignore */
+        int lo = 0, hi = 255;
+        while (lo < 255 && !h[c][lo]) lo++;
+        while (hi > 0 && !h[c][hi]) hi--;
+        if (hi <= lo) {
+            for (int v = 0; v < 256; v++) lut[c][v] = (uint8_t)v;
+            continue;
+        }
+        /* scale = 255.0 / (hi - lo); offset = -lo * scale; int(ix * scale + offset), clipped (doubles) */
+        const double scale = 255.0 / (hi - lo), offset = -lo * scale;
+        for (int v = 0; v < 256; v++) {
+            const int x = (int)(v * scale + offset);
+            lut[c][v] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
+        }
+    }
+    apply_luts_(img, (const uint8_t(*)[256])lut);
+}
+
+void sg_aug_equalize(sg_image *img)
+{
+    check_rgb_(img, "sg_aug_equalize");
+    long h[3][256];
+    uint8_t lut[3][256];
+    histogram_(img, h);
+    for (int c = 0; c < 3; c++) {
+        /* histo = the non-zero bins; step = (sum(histo) - histo[-1]) // 255 */
+        long total = 0, last = 0;
+        int nonzero = 0;
+        for (int v = 0; v < 256; v++)
+            if (h[c][v]) {
+                total += h[c][v];
+                last = h[c][v];
+                nonzero++;
+            }
+        const long step = nonzero <= 1 ? 0 : (total - last) / 255;
+        if (!step) {
+            for (int v = 0; v < 256; v++) lut[c][v] = (uint8_t)v;
+            continue;
+        }
+        /* n = step // 2; lut[i] = n // step; n += h[i] (point() clips to 255) */
+        long n = step / 2;
+        for (int v = 0; v < 256; v++) {
+            const long x = n / step;
+            lut[c][v] = (uint8_t)(x > 255 ? 255 : x);
+            n += h[c][v];
+        }
+    }
+    apply_luts_(img, (const uint8_t(*)[256])lut);
+}
+
+void sg_aug_posterize(sg_image *img, int bits)
+{
+    check_rgb_(img, "sg_aug_posterize");
+    SG_CHECK(bits >= 1 && bits <= 8, "sg_aug_posterize: bits %d outside 1..8", bits);
+    uint8_t lut[3][256];
+    const int mask = ~((1 << (8 - bits)) - 1);
+    for (int v = 0; v < 256; v++) lut[0][v] = lut[1][v] = lut[2][v] = (uint8_t)(v & mask);
+    apply_luts_(img, (const uint8_t(*)[256])lut);
+}
+
+void sg_aug_solarize(sg_image *img, int threshold)
+{
+    check_rgb_(img, "sg_aug_solarize");
+    uint8_t lut[3][256];
+    for (int v = 0; v < 256; v++) lut[0][v] = lut[1][v] = lut[2][v] = (uint8_t)(v < threshold ? v : 255 - v);
+    apply_luts_(img, (const uint8_t(*)[256])lut);
+}
+
+/* libImaging/Filter.c clip8: rounded, saturated. */
+static inline uint8_t filter_clip8_(float v)
+{
+    if (v <= 0.0f) return 0;
+    if (v >= 255.0f) return 255;
+    return (uint8_t)(v + 0.5f);
+}
+
+void sg_aug_sharpness(sg_image *img, float factor)
+{
+    check_rgb_(img, "sg_aug_sharpness");
+    const int H = img->h, W = img->w;
+    if (H < 3 || W < 3) return; /* ImagingFilter copies images smaller than the kernel */
+    /* degenerate = image.filter(ImageFilter.SMOOTH): 3x3 kernel (1 1 1, 1 5 1, 1 1 1),
+     * each weight divided by 13 in float (_imaging.c _filter), summed in float row by
+     * row from y + 1 to y - 1 (Filter.c ImagingFilter3x3); the border rows and
+     * columns are copied. */
+    const float k1 = 1.0f / 13.0f, k5 = 5.0f / 13.0f;
+    const size_t row = (size_t)W * 3;
+    uint8_t *deg = sg_xmalloc((size_t)H * row);
+    memcpy(deg, img->data, (size_t)H * row);
+    for (int y = 1; y < H - 1; y++) {
+        const uint8_t *up = img->data + (size_t)(y - 1) * row, *mid = up + row, *dn = mid + row;
+        for (int x = 1; x < W - 1; x++) {
+            for (int c = 0; c < 3; c++) {
+                const int i = x * 3 + c;
+                float ss = 0.0f;
+                ss += (float)dn[i - 3] * k1 + (float)dn[i] * k1 + (float)dn[i + 3] * k1;
+                ss += (float)mid[i - 3] * k1 + (float)mid[i] * k5 + (float)mid[i + 3] * k1;
+                ss += (float)up[i - 3] * k1 + (float)up[i] * k1 + (float)up[i + 3] * k1;
+                deg[(size_t)y * row + i] = filter_clip8_(ss);
+            }
+        }
+    }
+    /* ImageEnhance.Sharpness.enhance: Image.blend(degenerate, image, factor) */
+    const size_t n = (size_t)H * row;
+    for (size_t i = 0; i < n; i++) img->data[i] = blend_(deg[i], img->data[i], factor);
+    free(deg);
 }

@@ -46,7 +46,7 @@ static const char *const driver_keys_[] = {
 static const char *const strong_keys_[] = {
     "augment.jitter_p", "augment.brightness", "augment.contrast", "augment.saturation", "augment.hue",
     "augment.gray_p", "augment.blur_p", "augment.blur_sigma", "augment.cutmix_p", "augment.cutmix_area",
-    "augment.cutmix_ratio", NULL};
+    "augment.cutmix_ratio", "augment.intensity_ops", "augment.intensity_random_num", NULL};
 
 int sg_run_check_names(sg_run *run, sg_err *err)
 {
@@ -302,6 +302,12 @@ int sg_run_read_augment(sg_run *run, sg_err *err)
         TRY(sg_config_floats(c, "augment.blur_sigma", sig, 2, sig, err));
         s->blur_sigma_min = sig[0];
         s->blur_sigma_max = sig[1];
+        long nops = s->intensity_ops;
+        TRY(sg_config_int(c, "augment.intensity_ops", nops, 0, SG_INTENSITY_MAX, &nops, err));
+        s->intensity_ops = (int)nops;
+        bool rnum = true;
+        TRY(sg_config_bool(c, "augment.intensity_random_num", rnum, &rnum, err));
+        s->intensity_random_num = rnum;
         TRY(sg_config_float(c, "augment.cutmix_p", a->cutmix.p, 0, 1, &a->cutmix.p, err));
         float area[2] = {(float)a->cutmix.area_min, (float)a->cutmix.area_max};
         float ratio[2] = {(float)a->cutmix.ratio_min, (float)a->cutmix.ratio_max};

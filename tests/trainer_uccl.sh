@@ -8,8 +8,8 @@
 # released mix source (mix_source = same) is killed mid-way and resumed:
 # the final checkpoint equals the uninterrupted run's byte for byte (the
 # dropout masks, both loaders and the model are restored). The quirk
-# switches flipped train too, and differently; a bad switch value is
-# refused naming the key.
+# switches flipped train too, and differently; conf_thresh = 0 (Cityscapes)
+# gives SBU = 0; a bad switch value is refused naming the key.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 SG_NUM_THREADS=1; export SG_NUM_THREADS
@@ -51,6 +51,13 @@ sg_tiny_train uccl --runs "$SG_TMP/q" --set uccl.bn_passes=false --set uccl.igno
 if sg_ckpt_same "$d/ckpt/last.safetensors" "$SG_TMP/q/demo/12/uccl/seed0/ckpt/last.safetensors"; then
     echo "flipping the quirk switches changed nothing"; exit 1
 fi
+
+# Cityscapes' conf_thresh = 0: no pixel is uncertain (c <= 0), so SBU is 0
+# on every row while CKR is not.
+sg_tiny_train uccl --runs "$SG_TMP/c" --set uccl.conf_thresh=0 2> "$SG_TMP/log_c" ||
+    { echo "conf_thresh=0 failed"; cat "$SG_TMP/log_c"; exit 1; }
+awk -F'\t' 'NR > 1 && !($9 == 0 && $10 > 0) { print "conf_thresh 0, row " NR ": loss_sbu " $9 ", loss_ckr " $10; bad = 1 }
+            END { exit bad }' "$SG_TMP/c/demo/12/uccl/seed0/log.tsv" || exit 1
 
 # A bad switch value names the key.
 if sg_tiny_train uccl --runs "$SG_TMP/e" --set uccl.sbu_softmax=some 2> "$SG_TMP/log_e"; then

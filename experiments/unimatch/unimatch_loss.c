@@ -14,28 +14,35 @@
  */
 #include "unimatch_loss.h"
 
-sg_tensor *unimatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl,
-                         const sg_batch *mix, const unimatch_params *hp, const sg_deeplab_fp *fp,
-                         const sg_semi_sup *sup, sg_semi_terms *terms)
+void unimatch_mix(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl, const sg_batch *mix,
+                  unimatch_mixed *out)
 {
     sg_semi_check_batches(lab, unl, mix, "unimatch_loss");
     SG_CHECK(unl->img_s2 && unl->box2 && (!mix || mix->img_s2),
              "unimatch_loss: the unlabeled (and mix) batches need img_s2 and box2");
-    SG_CHECK(fp, "unimatch_loss: the feature perturbation needs its masks (sg_semi_fp)");
-    const int nl = lab->img->shape[0], nu = unl->img->shape[0];
     /* with torch.no_grad(): model.eval(); pred_u_w_mix = model(img_u_w_mix).detach()
      *     conf_u_w_mix = pred_u_w_mix.softmax(dim=1).max(dim=1)[0]
      *     mask_u_w_mix = pred_u_w_mix.argmax(dim=1)
      * (mix_source = roll: the partner's pseudo-label comes from the roll of
      * the weak one, below). */
-    sg_pseudo pm = {0};
-    if (mix) sg_semi_mix_pseudo(ctx, m, mix, &pm);
+    out->pm = (sg_pseudo){0};
+    if (mix) sg_semi_mix_pseudo(ctx, m, mix, &out->pm);
     /* img_u_s1[cutmix_box1.unsqueeze(1).expand(img_u_s1.shape) == 1] =
      *     img_u_s1_mix[cutmix_box1.unsqueeze(1).expand(img_u_s1.shape) == 1], and s2 alike */
-    sg_tensor *s1 = sg_semi_paste(ctx, unl->img_s1, mix ? mix->img_s1 : sg_semi_roll(ctx, unl->img_s1, 1),
-                                  unl->box1);
-    sg_tensor *s2 = sg_semi_paste(ctx, unl->img_s2, mix ? mix->img_s2 : sg_semi_roll(ctx, unl->img_s2, 1),
-                                  unl->box2);
+    out->s1 = sg_semi_paste(ctx, unl->img_s1, mix ? mix->img_s1 : sg_semi_roll(ctx, unl->img_s1, 1),
+                            unl->box1);
+    out->s2 = sg_semi_paste(ctx, unl->img_s2, mix ? mix->img_s2 : sg_semi_roll(ctx, unl->img_s2, 1),
+                            unl->box2);
+}
+
+sg_tensor *unimatch_train(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl,
+                          const sg_batch *mix, const unimatch_mixed *mx, const unimatch_params *hp,
+                          const sg_deeplab_fp *fp, const sg_semi_sup *sup, sg_deeplab_out *strong,
+                          sg_semi_terms *terms)
+{
+    SG_CHECK(fp, "unimatch_loss: the feature perturbation needs its masks (sg_semi_fp)");
+    const int nl = lab->img->shape[0], nu = unl->img->shape[0];
+    sg_pseudo pm = mx->pm;
     /* model.train()
      * preds, preds_fp = model(torch.cat((img_x, img_u_w)), True)
      * pred_x, pred_u_w = preds.split([num_lb, num_ulb]); pred_u_w_fp = preds_fp[num_lb:]
@@ -49,7 +56,8 @@ sg_tensor *unimatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const 
     sg_tensor *pred_fp = sg_narrow(ctx, o.logits_fp, 0, nl, nu);
     /* pred_u_s1, pred_u_s2 = model(torch.cat((img_u_s1, img_u_s2))).chunk(2) */
     sg_deeplab_out os;
-    sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){s1, s2}, 2, 0), NULL, &os);
+    sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){mx->s1, mx->s2}, 2, 0), NULL, &os);
+    if (strong) *strong = os;
     sg_tensor *pred_s1 = sg_narrow(ctx, os.logits, 0, 0, nu);
     sg_tensor *pred_s2 = sg_narrow(ctx, os.logits, 0, nu, nu);
 
@@ -89,4 +97,13 @@ sg_tensor *unimatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const 
      *     / (ignore_mask != 255).sum() */
     terms->mask_ratio = sg_semi_mask_ratio(&pw, hp->conf_thresh);
     return loss;
+}
+
+sg_tensor *unimatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl,
+                         const sg_batch *mix, const unimatch_params *hp, const sg_deeplab_fp *fp,
+                         const sg_semi_sup *sup, sg_semi_terms *terms)
+{
+    unimatch_mixed mx;
+    unimatch_mix(ctx, m, lab, unl, mix, &mx);
+    return unimatch_train(ctx, m, lab, unl, mix, &mx, hp, fp, sup, NULL, terms);
 }

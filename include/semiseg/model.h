@@ -194,6 +194,8 @@ typedef struct sg_deeplab_out {
     /* (N, R + A, H1, W1) what the decoder classifies: cat(reduce(c1), upsampled
      * ASPP), the fuse convs' input (clean); U2PL's representation head reads it. */
     sg_tensor *decoder_in;
+    sg_tensor *logits_lo;     /* (N, K, H1, W1) classifier output before the upsampling (clean):
+                               * UCCL's pre_logit (YUKEKEJAN/UCCL@804ce93:model/semseg/deeplabv3plus.py) */
 } sg_deeplab_out;
 
 /* x (N, 3, H, W). With fp, the decoder runs once on cat(clean, dropped)

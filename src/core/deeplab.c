@@ -128,19 +128,20 @@ void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deepl
     }
     sg_tensor *cat;
     sg_tensor *feature = sg_decode_(ctx, m, c1, c4, &cat);
-    sg_tensor *logits =
-        sg_conv2d(ctx, feature, m->cls_w, m->cls_b, sg_conv2d_params_make(1, 0, 1, 1));
-    logits = sg_resize_bilinear(ctx, logits, x->shape[2], x->shape[3], true);
+    sg_tensor *lo = sg_conv2d(ctx, feature, m->cls_w, m->cls_b, sg_conv2d_params_make(1, 0, 1, 1));
+    sg_tensor *logits = sg_resize_bilinear(ctx, lo, x->shape[2], x->shape[3], true);
     if (fp) {
         const int n = x->shape[0];
         out->logits = sg_narrow(ctx, logits, 0, 0, n);
         out->logits_fp = sg_narrow(ctx, logits, 0, n, n);
         if (fp->second) out->logits_fp2 = sg_narrow(ctx, logits, 0, 2 * n, n);
         out->feature = sg_narrow(ctx, feature, 0, 0, n);
+        out->logits_lo = sg_narrow(ctx, lo, 0, 0, n);
         out->decoder_in = sg_narrow(ctx, cat, 0, 0, n);
     } else {
         out->logits = logits;
         out->feature = feature;
+        out->logits_lo = lo;
         out->decoder_in = cat;
     }
 }

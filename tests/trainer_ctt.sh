@@ -56,6 +56,28 @@ sg_ckpt_same "$d/ckpt/last.safetensors" "$SG_TMP/b/demo/12/ctt/seed0/ckpt/last.s
 train --runs "$SG_TMP/c" --set ctt.eval_student=r --set train.iterations=3 2> "$SG_TMP/log_c" ||
     { cat "$SG_TMP/log_c"; exit 1; }
 
+# ctt.pretrained_r counts in config_hash by content (sg_run_hash_file_key):
+# the weights moved elsewhere give the same hash, one changed value another.
+# tests/data/resnet_tv.safetensors is a torchvision ResNet-18 of widths
+# 4-8-8-16 (tests/ref/gen_model.py).
+mkdir -p "$SG_TMP/w/moved"
+cp "$top_srcdir/tests/data/resnet_tv.safetensors" "$SG_TMP/w/r.safetensors"
+hash_of() { # RUNS WEIGHTS
+    train --runs "$1" --set train.iterations=2 --set model.widths=4,8,8,16 --set model.output_stride=16 \
+        --set ctt.pretrained_r="$2" \
+        2> "$1.log" || { cat "$1.log" >&2; exit 1; }
+    sed -n 's/^  "config_hash": "\(.*\)",$/\1/p' "$1/demo/12/ctt/seed0/result.json"
+}
+h1=$(hash_of "$SG_TMP/h1" "$SG_TMP/w/r.safetensors")
+mv "$SG_TMP/w/r.safetensors" "$SG_TMP/w/moved/r.safetensors"
+h2=$(hash_of "$SG_TMP/h2" "$SG_TMP/w/moved/r.safetensors")
+# The last 4 bytes are the last float of the last tensor: one weight changes.
+n=$(wc -c < "$SG_TMP/w/moved/r.safetensors")
+{ head -c $((n - 4)) "$SG_TMP/w/moved/r.safetensors"; printf '\000\000\200\077'; } > "$SG_TMP/w/r2.safetensors"
+h3=$(hash_of "$SG_TMP/h3" "$SG_TMP/w/r2.safetensors")
+[ -n "$h1" ] && [ "$h1" = "$h2" ] || { echo "pretrained_r moved: config_hash $h1 vs $h2"; exit 1; }
+[ "$h3" != "$h1" ] || { echo "pretrained_r with another weight: the same config_hash $h1"; exit 1; }
+
 # Refused: options without an implementation, values out of range.
 if train --runs "$SG_TMP/e" --set ctt.color_jitter=true 2> "$SG_TMP/loge"; then
     echo "color_jitter accepted"; exit 1

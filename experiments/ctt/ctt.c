@@ -93,6 +93,8 @@ static int ctt_init_(sg_run *run, void **state, sg_err *err)
     ctt_hp_ hp;
     const char *pretrained_r;
     if (ctt_read_(run, &hp, &pretrained_r, err)) return -1;
+    /* Its weights are part of the experiment by content, as model.pretrained's. */
+    sg_run_hash_file_key(run, "ctt.pretrained_r");
     ctt_state_ *s = sg_xcalloc(1, sizeof *s);
     *state = s;
     s->hp = hp;

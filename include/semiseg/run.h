@@ -167,6 +167,13 @@ sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask
  * steps opt itself (e.g. in after_step). Call from init; at most
  * SG_CKPT_MAX_EXTRA sets; prefix must be a string that outlives the run. */
 void sg_run_add_state(sg_run *run, const char *prefix, sg_param_set *set, sg_sgd *opt);
+/* A key of the method's section that names a weights file (CTT's
+ * ctt.pretrained_r): the experiment's identity (config_hash) counts the
+ * file's bytes instead of its path, as it does for model.pretrained, so a
+ * moved file is the same run and other weights at the same path are not.
+ * Call from init; at most SG_RUN_MAX_FILE_KEYS; key must outlive the run. */
+#define SG_RUN_MAX_FILE_KEYS 4
+void sg_run_hash_file_key(sg_run *run, const char *key);
 /* An SGD for a second network's set built like the driver's (the run's
  * momentum, weight decay and the two groups with train.lr_multi): step it
  * with sg_sgd_step(opt, set, run->lr) to follow the run's poly schedule. */

@@ -91,6 +91,16 @@ void sg_run_add_state(sg_run *run, const char *prefix, sg_param_set *set, sg_sgd
     p->extra[p->n_extra++] = (sg_ckpt_part){.prefix = prefix, .set = set, .opt = opt};
 }
 
+void sg_run_hash_file_key(sg_run *run, const char *key)
+{
+    sg_run_priv_ *p = run->priv;
+    SG_CHECK(!p->state_ok, "sg_run_hash_file_key: call it from the method's init");
+    SG_CHECK(key && strchr(key, '.') && p->n_file_keys < SG_RUN_MAX_FILE_KEYS,
+             "sg_run_hash_file_key: \"%s\" is not section.key, or more than %d keys", key ? key : "(null)",
+             SG_RUN_MAX_FILE_KEYS);
+    p->file_keys[p->n_file_keys++] = key;
+}
+
 void sg_run_sgd_init(const sg_run *run, const sg_param_set *set, sg_sgd *opt)
 {
     sg_sgd_init(opt, set, run->opt.n_groups, run->opt.momentum, run->opt.groups[0].weight_decay);
@@ -352,17 +362,24 @@ static int file_hash_(uint64_t *h, const char *path, sg_err *err)
  * with one line changed, or other weights, is not. */
 static int run_hash_(const sg_run *run, const char *pretrained, uint64_t *out, sg_err *err)
 {
-    static const char *const skip[] = {"run",          "output",           "debug",
-                                       "data.root",    "run.device",       "data.split",
-                                       "data.val",     "data.test",        "model.pretrained", "data.class_names",
-                                       "data.workers", "data.prefetch",    NULL};
+    enum { N_SKIP = 12 };
+    const char *skip[N_SKIP + SG_RUN_MAX_FILE_KEYS + 1] = {
+        "run",      "output",        "debug",         "data.root",        "run.device",   "data.split",
+        "data.val", "data.test",     "model.pretrained", "data.class_names", "data.workers", "data.prefetch"};
     const sg_run_priv_ *p = run->priv;
+    for (int i = 0; i < p->n_file_keys; i++) skip[N_SKIP + i] = p->file_keys[i];
     uint64_t h = sg_config_hash(run->cfg, skip);
     h = list_hash_(h, &p->split.labeled);
     h = list_hash_(h, &p->split.unlabeled);
     h = list_hash_(h, &p->val_list);
     if (p->test_list_ok) h = list_hash_(h, &p->test_list);
     if (pretrained[0] && file_hash_(&h, pretrained, err)) return -1;
+    for (int i = 0; i < p->n_file_keys; i++) {
+        const char *path;
+        if (sg_config_string(run->cfg, p->file_keys[i], "", &path, err)) return -1;
+        h = sg_fnv1a(h, p->file_keys[i]);
+        if (path[0] && file_hash_(&h, path, err)) return -1;
+    }
     *out = h;
     return 0;
 }

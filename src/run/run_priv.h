@@ -58,6 +58,8 @@ struct sg_run_priv_ {
     bool have_first;
     int lock_fd;              /* the run directory's lock (lock_dir_); -1: none */
     bool row_recorded;        /* results.csv holds this run's row already (row_recorded_) */
+    const char *file_keys[SG_RUN_MAX_FILE_KEYS]; /* sg_run_hash_file_key */
+    int n_file_keys;
     int n_extra;              /* the method's extra state (sg_run_add_state) */
     sg_ckpt_part extra[SG_CKPT_MAX_EXTRA];
 };

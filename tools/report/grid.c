@@ -32,7 +32,8 @@ void note(rep_ *r, const char *format, ...)
     r->notes[r->n_notes++] = s;
 }
 
-static const char *const known_methods_[] = {"supervised", "meanteacher", "cutmixseg", "fixmatch", "unimatch"};
+static const char *const known_methods_[] = {"supervised", "meanteacher", "cutmixseg", "fixmatch", "unimatch",
+                                             "u2pl",       "dssn",        "uccl",      "ctt"};
 
 static int method_rank_(const char *m)
 {

@@ -107,7 +107,7 @@ grep -q '0123456789ab' "$out/report.tex" || fail "report.tex lacks the git commi
 # the test values: here test final = val final + 10, test best = val best - 5.
 awk -F, -v OFS=, 'NR == 1 { print $0, "test_final_miou", "test_best_miou"; next }
                   { print $0, sprintf("%.4f", $7 + 10), sprintf("%.4f", $8 - 5) }' "$fx/results.csv" > "$SG_TMP/test.csv"
-"$bin/tools/sg-report" --results "$SG_TMP/test.csv" --runs "$runs" --out "$SG_TMP/ot" --no-pdf \
+"$bin/tools/sg-report" --results "$SG_TMP/test.csv" --runs "$runs" --out "$SG_TMP/ot" --no-pdf --qualitative 0 \
     --published "$fx/published.csv" 2> /dev/null || fail "sg-report on a results.csv with test values"
 has "$SG_TMP/ot/summary.csv" 'supervised,24,24,3,0,42.0000,2.0000,28.0000,2.0000,100.0000,250.0000,1.5000,1.5000,50,"Fixture source, not a paper",test'
 grep -q 'on the held-out test set' "$SG_TMP/ot/results.md" || fail "results.md does not say the numbers are on test"
@@ -122,9 +122,9 @@ grep -q 'mixed.csv:3: rows with and without a test set' "$SG_TMP/err_m.txt" || f
 # A sparse grid (--only): unimatch, named by --methods, never ran; without
 # --only its 6 cells are missing, with --only 96=supervised,fixmatch only the
 # 3 of protocol 24 (fixmatch/96 ran: a cell with data is always reported).
-"$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$SG_TMP/os1" --no-pdf \
+"$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$SG_TMP/os1" --no-pdf --qualitative 0 \
     --methods supervised,fixmatch,unimatch 2> /dev/null || fail "sg-report --methods"
-"$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$SG_TMP/os2" --no-pdf \
+"$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$SG_TMP/os2" --no-pdf --qualitative 0 \
     --methods supervised,fixmatch,unimatch --only 96=supervised,fixmatch 2> /dev/null || fail "sg-report --only"
 grep -q '^11 of 18 expected runs' "$SG_TMP/os1/results.md" || fail "full grid: $(grep 'expected runs' "$SG_TMP/os1/results.md")"
 grep -q '^11 of 15 expected runs' "$SG_TMP/os2/results.md" || fail "sparse grid: $(grep 'expected runs' "$SG_TMP/os2/results.md")"

@@ -10,10 +10,17 @@
  *   anchor / negative indices drawn from the same sg_rng streams on both
  *   sides, queues pre-filled with keys: every loss term and the kept-pixel
  *   ratio, every weight and BN statistic of the student (network and head)
- *   after the SGD step, the teacher after the parameter-only EMA (its BN
- *   statistics its own), and every queue after the update; once with the
- *   released code's quirks (the default) and once with all quirk switches
- *   on "paper";
+ *   after the SGD step, the teacher after its update (u2pl_teacher_start /
+ *   _update: parameters only, its BN statistics its own), and every queue
+ *   after the update; once with the released code's quirks (the default,
+ *   L_c's gradient / 4 as the all-reduce over 4 GPUs, after sup_only_epoch:
+ *   the EMA with k = iter - iters_per_epoch * sup_only_epoch) and once with
+ *   all quirk switches on "paper" (no division, in epoch sup_only_epoch: the
+ *   teacher takes the student's parameters before and after the step);
+ * - one supervised-only iteration (epoch < sup_only_epoch): L_sup, the
+ *   student after the SGD step (its head by weight decay alone), the
+ *   teacher's parameters untouched and its BN statistics moved by its
+ *   train-mode pass;
  * - the head alone (train mode with dropout masks, eval mode, statistics);
  * - sg_semi_percentile against numpy.percentile, sg_semi_u2pl_box against
  *   the script's draws.
@@ -44,8 +51,16 @@
  * STEP_TOL: each parameter's SGD update against the reference update, as a
  *   fraction of that tensor's largest reference update (a gradient
  *   comparison; test_model.c bounds gradients at 1e-3 of their maximum).
- *   A wrong weight (w_c 0.1), temperature or sampled anchor moves the
- *   representation head's update by far more.
+ *   A wrong weight (w_c 0.1, L_c's gradient not divided by 4), temperature
+ *   or sampled anchor moves the representation head's update by far more.
+ *   The teacher after its update is compared the same way, as a change from
+ *   its values before the update (the EMA with the wrong k, or the copy
+ *   epoch without the copy, is off by a sizeable fraction of it); the
+ *   supervised-only head's update is weight decay alone, lr x 10 x 1e-4 =
+ *   1e-5 of each value: about 20 times VALUE_RTOL, so a missing decay step
+ *   shows.
+ * Copies are exact: the teacher's parameters at the start of the copy
+ *   epoch, and before sup_only_epoch, are compared bit for bit.
  * BUF_TOL: BN running statistics, fraction of the tensor's maximum.
  * VALUE_RTOL: 4 float32 ulps of the value itself on top (test_semi.c).
  * HEAD_TOL: the head's output, relative to its largest value.
@@ -70,18 +85,22 @@ typedef struct {
     float lr, head_mult, wd;
     int warm, rep;
     u2pl_params hp;
-    int epoch, epochs;
+    long epoch, epochs, ipe;
     float ema_decay;
-    long ema_k;
     float cls_gain, cls1_shift;
     int cap[4];
+    long sup_only_epoch[3];   /* of the scenarios code, paper, sup */
+    int world[2];             /* contra_world_size of code, paper */
 } setup_;
+
+enum { CODE, PAPER, SUP };
+static const char *const scenario_[] = {"code", "paper", "sup"};
 
 static setup_ setup_from_(const sg_fixture *fx)
 {
     size_t n;
     const double *c = sg_fixture_doubles(fx, "config", &n);
-    SG_CHECK(n == 46, "config has %zu entries, expected 46 (regenerate with %s)", n, GEN);
+    SG_CHECK(n == 51, "config has %zu entries, expected 51 (regenerate with %s)", n, GEN);
     setup_ s = {0};
     s.cfg.backbone.depth = (int)c[0];
     for (int i = 0; i < 4; i++) s.cfg.backbone.widths[i] = (int)c[1 + i];
@@ -105,17 +124,20 @@ static setup_ setup_from_(const sg_fixture *fx)
     s.warm = (int)c[24];
     s.rep = (int)c[25];
     s.hp = (u2pl_params){.drop_percent = (float)c[26], .weight_u = 1, .cutmix = true, .contrastive = true,
-                         .weight_c = 1, .negative_high_entropy = true, .low_entropy_threshold = (float)c[27],
+                         .weight_c = 1, .contra_world_size = 1, .negative_high_entropy = true,
+                         .low_entropy_threshold = (float)c[27],
                          .temperature = (float)c[28], .rep_dropout = (float)c[29], .low_rank = (int)c[30],
                          .high_rank = (int)c[31], .delta_p = (float)c[32], .delta_n = (float)c[33],
                          .num_queries = (int)c[34], .num_negatives = (int)c[35]};
-    s.epoch = (int)c[36];
-    s.epochs = (int)c[37];
-    s.ema_decay = (float)c[38];
-    s.ema_k = (long)c[39];
+    s.epoch = (long)c[36];
+    s.epochs = (long)c[37];
+    s.ipe = (long)c[38];
+    s.ema_decay = (float)c[39];
     s.cls_gain = (float)c[40];
     s.cls1_shift = (float)c[41];
     for (int i = 0; i < 4; i++) s.cap[i] = (int)c[42 + i];
+    for (int i = 0; i < 3; i++) s.sup_only_epoch[i] = (long)c[46 + i];
+    for (int i = 0; i < 2; i++) s.world[i] = (int)c[49 + i];
     return s;
 }
 
@@ -161,21 +183,40 @@ static void net_free_(net_ *n)
     sg_param_set_free(&n->rset);
 }
 
-static float **snapshot_(const sg_param_set *ps)
-{
-    float **v = sg_xmalloc((size_t)(ps->n_params ? ps->n_params : 1) * sizeof *v);
-    for (int i = 0; i < ps->n_params; i++) {
-        size_t n = sg_numel(ps->params[i].t);
-        v[i] = sg_xmalloc(n * sizeof(float));
-        sg_tensor_read(ps->params[i].t, v[i]);
-    }
-    return v;
-}
-
 static void snapshot_free_(float **v, int n)
 {
     for (int i = 0; i < n; i++) free(v[i]);
     free(v);
+}
+
+/* Host copies of a set's parameters (buffers: its buffers). */
+static float **snapshot_of_(const sg_param_set *ps, bool buffers)
+{
+    const int n_t = buffers ? ps->n_buffers : ps->n_params;
+    float **v = sg_xmalloc((size_t)(n_t ? n_t : 1) * sizeof *v);
+    for (int i = 0; i < n_t; i++) {
+        const sg_tensor *t = buffers ? ps->buffers[i].t : ps->params[i].t;
+        v[i] = sg_xmalloc(sg_numel(t) * sizeof(float));
+        sg_tensor_read(t, v[i]);
+    }
+    return v;
+}
+
+static float **snapshot_(const sg_param_set *ps)
+{
+    return snapshot_of_(ps, false);
+}
+
+/* Whether a set's parameters (buffers: its buffers) hold exactly the values of v. */
+static bool equals_(const sg_param_set *ps, bool buffers, float **v)
+{
+    float **now = snapshot_of_(ps, buffers);
+    const int n_t = buffers ? ps->n_buffers : ps->n_params;
+    bool same = true;
+    for (int i = 0; i < n_t; i++)
+        same &= memcmp(now[i], v[i], sg_numel(buffers ? ps->buffers[i].t : ps->params[i].t) * sizeof(float)) == 0;
+    snapshot_free_(now, n_t);
+    return same;
 }
 
 /* got vs the record with atol = tol * max|ref - before| (before NULL: max|ref|). */
@@ -193,15 +234,15 @@ static int close_delta_(const sg_fixture *fx, const char *key, const sg_tensor *
     return ok;
 }
 
-/* Every parameter (as an update from `before`) and buffer of a set against
- * <mode>.param|buf.<pre><name> (or <mode>.teacher.<pre><name>). Returns the
- * number of tensors off. */
+/* Every parameter (as an update from `before`; before NULL: none) and
+ * buffer of a set against <mode>.param|buf.<pre><name> (or
+ * <mode>.teacher.<pre><name>). Returns the number of tensors off. */
 static int check_set_(const sg_fixture *fx, const char *mode, bool teacher, const char *pre, const sg_param_set *ps,
                       float **before, double f)
 {
     int bad = 0;
     char key[256];
-    for (int i = 0; i < ps->n_params; i++) {
+    for (int i = 0; before && i < ps->n_params; i++) {
         snprintf(key, sizeof key, "%s.%s.%s%s", mode, teacher ? "teacher" : "param", pre, ps->params[i].name);
         bad += !close_delta_(fx, key, ps->params[i].t, before[i], STEP_TOL * f);
     }
@@ -250,19 +291,94 @@ static void check_queue_(const sg_fixture *fx, const char *mode, const sg_class_
 }
 
 /* ---- one iteration ---------------------------------------------------------------------- */
-static void test_step(const sg_fixture *fx, const setup_ *s, bool paper, double f)
-{
-    const char *mode = paper ? "paper" : "code", *path = g_be->name;
+/* The fixed batch and the two networks as the script builds them ("paper"
+ * swaps the networks' seeds, see the script's STUDENT_SEEDS). */
+typedef struct {
     sg_ctx ctx;
-    sg_ctx_init_on(&ctx, g_be);
-    sg_tensor *x = sg_fixture_tensor(fx, "x", false), *y = sg_fixture_tensor(fx, "y", false);
-    sg_tensor *uw = sg_fixture_tensor(fx, "uw", false);
-    sg_tensor_move(x, g_be);
-    sg_tensor_move(y, g_be);
-    sg_tensor_move(uw, g_be);
+    sg_tensor *x, *y, *uw;
     net_ st, te;
-    make_(&st, s, s->seed_s, s->seed_rs, x, uw, &ctx);
-    make_(&te, s, s->seed_t, s->seed_rt, x, uw, &ctx);
+} world_;
+
+static void world_init_(world_ *w, const sg_fixture *fx, const setup_ *s, int sc)
+{
+    const bool swap = sc == PAPER;
+    sg_ctx_init_on(&w->ctx, g_be);
+    w->x = sg_fixture_tensor(fx, "x", false);
+    w->y = sg_fixture_tensor(fx, "y", false);
+    w->uw = sg_fixture_tensor(fx, "uw", false);
+    sg_tensor_move(w->x, g_be);
+    sg_tensor_move(w->y, g_be);
+    sg_tensor_move(w->uw, g_be);
+    make_(&w->st, s, swap ? s->seed_t : s->seed_s, swap ? s->seed_rt : s->seed_rs, w->x, w->uw, &w->ctx);
+    make_(&w->te, s, swap ? s->seed_s : s->seed_t, swap ? s->seed_rs : s->seed_rt, w->x, w->uw, &w->ctx);
+}
+
+static void world_free_(world_ *w)
+{
+    net_free_(&w->st);
+    net_free_(&w->te);
+    sg_tensor_free(w->x);
+    sg_tensor_free(w->y);
+    sg_tensor_free(w->uw);
+    sg_ctx_free(&w->ctx);
+}
+
+/* The script's draws for iteration IT. */
+static void draws_(const setup_ *s, sg_rng *mix, sg_rng *sample, u2pl_draws *d)
+{
+    sg_rng_init(mix, s->run_seed, stream_(s, 0));
+    sg_rng_init(sample, s->run_seed, stream_(s, 1));
+    *d = (u2pl_draws){.mix = mix, .sample = sample, .seed = s->run_seed,
+                      .drop_s = {stream_(s, 2), stream_(s, 3)}, .drop_t = {stream_(s, 4), stream_(s, 5)}};
+}
+
+/* train_semi.py's teacher schedule around a step, for both pairs of sets. */
+static void teacher_start_(world_ *w, const setup_ *s, long sup_only_epoch)
+{
+    u2pl_teacher_start(&w->te.m.params, &w->st.m.params, s->epoch, sup_only_epoch);
+    u2pl_teacher_start(&w->te.rset, &w->st.rset, s->epoch, sup_only_epoch);
+}
+
+static void teacher_update_(world_ *w, const setup_ *s, long sup_only_epoch)
+{
+    u2pl_teacher_update(&w->te.m.params, &w->st.m.params, s->it, s->ipe, s->epoch, sup_only_epoch, s->ema_decay);
+    u2pl_teacher_update(&w->te.rset, &w->st.rset, s->it, s->ipe, s->epoch, sup_only_epoch, s->ema_decay);
+}
+
+/* The loss terms against <mode>.terms (n_ref = 5: the kept ratio last; 4:
+ * none, the ratio must be NaN). */
+static void check_terms_(const sg_fixture *fx, const char *mode, const sg_semi_terms *terms)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s.terms", mode);
+    size_t nt;
+    const double *ref = sg_fixture_doubles(fx, key, &nt);
+    const char *path = g_be->name;
+    if (!tap_ok(terms->n == 4 && (nt == 4 || nt == 5), "%s %s: 4 terms", mode, path)) return;
+    int ok = 1;
+    for (int i = 0; i < terms->n; i++)
+        if (fabs(terms->value[i] - ref[i]) > TERM_TOL * fmax(1.0, fabs(ref[i]))) {
+            tap_diag("%s %s = %.9g, PyTorch %.9g", mode, terms->name[i], terms->value[i], ref[i]);
+            ok = 0;
+        }
+    tap_ok(ok, "%s %s: loss, loss_x, loss_u, loss_c match PyTorch (%.6f %.6f %.6f %.6f)", mode, path,
+           terms->value[0], terms->value[1], terms->value[2], terms->value[3]);
+    if (nt == 5)
+        tap_ok(fabs(terms->mask_ratio - ref[4]) <= RATIO_TOL, "%s %s: kept ratio %.6f (PyTorch %.6f)", mode, path,
+               terms->mask_ratio, ref[4]);
+    else
+        tap_ok(isnan(terms->mask_ratio), "%s %s: no kept ratio", mode, path);
+}
+
+/* One semi-supervised iteration: sc = CODE (after sup_only_epoch: the EMA
+ * teacher) or PAPER (in sup_only_epoch: the teacher takes the student's
+ * parameters). */
+static void test_step(const sg_fixture *fx, const setup_ *s, int sc, double f)
+{
+    const char *mode = scenario_[sc], *path = g_be->name;
+    const bool paper = sc == PAPER;
+    world_ w;
+    world_init_(&w, fx, s, sc);
     /* The queues, pre-filled as the script's. */
     sg_param_set qset;
     sg_param_set_init(&qset);
@@ -280,67 +396,92 @@ static void test_step(const sg_fixture *fx, const setup_ *s, bool paper, double 
         at += k;
         free(r);
     }
-    float **bm = snapshot_(&st.m.params), **br = snapshot_(&st.rset);
-    float **tm = snapshot_(&te.m.params), **tr = snapshot_(&te.rset);
+    float **tb = snapshot_of_(&w.te.m.params, true), **trb = snapshot_of_(&w.te.rset, true);
+    teacher_start_(&w, s, s->sup_only_epoch[sc]);
+    if (paper) {
+        float **sm = snapshot_(&w.st.m.params), **sr = snapshot_(&w.st.rset);
+        tap_ok(equals_(&w.te.m.params, false, sm) && equals_(&w.te.rset, false, sr) &&
+                   equals_(&w.te.m.params, true, tb) && equals_(&w.te.rset, true, trb),
+               "%s %s: in epoch sup_only_epoch the teacher starts with the student's parameters and its own "
+               "BN statistics",
+               mode, path);
+        snapshot_free_(sm, w.st.m.params.n_params);
+        snapshot_free_(sr, w.st.rset.n_params);
+    }
+    snapshot_free_(tb, w.te.m.params.n_buffers);
+    snapshot_free_(trb, w.te.rset.n_buffers);
+    float **bm = snapshot_(&w.st.m.params), **br = snapshot_(&w.st.rset);
+    float **tm = snapshot_(&w.te.m.params), **tr = snapshot_(&w.te.rset);
 
     u2pl_params hp = s->hp;
     hp.unsup_norm = paper ? U2PL_NORM_PAPER : U2PL_NORM_CODE;
     hp.quirk_onehot = hp.quirk_negative_mask = hp.quirk_class_index = !paper;
+    hp.contra_world_size = s->world[sc];
     sg_rng mix, sample;
-    sg_rng_init(&mix, s->run_seed, stream_(s, 0));
-    sg_rng_init(&sample, s->run_seed, stream_(s, 1));
-    const u2pl_draws d = {.mix = &mix, .sample = &sample, .seed = s->run_seed,
-                          .drop_s = {stream_(s, 2), stream_(s, 3)}, .drop_t = {stream_(s, 4), stream_(s, 5)}};
-    const u2pl_nets nets = {&st.m, &te.m, &st.head, &te.head};
-    sg_batch lab = {.n = x->shape[0], .img = x, .mask = y}, unl = {.n = uw->shape[0], .img = uw};
+    u2pl_draws d;
+    draws_(s, &mix, &sample, &d);
+    const u2pl_nets nets = {&w.st.m, &w.te.m, &w.st.head, &w.te.head};
+    sg_batch lab = {.n = w.x->shape[0], .img = w.x, .mask = w.y}, unl = {.n = w.uw->shape[0], .img = w.uw};
     sg_semi_terms terms;
-    sg_tensor *loss = u2pl_loss(&ctx, &nets, &q, &lab, &unl, &hp, (double)s->epoch / (double)s->epochs, false, &d,
-                                NULL, &terms);
-
-    char key[64];
-    snprintf(key, sizeof key, "%s.terms", mode);
-    size_t nt;
-    const double *ref = sg_fixture_doubles(fx, key, &nt);
-    if (tap_ok((int)nt == terms.n + 1 && terms.n == 4, "%s %s: 4 terms + the kept ratio", mode, path)) {
-        int ok = 1;
-        for (int i = 0; i < terms.n; i++)
-            if (fabs(terms.value[i] - ref[i]) > TERM_TOL * fmax(1.0, fabs(ref[i]))) {
-                tap_diag("%s %s = %.9g, PyTorch %.9g", mode, terms.name[i], terms.value[i], ref[i]);
-                ok = 0;
-            }
-        tap_ok(ok, "%s %s: loss, loss_x, loss_u, loss_c match PyTorch (%.6f %.6f %.6f %.6f)", mode, path,
-               terms.value[0], terms.value[1], terms.value[2], terms.value[3]);
-        tap_ok(fabs(terms.mask_ratio - ref[4]) <= RATIO_TOL, "%s %s: kept ratio %.6f (PyTorch %.6f)", mode, path,
-               terms.mask_ratio, ref[4]);
-    }
+    sg_tensor *loss = u2pl_loss(&w.ctx, &nets, &q, &lab, &unl, &hp, (double)s->epoch / (double)s->epochs, false,
+                                &d, NULL, &terms);
+    check_terms_(fx, mode, &terms);
     check_queue_(fx, mode, &q, path);
 
-    sg_backward(&ctx, loss);
-    sgd_(&st.m.params, s);
-    sgd_(&st.rset, s);   /* the head is in group 1, as the trainer builds it */
-    /* The teacher: parameters only (a view of each set without its buffers). */
-    const float decay = sg_semi_ema_decay(s->ema_k, s->ema_decay);
-    sg_param_set tv = te.m.params, sv = st.m.params, trv = te.rset, srv = st.rset;
-    tv.n_buffers = sv.n_buffers = trv.n_buffers = srv.n_buffers = 0;
-    sg_ema_update(&tv, &sv, decay, false);
-    sg_ema_update(&trv, &srv, decay, false);
-    int bad = check_set_(fx, mode, false, "", &st.m.params, bm, f) + check_set_(fx, mode, false, "", &st.rset, br, f);
+    sg_backward(&w.ctx, loss);
+    sgd_(&w.st.m.params, s);
+    sgd_(&w.st.rset, s);   /* the head is in group 1, as the trainer builds it */
+    teacher_update_(&w, s, s->sup_only_epoch[sc]);
+    int bad = check_set_(fx, mode, false, "", &w.st.m.params, bm, f) +
+              check_set_(fx, mode, false, "", &w.st.rset, br, f);
     tap_ok(bad == 0, "%s %s: student network and head after the SGD step (%d tensors off)", mode, path, bad);
-    bad = check_set_(fx, mode, true, "", &te.m.params, tm, f) + check_set_(fx, mode, true, "", &te.rset, tr, f);
-    tap_ok(bad == 0, "%s %s: teacher after the parameter-only EMA, its own BN statistics (%d off)", mode, path,
-           bad);
+    bad = check_set_(fx, mode, true, "", &w.te.m.params, tm, f) + check_set_(fx, mode, true, "", &w.te.rset, tr, f);
+    tap_ok(bad == 0, "%s %s: teacher after %s, its own BN statistics (%d off)", mode, path,
+           paper ? "the copy epoch's update" : "the parameter-only EMA", bad);
 
-    snapshot_free_(bm, st.m.params.n_params);
-    snapshot_free_(br, st.rset.n_params);
-    snapshot_free_(tm, te.m.params.n_params);
-    snapshot_free_(tr, te.rset.n_params);
-    net_free_(&st);
-    net_free_(&te);
+    snapshot_free_(bm, w.st.m.params.n_params);
+    snapshot_free_(br, w.st.rset.n_params);
+    snapshot_free_(tm, w.te.m.params.n_params);
+    snapshot_free_(tr, w.te.rset.n_params);
     sg_param_set_free(&qset);
-    sg_tensor_free(x);
-    sg_tensor_free(y);
-    sg_tensor_free(uw);
-    sg_ctx_free(&ctx);
+    world_free_(&w);
+}
+
+/* One supervised-only iteration (epoch < sup_only_epoch). */
+static void test_sup(const sg_fixture *fx, const setup_ *s, double f)
+{
+    const char *mode = scenario_[SUP], *path = g_be->name;
+    world_ w;
+    world_init_(&w, fx, s, SUP);
+    float **bm = snapshot_(&w.st.m.params), **br = snapshot_(&w.st.rset);
+    float **tm = snapshot_(&w.te.m.params), **tr = snapshot_(&w.te.rset);
+    teacher_start_(&w, s, s->sup_only_epoch[SUP]);
+    sg_rng mix, sample;
+    u2pl_draws d;
+    draws_(s, &mix, &sample, &d);
+    const u2pl_nets nets = {&w.st.m, &w.te.m, &w.st.head, &w.te.head};
+    sg_batch lab = {.n = w.x->shape[0], .img = w.x, .mask = w.y}, unl = {.n = w.uw->shape[0], .img = w.uw};
+    sg_semi_terms terms;
+    sg_tensor *loss = u2pl_loss(&w.ctx, &nets, NULL, &lab, &unl, &s->hp, (double)s->epoch / (double)s->epochs,
+                                true, &d, NULL, &terms);
+    check_terms_(fx, mode, &terms);
+    sg_backward(&w.ctx, loss);
+    sgd_(&w.st.m.params, s);
+    sgd_(&w.st.rset, s);
+    teacher_update_(&w, s, s->sup_only_epoch[SUP]);
+    int bad = check_set_(fx, mode, false, "", &w.st.m.params, bm, f) +
+              check_set_(fx, mode, false, "", &w.st.rset, br, f);
+    tap_ok(bad == 0, "%s %s: student network and head (weight decay alone) after the SGD step (%d tensors off)",
+           mode, path, bad);
+    tap_ok(equals_(&w.te.m.params, false, tm) && equals_(&w.te.rset, false, tr),
+           "%s %s: before sup_only_epoch the teacher's parameters are untouched", mode, path);
+    bad = check_set_(fx, mode, true, "", &w.te.m.params, NULL, f) + check_set_(fx, mode, true, "", &w.te.rset, NULL, f);
+    tap_ok(bad == 0, "%s %s: the teacher's BN statistics after its train-mode pass on x (%d off)", mode, path, bad);
+    snapshot_free_(bm, w.st.m.params.n_params);
+    snapshot_free_(br, w.st.rset.n_params);
+    snapshot_free_(tm, w.te.m.params.n_params);
+    snapshot_free_(tr, w.te.rset.n_params);
+    world_free_(&w);
 }
 
 /* ---- primitives ------------------------------------------------------------------------- */
@@ -435,11 +576,13 @@ int main(void)
     g_be = sg_backend_cpu_reference();
     test_percentile_boxes(fx, &s);
     test_head(fx, &s);
-    test_step(fx, &s, false, 1.0);
-    test_step(fx, &s, true, 1.0);
+    test_step(fx, &s, CODE, 1.0);
+    test_step(fx, &s, PAPER, 1.0);
+    test_sup(fx, &s, 1.0);
     if (sg_backend_cpu_dnnl() != NULL) {
         g_be = sg_backend_cpu_dnnl();
-        test_step(fx, &s, false, FAST_FACTOR);
+        test_step(fx, &s, CODE, FAST_FACTOR);
+        test_sup(fx, &s, FAST_FACTOR);
     }
     sg_fixture_close(fx);
     return tap_done();

@@ -14,7 +14,7 @@
 #    (student, teacher, heads, queues, momentum);
 #  - stopped by SIGTERM at the last iteration and resumed (no step left):
 #    the final evaluation is the teacher's, as the uninterrupted run's;
-#  - the auxiliary head is refused by name.
+#  - the auxiliary head and a contra_world_size below 1 are refused by name.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 SG_NUM_THREADS=1; export SG_NUM_THREADS
@@ -78,4 +78,8 @@ if train --runs "$SG_TMP/e" --set u2pl.aux_loss_weight=0.4 2> "$SG_TMP/loge"; th
     echo "aux_loss_weight 0.4 accepted"; exit 1
 fi
 grep -q "u2pl.aux_loss_weight" "$SG_TMP/loge" || { cat "$SG_TMP/loge"; exit 1; }
+if train --runs "$SG_TMP/w" --set u2pl.contra_world_size=0 2> "$SG_TMP/logw"; then
+    echo "contra_world_size 0 accepted"; exit 1
+fi
+grep -q "u2pl.contra_world_size" "$SG_TMP/logw" || { cat "$SG_TMP/logw"; exit 1; }
 exit 0

@@ -13,7 +13,8 @@
  *     BN statistics are its own, from its train-mode passes); supervised
  *     only for the first sup_only_epoch epochs, equal to the student during
  *     epoch sup_only_epoch, then d = min(1 - 1/(k + 1), ema_decay) with k the
- *     step count since that epoch began;
+ *     step count since that epoch began (u2pl_teacher_start / _update in
+ *     u2pl_loss.c);
  *   - the representation heads of student and teacher (proj_head.h), in sets
  *     of their own: the driver's SGD was built for run->model before this
  *     init, so the student's head (group 1, the head group) has its own SGD
@@ -58,7 +59,7 @@ static int u2pl_read_(sg_config *c, u2pl_state_ *s, int *rep_dim, long *queue_si
     static const char *const augs[] = {"cutmix", "none", NULL};
     u2pl_params *p = &s->loss;
     int aug, norm, q_onehot, q_neg, q_idx;
-    long low_rank, high_rank, nq, nn, dim;
+    long low_rank, high_rank, nq, nn, dim, world;
     float aux;
     if (sg_config_int(c, "u2pl.sup_only_epoch", 1, 0, 65535, &s->sup_only_epoch, err) ||
         sg_config_float(c, "u2pl.ema_decay", 0.99f, 0, 1, &s->ema_decay, err) ||
@@ -67,6 +68,7 @@ static int u2pl_read_(sg_config *c, u2pl_state_ *s, int *rep_dim, long *queue_si
         sg_config_choice(c, "u2pl.apply_aug", "cutmix", augs, &aug, err) ||
         sg_config_bool(c, "u2pl.contrastive", true, &p->contrastive, err) ||
         sg_config_float(c, "u2pl.contra_weight", 1, 0, 1e6f, &p->weight_c, err) ||
+        sg_config_int(c, "u2pl.contra_world_size", 4, 1, 1024, &world, err) ||
         sg_config_bool(c, "u2pl.negative_high_entropy", true, &p->negative_high_entropy, err) ||
         sg_config_int(c, "u2pl.low_rank", 3, 1, 256, &low_rank, err) ||
         sg_config_int(c, "u2pl.high_rank", 20, 1, 256, &high_rank, err) ||
@@ -97,6 +99,7 @@ static int u2pl_read_(sg_config *c, u2pl_state_ *s, int *rep_dim, long *queue_si
     p->high_rank = (int)high_rank;
     p->num_queries = (int)nq;
     p->num_negatives = (int)nn;
+    p->contra_world_size = (int)world;
     p->unsup_norm = (u2pl_unsup_norm)norm;
     p->quirk_onehot = q_onehot == 0;
     p->quirk_negative_mask = q_neg == 0;
@@ -140,24 +143,6 @@ static int u2pl_init_(sg_run *run, void **state, sg_err *err)
     return 0;
 }
 
-/* The parameters of a set without its buffers: the teacher's BN
- * statistics are its own (train_semi.py copies and averages
- * model.parameters() only). A view, not a copy. */
-static sg_param_set params_only_(const sg_param_set *s)
-{
-    sg_param_set v = *s;
-    v.n_buffers = 0;
-    return v;
-}
-
-static void teacher_copy_(u2pl_state_ *s, sg_run *run)
-{
-    sg_param_set t = params_only_(&s->teacher.params), m = params_only_(&run->model.params);
-    sg_param_set rt = params_only_(&s->rep_t_set), rm = params_only_(&s->rep_s_set);
-    sg_param_set_copy(&t, &m);
-    sg_param_set_copy(&rt, &rm);
-}
-
 static int u2pl_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batch *unl, sg_losses *out,
                       sg_err *err)
 {
@@ -168,8 +153,8 @@ static int u2pl_step_(sg_run *run, void *state, const sg_batch *lab, const sg_ba
      * are overwritten in epoch sup_only_epoch before they are used. */
     if (run->iter == 0) sg_param_set_copy(&s->rep_t_set, &s->rep_s_set);
     sg_semi_teacher_start(&s->teacher, run);
-    /* if epoch == sup_only_epoch: t_params.data = s_params.data */
-    if (run->epoch == s->sup_only_epoch) teacher_copy_(s, run);
+    u2pl_teacher_start(&s->teacher.params, &run->model.params, run->epoch, s->sup_only_epoch);
+    u2pl_teacher_start(&s->rep_t_set, &s->rep_s_set, run->epoch, s->sup_only_epoch);
     sg_param_zero_grad(&s->rep_s_set);
     sg_rng mix, sample;
     sg_run_rng(run, 0, &mix);
@@ -191,24 +176,16 @@ static int u2pl_step_(sg_run *run, void *state, const sg_batch *lab, const sg_ba
 }
 
 /* After the driver's SGD step of run->model: the head's step, then the
- * teacher: = the student in epoch sup_only_epoch (train_semi.py's teacher
- * shares the student's tensors then), else
- *     d = min(1 - 1/(i_iter - iters_per_epoch sup_only_epoch + 1), ema_decay)
- *     t = d t + (1 - d) s                  on the parameters only. */
+ * teacher's schedule (u2pl_teacher_update: the student's parameters in
+ * epoch sup_only_epoch, the parameter-only EMA afterwards). */
 static void u2pl_after_step_(sg_run *run, void *state)
 {
     u2pl_state_ *s = state;
     sg_sgd_step(&s->rep_opt, &s->rep_s_set, run->lr);
-    if (run->epoch < s->sup_only_epoch) return;
-    if (run->epoch == s->sup_only_epoch) {
-        teacher_copy_(s, run);
-        return;
-    }
-    const float d = sg_semi_ema_decay(run->iter - run->iters_per_epoch * s->sup_only_epoch, s->ema_decay);
-    sg_param_set t = params_only_(&s->teacher.params), m = params_only_(&run->model.params);
-    sg_param_set rt = params_only_(&s->rep_t_set), rm = params_only_(&s->rep_s_set);
-    sg_ema_update(&t, &m, d, false);
-    sg_ema_update(&rt, &rm, d, false);
+    u2pl_teacher_update(&s->teacher.params, &run->model.params, run->iter, run->iters_per_epoch, run->epoch,
+                        s->sup_only_epoch, s->ema_decay);
+    u2pl_teacher_update(&s->rep_t_set, &s->rep_s_set, run->iter, run->iters_per_epoch, run->epoch,
+                        s->sup_only_epoch, s->ema_decay);
 }
 
 static sg_deeplab *u2pl_eval_model_(sg_run *run, void *state)

@@ -10,10 +10,11 @@
  * B = the unlabeled batch size, (H, W) the crop.
  *
  * Each network is a DeepLabV3+ (model.h) plus U2PL's representation head
- * (proj_head.h) on the decoder's input, decoder_in. The trainer (u2pl.c)
- * adds backward, the SGD steps and the teacher update. Covered by
- * tests/test_u2pl.c (one iteration against tests/ref/gen_u2pl.py) and
- * tests/trainer_u2pl.sh.
+ * (proj_head.h) on the decoder's input, decoder_in. Also the teacher's
+ * schedule (u2pl_teacher_start / _update: train_semi.py's copy epoch and
+ * EMA). The trainer (u2pl.c) adds backward, the SGD steps and calls the
+ * schedule. Covered by tests/test_u2pl.c (iterations of each teacher phase
+ * against tests/ref/gen_u2pl.py) and tests/trainer_u2pl.sh.
  */
 #include "u2pl_loss.h"
 
@@ -46,6 +47,63 @@ static float *entropy_(sg_ctx *ctx, sg_tensor *logits)
     float *h = sg_xmalloc(sg_numel(e) * sizeof *h);
     sg_tensor_read(e, h);
     return h;
+}
+
+/* A scalar constant (no gradient) shaped like `like`. */
+static sg_tensor *constant_(sg_ctx *ctx, const sg_tensor *like, float v)
+{
+    sg_tensor *t = sg_tensor_like(ctx, like);
+    float *host = sg_ctx_stage(ctx, t);
+    host[0] = v;
+    sg_ctx_stage_done(ctx, t, host);
+    return t;
+}
+
+/* The contrastive term as train_semi.py adds it on each of its W GPUs:
+ *     dist.all_reduce(contra_loss)
+ *     contra_loss = contra_loss / world_size * loss_weight
+ * all_reduce sums the W processes' values in place, unseen by autograd:
+ * the value becomes their mean (here: this batch's L_c) times the weight,
+ * while the gradient is that of L_c / W times the weight, which DDP then
+ * averages over the GPUs like every other term's. Built as
+ * v + (g - value(g)), g = (w / W) L_c, with v = w L_c (sg_scale's float
+ * product, taken on the host) and value(g) held as constants: the bracket
+ * is exactly 0 and carries g's gradient. */
+static sg_tensor *all_reduced_(sg_ctx *ctx, sg_tensor *lc, float weight, int world)
+{
+    if (world == 1) return sg_scale(ctx, lc, weight);
+    const float v = weight * sg_tensor_item(lc);
+    sg_tensor *g = sg_scale(ctx, lc, weight / (float)world);
+    return sg_add(ctx, constant_(ctx, g, v), sg_sub(ctx, g, constant_(ctx, g, sg_tensor_item(g))));
+}
+
+/* The parameters of a set without its buffers (a view, not a copy). */
+static sg_param_set params_only_(const sg_param_set *s)
+{
+    sg_param_set v = *s;
+    v.n_buffers = 0;
+    return v;
+}
+
+void u2pl_teacher_start(sg_param_set *teacher, const sg_param_set *student, long epoch, long sup_only_epoch)
+{
+    /* if epoch == sup_only_epoch: t_params.data = s_params.data */
+    if (epoch != sup_only_epoch) return;
+    sg_param_set t = params_only_(teacher), s = params_only_(student);
+    sg_param_set_copy(&t, &s);
+}
+
+void u2pl_teacher_update(sg_param_set *teacher, const sg_param_set *student, long iter, long iters_per_epoch,
+                         long epoch, long sup_only_epoch, float ema_decay)
+{
+    /* if epoch >= sup_only_epoch:
+     *     ema_decay = min(1 - 1 / (i_iter - len(loader_l) * sup_only_epoch + 1), ema_decay_origin)
+     *     t_params.data = ema_decay * t_params.data + (1 - ema_decay) * s_params.data
+     * In epoch sup_only_epoch t_params.data IS s_params.data, already stepped. */
+    if (epoch < sup_only_epoch) return;
+    sg_param_set t = params_only_(teacher), s = params_only_(student);
+    if (epoch == sup_only_epoch) sg_param_set_copy(&t, &s);
+    sg_ema_update(&t, &s, sg_semi_ema_decay(iter - iters_per_epoch * sup_only_epoch, ema_decay), false);
 }
 
 sg_tensor *u2pl_loss(sg_ctx *ctx, const u2pl_nets *nets, sg_class_queue *q, const sg_batch *lab,
@@ -151,9 +209,10 @@ sg_tensor *u2pl_loss(sg_ctx *ctx, const u2pl_nets *nets, sg_class_queue *q, cons
     }
     free(ent);
     free(sorted);
-    /* loss = sup_loss + unsup_loss * loss_weight + contra_loss * loss_weight */
+    /* loss = sup_loss + unsup_loss * loss_weight + contra_loss, where
+     * dist.all_reduce(contra_loss); contra_loss = contra_loss / world_size * loss_weight */
     sg_tensor *loss = sg_add(ctx, lx, sg_scale(ctx, lu, hp->weight_u));
-    if (lc) loss = sg_add(ctx, loss, sg_scale(ctx, lc, hp->weight_c));
+    if (lc) loss = sg_add(ctx, loss, all_reduced_(ctx, lc, hp->weight_c, hp->contra_world_size));
     sg_semi_term(terms, "loss", sg_tensor_item(loss));
     sg_semi_term(terms, "loss_x", sg_tensor_item(lx));
     sg_semi_term(terms, "loss_u", sg_tensor_item(lu));

@@ -23,6 +23,7 @@ typedef struct u2pl_params {
     bool cutmix;                /* unsupervised.apply_aug = cutmix (p = 0.5 per batch) */
     bool contrastive;           /* trainer.contrastive present */
     float weight_c;             /* contrastive.loss_weight: 1 */
+    int contra_world_size;      /* W: L_c's gradient / W, as dist.all_reduce then / world_size (code: 4) */
     bool negative_high_entropy; /* True */
     int low_rank, high_rank;    /* 3, 20 */
     float delta_p;              /* current_class_threshold: 0.3 */
@@ -54,15 +55,34 @@ typedef struct u2pl_draws {
     uint64_t drop_s[2], drop_t[2];
 } u2pl_draws;
 
+/* The teacher's schedule (train_semi.py), for one teacher / student pair of
+ * parameter sets (the network, then the representation head), on the
+ * parameters only (model_teacher.parameters()): the teacher's BN statistics
+ * stay its own.
+ * u2pl_teacher_start, before the step: in epoch sup_only_epoch the
+ *   teacher's parameters := the student's (t_params.data = s_params.data:
+ *   the two share their tensors during that epoch).
+ * u2pl_teacher_update, after the optimizer step, from epoch sup_only_epoch
+ *   on: in epoch sup_only_epoch the teacher's parameters := the student's
+ *   updated ones (the shared tensors moved with the step); then
+ *     d = min(1 - 1/(k + 1), ema_decay),  k = iter - iters_per_epoch * sup_only_epoch,
+ *     t = d t + (1 - d) s.
+ * Before epoch sup_only_epoch both leave the teacher alone. */
+void u2pl_teacher_start(sg_param_set *teacher, const sg_param_set *student, long epoch, long sup_only_epoch);
+void u2pl_teacher_update(sg_param_set *teacher, const sg_param_set *student, long iter, long iters_per_epoch,
+                         long epoch, long sup_only_epoch, float ema_decay);
+
 /* One iteration of train_semi.py's loop body.
  * sup_only (epoch < sup_only_epoch): student on x alone, L = L_sup; the
  *   teacher runs a train-mode pass on x (its BN statistics); u is unused.
  * Otherwise: eval-mode teacher pseudo-labels on u, CutMix (p = 0.5), one
  *   student pass on cat(x, u_aug), one train-mode teacher pass on it,
- *   L = L_sup + w_u L_u + w_c L_c; the contrastive term pushes this batch's
+ *   L = L_sup + w_u L_u + w_c L_c, whose last term has the value w_c L_c
+ *   and the gradient of (w_c / W) L_c, W = hp->contra_world_size (the
+ *   released all-reduce); the contrastive term pushes this batch's
  *   negative keys into q (capacity per class) before sampling from it.
  * progress = epoch / epochs (U2PL's schedules of alpha_t and drop_percent).
- * Terms: loss, loss_x, loss_u, loss_c; mask_ratio = the fraction of
+ * Terms (values): loss, loss_x, loss_u, loss_c = L_c; mask_ratio = the fraction of
  * unlabeled pixels kept by the entropy filter (NaN when sup_only).
  * Returns the recorded total loss. */
 sg_tensor *u2pl_loss(sg_ctx *ctx, const u2pl_nets *nets, sg_class_queue *q, const sg_batch *lab,

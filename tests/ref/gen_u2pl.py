@@ -22,18 +22,28 @@ rounded to float32.
 
 Records:
   config          f64: CONFIG below (model, seeds, IT, SGD, U2PL hyper-parameters,
-                  epoch / epochs, EMA, CLS_GAIN, CLS1_SHIFT, queue capacities)
+                  epoch / epochs / iterations per epoch, EMA, CLS_GAIN, CLS1_SHIFT,
+                  queue capacities, sup_only_epoch of code / paper / sup, world
+                  size of code / paper)
   x, y, uw        labeled batch, labels (255s), unlabeled weak batch
   queue0.sizes, queue0.rows   the queues before the step (sizes (K), rows oldest first)
   pct.v, pct.q, pct.out       numpy.percentile of float32 values (linear)
   boxes.hw, boxes             U2PL boxes [y0, x0, h, w] drawn from Rng(RUN_SEED, BOX_STREAM)
   head.x, head.train, head.eval, head.buf.<name>   the representation head alone
-Per mode in (code, paper) (paper: the three contrastive quirks off and the
-paper's L_u normalisation):
+Per mode in (code, paper) (paper: the three contrastive quirks off, the
+paper's L_u normalisation and no division of L_c's gradient; code: L_c's
+gradient / 4 as the VOC release's all-reduce over 4 GPUs), one iteration with
+epoch >= sup_only_epoch (code: after it, the EMA teacher; paper: in it, the
+teacher shares the student's parameters):
   <mode>.terms    f64 [loss, loss_x, loss_u, loss_c, mask_ratio]
   <mode>.param.<name>, <mode>.buf.<name>             student after SGD (model, "rep." head)
-  <mode>.teacher.<name>                              teacher after the EMA (params, buffers)
+  <mode>.teacher.<name>                              teacher after its update (params, buffers)
   <mode>.queue.sizes, <mode>.queue.rows              queues after the step
+One supervised-only iteration (epoch < sup_only_epoch):
+  sup.terms       f64 [loss, loss_x, loss_u, loss_c]
+  sup.param.<name>, sup.buf.<name>                   student after SGD (the head: weight decay only)
+  sup.teacher.<buffer>                               the teacher's BN statistics (its parameters
+                                                     stay as they were)
 Thresholds are checked to lie MARGIN away from every value they split, and the
 teacher's class probabilities TIE apart, so that float32 cannot flip a pixel.
 """
@@ -73,7 +83,7 @@ NL, NU, S, K = 2, 2, 21, 4
 REP = 8                          # representation channels
 CIN = CFG["reduce"] + CFG["aspp"]
 SEED_S, SEED_T, SEED_RS, SEED_RT = 0x5E311, 0x7EAC4E2, 0x4E9, 0x4EA
-RUN_SEED = 0x2B1
+RUN_SEED = 0x2B6
 LR, HEAD_MULT, WD = 0.01, 10.0, 1e-4
 WARM = 10
 # The classifier's weights and bias times CLS_GAIN (exact in float32 for a power of
@@ -90,8 +100,23 @@ DROP, ALPHA0, TEMP, P_REP = 80.0, 20.0, 0.5, 0.1
 LOW_RANK, HIGH_RANK = 1, 3
 DELTA_P, DELTA_N = 0.27, 0.6
 NQ, NNEG = 6, 4
-EPOCH, EPOCHS = 1, 4             # progress = epoch / epochs
-EMA_DECAY, EMA_K = 0.99, 3
+# The schedule: epoch EPOCH of EPOCHS (progress 1/4) with IPE iterations per
+# epoch; each scenario sets sup_only_epoch so that the iteration falls in one
+# phase of train_semi.py's teacher: "code" after sup_only_epoch (the EMA with
+# k = IT - IPE * 1), "paper" in it (the teacher shares the student's
+# parameters), "sup" before it (supervised only).
+EPOCH, EPOCHS, IPE = 2, 8, 5
+SUP_ONLY_EPOCH = {"code": 1, "paper": 2, "sup": 3}
+EMA_DECAY = 0.99
+# The networks' seeds per scenario. "paper" swaps them: its teacher takes the
+# student's parameters, and the SEED_T network's entropies are the ones the
+# thresholds split with MARGIN to spare (the SEED_S network's lowest crowd
+# closer than float32 can resolve).
+STUDENT_SEEDS = {"code": (SEED_S, SEED_RS), "paper": (SEED_T, SEED_RT), "sup": (SEED_S, SEED_RS)}
+TEACHER_SEEDS = {"code": (SEED_T, SEED_RT), "paper": (SEED_S, SEED_RS), "sup": (SEED_T, SEED_RT)}
+# The GPUs train_semi.py's dist.all_reduce(contra_loss) / world_size sums over:
+# "code" as the VOC release (4), "paper" 1 (no division).
+WORLD = {"code": 4, "paper": 1}
 CAP = [12, 8, 8, 8]
 PREFILL = [10, 5, 0, 8]
 BOX_STREAM = philox.stream(philox.SG_RNG_TEST, 7, 0)
@@ -106,10 +131,13 @@ def stream(call):
     return philox.stream(philox.SG_RNG_DROPOUT, IT, call)
 
 
-# The iteration keys the draws; the first one whose CutMix draw applies the mix.
-IT = 0
+# The iteration (i_iter) keys the draws: the first one of epoch EPOCH whose
+# CutMix draw applies the mix, from the epoch's second on (in the copy epoch
+# the EMA line then has a decay above 0, so that the shared tensors matter).
+IT = EPOCH * IPE + 1
 while philox.Rng(RUN_SEED, philox.stream(philox.SG_RNG_DROPOUT, IT, 0)).uniform() >= 0.5:
     IT += 1
+assert IT < (EPOCH + 1) * IPE, "no CutMix draw below 0.5 in epoch EPOCH: change RUN_SEED"
 
 
 def images(n):
@@ -135,7 +163,8 @@ y = y.long()
 CONFIG = [CFG["depth"], *CFG["widths"], int(CFG["deep"]), CFG["os_"], int(CFG["mg"]), CFG["aspp"],
           *CFG["rates"], CFG["reduce"], CFG["dec"], CFG["k"], SEED_S, SEED_T, SEED_RS, SEED_RT, RUN_SEED,
           IT, LR, HEAD_MULT, WD, WARM, REP, DROP, ALPHA0, TEMP, P_REP, LOW_RANK, HIGH_RANK, DELTA_P,
-          DELTA_N, NQ, NNEG, EPOCH, EPOCHS, EMA_DECAY, EMA_K, CLS_GAIN, CLS1_SHIFT, *CAP]
+          DELTA_N, NQ, NNEG, EPOCH, EPOCHS, IPE, EMA_DECAY, CLS_GAIN, CLS1_SHIFT, *CAP,
+          SUP_ONLY_EPOCH["code"], SUP_ONLY_EPOCH["paper"], SUP_ONLY_EPOCH["sup"], WORLD["code"], WORLD["paper"]]
 fx.add("config", torch.tensor(CONFIG, dtype=torch.float64))
 
 
@@ -378,21 +407,71 @@ def sgd_step(params, mult):
             p -= lr * (p.grad + WD * p)
 
 
-def store(prefix, m, h, teacher=False):
+def store(prefix, m, h, teacher=False, params=True):
     kind_p, kind_b = ("teacher", "teacher") if teacher else ("param", "buf")
     for net, pre in ((m, ""), (h, "rep.")):
-        for name, p in net.named_parameters():
+        for name, p in net.named_parameters() if params else ():
             fx.add(f"{prefix}.{kind_p}.{pre}{name}", p.detach().float())
         for name, b in net.named_buffers():
             if not name.endswith("num_batches_tracked"):
                 fx.add(f"{prefix}.{kind_b}.{pre}{name}", b.float())
 
 
+def teacher_params(teacher, rt, student, rs):
+    return zip((*teacher.parameters(), *rt.parameters()), (*student.parameters(), *rs.parameters()))
+
+
+def update_teacher(teacher, rt, student, rs, sup_only_epoch):
+    """train_semi.py after optimizer.step(): the EMA of the parameters only."""
+    if EPOCH >= sup_only_epoch:
+        with torch.no_grad():
+            # decay rounded to float32 as semiseg computes it
+            ema_decay = philox.f32(min(1 - 1 / (IT - IPE * sup_only_epoch + 1), EMA_DECAY))
+            for t_params, s_params in teacher_params(teacher, rt, student, rs):
+                t_params.data = ema_decay * t_params.data + (1 - ema_decay) * s_params.data
+
+
+# ---- one supervised-only iteration of train_semi.py (epoch < sup_only_epoch) ------------------
+def sup_step():
+    student, rs = make(SEED_S, SEED_RS)
+    teacher, rt = make(SEED_T, SEED_RT)
+    before = [t.detach().clone() for t, _ in teacher_params(teacher, rt, student, rs)]
+    assert EPOCH < SUP_ONLY_EPOCH["sup"]
+    # outs = model(image_l): the head runs on the labeled batch alone
+    student.train()
+    rs.train()
+    pred, _, cat_s = fwd(student, x)
+    rep = head_fwd(rs, cat_s, (dropout_masks(NL, REP, 2), dropout_masks(NL, REP, 3)))
+    sup_loss = F.cross_entropy(pred, y, ignore_index=255)
+    # model_teacher.train(); _ = model_teacher(image_l): its BN statistics move
+    teacher.train()
+    rt.train()
+    head_fwd(rt, fwd(teacher, x)[2], (dropout_masks(NL, REP, 4), dropout_masks(NL, REP, 5)))
+    unsup_loss = 0 * rep.sum()
+    contra_loss = 0 * rep.sum()
+    loss = sup_loss + unsup_loss + contra_loss
+    loss.backward()
+    # the head's gradient is 0, not None: weight decay still moves it
+    sgd_step(student.named_parameters(), HEAD_MULT)
+    sgd_step(rs.named_parameters(), HEAD_MULT)
+    update_teacher(teacher, rt, student, rs, SUP_ONLY_EPOCH["sup"])
+    assert all(torch.equal(t, b) for (t, _), b in zip(teacher_params(teacher, rt, student, rs), before))
+    fx.add("sup.terms", torch.tensor([loss.item(), sup_loss.item(), unsup_loss.item(), contra_loss.item()],
+                                     dtype=torch.float64))
+    store("sup", student, rs)
+    store("sup", teacher, rt, teacher=True, params=False)
+
+
 # ---- one iteration of train_semi.py (epoch >= sup_only_epoch) -------------------------------
 def step(mode):
     quirks = mode == "code"
-    student, rs = make(SEED_S, SEED_RS)
-    teacher, rt = make(SEED_T, SEED_RT)
+    student, rs = make(*STUDENT_SEEDS[mode])
+    teacher, rt = make(*TEACHER_SEEDS[mode])
+    if EPOCH == SUP_ONLY_EPOCH[mode]:
+        # copy student parameters to teacher (shared from here on in this epoch)
+        with torch.no_grad():
+            for t_params, s_params in teacher_params(teacher, rt, student, rs):
+                t_params.data = s_params.data
     memobank = [[q.clone()] for q in queue0]
     mix = philox.Rng(RUN_SEED, stream(0))
     sample = philox.Rng(RUN_SEED, stream(1))
@@ -465,15 +544,17 @@ def step(mode):
         prob_u_teacher.detach(), low_mask_all, high_mask_all, memobank, CAP,
         rep_all_teacher.detach(), sample, quirks)
 
+    # dist.all_reduce(contra_loss): WORLD processes each holding this L_c; the
+    # sum is written in place, unseen by autograd (exact: WORLD is a power of two)
+    world_size = WORLD[mode]
+    contra_loss.data.mul_(world_size)
+    contra_loss = contra_loss / world_size * 1   # contrastive.get("loss_weight", 1)
+
     loss = sup_loss + unsup_loss + contra_loss
     loss.backward()
     sgd_step(student.named_parameters(), HEAD_MULT)
     sgd_step(rs.named_parameters(), HEAD_MULT)   # the head is in U2PL's decoder: the x10 group
-    decay = philox.f32(min(1 - 1 / (EMA_K + 1), EMA_DECAY))
-    with torch.no_grad():
-        for tn, sn in ((teacher, student), (rt, rs)):
-            for t_params, s_params in zip(tn.parameters(), sn.parameters()):
-                t_params.copy_(decay * t_params + (1 - decay) * s_params)
+    update_teacher(teacher, rt, student, rs, SUP_ONLY_EPOCH[mode])
     fx.add(f"{mode}.terms", torch.tensor([loss.item(), sup_loss.item(), unsup_loss.item(), contra_loss.item(),
                                           ratio], dtype=torch.float64))
     store(mode, student, rs)
@@ -484,4 +565,5 @@ def step(mode):
 
 step("code")
 step("paper")
+sup_step()
 fx.write(os.path.join(HERE, "..", "data", "u2pl.bin"))

@@ -233,6 +233,13 @@ int main(void)
     tap_ok(!sg_config_bool(c, "model.fp", false, &flag, &err) && !flag, "bool default");
     tap_ok(!sg_config_choice(c, "model.stem", "torchvision", stems, &stem, &err) && stem == 1, "choice");
     tap_ok(!sg_config_string(c, "model.name", NULL, &name, &err) && !strcmp(name, "a b c"), "string");
+    /* A second reader of a key (the driver, then a method's init) must not
+     * invalidate the first one's string: read twice alike, the first pointer
+     * stays the stored copy (an ASan build would flag a freed one). */
+    const char *first = NULL, *again = NULL;
+    tap_ok(!sg_config_string(c, "model.name", NULL, &first, &err) &&
+               !sg_config_string(c, "model.name", "x", &again, &err) && first == again && first == name,
+           "a string read again alike keeps its storage");
     tap_ok(sg_config_has(c, "train.lr") && !sg_config_has(c, "train.epochs"), "has");
     tap_ok(!strcmp(sg_config_origin(c, "train.lr"), "t.conf:3") && !sg_config_origin(c, "train.epochs") &&
                !sg_config_origin(c, "train.nothing"),

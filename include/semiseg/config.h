@@ -75,7 +75,9 @@ int sg_config_float(sg_config *c, const char *key, float def, float lo, float hi
                     sg_err *err);
 /* true/false, yes/no, on/off, 1/0. */
 int sg_config_bool(sg_config *c, const char *key, bool def, bool *out, sg_err *err);
-/* def NULL: required. The string lives as long as the config. */
+/* def NULL: required. The string lives as long as the config, or until the
+ * key is read again with another result (another default for an absent
+ * key); reading it again alike keeps it. */
 int sg_config_string(sg_config *c, const char *key, const char *def, const char **out, sg_err *err);
 /* One of `choices` (NULL-terminated); *out = its index. */
 int sg_config_choice(sg_config *c, const char *key, const char *def, const char *const *choices, int *out,

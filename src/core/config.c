@@ -59,8 +59,12 @@ static char *dup_(const char *s)
     return d;
 }
 
+/* The same value again leaves the stored copy alone: a string a getter
+ * returned stays valid when another reader (the driver, then a method's
+ * init) reads the key again. */
 static void replace_(char **dst, const char *s)
 {
+    if (*dst && s && !strcmp(*dst, s)) return;
     free(*dst);
     *dst = s ? dup_(s) : NULL;
 }

@@ -7,13 +7,15 @@
  * terms and uniform weights (ClassMix masks and blur from the same Philox
  * draws), every parameter and BN statistic of both students after their
  * SGD steps (one backward of loss_L + loss_R against the released two
- * separate backwards), both teachers after the EMA update and the bank
- * pass, and both memory banks after add_to_memory_bank (partly filled
+ * separate backwards), both teachers after the EMA update of their
+ * parameters (ctt_teacher_update; their BN statistics their own) and the
+ * bank pass, and both memory banks after add_to_memory_bank (partly filled
  * banks: appends and FIFO drops); then, with both banks full, the high- and
  * low-level contrastive terms of both students (contr_self_loss,
  * contr_net_loss) and both students after the SGD step; on the reference
- * CPU path and on oneDNN when built with it. Also the admission count and
- * the full-bank switch.
+ * CPU path and on oneDNN when built with it. Also the admission count,
+ * the full-bank switch, and which state the teachers' start and update
+ * touch.
  */
 #include <math.h>
 #include <stdio.h>
@@ -226,8 +228,8 @@ static void test_iteration_(const sg_fixture *fx, const setup_ *s, const sg_batc
     sgd_step_(&net[0], s);
     sgd_step_(&net[1], s);
     const float d = sg_semi_ema_decay(s->it, (float)hp[5]);
-    sg_ema_update(&net[2].params, &net[0].params, d, false);
-    sg_ema_update(&net[3].params, &net[1].params, d, false);
+    ctt_teacher_update(&net[2], &net[0], d, true);
+    ctt_teacher_update(&net[3], &net[1], d, true);
     const int n_add = ctt_bank_admit_count(cap, (int)hp[7], lab->n);
     tap_ok(n_add == (int)hp[8], "admission count %d (PyTorch %d)", n_add, (int)hp[8]);
     for (int b = 0; b < 2; b++) ctt_bank_update(&ctx, &net[2 + b], &bank[b], lab, n_add, (float)hp[9], true);
@@ -333,11 +335,56 @@ static void test_bank_rules_(void)
     sg_param_set_free(&set);
 }
 
+/* Every entry of a set (params or buffers) equal to value v, or to the
+ * same entry of another set. */
+static bool all_equal_(const sg_param *a, const sg_param *b, int n, float v)
+{
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < sg_numel(a[i].t); j++) {
+            const float want = b ? ((const float *)b[i].t->data)[j] : v;
+            if (((const float *)a[i].t->data)[j] != want) return false;
+        }
+    return true;
+}
+
+static void fill_(sg_param *a, int n, float v)
+{
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < sg_numel(a[i].t); j++) ((float *)a[i].t->data)[j] = v;
+}
+
+/* create_ema_model and update_ema_variables touch the parameters only: with
+ * teacher_train_bn the teacher's BN statistics stay its own; without, they
+ * are copied at the start and averaged (0.5 and 0.25 at decay 0.5 give
+ * 0.375, exactly). */
+static void test_teacher_sets_(const setup_ *s)
+{
+    sg_deeplab st, te;
+    sg_deeplab_init(&st, &s->cfg, 1);
+    sg_deeplab_init(&te, &s->cfg, 2);
+    sg_param_set *a = &te.params, *b = &st.params;
+    fill_(b->buffers, b->n_buffers, 0.5f);
+    fill_(a->buffers, a->n_buffers, 0.25f);
+    ctt_teacher_start(&te, &st, true);
+    tap_ok(all_equal_(a->params, b->params, a->n_params, 0) && all_equal_(a->buffers, NULL, a->n_buffers, 0.25f),
+           "teacher start (train-mode BN): the student's parameters, its own BN statistics");
+    ctt_teacher_update(&te, &st, 0.5f, true);
+    tap_ok(all_equal_(a->params, b->params, a->n_params, 0) && all_equal_(a->buffers, NULL, a->n_buffers, 0.25f),
+           "teacher update (train-mode BN): the BN statistics untouched");
+    ctt_teacher_update(&te, &st, 0.5f, false);
+    tap_ok(all_equal_(a->buffers, NULL, a->n_buffers, 0.375f), "teacher update (running-statistics BN): averaged");
+    ctt_teacher_start(&te, &st, false);
+    tap_ok(all_equal_(a->buffers, b->buffers, a->n_buffers, 0), "teacher start (running-statistics BN): copied");
+    sg_deeplab_free(&st);
+    sg_deeplab_free(&te);
+}
+
 int main(void)
 {
     test_bank_rules_();
     sg_fixture *fx = sg_fixture_open("ctt.bin", GEN);
     setup_ s = setup_from_(fx);
+    test_teacher_sets_(&s);
     sg_tensor *x = sg_fixture_tensor(fx, "x", false), *y = sg_fixture_tensor(fx, "y", false),
               *uw = sg_fixture_tensor(fx, "uw", false);
     const sg_batch lab = {.n = x->shape[0], .img = x, .mask = y};

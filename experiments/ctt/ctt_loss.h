@@ -50,6 +50,18 @@ typedef struct ctt_terms {
 sg_tensor *ctt_loss(sg_ctx *ctx, const ctt_nets *nets, const sg_batch *lab, const sg_batch *unl,
                     const ctt_params *hp, sg_rng rng[2], const sg_semi_sup *sup, ctt_terms *terms);
 
+/* The teacher's start and update (create_ema_model, update_ema_variables):
+ * with train_bn (the released teachers, which predict with batch
+ * statistics) on the parameters only: the teacher's BN statistics are its
+ * own, from its train-mode passes (a fresh Res_Deeplab's at the start, as
+ * create_ema_model builds one and copies model.parameters() into it). Without
+ * train_bn (the teachers predict with running statistics) the statistics
+ * are copied at the start and averaged like the parameters.
+ *   ctt_teacher_start:  teacher = student
+ *   ctt_teacher_update: teacher = decay teacher + (1 - decay) student */
+void ctt_teacher_start(sg_deeplab *teacher, const sg_deeplab *student, bool train_bn);
+void ctt_teacher_update(sg_deeplab *teacher, const sg_deeplab *student, float decay, bool train_bn);
+
 /* True when every class of both banks holds its capacity (the released
  * with_embed switch). */
 bool ctt_banks_full(const ctt_nets *nets);

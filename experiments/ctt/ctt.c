@@ -55,7 +55,7 @@ static int ctt_read_(sg_run *run, ctt_hp_ *hp, const char **pretrained_r, sg_err
     static const char *const students[] = {"l", "r", NULL};
     float blur_p;
     bool jitter;
-    long bank;
+    long bank, chunk;
     const char *pretrained;
     if (sg_config_float(c, "ctt.conf_uniform", 0.968f, 0, 1, &p->conf_uniform, err) ||
         sg_config_float(c, "ctt.weight_u", 1, 0, 100, &p->weight_u, err) ||
@@ -74,6 +74,7 @@ static int ctt_read_(sg_run *run, ctt_hp_ *hp, const char **pretrained_r, sg_err
         sg_config_float(c, "ctt.tau_low", 0.5f, 1e-3f, 100, &p->tau_low, err) ||
         sg_config_float(c, "ctt.gamma", 0.75f, 0, 1, &p->gamma, err) ||
         sg_config_int(c, "ctt.bank_size", 256, 1, 1 << 16, &bank, err) ||
+        sg_config_int(c, "ctt.contr_chunk", 4096, 1, 1 << 24, &chunk, err) ||
         sg_config_float(c, "ctt.bank_logit", 0.95f, -1e6f, 1e6f, &hp->bank_logit, err) ||
         sg_config_choice(c, "ctt.eval_student", "l", students, &hp->eval_student, err) ||
         sg_config_string(c, "model.pretrained", "", &pretrained, err) ||
@@ -87,6 +88,7 @@ static int ctt_read_(sg_run *run, ctt_hp_ *hp, const char **pretrained_r, sg_err
                                "on float tensors has no bit-matching op here (README \"Deviations\")");
     p->blur_thresh = 1.0f - blur_p;
     hp->bank_size = (int)bank;
+    p->contr_chunk = (int)chunk;
     return 0;
 }
 

@@ -20,6 +20,7 @@ typedef struct ctt_params {
     float weight_high, weight_low; /* 0.1, 0.1 (first upload; 0 at the released HEAD) */
     float tau_high, tau_low;  /* 0.1, 0.5 */
     float gamma;              /* confidence splitting anchors: 0.75 */
+    int contr_chunk;          /* anchors per chunk of the contrastive terms (memory, not the result): 4096 */
 } ctt_params;
 
 /* The four networks (index 0 = L, 1 = R) and the two banks of labeled

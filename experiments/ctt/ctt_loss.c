@@ -153,7 +153,8 @@ sg_tensor *ctt_loss(sg_ctx *ctx, const ctt_nets *nets, const sg_batch *lab, cons
         ctt_contrast(ctx, &in, hp, &co);
         for (int s = 0; s < 2; s++) {
             /* loss_l = L_l_l + L_u_ema_l + 0.1 * L_l_contr_cross + 0.1 * L_l_contr
-             * (the first upload; HEAD drops the last two: weights 0) */
+             * (SSL_CTT@2e26335; SSL_CTT@0cde6e8 drops the last two, as the released
+             * HEAD 33d7e3c: weights 0) */
             if (co.low[s]) {
                 loss_s[s] = sg_add(ctx, loss_s[s], sg_scale(ctx, co.low[s], hp->weight_low));
                 terms->low[s] = sg_tensor_item(co.low[s]);

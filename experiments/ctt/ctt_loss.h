@@ -17,7 +17,7 @@ typedef struct ctt_params {
     float sigma_min, sigma_max; /* blur sigma ~ U(0.15, 1.15) */
     bool teacher_train_bn;    /* teachers predict with batch statistics (released: ema_model.train()) */
     bool contr_high, contr_low; /* the two contrastive modules */
-    float weight_high, weight_low; /* 0.1, 0.1 (first upload; 0 at the released HEAD) */
+    float weight_high, weight_low; /* 0.1, 0.1 (SSL_CTT@2e26335; 0 since SSL_CTT@0cde6e8) */
     float tau_high, tau_low;  /* 0.1, 0.5 */
     float gamma;              /* confidence splitting anchors: 0.75 */
     int contr_chunk;          /* anchors per chunk of the contrastive terms (memory, not the result): 4096 */

@@ -5,10 +5,13 @@
  * (generate_class_mask, transformsgpu.mix, kornia 0.3.0 GaussianBlur2d):
  * masks (the class choices from the same Philox draws), mixed images,
  * pseudo-labels and confidences of the mixed probabilities exactly; the
- * blurred batch to float32 rounding; the kernel sizes of the crops the
+ * blur (sg_semi_gaussian_blur, a core primitive of semi.h, tested here with
+ * the transform it belongs to) of two batches to float32 rounding, and
+ * bitwise the same with 1 and 2 threads; the kernel sizes of the crops the
  * configurations use; misuse aborts.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,9 +22,10 @@
 
 #define GEN "tests/ref/gen_classmix.py"
 
-/* The blur: kornia applies one 2-D kernel of float32 products, here two
- * 1-D passes with double accumulation; values of size ~1 through <= 15 taps:
- * a few float32 ulps. */
+/* The blur: kornia applies one 2-D kernel of float32 products summed in
+ * float32, here two 1-D passes with double accumulation and the rows pass
+ * rounded to float32; values of size ~1 through <= 63 taps whose weights
+ * sum to 1: a few float32 ulps. */
 #define BLUR_TOL 2e-6
 
 static int same_i32_(const sg_fixture *fx, const char *key, const sg_tensor *t)
@@ -67,21 +71,41 @@ static void test_classmix_(const sg_fixture *fx)
     sg_ctx_free(&ctx);
 }
 
+/* sg_semi_gaussian_blur of fixture record <key>.img with <key>.sigma. */
+static sg_tensor *blur_of_(sg_ctx *ctx, const sg_fixture *fx, const char *key)
+{
+    char k[32];
+    snprintf(k, sizeof k, "%s.img", key);
+    sg_tensor *img = sg_fixture_tensor(fx, k, false), *in = sg_tensor_like(ctx, img);
+    memcpy(in->data, img->data, sg_numel(img) * sizeof(float));
+    sg_tensor_free(img);
+    snprintf(k, sizeof k, "%s.sigma", key);
+    return sg_semi_gaussian_blur(ctx, in, (float)sg_fixture_scalar(fx, k));
+}
+
 static void test_blur_(const sg_fixture *fx)
 {
     sg_ctx ctx;
     sg_ctx_init(&ctx);
-    sg_tensor *img = sg_fixture_tensor(fx, "blur.img", false);
-    const float sigma = (float)sg_fixture_scalar(fx, "blur.sigma");
-    sg_tensor *out = sg_semi_gaussian_blur(&ctx, img, sigma);
-    tap_ok(same_f32_(fx, "blur.out", out, BLUR_TOL), "blur of a 24 x 45 batch = kornia GaussianBlur2d (3 x 5, reflect)");
-    sg_tensor_free(img);
+    tap_ok(same_f32_(fx, "blur.out", blur_of_(&ctx, fx, "blur"), BLUR_TOL),
+           "blur of a 24 x 45 batch = kornia GaussianBlur2d (3 x 5, reflect)");
+    tap_ok(same_f32_(fx, "blur2.out", blur_of_(&ctx, fx, "blur2"), BLUR_TOL),
+           "blur of an 85 x 75 image = kornia GaussianBlur2d (9 x 7, reflect)");
+    /* Each plane is one thread's: the same bits for any thread count. */
+    const int threads = sg_get_num_threads();
+    sg_set_num_threads(1);
+    sg_tensor *one = blur_of_(&ctx, fx, "blur");
+    sg_set_num_threads(2);
+    sg_tensor *two = blur_of_(&ctx, fx, "blur");
+    sg_set_num_threads(threads);
+    tap_ok(memcmp(one->data, two->data, sg_numel(one) * sizeof(float)) == 0,
+           "blur of 6 planes: 1 and 2 threads give the same bits");
     sg_ctx_free(&ctx);
     /* ceil(0.1 L), odd: the crops of the configurations */
-    const int side[6] = {21, 24, 256, 321, 512, 1024}, k[6] = {3, 3, 25, 33, 51, 103};
+    const int side[7] = {21, 24, 256, 321, 512, 801, 1024}, k[7] = {3, 3, 25, 33, 51, 81, 103};
     int ok = 1;
-    for (int i = 0; i < 6; i++) ok &= sg_semi_blur_kernel_size(side[i]) == k[i];
-    tap_ok(ok, "kernel sides 3 3 25 33 51 103 for 21 24 256 321 512 1024 pixels");
+    for (int i = 0; i < 7; i++) ok &= sg_semi_blur_kernel_size(side[i]) == k[i];
+    tap_ok(ok, "kernel sides 3 3 25 33 51 81 103 for 21 24 256 321 512 801 1024 pixels");
 }
 
 static void grad_probs_(void *arg)

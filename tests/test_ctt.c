@@ -7,13 +7,15 @@
  * terms and uniform weights (ClassMix masks and blur from the same Philox
  * draws), every parameter and BN statistic of both students after their
  * SGD steps (one backward of loss_L + loss_R against the released two
- * separate backwards), both teachers after the EMA update and the bank
- * pass, and both memory banks after add_to_memory_bank (partly filled
+ * separate backwards), both teachers after the EMA update of their
+ * parameters (ctt_teacher_update; their BN statistics their own) and the
+ * bank pass, and both memory banks after add_to_memory_bank (partly filled
  * banks: appends and FIFO drops); then, with both banks full, the high- and
  * low-level contrastive terms of both students (contr_self_loss,
  * contr_net_loss) and both students after the SGD step; on the reference
- * CPU path and on oneDNN when built with it. Also the admission count and
- * the full-bank switch.
+ * CPU path and on oneDNN when built with it. Also the admission count,
+ * the full-bank switch, and which state the teachers' start and update
+ * touch.
  */
 #include <math.h>
 #include <stdio.h>
@@ -226,8 +228,8 @@ static void test_iteration_(const sg_fixture *fx, const setup_ *s, const sg_batc
     sgd_step_(&net[0], s);
     sgd_step_(&net[1], s);
     const float d = sg_semi_ema_decay(s->it, (float)hp[5]);
-    sg_ema_update(&net[2].params, &net[0].params, d, false);
-    sg_ema_update(&net[3].params, &net[1].params, d, false);
+    ctt_teacher_update(&net[2], &net[0], d, true);
+    ctt_teacher_update(&net[3], &net[1], d, true);
     const int n_add = ctt_bank_admit_count(cap, (int)hp[7], lab->n);
     tap_ok(n_add == (int)hp[8], "admission count %d (PyTorch %d)", n_add, (int)hp[8]);
     for (int b = 0; b < 2; b++) ctt_bank_update(&ctx, &net[2 + b], &bank[b], lab, n_add, (float)hp[9], true);
@@ -250,8 +252,12 @@ static void test_iteration_(const sg_fixture *fx, const setup_ *s, const sg_batc
 
 /* Scenario c: the networks of seeds + c.hp[5] and both banks full of random
  * unit rows, so the contrastive terms run (weights 0.3 high, 0.7 low): every
- * term of both students, both students after the SGD step. */
-static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch *lab, const sg_batch *unl, double f)
+ * term of both students, both students after the SGD step; the anchors in
+ * chunks of `chunk` (the whole class at once when larger). The terms go to
+ * got[7] and the students' updates (after - before the step, per parameter)
+ * to delta[2] (freed by the caller). */
+static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch *lab, const sg_batch *unl, double f,
+                           int chunk, double got[7], float **delta[2])
 {
     const double *hp = sg_fixture_doubles(fx, "hp", NULL), *chp = sg_fixture_doubles(fx, "c.hp", NULL);
     sg_ctx ctx;
@@ -280,14 +286,15 @@ static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch
                           .blur_thresh = 1.0f - (float)hp[2], .sigma_min = (float)hp[3], .sigma_max = (float)hp[4],
                           .teacher_train_bn = true, .contr_high = true, .contr_low = true, .gamma = (float)chp[0],
                           .weight_high = (float)chp[1], .weight_low = (float)chp[2], .tau_high = (float)chp[3],
-                          .tau_low = (float)chp[4]};
+                          .tau_low = (float)chp[4], .contr_chunk = chunk};
     sg_rng rng[2];
     for (int i = 0; i < 2; i++) sg_rng_init(&rng[i], s->run_seed, sg_rng_stream(SG_RNG_DROPOUT, (uint64_t)s->it, i));
     ctt_terms t;
     sg_tensor *loss = ctt_loss(&ctx, &nets, lab, unl, &p, rng, NULL, &t);
     size_t nt;
     const double *ref = sg_fixture_doubles(fx, "c.terms", &nt);
-    const double got[7] = {t.loss, t.loss_s[0], t.loss_s[1], t.high[0], t.high[1], t.low[0], t.low[1]};
+    const double terms[7] = {t.loss, t.loss_s[0], t.loss_s[1], t.high[0], t.high[1], t.low[0], t.low[1]};
+    memcpy(got, terms, sizeof terms);
     static const char *names[7] = {"loss", "loss_l", "loss_r", "high_l", "high_r", "low_l", "low_r"};
     int ok = nt == 7 && t.contr;
     for (int i = 0; ok && i < 7; i++)
@@ -295,18 +302,62 @@ static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch
             tap_diag("%s = %.9g, PyTorch %.9g", names[i], got[i], ref[i]);
             ok = 0;
         }
-    tap_ok(ok, "ctt %s, full banks: both contrastive terms of both students match PyTorch", g_be->name);
+    tap_ok(ok, "ctt %s, full banks, chunks of %d anchors: both contrastive terms of both students match PyTorch",
+           g_be->name, chunk);
     sg_backward(&ctx, loss);
     char what[96];
     for (int i = 0; i < 2; i++) {
         sgd_step_(&net[i], s);
-        snprintf(what, sizeof what, "ctt %s, full banks: student %s after the SGD step", g_be->name, i ? "R" : "L");
+        snprintf(what, sizeof what, "ctt %s, full banks, chunks of %d: student %s after the SGD step", g_be->name,
+                 chunk, i ? "R" : "L");
         check_set_(fx, i ? "c.r" : "c.l", false, &net[i].params, before[i], f, what);
+        delta[i] = snapshot_(&net[i].params);
+        for (int j = 0; j < net[i].params.n_params; j++)
+            for (size_t e = 0; e < sg_numel(net[i].params.params[j].t); e++) delta[i][j][e] -= before[i][j][e];
         snapshot_free_(before[i], net[i].params.n_params);
     }
     for (int i = 0; i < 4; i++) sg_deeplab_free(&net[i]);
     sg_param_set_free(&bank_set);
     sg_ctx_free(&ctx);
+}
+
+/* Scenario c whole (every class's anchors in one chunk) and in chunks of
+ * CHUNK_SMALL anchors (1 to 39 anchors per class and term in this batch:
+ * one to six chunks, short last ones): both against PyTorch, and against
+ * each other.
+ * Chunks change only the order of float32 sums: the terms agree to
+ * CHUNK_TOL relative, the SGD updates to CHUNK_TOL of the largest update
+ * of each tensor. */
+#define CHUNK_SMALL 7
+#define CHUNK_TOL 1e-5
+static void test_chunks_(const sg_fixture *fx, const setup_ *s, const sg_batch *lab, const sg_batch *unl, double f)
+{
+    double whole[7], part[7];
+    float **w_whole[2], **w_part[2];
+    test_contrast_(fx, s, lab, unl, f, 1 << 20, whole, w_whole);
+    test_contrast_(fx, s, lab, unl, f, CHUNK_SMALL, part, w_part);
+    double worst = 0.0;
+    for (int i = 0; i < 7; i++) worst = fmax(worst, fabs(whole[i] - part[i]) / fmax(1.0, fabs(whole[i])));
+    tap_ok(worst <= CHUNK_TOL, "ctt %s: terms in chunks of %d = whole (max relative difference %.2g)", g_be->name,
+           CHUNK_SMALL, worst);
+    sg_deeplab m;
+    sg_deeplab_init(&m, &s->cfg, 1);
+    int bad = 0;
+    for (int st = 0; st < 2; st++) {
+        for (int i = 0; i < m.params.n_params; i++) {
+            double scale = 0.0, diff = 0.0;
+            for (size_t j = 0; j < sg_numel(m.params.params[i].t); j++) {
+                scale = fmax(scale, fabs(w_whole[st][i][j]));
+                diff = fmax(diff, fabs((double)w_whole[st][i][j] - w_part[st][i][j]));
+            }
+            bad += diff > CHUNK_TOL * scale;
+        }
+        snapshot_free_(w_whole[st], m.params.n_params);
+        snapshot_free_(w_part[st], m.params.n_params);
+    }
+    sg_deeplab_free(&m);
+    tap_ok(bad == 0, "ctt %s: both students' SGD updates, chunks of %d = whole (%d tensors off)", g_be->name,
+           CHUNK_SMALL, bad);
 }
 
 /* The released counts: VOC 212 labels, batch 10 -> 10; Cityscapes 372,
@@ -333,22 +384,67 @@ static void test_bank_rules_(void)
     sg_param_set_free(&set);
 }
 
+/* Every entry of a set (params or buffers) equal to value v, or to the
+ * same entry of another set. */
+static bool all_equal_(const sg_param *a, const sg_param *b, int n, float v)
+{
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < sg_numel(a[i].t); j++) {
+            const float want = b ? ((const float *)b[i].t->data)[j] : v;
+            if (((const float *)a[i].t->data)[j] != want) return false;
+        }
+    return true;
+}
+
+static void fill_(sg_param *a, int n, float v)
+{
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < sg_numel(a[i].t); j++) ((float *)a[i].t->data)[j] = v;
+}
+
+/* create_ema_model and update_ema_variables touch the parameters only: with
+ * teacher_train_bn the teacher's BN statistics stay its own; without, they
+ * are copied at the start and averaged (0.5 and 0.25 at decay 0.5 give
+ * 0.375, exactly). */
+static void test_teacher_sets_(const setup_ *s)
+{
+    sg_deeplab st, te;
+    sg_deeplab_init(&st, &s->cfg, 1);
+    sg_deeplab_init(&te, &s->cfg, 2);
+    sg_param_set *a = &te.params, *b = &st.params;
+    fill_(b->buffers, b->n_buffers, 0.5f);
+    fill_(a->buffers, a->n_buffers, 0.25f);
+    ctt_teacher_start(&te, &st, true);
+    tap_ok(all_equal_(a->params, b->params, a->n_params, 0) && all_equal_(a->buffers, NULL, a->n_buffers, 0.25f),
+           "teacher start (train-mode BN): the student's parameters, its own BN statistics");
+    ctt_teacher_update(&te, &st, 0.5f, true);
+    tap_ok(all_equal_(a->params, b->params, a->n_params, 0) && all_equal_(a->buffers, NULL, a->n_buffers, 0.25f),
+           "teacher update (train-mode BN): the BN statistics untouched");
+    ctt_teacher_update(&te, &st, 0.5f, false);
+    tap_ok(all_equal_(a->buffers, NULL, a->n_buffers, 0.375f), "teacher update (running-statistics BN): averaged");
+    ctt_teacher_start(&te, &st, false);
+    tap_ok(all_equal_(a->buffers, b->buffers, a->n_buffers, 0), "teacher start (running-statistics BN): copied");
+    sg_deeplab_free(&st);
+    sg_deeplab_free(&te);
+}
+
 int main(void)
 {
     test_bank_rules_();
     sg_fixture *fx = sg_fixture_open("ctt.bin", GEN);
     setup_ s = setup_from_(fx);
+    test_teacher_sets_(&s);
     sg_tensor *x = sg_fixture_tensor(fx, "x", false), *y = sg_fixture_tensor(fx, "y", false),
               *uw = sg_fixture_tensor(fx, "uw", false);
     const sg_batch lab = {.n = x->shape[0], .img = x, .mask = y};
     const sg_batch unl = {.n = uw->shape[0], .img = uw};
     g_be = sg_backend_cpu_reference();
     test_iteration_(fx, &s, &lab, &unl, 1.0);
-    test_contrast_(fx, &s, &lab, &unl, 1.0);
+    test_chunks_(fx, &s, &lab, &unl, 1.0);
     if (sg_backend_cpu_dnnl() != NULL) {
         g_be = sg_backend_cpu_dnnl();
         test_iteration_(fx, &s, &lab, &unl, FAST_FACTOR);
-        test_contrast_(fx, &s, &lab, &unl, FAST_FACTOR);
+        test_chunks_(fx, &s, &lab, &unl, FAST_FACTOR);
     }
     sg_tensor_free(x);
     sg_tensor_free(y);

@@ -5,20 +5,31 @@
 # both students' loss columns and one row per iteration, eval.tsv, the
 # checkpoint, result.json); every logged term is finite; the checkpoint
 # carries teacher L (ema/), student R with its SGD momentum (student_r/),
-# teacher R (teacher_r/) and both memory banks (bank/). Killed after
-# iteration 5 and resumed, the final checkpoint equals the uninterrupted
-# run's byte for byte (student R, its momentum, both teachers, the banks and
-# the ClassMix draws restored). The contrastive terms need full banks, which
-# a few iterations of untrained networks do not fill: tests/test_ctt.c
-# covers them. Student R is
-# evaluated on request. Options without an implementation are refused.
+# teacher R (teacher_r/) and both memory banks (bank/). The contrastive
+# terms start once every class of both banks is full: with two entries per
+# class and every correctly predicted labeled pixel admitted, untrained
+# networks on 48-pixel crops with 6 labeled images per step fill them in
+# the first iterations, so the later ones run both terms (their anchors in
+# chunks of 64). Killed after iteration 5 (checkpoint at 4, banks full) and
+# resumed, the final checkpoint equals the uninterrupted run's byte for
+# byte (student R, its momentum, both teachers, the banks and the ClassMix
+# draws restored, the contrastive terms on). Evaluating student R changes
+# the evaluation, not the training. Options without an implementation are
+# refused.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 SG_NUM_THREADS=1; export SG_NUM_THREADS
 sg_tiny_data
 # conf_uniform 0.3: the untrained networks' confidences reach it, so the
-# cross-teacher terms are not weighted to 0.
-train() { sg_tiny_train ctt --set ctt.conf_uniform=0.3 "$@"; }
+# cross-teacher terms are not weighted to 0. bank_size 2, bank_logit -1e6
+# (any logit), crop 48, 6 labeled images: the banks fill by iteration 3
+# (with 32-pixel crops and 3 images some class stayed empty for 300
+# iterations, even with one entry per class). contr_chunk 64: up to 1296
+# anchors per term, so a class's anchors take several chunks.
+train() {
+    sg_tiny_train ctt --set ctt.conf_uniform=0.3 --set ctt.bank_size=2 --set ctt.bank_logit=-1e6 \
+        --set ctt.contr_chunk=64 --set data.crop=48 --set train.batch_size=6 "$@"
+}
 cols="loss	loss_l	loss_x_l	loss_u_l	loss_high_l	loss_low_l	loss_r	loss_x_r	loss_u_r	loss_high_r	loss_low_r	lambda_l	lambda_r	contr	mask_ratio"
 
 train --runs "$SG_TMP/a" 2> "$SG_TMP/log_a" || { echo "ctt failed"; cat "$SG_TMP/log_a"; exit 1; }
@@ -36,6 +47,14 @@ awk -F'\t' 'NR > 1 && ($15 > 0 || $16 > 0) { seen = 1 } END { exit !seen }' "$d/
     { echo "every lambda 0: the cross-teacher terms never ran"; cat "$d/log.tsv"; exit 1; }
 # the students differ (R has its own initialisation): loss_x_l != loss_x_r at iteration 1
 awk -F'\t' 'NR == 2 && $6 == $11 { print "students L and R identical: " $0; exit 1 }' "$d/log.tsv" || exit 1
+# contr (column 17) goes from 0 to 1 and stays; with it the four contrastive
+# terms (loss_high_l, loss_low_l, loss_high_r, loss_low_r: columns 8, 9, 13, 14)
+# are positive, before it 0; iterations 5 and 6 (the resumed ones) have it.
+awk -F'\t' 'NR > 1 { on = $17 == 1; if (was && !on) bad = "contr went back to 0";
+                     for (i = 8; i <= 14; i += (i == 9 ? 4 : 1)) if (on ? !($i > 0) : $i != 0) bad = "column " i " = " $i;
+                     if (bad) { print "row " NR ": " bad; exit 1 } was = on; n += on }
+             END { if (n < 2 || !was) { print n " rows with the contrastive terms"; exit 1 } }' "$d/log.tsv" ||
+    { cat "$d/log.tsv"; exit 1; }
 grep -q "^\[ctt\]$" "$d/config.resolved" || { echo "config.resolved lacks [ctt]"; exit 1; }
 for part in '"ema/' '"student_r/' '"teacher_r/' '"bank/'; do
     grep -a -q "$part" "$d/ckpt/last.safetensors" || { echo "the checkpoint lacks $part"; exit 1; }
@@ -52,9 +71,14 @@ grep -q "resuming .* at iteration 4 of 6" "$SG_TMP/log_r" || { cat "$SG_TMP/log_
 sg_ckpt_same "$d/ckpt/last.safetensors" "$SG_TMP/b/demo/12/ctt/seed0/ckpt/last.safetensors" ||
     { echo "resumed checkpoint differs from the uninterrupted run's"; exit 1; }
 
-# Student R evaluated: another mIoU than L's on the same training.
-train --runs "$SG_TMP/c" --set ctt.eval_student=r --set train.iterations=3 2> "$SG_TMP/log_c" ||
-    { cat "$SG_TMP/log_c"; exit 1; }
+# Student R evaluated: the same training (every log.tsv column but the
+# throughput), another evaluation (eval.tsv).
+train --runs "$SG_TMP/c" --set ctt.eval_student=r 2> "$SG_TMP/log_c" || { cat "$SG_TMP/log_c"; exit 1; }
+dc="$SG_TMP/c/demo/12/ctt/seed0"
+cut -f 1-18 "$d/log.tsv" > "$SG_TMP/train_l"
+cut -f 1-18 "$dc/log.tsv" > "$SG_TMP/train_r"
+cmp -s "$SG_TMP/train_l" "$SG_TMP/train_r" || { echo "eval_student = r changed the training"; exit 1; }
+if cmp -s "$d/eval.tsv" "$dc/eval.tsv"; then echo "eval_student = r: the same evaluation as L's"; exit 1; fi
 
 # ctt.pretrained_r counts in config_hash by content (sg_run_hash_file_key):
 # the weights moved elsewhere give the same hash, one changed value another.

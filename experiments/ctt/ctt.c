@@ -4,9 +4,11 @@
  * with different initialisations, each with an EMA teacher; student L is
  * taught by teacher R and R by teacher L on their own ClassMix of the
  * unlabeled batch,
- *     loss_s = L_x(s) + lambda_s L_u(s) [+ w_high L_high(s) + w_low L_low(s)],
- * computed by ctt_loss() (ctt_loss.c); the contrastive terms read two memory
- * banks of labeled features that the teachers fill after every step.
+ *     loss_s = L_x(s) + w_u lambda_s CE_u(s) [+ w_high L_high(s) + w_low L_low(s)],
+ * with CE_u(s) the mean CE of student s on its mix against the peer
+ * teacher's mixed pseudo-labels; computed by ctt_loss() (ctt_loss.c). The
+ * contrastive terms read two memory banks of labeled features that the
+ * teachers fill after every step.
  * This file is the configuration section, the second student with its SGD,
  * the teachers, the banks and the run driver's callbacks: the driver
  * trains run->model (student L); after_step steps student R, updates both
@@ -53,7 +55,7 @@ static int ctt_read_(sg_run *run, ctt_hp_ *hp, const char **pretrained_r, sg_err
     static const char *const students[] = {"l", "r", NULL};
     float blur_p;
     bool jitter;
-    long bank;
+    long bank, chunk;
     const char *pretrained;
     if (sg_config_float(c, "ctt.conf_uniform", 0.968f, 0, 1, &p->conf_uniform, err) ||
         sg_config_float(c, "ctt.weight_u", 1, 0, 100, &p->weight_u, err) ||
@@ -72,6 +74,7 @@ static int ctt_read_(sg_run *run, ctt_hp_ *hp, const char **pretrained_r, sg_err
         sg_config_float(c, "ctt.tau_low", 0.5f, 1e-3f, 100, &p->tau_low, err) ||
         sg_config_float(c, "ctt.gamma", 0.75f, 0, 1, &p->gamma, err) ||
         sg_config_int(c, "ctt.bank_size", 256, 1, 1 << 16, &bank, err) ||
+        sg_config_int(c, "ctt.contr_chunk", 4096, 1, 1 << 24, &chunk, err) ||
         sg_config_float(c, "ctt.bank_logit", 0.95f, -1e6f, 1e6f, &hp->bank_logit, err) ||
         sg_config_choice(c, "ctt.eval_student", "l", students, &hp->eval_student, err) ||
         sg_config_string(c, "model.pretrained", "", &pretrained, err) ||
@@ -85,6 +88,7 @@ static int ctt_read_(sg_run *run, ctt_hp_ *hp, const char **pretrained_r, sg_err
                                "on float tensors has no bit-matching op here (README \"Deviations\")");
     p->blur_thresh = 1.0f - blur_p;
     hp->bank_size = (int)bank;
+    p->contr_chunk = (int)chunk;
     return 0;
 }
 
@@ -137,8 +141,9 @@ static int ctt_step_(sg_run *run, void *state, const sg_batch *lab, const sg_bat
     ctt_state_ *s = state;
     /* At iteration 0 each teacher becomes a copy of its student (L's
      * pretrained weights are loaded by the driver after init). */
-    sg_semi_teacher_start(&s->teacher_l, run);
-    if (run->iter == 0) sg_param_set_copy(&s->teacher_r.params, &s->student_r.params);
+    if (run->iter == 0)
+        for (int i = 0; i < 2; i++)
+            ctt_teacher_start(s->nets.teacher[i], s->nets.student[i], s->hp.loss.teacher_train_bn);
     sg_param_zero_grad(&s->student_r.params);
     /* the ClassMix masks and blur of student s: draw s of this iteration */
     sg_rng rng[2];
@@ -170,18 +175,17 @@ static int ctt_step_(sg_run *run, void *state, const sg_batch *lab, const sg_bat
 
 /* optimizer_r.step(); update_ema_variables(ema_model_l, model_l, 0.99, i_iter)
  * and (ema_model_r, model_r); then both teachers fill their banks from the
- * labeled batch (add_to_memory_bank). Teachers average parameters only; their
- * BN statistics are never read while they predict in train mode, and are
- * copied from the students (sg_ema_update without buffers) to keep the sets
- * alike; with teacher_train_bn = false they are averaged too. */
+ * labeled batch (add_to_memory_bank). The teachers average parameters only
+ * and keep their own BN statistics, from their train-mode passes
+ * (ctt_teacher_update; with teacher_train_bn = false the statistics are
+ * averaged too). */
 static void ctt_after_step_(sg_run *run, void *state)
 {
     ctt_state_ *s = state;
     sg_sgd_step(&s->opt_r, &s->student_r.params, run->lr);
     const float d = sg_semi_ema_decay(run->iter, s->hp.alpha);
-    const bool bufs = !s->hp.loss.teacher_train_bn;
-    sg_ema_update(&s->teacher_l.params, &run->model.params, d, bufs);
-    sg_ema_update(&s->teacher_r.params, &s->student_r.params, d, bufs);
+    for (int i = 0; i < 2; i++)
+        ctt_teacher_update(s->nets.teacher[i], s->nets.student[i], d, s->hp.loss.teacher_train_bn);
     if (s->nets.bank[0])
         for (int i = 0; i < 2; i++)
             ctt_bank_update(&run->ctx, s->nets.teacher[i], s->nets.bank[i], s->lab, s->n_add, s->hp.bank_logit,

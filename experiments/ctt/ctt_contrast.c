@@ -4,7 +4,10 @@
  * after 1181110317/SSL_CTT@33d7e3c:cross_teacher_contr.py main() (the
  * `if with_embed and contr_train` block) and those two functions. The
  * anchor selection (labels, confidences, classes) is host-side logic on
- * tensors read with sg_tensor_read; the losses are recorded ops.
+ * tensors read with sg_tensor_read; the losses are recorded ops, evaluated
+ * and differentiated over chunks of anchors on a scratch context, so that
+ * the similarity matrices (anchors x bank entries) never all live at once
+ * (term_loss_; ctt_params.contr_chunk).
  *
  * Each InfoNCE term -log(e^{s_p} / (e^{s_p} + sum_n e^{s_n})) is the cross
  * entropy of the logit row (s_p, s_n...) at class 0; for the high-level
@@ -97,77 +100,122 @@ static sg_tensor *nce_sum_(sg_ctx *ctx, sg_tensor *logits)
                             SG_REDUCE_SUM);
 }
 
-/* contr_self_loss(memory_bank, pred_rep, labels, mask, num_classes, temp). */
-static sg_tensor *high_(sg_ctx *ctx, sg_tensor *rows, const int32_t *label, const uint8_t *mask, size_t M,
-                        sg_tensor *bank, int K, int cap, float tau)
+/* One term: the bank matrix (K * G, D) of class blocks of G rows; for the
+ * high-level term positives = class k's block (G = CAP), for the low-level
+ * one the peer's feature at the anchor's pixel (peer != NULL). */
+typedef struct {
+    sg_tensor *bank, *peer, *ones;
+    int K, G;
+    float tau;
+} term_;
+
+/* contr_self_loss, the sum over anchors a (n, D) of class k of
+ *   sum_p -log(e^{a.p/tau} / (e^{a.p/tau} + sum_n e^{a.n/tau})):
+ * logits = cos(a, [positive_feat; negative_feat]) / temp, the log-sum-exp of
+ * the negatives once per anchor (s_0 - log_softmax(s)_0), for every positive. */
+static sg_tensor *high_sum_(sg_ctx *ctx, sg_tensor *a, const term_ *t, int k, const int *idx)
 {
-    int *idx = sg_xmalloc(M * sizeof *idx);
-    sg_tensor *ones = sg_tensor_new(ctx, SG_F32, 2, (const int[]){1, cap});
-    float *o = sg_ctx_stage(ctx, ones);
-    for (int i = 0; i < cap; i++) o[i] = 1.0f;
-    sg_ctx_stage_done(ctx, ones, o);
-    sg_tensor *loss = NULL;
-    int count = 0;
-    for (int k = 0; k < K; k++) {
-        int n = 0;
-        for (size_t i = 0; i < M; i++)
-            if (mask[i] && label[i] == k) idx[n++] = (int)i;
-        if (!n) continue;
-        count++;
-        /* logits = cos(a, [positive_feat; negative_feat]) / temp */
-        sg_tensor *a = sg_index_select(ctx, rows, idx, n);
-        sg_tensor *s = sg_scale(ctx, sg_matmul(ctx, a, bank, false, true), 1.0f / tau);
-        sg_tensor *pos = sg_narrow(ctx, s, 1, k * cap, cap), *neg = others_(ctx, s, k, K, cap);
-        /* log sum_n e^{s_n} = s_0 - log_softmax(s)_0, one per anchor, for every positive */
-        sg_tensor *lse = sg_sub(ctx, sg_narrow(ctx, neg, 1, 0, 1), sg_narrow(ctx, sg_log_softmax(ctx, neg, 1), 1, 0, 1));
-        sg_tensor *cols[2] = {sg_reshape(ctx, pos, 2, (const int[]){n * cap, 1}),
-                              sg_reshape(ctx, sg_matmul(ctx, lse, ones, false, false), 2, (const int[]){n * cap, 1})};
-        /* loss += sum(-log(posi / (posi + down))) / (size * per_count_size) */
-        sg_tensor *lk = sg_scale(ctx, nce_sum_(ctx, sg_concat(ctx, cols, 2, 1)), 1.0f / ((float)cap * (float)n));
-        loss = loss ? sg_add(ctx, loss, lk) : lk;
-    }
-    free(idx);
-    return loss ? sg_scale(ctx, loss, 1.0f / (float)count) : NULL;
+    (void)idx;
+    const int n = a->shape[0], cap = t->G;
+    sg_tensor *s = sg_scale(ctx, sg_matmul(ctx, a, t->bank, false, true), 1.0f / t->tau);
+    sg_tensor *pos = sg_narrow(ctx, s, 1, k * cap, cap), *neg = others_(ctx, s, k, t->K, cap);
+    sg_tensor *lse = sg_sub(ctx, sg_narrow(ctx, neg, 1, 0, 1), sg_narrow(ctx, sg_log_softmax(ctx, neg, 1), 1, 0, 1));
+    sg_tensor *cols[2] = {sg_reshape(ctx, pos, 2, (const int[]){n * cap, 1}),
+                          sg_reshape(ctx, sg_matmul(ctx, lse, t->ones, false, false), 2, (const int[]){n * cap, 1})};
+    return nce_sum_(ctx, sg_concat(ctx, cols, 2, 1));
 }
 
-/* contr_net_loss(cat([bank_l, bank_r], dim=1), rep_s, rep_peer.detach(), labels, mask, ...). */
-static sg_tensor *low_(sg_ctx *ctx, sg_tensor *rows, sg_tensor *peer, const int32_t *label, const uint8_t *mask,
-                       size_t M, sg_tensor *banks, int K, int G, float tau)
+/* contr_net_loss, the sum over anchors a (n, D) of class k (rows idx) of
+ *   -log(e^{a.p_a/tau} / (e^{a.p_a/tau} + sum_n e^{a.n/tau})):
+ * logits_posi = cos(a, p) / temp against the peer's detached rows;
+ * logits_down over the other classes' entries of both banks. */
+static sg_tensor *low_sum_(sg_ctx *ctx, sg_tensor *a, const term_ *t, int k, const int *idx)
 {
-    int *idx = sg_xmalloc(M * sizeof *idx);
-    sg_tensor *loss = NULL;
-    int count = 0;
-    for (int k = 0; k < K; k++) {
-        int n = 0;
-        for (size_t i = 0; i < M; i++)
-            if (mask[i] && label[i] == k) idx[n++] = (int)i;
-        if (!n) continue;
-        count++;
-        sg_tensor *a = sg_index_select(ctx, rows, idx, n);
-        const bool was = sg_ctx_set_grad(ctx, false);
-        sg_tensor *p = sg_index_select(ctx, peer, idx, n);
-        sg_ctx_set_grad(ctx, was);
-        /* logits_posi = cos(a, p) / temp; logits_down over negative_feat */
-        sg_tensor *pos = sg_reshape(ctx, sg_scale(ctx, sg_cosine_similarity(ctx, a, p, 1e-8f), 1.0f / tau), 2,
-                                    (const int[]){n, 1});
-        sg_tensor *neg = others_(ctx, sg_scale(ctx, sg_matmul(ctx, a, banks, false, true), 1.0f / tau), k, K, G);
-        /* loss += sum(-log(posi / (posi + down))) / per_count_size */
-        sg_tensor *row[2] = {pos, neg};
-        sg_tensor *lk = sg_scale(ctx, nce_sum_(ctx, sg_concat(ctx, row, 2, 1)), 1.0f / (float)n);
-        loss = loss ? sg_add(ctx, loss, lk) : lk;
-    }
-    free(idx);
-    return loss ? sg_scale(ctx, loss, 1.0f / (float)count) : NULL;
+    const int n = a->shape[0];
+    sg_tensor *p = sg_index_select(ctx, t->peer, idx, n);
+    sg_tensor *pos = sg_reshape(ctx, sg_scale(ctx, sg_cosine_similarity(ctx, a, p, 1e-8f), 1.0f / t->tau), 2,
+                                (const int[]){n, 1});
+    sg_tensor *neg = others_(ctx, sg_scale(ctx, sg_matmul(ctx, a, t->bank, false, true), 1.0f / t->tau), k, t->K, t->G);
+    sg_tensor *row[2] = {pos, neg};
+    return nce_sum_(ctx, sg_concat(ctx, row, 2, 1));
 }
 
-/* A scalar 0 (a term without anchors). */
-static sg_tensor *zero_(sg_ctx *ctx)
+typedef sg_tensor *(*sum_fn_)(sg_ctx *ctx, sg_tensor *a, const term_ *t, int k, const int *idx);
+
+/* A scalar constant. */
+static sg_tensor *scalar_(sg_ctx *ctx, float v)
 {
     sg_tensor *z = sg_tensor_new(ctx, SG_F32, 1, (const int[]){1});
-    float *v = sg_ctx_stage(ctx, z);
-    v[0] = 0.0f;
-    sg_ctx_stage_done(ctx, z, v);
+    float *h = sg_ctx_stage(ctx, z);
+    h[0] = v;
+    sg_ctx_stage_done(ctx, z, h);
     return z;
+}
+
+/* The term over the anchors (mask, class = label) of rows (M, D):
+ *   L = (1 / count) sum_k (1 / (norm_k n_k)) sum_{a of class k} sum_fn(a),
+ * count = the classes with anchors, n_k their anchors, norm_k = CAP (high)
+ * or 1 (low); NULL when no class has anchors.
+ * Memory: the similarities of n anchors are n x K G floats, several copies
+ * on a tape (646k anchors x 4864 at Cityscapes' 801 crops, 8 + 8 images:
+ * ~12.6 GB each). So the anchors of each class go through in chunks of at
+ * most `chunk`: each chunk's sum is recorded on a scratch context and
+ * differentiated there at once, which leaves its value and G = dL/da; the
+ * caller's tape gets, over the selected anchors A (n_all, D),
+ *   term = sum(A * G) - [sum(A * G)] + L      ([.]: a constant copy)
+ * whose value is L and whose gradient with respect to A is G. The tape keeps
+ * three (n_all, D) matrices, the scratch context one chunk's similarities.
+ * The chunk size moves sums by float32 rounding only (tests/test_ctt.c). */
+static sg_tensor *term_loss_(sg_ctx *ctx, sg_tensor *rows, const int32_t *label, const uint8_t *mask, size_t M,
+                             const term_ *t, sum_fn_ fn, bool per_positive, int chunk)
+{
+    const int K = t->K, D = rows->shape[1];
+    int *order = sg_xmalloc((M ? M : 1) * sizeof *order), *start = sg_xmalloc((size_t)(K + 1) * sizeof *start);
+    int n_all = 0, count = 0;
+    for (int k = 0; k < K; k++) {
+        start[k] = n_all;
+        for (size_t i = 0; i < M; i++)
+            if (mask[i] && label[i] == k) order[n_all++] = (int)i;
+        count += n_all > start[k];
+    }
+    start[K] = n_all;
+    sg_tensor *out = NULL;
+    if (count) {
+        sg_tensor *A = sg_index_select(ctx, rows, order, n_all);
+        sg_tensor *G = sg_tensor_new(ctx, SG_F32, 2, (const int[]){n_all, D});
+        double L = 0.0;
+        sg_ctx sub;
+        sg_ctx_init_on(&sub, ctx->be);
+        for (int k = 0; k < K; k++) {
+            const int nk = start[k + 1] - start[k];
+            if (!nk) continue;
+            /* loss += sum(-log(...)) / (size * per_count_size) (high) or / per_count_size (low);
+             * then loss / class_count */
+            const float w = 1.0f / ((float)count * (per_positive ? (float)t->G * (float)nk : (float)nk));
+            for (int off = start[k]; off < start[k + 1]; off += chunk) {
+                const int n = start[k + 1] - off < chunk ? start[k + 1] - off : chunk;
+                const size_t bytes = (size_t)n * D * sizeof(float);
+                sg_tensor *a = sg_tensor_new(&sub, SG_F32, 2, (const int[]){n, D});
+                ctx->be->copy(a->data, A->data + (size_t)off * D, bytes);
+                a->requires_grad = true;
+                sg_tensor *l = sg_scale(&sub, fn(&sub, a, t, k, order + off), w);
+                L += sg_tensor_item(l);
+                sg_backward(&sub, l);
+                if (a->grad)
+                    ctx->be->copy(G->data + (size_t)off * D, a->grad, bytes);
+                else
+                    ctx->be->memset_zero(G->data + (size_t)off * D, bytes);
+                sg_ctx_reset(&sub);
+            }
+        }
+        ctx->flops += sub.flops;
+        sg_ctx_free(&sub);
+        sg_tensor *P = sg_sum(ctx, sg_mul(ctx, A, G));
+        out = sg_add(ctx, sg_sub(ctx, P, detach_(ctx, P)), scalar_(ctx, (float)L));
+    }
+    free(order);
+    free(start);
+    return out;
 }
 
 void ctt_contrast(sg_ctx *ctx, const ctt_contrast_in *in, const ctt_params *hp, ctt_contrast_out *out)
@@ -177,6 +225,7 @@ void ctt_contrast(sg_ctx *ctx, const ctt_contrast_in *in, const ctt_params *hp, 
     const int h = in->feat_x[0]->shape[2], w = in->feat_x[0]->shape[3];
     const int K = in->bank[0]->n_classes, cap = in->bank[0]->capacity[0];
     SG_CHECK(K >= 2, "ctt_contrast: needs at least 2 classes, got %d", K);
+    SG_CHECK(hp->contr_chunk >= 1, "ctt_contrast: chunk of %d anchors", hp->contr_chunk);
     const size_t hw = (size_t)h * w, ML = (size_t)NL * hw, MU = (size_t)NU * hw;
     const bool was = sg_ctx_set_grad(ctx, false);
     /* labels_feat = nearest(labels); prob_s, max_s = nearest(max_probs), nearest(pseudo_label) */
@@ -189,6 +238,10 @@ void ctt_contrast(sg_ctx *ctx, const ctt_contrast_in *in, const ctt_params *hp, 
     sg_ctx_set_grad(ctx, was);
     uint8_t *mask = sg_xmalloc(ML + MU);
     int32_t *lab = sg_xmalloc((ML + MU) * sizeof *lab);
+    sg_tensor *ones = sg_tensor_new(ctx, SG_F32, 2, (const int[]){1, cap});
+    float *o = sg_ctx_stage(ctx, ones);
+    for (int i = 0; i < cap; i++) o[i] = 1.0f;
+    sg_ctx_stage_done(ctx, ones, o);
     if (hp->contr_high)
         for (int s = 0; s < 2; s++) {
             /* labels_s = cat(labels_feat, max_s); mask_s = cat(labels_feat != ignore, prob_s >= gamma) */
@@ -202,9 +255,10 @@ void ctt_contrast(sg_ctx *ctx, const ctt_contrast_in *in, const ctt_params *hp, 
             }
             sg_tensor *feats[2] = {in->feat_x[s], in->feat_u[s]};
             sg_tensor *rows = rows_(ctx, sg_concat(ctx, feats, 2, 0));
-            sg_tensor *bank = bank_matrix_(ctx, &in->bank[s], 1);
-            out->high[s] = high_(ctx, rows, lab, mask, ML + MU, bank, K, cap, hp->tau_high);
-            if (!out->high[s]) out->high[s] = zero_(ctx);
+            const term_ t = {.bank = bank_matrix_(ctx, &in->bank[s], 1), .ones = ones, .K = K, .G = cap,
+                             .tau = hp->tau_high};
+            out->high[s] = term_loss_(ctx, rows, lab, mask, ML + MU, &t, high_sum_, true, hp->contr_chunk);
+            if (!out->high[s]) out->high[s] = scalar_(ctx, 0.0f);
         }
     if (hp->contr_low) {
         sg_tensor *both = bank_matrix_(ctx, in->bank, 2);
@@ -230,8 +284,10 @@ void ctt_contrast(sg_ctx *ctx, const ctt_contrast_in *in, const ctt_params *hp, 
                 mask[i] = !(pc[s][i] >= hp->gamma);
             }
             free(z);
-            out->low[s] = low_(ctx, rows_(ctx, in->feat_u[s]), peer, lab, mask, MU, both, K, 2 * cap, hp->tau_low);
-            if (!out->low[s]) out->low[s] = zero_(ctx);
+            const term_ t = {.bank = both, .peer = peer, .K = K, .G = 2 * cap, .tau = hp->tau_low};
+            out->low[s] = term_loss_(ctx, rows_(ctx, in->feat_u[s]), lab, mask, MU, &t, low_sum_, false,
+                                     hp->contr_chunk);
+            if (!out->low[s]) out->low[s] = scalar_(ctx, 0.0f);
         }
     }
     free(mask);

@@ -37,7 +37,11 @@ typedef struct ctt_contrast_out {
  * negatives = the other classes' entries of BOTH banks;
  *   L_k = mean_a -log(e^{a.p_a/tau} / (e^{a.p_a/tau} + sum_n e^{a.n/tau})),
  *   L_low = mean over the classes with anchors.
- * A term with no anchor at all is 0 (the released division gives NaN). */
+ * A term with no anchor at all is 0 (the released division gives NaN).
+ * The anchors of a class go through in chunks of at most hp->contr_chunk,
+ * each differentiated at once on a scratch context: the caller's tape keeps
+ * (anchors x D) matrices, not (anchors x bank entries) similarities; the
+ * chunk size moves the terms by float32 rounding only. */
 void ctt_contrast(sg_ctx *ctx, const ctt_contrast_in *in, const ctt_params *hp, ctt_contrast_out *out);
 
 #endif

@@ -49,6 +49,38 @@ static sg_tensor *strong_(sg_ctx *ctx, sg_tensor *mixed, const ctt_params *hp, s
     return sg_semi_gaussian_blur(ctx, mixed, sigma);
 }
 
+/* The parameters of a set without its buffers: a view, not a copy. */
+static sg_param_set params_only_(const sg_param_set *s)
+{
+    sg_param_set v = *s;
+    v.n_buffers = 0;
+    return v;
+}
+
+void ctt_teacher_start(sg_deeplab *teacher, const sg_deeplab *student, bool train_bn)
+{
+    /* create_ema_model: mcp[i].data[:] = mp[i].data[:].clone() over
+     * model.parameters() of a new Res_Deeplab */
+    if (!train_bn) {
+        sg_param_set_copy(&teacher->params, &student->params);
+        return;
+    }
+    sg_param_set t = params_only_(&teacher->params), m = params_only_(&student->params);
+    sg_param_set_copy(&t, &m);
+}
+
+void ctt_teacher_update(sg_deeplab *teacher, const sg_deeplab *student, float decay, bool train_bn)
+{
+    /* update_ema_variables: for ema_param, param in zip(ema_model.parameters(), model.parameters()):
+     *     ema_param.data[:] = alpha_teacher * ema_param[:].data[:] + (1 - alpha_teacher) * param[:].data[:] */
+    if (!train_bn) {
+        sg_ema_update(&teacher->params, &student->params, decay, true);
+        return;
+    }
+    sg_param_set t = params_only_(&teacher->params), m = params_only_(&student->params);
+    sg_ema_update(&t, &m, decay, false);
+}
+
 bool ctt_banks_full(const ctt_nets *nets)
 {
     for (int s = 0; s < 2; s++) {
@@ -121,7 +153,8 @@ sg_tensor *ctt_loss(sg_ctx *ctx, const ctt_nets *nets, const sg_batch *lab, cons
         ctt_contrast(ctx, &in, hp, &co);
         for (int s = 0; s < 2; s++) {
             /* loss_l = L_l_l + L_u_ema_l + 0.1 * L_l_contr_cross + 0.1 * L_l_contr
-             * (the first upload; HEAD drops the last two: weights 0) */
+             * (SSL_CTT@2e26335; SSL_CTT@0cde6e8 drops the last two, as the released
+             * HEAD 33d7e3c: weights 0) */
             if (co.low[s]) {
                 loss_s[s] = sg_add(ctx, loss_s[s], sg_scale(ctx, co.low[s], hp->weight_low));
                 terms->low[s] = sg_tensor_item(co.low[s]);

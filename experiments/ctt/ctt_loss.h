@@ -17,9 +17,10 @@ typedef struct ctt_params {
     float sigma_min, sigma_max; /* blur sigma ~ U(0.15, 1.15) */
     bool teacher_train_bn;    /* teachers predict with batch statistics (released: ema_model.train()) */
     bool contr_high, contr_low; /* the two contrastive modules */
-    float weight_high, weight_low; /* 0.1, 0.1 (first upload; 0 at the released HEAD) */
+    float weight_high, weight_low; /* 0.1, 0.1 (SSL_CTT@2e26335; 0 since SSL_CTT@0cde6e8) */
     float tau_high, tau_low;  /* 0.1, 0.5 */
     float gamma;              /* confidence splitting anchors: 0.75 */
+    int contr_chunk;          /* anchors per chunk of the contrastive terms (memory, not the result): 4096 */
 } ctt_params;
 
 /* The four networks (index 0 = L, 1 = R) and the two banks of labeled
@@ -49,6 +50,18 @@ typedef struct ctt_terms {
  * students). sup: the supervised criterion (NULL: CE, ignore 255). */
 sg_tensor *ctt_loss(sg_ctx *ctx, const ctt_nets *nets, const sg_batch *lab, const sg_batch *unl,
                     const ctt_params *hp, sg_rng rng[2], const sg_semi_sup *sup, ctt_terms *terms);
+
+/* The teacher's start and update (create_ema_model, update_ema_variables):
+ * with train_bn (the released teachers, which predict with batch
+ * statistics) on the parameters only: the teacher's BN statistics are its
+ * own, from its train-mode passes (a fresh Res_Deeplab's at the start, as
+ * create_ema_model builds one and copies model.parameters() into it). Without
+ * train_bn (the teachers predict with running statistics) the statistics
+ * are copied at the start and averaged like the parameters.
+ *   ctt_teacher_start:  teacher = student
+ *   ctt_teacher_update: teacher = decay teacher + (1 - decay) student */
+void ctt_teacher_start(sg_deeplab *teacher, const sg_deeplab *student, bool train_bn);
+void ctt_teacher_update(sg_deeplab *teacher, const sg_deeplab *student, float decay, bool train_bn);
 
 /* True when every class of both banks holds its capacity (the released
  * with_embed switch). */

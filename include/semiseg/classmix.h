@@ -1,22 +1,16 @@
 /*
- * classmix.h: ClassMix on a batch of tensors and the strong transform the
- * ClassMix code applies after mixing (Olsson et al., "ClassMix:
+ * classmix.h: ClassMix on a batch of tensors (Olsson et al., "ClassMix:
  * Segmentation-Based Data Augmentation for Semi-Supervised Learning", WACV
  * 2021, as cross teacher training uses it:
  * 1181110317/SSL_CTT@33d7e3c:cross_teacher_contr.py ema_loss,
- * utils/transformmasks.py generate_class_mask, utils/transformsgpu.py mix and
- * gaussian_blur).
- *
- *   sg_semi_classmix        per image i: the classes present in the argmax of
- *                           the teacher's probabilities p_i, half of them
- *                           (floor(n/2), sg_classmix_mask) chosen at random;
- *                           M_i = 1 on their pixels. Mixed image
- *                           M_i x_i + (1 - M_i) x_{(i+1) mod N}; the
- *                           probabilities are mixed with the same masks and
- *                           give the pseudo-label (argmax) and confidence (max)
- *   sg_semi_gaussian_blur   kornia 0.3 GaussianBlur2d as transformsgpu.py
- *                           calls it: kernel side ~10 % of H and W made odd,
- *                           reflect border
+ * utils/transformmasks.py generate_class_mask, utils/transformsgpu.py mix):
+ * per image i, the classes present in the argmax of the teacher's
+ * probabilities p_i, half of them (floor(n/2), sg_classmix_mask) chosen at
+ * random; M_i = 1 on their pixels. Mixed image M_i x_i + (1 - M_i)
+ * x_{(i+1) mod N}; the probabilities are mixed with the same masks and give
+ * the pseudo-label (argmax) and confidence (max). The blur of the strong
+ * transform that follows the mix is a core primitive,
+ * sg_semi_gaussian_blur (semi.h).
  *
  * Shapes: probs (N, K, H, W) float; images (N, C, H, W) float; masks, labels
  * (N, H, W) int32; conf (N, H, W) float. None of this is differentiable: the
@@ -47,18 +41,5 @@ typedef struct sg_classmix {
  * (sg_classmix_mask: partial Fisher-Yates with sg_rng_below), the released
  * np.random.choice(n, floor(n/2), replace=False) per image in batch order. */
 void sg_semi_classmix(sg_ctx *ctx, sg_tensor *probs, sg_tensor *img, sg_rng *rng, sg_classmix *out);
-
-/* kornia.filters.GaussianBlur2d(kernel_size=(ky, kx), sigma=(sigma, sigma))
- * with border_type 'reflect' (kornia 0.3.0, the version SSL_CTT pins), each
- * channel on its own: k = floor(ceil(0.1 L) - 0.5 + ceil(0.1 L) % 2), i.e.
- * ceil(0.1 L) made odd by taking one off, for L = H (ky) and W (kx); weights
- * exp(-(j - k/2)^2 / (2 sigma^2)) normalised to sum 1. Computed on the host
- * as two 1-D passes (rows, then columns) of the separable kernel kornia
- * applies as one 2-D outer-product kernel: equal up to float32 rounding
- * (k / 2 < L for every L, as the reflect padding needs). sigma > 0. */
-sg_tensor *sg_semi_gaussian_blur(sg_ctx *ctx, sg_tensor *img, float sigma);
-
-/* The kernel side of sg_semi_gaussian_blur for a side of L pixels. */
-int sg_semi_blur_kernel_size(int side);
 
 #endif

@@ -12,6 +12,7 @@
  *                   Teacher's softmax-MSE consistency, CutMix-Seg's
  *                   confidence-weighted squared difference
  *   schedules       Mean Teacher's EMA decay and sigmoid ramp-up
+ *   blur            the Gaussian blur of the ClassMix strong transform
  *   steps           the supervised criterion, the logged loss terms, the
  *                   feature-perturbation masks, the EMA teacher, the CutMix
  *                   partner batch (the trainer adds backward, the optimizer
@@ -153,5 +154,21 @@ double sg_semi_percentile_sorted(const float *v, size_t n, double q);
 void sg_semi_u2pl_box(sg_rng *r, int h, int w, int box[4]);
 /* (n, h, w) int32 masks, 1 inside one U2PL box per image (drawn in order). */
 sg_tensor *sg_semi_u2pl_boxes(sg_ctx *ctx, int n, int h, int w, sg_rng *r);
+
+/* ---- ClassMix blur (kornia 0.3.0 GaussianBlur2d; src/core/semi_blur.c) ---------- */
+/* kornia.filters.GaussianBlur2d(kernel_size=(ky, kx), sigma=(sigma, sigma))
+ * with border_type 'reflect', as the ClassMix strong transform calls it
+ * (1181110317/SSL_CTT@33d7e3c:utils/transformsgpu.py gaussian_blur), each
+ * channel of img (N, C, H, W) float on its own: k = ceil(0.1 L), made odd by
+ * taking one off (sg_semi_blur_kernel_size), for L = H (ky) and W (kx);
+ * weights exp(-(j - k/2)^2 / (2 sigma^2)) normalised to sum 1. Two 1-D
+ * passes (rows, then columns) of the separable kernel kornia applies as one
+ * 2-D outer-product kernel: equal up to float32 rounding. Not
+ * differentiable (img must not require a gradient); host-side (img read
+ * once), OpenMP over the planes, bitwise the same for any thread count.
+ * sigma > 0. Covered by tests/test_classmix.c (tests/ref/gen_classmix.py). */
+sg_tensor *sg_semi_gaussian_blur(sg_ctx *ctx, sg_tensor *img, float sigma);
+/* The kernel side of sg_semi_gaussian_blur for a side of L pixels. */
+int sg_semi_blur_kernel_size(int side);
 
 #endif

@@ -1,15 +1,11 @@
 /*
- * classmix.c: ClassMix of a batch and the Gaussian blur of the ClassMix
- * strong transform (classmix.h), after
+ * classmix.c: ClassMix of a batch (classmix.h), after
  * 1181110317/SSL_CTT@33d7e3c:cross_teacher_contr.py ema_loss (the masks),
- * utils/transformmasks.py generate_class_mask, utils/transformsgpu.py mix and
- * gaussian_blur, and kornia 0.3.0 kornia/filters/gaussian.py + filter.py
- * (get_gaussian_kernel2d, filter2d with reflect padding).
+ * utils/transformmasks.py generate_class_mask and utils/transformsgpu.py mix.
  * Covered by tests/test_classmix.c (tests/ref/gen_classmix.py).
  */
 #include "semiseg/classmix.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 #include "semiseg/augment.h"
@@ -77,70 +73,4 @@ void sg_semi_classmix(sg_ctx *ctx, sg_tensor *probs, sg_tensor *img, sg_rng *rng
     /* inputs_u_s = mix(MixMask, images): mask 1 keeps image i (sg_semi_paste
      * takes its second operand where the box is 1). */
     out->img = sg_semi_paste(ctx, sg_semi_roll(ctx, img, 1), img, out->mask);
-}
-
-int sg_semi_blur_kernel_size(int side)
-{
-    /* int(np.floor(np.ceil(0.1 * L) - 0.5 + np.ceil(0.1 * L) % 2)) */
-    const int c = (int)ceil(0.1 * side);
-    return c % 2 ? c : c - 1;
-}
-
-/* kornia 0.3.0 gaussian(window_size, sigma): math.exp in double per tap,
- * stored as float32, divided by their float32 sum. */
-static float *gauss_kernel_(int k, float sigma)
-{
-    float *g = sg_xmalloc((size_t)k * sizeof *g);
-    float sum = 0.0f;
-    for (int x = 0; x < k; x++) {
-        const double d = x - k / 2;
-        g[x] = (float)exp(-d * d / (2.0 * (double)sigma * (double)sigma));
-        sum += g[x];
-    }
-    for (int x = 0; x < k; x++) g[x] /= sum;
-    return g;
-}
-
-/* F.pad(mode='reflect') index: the border pixel is not repeated. */
-static int reflect_(int i, int n)
-{
-    if (i < 0) return -i;
-    if (i >= n) return 2 * (n - 1) - i;
-    return i;
-}
-
-sg_tensor *sg_semi_gaussian_blur(sg_ctx *ctx, sg_tensor *img, float sigma)
-{
-    check_plain_(img, "sg_semi_gaussian_blur");
-    SG_CHECK(sigma > 0, "sg_semi_gaussian_blur: sigma %g <= 0", (double)sigma);
-    const int N = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3];
-    const int ky = sg_semi_blur_kernel_size(H), kx = sg_semi_blur_kernel_size(W);
-    float *gy = gauss_kernel_(ky, sigma), *gx = gauss_kernel_(kx, sigma);
-    const size_t hw = (size_t)H * W;
-    float *x = sg_xmalloc(sg_numel(img) * sizeof *x), *tmp = sg_xmalloc(hw * sizeof *tmp);
-    sg_tensor_read(img, x);
-    sg_tensor *out = sg_tensor_like(ctx, img);
-    float *o = sg_ctx_stage(ctx, out);
-    for (size_t plane = 0; plane < (size_t)N * C; plane++) {
-        const float *in = x + plane * hw;
-        float *dst = o + plane * hw;
-        for (int r = 0; r < H; r++)
-            for (int c = 0; c < W; c++) {
-                double acc = 0.0;
-                for (int j = 0; j < kx; j++) acc += (double)gx[j] * in[(size_t)r * W + reflect_(c + j - kx / 2, W)];
-                tmp[(size_t)r * W + c] = (float)acc;
-            }
-        for (int r = 0; r < H; r++)
-            for (int c = 0; c < W; c++) {
-                double acc = 0.0;
-                for (int i = 0; i < ky; i++) acc += (double)gy[i] * tmp[(size_t)reflect_(r + i - ky / 2, H) * W + c];
-                dst[(size_t)r * W + c] = (float)acc;
-            }
-    }
-    sg_ctx_stage_done(ctx, out, o);
-    free(x);
-    free(tmp);
-    free(gx);
-    free(gy);
-    return out;
 }

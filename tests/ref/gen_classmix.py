@@ -23,7 +23,8 @@ sides choose the same classes.
 Records:
   cm.probs (N, K, H, W) f32, cm.img (N, 3, H, W) f32, cm.seed/cm.stream (f64)
   cm.mask (N, H, W) i32, cm.mixed (N, 3, H, W), cm.label (N, H, W) i32, cm.conf (N, H, W)
-  blur.img (2, 3, 24, 45) f32, blur.sigma f64 (a float32 value), blur.out f32
+  blur.img (2, 3, 24, 45) f32, blur.sigma f64 (a float32 value), blur.out f32 (3 x 5 kernel)
+  blur2.img (1, 1, 85, 75), blur2.sigma, blur2.out (9 x 7 kernel)
 """
 import math
 import os
@@ -120,5 +121,12 @@ assert kernel_size(24) == 3 and kernel_size(45) == 5
 fx.add("blur.img", bimg)
 fx.add("blur.sigma", torch.tensor([sigma], dtype=torch.float64))
 fx.add("blur.out", bout)
+bimg2 = torch.randn(1, 1, 85, 75, generator=gen)
+sigma2 = philox.f32(3.0)
+bout2 = blur(bimg2, sigma2)
+assert kernel_size(85) == 9 and kernel_size(75) == 7
+fx.add("blur2.img", bimg2)
+fx.add("blur2.sigma", torch.tensor([sigma2], dtype=torch.float64))
+fx.add("blur2.out", bout2)
 
 fx.write(os.path.join(HERE, "..", "data", "classmix.bin"))

@@ -19,9 +19,10 @@ float64 on float32 data:
       unlabeled_weight = fraction of max_probs >= conf_uniform
   loss_l.backward(); SGD step of L; loss_r.backward(); SGD step of R (first step: the
       momentum buffer is the gradient)
-  update_ema_variables for both teachers: parameters averaged with
-      min(1 - 1/(IT + 1), 0.99); the BN buffers copied from the students (semiseg's
-      sg_ema_update without buffers: see experiments/ctt/README.md)
+  update_ema_variables for both teachers: model.parameters() averaged with
+      min(1 - 1/(IT + 1), 0.99); the teachers' BN statistics are their own (the
+      released update touches parameters only), moved by their train-mode passes
+      (ema_loss on u, add_to_memory_bank on x)
   add_to_memory_bank for both teachers: a no-grad train-mode pass of the labeled batch,
       the classifier's output at feature size, labels nearest-downsampled, candidates
       argmax == label and max raw logit >= bank_logit, per class the n_add largest
@@ -144,12 +145,10 @@ def sgd_step(m):
 
 
 def ema(teacher, student, decay):
+    """update_ema_variables: parameters only, the buffers stay the teacher's."""
     with torch.no_grad():
         for e, p in zip(teacher.parameters(), student.parameters()):
             e.copy_(decay * e + (1 - decay) * p)
-        for (name, e), p in zip(teacher.named_buffers(), student.buffers()):
-            if not name.endswith("num_batches_tracked"):
-                e.copy_(p)
 
 
 students = [make(SEED_L), make(SEED_R)]

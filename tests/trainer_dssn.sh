@@ -10,6 +10,10 @@
 # with the teacher's BN in train mode), the final checkpoint (student,
 # teacher, momentum) equals the uninterrupted run's byte for byte: the
 # teacher, its BN statistics and both copies' dropout masks are restored.
+# The teacher's wiring, read from checkpoints by tests/ckpt_helper: the
+# warm-up iteration makes it the student (keep 0); in epoch 0 its BN
+# statistics move by its own train-mode passes besides the EMA blend, from
+# epoch 1 on by the blend alone (mutating either in dssn.c fails here).
 # Bad values are refused naming the key.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
@@ -70,6 +74,36 @@ for v in roll same; do
     sg_ckpt_same "$ref/demo/12/dssn/seed0/ckpt/last.safetensors" "$SG_TMP/k_$v/demo/12/dssn/seed0/ckpt/last.safetensors" ||
         { echo "$v: resumed checkpoint differs from the uninterrupted run's"; exit 1; }
 done
+
+# The teacher's wiring (tests/ckpt_helper reads the checkpoints), on the VOC
+# switches with 4 iterations an epoch (batch_size_u 7 of the 28 unlabeled
+# images): checkpoints of iterations 1, 2, 3 (epoch 0) and 5, 6 (epoch 1),
+# each written by SIGTERM and resumed from. (a) The warm-up iteration sets
+# the teacher to the student (keep 0): ema/ equals model/ tensor for tensor.
+# (b) In epoch 0 the teacher's passes run its BN in train mode, so its
+# running statistics move by more than the EMA blend
+# keep * teacher + (1 - keep) * student of the student after the step, while
+# every parameter moves by exactly that blend; from epoch 1 on the teacher
+# runs in eval mode and the statistics too change by the blend alone.
+w="$SG_TMP/w/demo/12/dssn/seed0/ckpt/last.safetensors"
+for i in 1 2 3 5 6; do
+    r=; [ $i = 1 ] || r=--resume
+    set +e
+    train --runs "$SG_TMP/w" --set train.iterations=8 --set train.batch_size_u=7 --set eval.interval=0 \
+        --set debug.term_at_iter=$i $r 2> "$SG_TMP/logw"
+    rc=$?
+    set -e
+    [ $rc = 143 ] || { echo "teacher run to iteration $i: expected SIGTERM (143), got $rc"; cat "$SG_TMP/logw"; exit 1; }
+    cp "$w" "$SG_TMP/w$i.safetensors"
+done
+"$bin/tests/ckpt_helper" same "$SG_TMP/w1.safetensors" > /dev/null || { echo "after the warm-up iteration the teacher is not the student"; exit 1; }
+"$bin/tests/ckpt_helper" same "$SG_TMP/w2.safetensors" > /dev/null 2>&1 && { echo "after iteration 2 the teacher still equals the student (keep 0 past the warm-up)"; exit 1; }
+b=$("$bin/tests/ckpt_helper" blend "$SG_TMP/w2.safetensors" "$SG_TMP/w3.safetensors" 0.996) || exit 1
+echo "$b" | grep -q "^parameters \([0-9]*\)/\1 statistics 0/[1-9]" ||
+    { echo "epoch 0, iteration 3: the teacher's parameters must move by the EMA blend alone, its BN statistics by more: $b"; exit 1; }
+b=$("$bin/tests/ckpt_helper" blend "$SG_TMP/w5.safetensors" "$SG_TMP/w6.safetensors" 0.996) || exit 1
+echo "$b" | grep -q "^parameters \([0-9]*\)/\1 statistics \([0-9]*\)/\2$" ||
+    { echo "epoch 1, iteration 6: the teacher must move by the EMA blend alone: $b"; exit 1; }
 
 # Config errors name the key.
 if train --runs "$SG_TMP/e" --set dssn.gate=0.6 --set dssn.factor=0.8 2> "$SG_TMP/loge"; then

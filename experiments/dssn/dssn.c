@@ -22,8 +22,9 @@
 #include "semiseg/run.h"
 #include "semiseg/method.h"
 
-/* Hyper-parameters, section [dssn] (defaults: DSSN's released VOC code;
- * the sources are in the README). */
+/* Hyper-parameters, section [dssn] (defaults: DSSN's released VOC code,
+ * except conf_thresh, which the VOC code does not read: its default 0 is
+ * the Cityscapes code's; the sources are in the README). */
 typedef struct {
     dssn_params loss;           /* select, gate, factor, conf_thresh, weights, siamese_inside */
     float fp_dropout;           /* Dropout2d p of both perturbed copies */

@@ -287,7 +287,13 @@ def sgd_step(m):
 def update_teacher(student, teacher, keep_rate):
     """voc/util/utils.py update_teacher: every state_dict entry
     student * (1 - keep) + teacher * keep (num_batches_tracked is not stored
-    by semiseg and never read: BN momentum is fixed)."""
+    by semiseg and never read: BN momentum is fixed).
+
+    The student's factor follows semiseg, not the released code: keep_rate
+    is float32(0.996) (philox.f32), so float32(1 - keep_rate) =
+    0.0040000081 as sg_ema_update's (float)(1.0 - (double)0.996f), where the
+    released keep_rate = 0.996 (a Python double) gives float32(0.004) =
+    0.0040000002 (experiments/dssn/README.md, Deviations)."""
     with torch.no_grad():
         sd = student.state_dict()
         for key, value in teacher.state_dict().items():
@@ -335,7 +341,11 @@ def iteration(variant, fixed, w_siamese, inside, drop_strong, teacher_train_bn, 
     else:
         tau = 0.0
         gate, factor = pick_gate_factor([pred_w, zt1, zt2])
-        keep_w, keep1, keep2 = (adaptive_mask(z, gate, factor) == 1 for z in (pred_w, zt1, zt2))
+        # voc/DSSN.py keeps the int64 count of passing classes and ANDs it
+        # bitwise with the non-padding mask (`adaptive_binary_mask &
+        # (ignore_mask != 255)`, in masked_ce and the ratio below); with
+        # gate * factor >= 0.5 the count is 0 or 1.
+        keep_w, keep1, keep2 = (adaptive_mask(z, gate, factor) for z in (pred_w, zt1, zt2))
     lab_w, lab1, lab2 = pred_w.argmax(dim=1), zt1.argmax(dim=1), zt2.argmax(dim=1)
     loss_x = F.cross_entropy(pred_x, y, ignore_index=255)
     loss_s1 = masked_ce(pred_s1, lab1, keep1, ign1)

@@ -24,6 +24,7 @@
 
 #include "ctt/ctt_loss.h"
 #include "fixture.h"
+#include "semi_check.h"
 #include "tap.h"
 
 static const sg_backend *g_be;
@@ -40,12 +41,8 @@ static const sg_backend *g_be;
  *   largest reference update of each tensor: a gradient comparison).
  * BANK_TOL: bank rows are unit-norm teacher features through the whole
  *   network (test_model.c: 1e-5 of the largest activation). */
-#define TERM_TOL 1e-5
-#define STEP_TOL 1e-3
-#define BUF_TOL 1e-3
-#define VALUE_RTOL 4.8e-7
+/* TERM_TOL, STEP_TOL, BUF_TOL, VALUE_RTOL and FAST_FACTOR: semi_check.h's. */
 #define BANK_TOL 1e-5
-#define FAST_FACTOR 2.0
 
 typedef struct {
     sg_deeplab_config cfg;
@@ -62,16 +59,7 @@ static setup_ setup_from_(const sg_fixture *fx)
     const double *c = sg_fixture_doubles(fx, "config", &n);
     SG_CHECK(n == 25, "config has %zu entries, expected 25 (regenerate with %s)", n, GEN);
     setup_ s = {0};
-    s.cfg.backbone.depth = (int)c[0];
-    for (int i = 0; i < 4; i++) s.cfg.backbone.widths[i] = (int)c[1 + i];
-    s.cfg.backbone.stem = c[5] != 0 ? SG_STEM_DEEP : SG_STEM_TORCHVISION;
-    s.cfg.backbone.output_stride = (int)c[6];
-    s.cfg.backbone.multi_grid = c[7] != 0;
-    s.cfg.aspp_channels = (int)c[8];
-    for (int i = 0; i < 3; i++) s.cfg.aspp_rates[i] = (int)c[9 + i];
-    s.cfg.reduce_channels = (int)c[12];
-    s.cfg.decoder_channels = (int)c[13];
-    s.cfg.num_classes = (int)c[14];
+    semi_check_deeplab_config(&s.cfg, c);
     for (int i = 0; i < 4; i++) s.seed[i] = (uint64_t)c[15 + i];
     s.lr = (float)c[19];
     s.head_mult = (float)c[20];
@@ -86,66 +74,7 @@ static void make_(sg_deeplab *m, const setup_ *s, uint64_t seed, const sg_batch 
                   sg_ctx *ctx)
 {
     sg_deeplab_init(m, &s->cfg, seed);
-    bool was = sg_ctx_set_grad(ctx, false);
-    for (int i = 0; i < s->warm; i++) {
-        sg_deeplab_out o;
-        sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){lab->img, unl->img}, 2, 0), NULL, &o);
-        sg_ctx_reset(ctx);
-    }
-    sg_ctx_set_grad(ctx, was);
-}
-
-static float **snapshot_(const sg_param_set *ps)
-{
-    float **v = sg_xmalloc((size_t)ps->n_params * sizeof *v);
-    for (int i = 0; i < ps->n_params; i++) {
-        size_t n = sg_numel(ps->params[i].t);
-        v[i] = sg_xmalloc(n * sizeof(float));
-        memcpy(v[i], ps->params[i].t->data, n * sizeof(float));
-    }
-    return v;
-}
-
-static void snapshot_free_(float **v, int n)
-{
-    for (int i = 0; i < n; i++) free(v[i]);
-    free(v);
-}
-
-static int close_delta_(const sg_fixture *fx, const char *key, const float *got, const float *before, size_t n,
-                        double tol)
-{
-    size_t m;
-    const double *ref = sg_fixture_doubles(fx, key, &m);
-    if (m != n) return tap_ok(0, "%s: %zu elements, fixture has %zu", key, n, m);
-    double scale = 0.0;
-    for (size_t i = 0; i < m; i++) scale = fmax(scale, fabs(ref[i] - (before ? before[i] : 0.0)));
-    return sg_check_close(fx, key, got, n, tol * scale, VALUE_RTOL);
-}
-
-static void check_set_(const sg_fixture *fx, const char *prefix, bool teacher, const sg_param_set *ps,
-                       float **before, double f, const char *what)
-{
-    int bad = 0;
-    char key[256];
-    for (int i = 0; i < ps->n_params; i++) {
-        snprintf(key, sizeof key, "%s.%s.%s", prefix, teacher ? "teacher" : "param", ps->params[i].name);
-        bad += !close_delta_(fx, key, ps->params[i].t->data, before[i], sg_numel(ps->params[i].t), STEP_TOL * f);
-    }
-    for (int i = 0; i < ps->n_buffers; i++) {
-        snprintf(key, sizeof key, "%s.%s.%s", prefix, teacher ? "teacher" : "buf", ps->buffers[i].name);
-        bad += !close_delta_(fx, key, ps->buffers[i].t->data, NULL, sg_numel(ps->buffers[i].t), BUF_TOL * f);
-    }
-    tap_ok(bad == 0, "%s: %d parameters and %d buffers match (%d off)", what, ps->n_params, ps->n_buffers, bad);
-}
-
-static void sgd_step_(sg_deeplab *m, const setup_ *s)
-{
-    sg_sgd opt;
-    sg_sgd_init(&opt, &m->params, 2, 0.9f, s->wd);
-    opt.groups[1].lr_mult = s->head_mult;
-    sg_sgd_step(&opt, &m->params, s->lr);
-    sg_sgd_free(&opt);
+    semi_check_warm(ctx, m, s->warm, lab->img, unl->img);
 }
 
 /* Bank s after the update: sizes exactly, rows (oldest first) to BANK_TOL. */
@@ -185,7 +114,7 @@ static void test_iteration_(const sg_fixture *fx, const setup_ *s, const sg_batc
     sg_deeplab net[4];
     for (int i = 0; i < 4; i++) make_(&net[i], s, s->seed[i], lab, unl, &ctx);
     float **before[4];
-    for (int i = 0; i < 4; i++) before[i] = snapshot_(&net[i].params);
+    for (int i = 0; i < 4; i++) before[i] = semi_check_snapshot(&net[i].params);
     const int K = s->cfg.num_classes, D = s->cfg.decoder_channels, cap = (int)hp[6];
     sg_param_set bank_set;
     sg_param_set_init(&bank_set);
@@ -225,8 +154,8 @@ static void test_iteration_(const sg_fixture *fx, const setup_ *s, const sg_batc
         }
     tap_ok(ok, "ctt %s: both students' terms and uniform weights match PyTorch", g_be->name);
     sg_backward(&ctx, loss);
-    sgd_step_(&net[0], s);
-    sgd_step_(&net[1], s);
+    semi_check_sgd_step(&net[0].params, s->lr, s->head_mult, s->wd);
+    semi_check_sgd_step(&net[1].params, s->lr, s->head_mult, s->wd);
     const float d = sg_semi_ema_decay(s->it, (float)hp[5]);
     ctt_teacher_update(&net[2], &net[0], d, true);
     ctt_teacher_update(&net[3], &net[1], d, true);
@@ -236,14 +165,14 @@ static void test_iteration_(const sg_fixture *fx, const setup_ *s, const sg_batc
     char what[96];
     for (int i = 0; i < 2; i++) {
         snprintf(what, sizeof what, "ctt %s: student %s after the SGD step", g_be->name, i ? "R" : "L");
-        check_set_(fx, i ? "r" : "l", false, &net[i].params, before[i], f, what);
+        semi_check_set(fx, i ? "r" : "l", false, &net[i].params, before[i], f, what);
         snprintf(what, sizeof what, "ctt %s: teacher %s after the EMA update and the bank pass", g_be->name,
                  i ? "R" : "L");
-        check_set_(fx, i ? "r" : "l", true, &net[2 + i].params, before[2 + i], f, what);
+        semi_check_set(fx, i ? "r" : "l", true, &net[2 + i].params, before[2 + i], f, what);
         check_bank_(fx, &bank[i], i ? "r" : "l", f);
     }
     for (int i = 0; i < 4; i++) {
-        snapshot_free_(before[i], net[i].params.n_params);
+        semi_check_snapshot_free(before[i], net[i].params.n_params);
         sg_deeplab_free(&net[i]);
     }
     sg_param_set_free(&bank_set);
@@ -264,7 +193,7 @@ static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch
     sg_ctx_init_on(&ctx, g_be);
     sg_deeplab net[4];
     for (int i = 0; i < 4; i++) make_(&net[i], s, s->seed[i] + (uint64_t)chp[5], lab, unl, &ctx);
-    float **before[2] = {snapshot_(&net[0].params), snapshot_(&net[1].params)};
+    float **before[2] = {semi_check_snapshot(&net[0].params), semi_check_snapshot(&net[1].params)};
     const int K = s->cfg.num_classes, D = s->cfg.decoder_channels, cap = (int)hp[6];
     sg_param_set bank_set;
     sg_param_set_init(&bank_set);
@@ -307,14 +236,14 @@ static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch
     sg_backward(&ctx, loss);
     char what[96];
     for (int i = 0; i < 2; i++) {
-        sgd_step_(&net[i], s);
+        semi_check_sgd_step(&net[i].params, s->lr, s->head_mult, s->wd);
         snprintf(what, sizeof what, "ctt %s, full banks, chunks of %d: student %s after the SGD step", g_be->name,
                  chunk, i ? "R" : "L");
-        check_set_(fx, i ? "c.r" : "c.l", false, &net[i].params, before[i], f, what);
-        delta[i] = snapshot_(&net[i].params);
+        semi_check_set(fx, i ? "c.r" : "c.l", false, &net[i].params, before[i], f, what);
+        delta[i] = semi_check_snapshot(&net[i].params);
         for (int j = 0; j < net[i].params.n_params; j++)
             for (size_t e = 0; e < sg_numel(net[i].params.params[j].t); e++) delta[i][j][e] -= before[i][j][e];
-        snapshot_free_(before[i], net[i].params.n_params);
+        semi_check_snapshot_free(before[i], net[i].params.n_params);
     }
     for (int i = 0; i < 4; i++) sg_deeplab_free(&net[i]);
     sg_param_set_free(&bank_set);
@@ -352,8 +281,8 @@ static void test_chunks_(const sg_fixture *fx, const setup_ *s, const sg_batch *
             }
             bad += diff > CHUNK_TOL * scale;
         }
-        snapshot_free_(w_whole[st], m.params.n_params);
-        snapshot_free_(w_part[st], m.params.n_params);
+        semi_check_snapshot_free(w_whole[st], m.params.n_params);
+        semi_check_snapshot_free(w_part[st], m.params.n_params);
     }
     sg_deeplab_free(&m);
     tap_ok(bad == 0, "ctt %s: both students' SGD updates, chunks of %d = whole (%d tensors off)", g_be->name,

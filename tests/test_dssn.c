@@ -27,6 +27,7 @@
 #include "dssn/dssn_loss.h"
 #include "expect_abort.h"
 #include "fixture.h"
+#include "semi_check.h"
 #include "semiseg/class_select.h"
 #include "semiseg/semi.h"
 #include "tap.h"
@@ -50,13 +51,8 @@ static const sg_backend *g_be;
  *   change): with keep 0.996 its change is 0.4 % of the student's distance,
  *   so a wrong keep, a missed buffer blend or the teacher's BN updates in
  *   the wrong mode move it by far more than the tolerance. */
-#define TERM_TOL 1e-5
-#define RATIO_TOL 1e-6
-#define STEP_TOL 1e-3
-#define BUF_TOL 1e-3
-#define VALUE_RTOL 4.8e-7
-/* oneDNN sums convolutions in another order (test_semi.c's factor). */
-#define FAST_FACTOR 2.0
+/* The values (TERM_TOL, RATIO_TOL, STEP_TOL, BUF_TOL, VALUE_RTOL and
+ * FAST_FACTOR, oneDNN's other summation order) are semi_check.h's. */
 
 typedef struct {
     sg_deeplab_config cfg;
@@ -72,16 +68,7 @@ static setup_ setup_from_(const sg_fixture *fx)
     const double *c = sg_fixture_doubles(fx, "config", &n);
     SG_CHECK(n == 24, "config has %zu entries, expected 24 (regenerate with %s)", n, GEN);
     setup_ s = {0};
-    s.cfg.backbone.depth = (int)c[0];
-    for (int i = 0; i < 4; i++) s.cfg.backbone.widths[i] = (int)c[1 + i];
-    s.cfg.backbone.stem = c[5] != 0 ? SG_STEM_DEEP : SG_STEM_TORCHVISION;
-    s.cfg.backbone.output_stride = (int)c[6];
-    s.cfg.backbone.multi_grid = c[7] != 0;
-    s.cfg.aspp_channels = (int)c[8];
-    for (int i = 0; i < 3; i++) s.cfg.aspp_rates[i] = (int)c[9 + i];
-    s.cfg.reduce_channels = (int)c[12];
-    s.cfg.decoder_channels = (int)c[13];
-    s.cfg.num_classes = (int)c[14];
+    semi_check_deeplab_config(&s.cfg, c);
     s.seed_s = (uint64_t)c[15];
     s.seed_t = (uint64_t)c[16];
     s.lr = (float)c[17];
@@ -94,94 +81,18 @@ static setup_ setup_from_(const sg_fixture *fx)
     return s;
 }
 
-#define N_INPUTS 12
-typedef struct {
-    sg_batch lab, unl, mix;
-    sg_tensor *all[N_INPUTS];
-} inputs_;
-
-static void inputs_load_(inputs_ *in, const sg_fixture *fx)
-{
-    static const char *names[N_INPUTS] = {"x",    "y",  "uw",  "us1", "us2", "ign",
-                                          "box1", "box2", "mw", "ms1", "ms2", "mign"};
-    for (int i = 0; i < N_INPUTS; i++) in->all[i] = sg_fixture_tensor(fx, names[i], false);
-    sg_tensor **t = in->all;
-    in->lab = (sg_batch){.n = t[0]->shape[0], .img = t[0], .mask = t[1]};
-    in->unl = (sg_batch){.n = t[2]->shape[0], .img = t[2], .img_s1 = t[3], .img_s2 = t[4],
-                         .ignore = t[5], .box1 = t[6], .box2 = t[7]};
-    in->mix = (sg_batch){.n = t[8]->shape[0], .img = t[8], .img_s1 = t[9], .img_s2 = t[10],
-                         .ignore = t[11]};
-}
-
 /* The fixture's make(): build from a seed, classifier x cls_scale, then
  * WARM train-mode passes on cat(x, uw) without gradient. */
-static void make_(sg_deeplab *m, const setup_ *s, uint64_t seed, const inputs_ *in, sg_ctx *ctx)
+static void make_(sg_deeplab *m, const setup_ *s, uint64_t seed, const semi_check_inputs *in, sg_ctx *ctx)
 {
     sg_deeplab_init(m, &s->cfg, seed);
     for (size_t i = 0; i < sg_numel(m->cls_w); i++) m->cls_w->data[i] *= s->cls_scale;
     for (size_t i = 0; i < sg_numel(m->cls_b); i++) m->cls_b->data[i] *= s->cls_scale;
-    bool was = sg_ctx_set_grad(ctx, false);
-    for (int i = 0; i < s->warm; i++) {
-        sg_deeplab_out o;
-        sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){in->lab.img, in->unl.img}, 2, 0),
-                           NULL, &o);
-        sg_ctx_reset(ctx);
-    }
-    sg_ctx_set_grad(ctx, was);
-}
-
-static float **snapshot_(const sg_param_set *ps)
-{
-    float **v = sg_xmalloc((size_t)ps->n_params * sizeof *v);
-    for (int i = 0; i < ps->n_params; i++) {
-        size_t n = sg_numel(ps->params[i].t);
-        v[i] = sg_xmalloc(n * sizeof(float));
-        memcpy(v[i], ps->params[i].t->data, n * sizeof(float));
-    }
-    return v;
-}
-
-static void snapshot_free_(float **v, int n)
-{
-    for (int i = 0; i < n; i++) free(v[i]);
-    free(v);
-}
-
-/* got vs the record with atol = tol * max|ref - before| (before NULL: max|ref|). */
-static int close_delta_(const sg_fixture *fx, const char *key, const float *got, const float *before,
-                        size_t n, double tol)
-{
-    size_t m;
-    const double *ref = sg_fixture_doubles(fx, key, &m);
-    if (m != n) return tap_ok(0, "%s: %zu elements, fixture has %zu", key, n, m);
-    double scale = 0.0;
-    for (size_t i = 0; i < m; i++) scale = fmax(scale, fabs(ref[i] - (before ? before[i] : 0.0)));
-    return sg_check_close(fx, key, got, n, tol * scale, VALUE_RTOL);
-}
-
-/* Every parameter (as an update from `before`) and buffer of a set against
- * <v>.param.* / .buf.* (or <v>.teacher.* for both); one TAP line. */
-static void check_set_(const sg_fixture *fx, const char *variant, bool teacher, const sg_param_set *ps,
-                       float **before, double f, const char *what)
-{
-    int bad = 0;
-    char key[256];
-    for (int i = 0; i < ps->n_params; i++) {
-        snprintf(key, sizeof key, "%s.%s.%s", variant, teacher ? "teacher" : "param", ps->params[i].name);
-        bad += !close_delta_(fx, key, ps->params[i].t->data, before[i], sg_numel(ps->params[i].t),
-                             STEP_TOL * f);
-    }
-    for (int i = 0; i < ps->n_buffers; i++) {
-        snprintf(key, sizeof key, "%s.%s.%s", variant, teacher ? "teacher" : "buf", ps->buffers[i].name);
-        bad += !close_delta_(fx, key, ps->buffers[i].t->data, NULL, sg_numel(ps->buffers[i].t),
-                             BUF_TOL * f);
-    }
-    tap_ok(bad == 0, "%s: %d parameters and %d buffers match (%d off)", what, ps->n_params,
-           ps->n_buffers, bad);
+    semi_check_warm(ctx, m, s->warm, in->lab.img, in->unl.img);
 }
 
 /* ---- one iteration ------------------------------------------------------------------- */
-static void test_iteration(const sg_fixture *fx, const setup_ *s, inputs_ *in, const char *variant, double f)
+static void test_iteration(const sg_fixture *fx, const setup_ *s, semi_check_inputs *in, const char *variant, double f)
 {
     char key[64];
     snprintf(key, sizeof key, "%s.hp", variant);
@@ -204,7 +115,7 @@ static void test_iteration(const sg_fixture *fx, const setup_ *s, inputs_ *in, c
     sg_deeplab m, t;
     make_(&m, s, s->seed_s, in, &ctx);
     make_(&t, s, s->seed_t, in, &ctx);
-    float **before = snapshot_(&m.params), **tbefore = snapshot_(&t.params);
+    float **before = semi_check_snapshot(&m.params), **tbefore = semi_check_snapshot(&t.params);
 
     const sg_deeplab_fp fp = sg_semi_fp2(s->fp_p, s->seed_s, s->fp_it);
     sg_semi_terms terms;
@@ -216,31 +127,22 @@ static void test_iteration(const sg_fixture *fx, const setup_ *s, inputs_ *in, c
     if (tap_ok((int)n == terms.n + 1, "%s %s: %d terms + mask ratio (fixture %zu)", variant, g_be->name,
                terms.n, n)) {
         int ok = 1;
-        for (int i = 0; i < terms.n; i++) {
-            if (fabs(terms.value[i] - ref[i]) > TERM_TOL * fmax(1.0, fabs(ref[i]))) {
-                tap_diag("%s %s = %.9g, PyTorch %.9g", variant, terms.name[i], terms.value[i], ref[i]);
-                ok = 0;
-            }
-        }
+        for (int i = 0; i < terms.n; i++) ok &= semi_check_term(variant, terms.name[i], terms.value[i], ref[i]);
         tap_ok(ok, "%s %s: the 8 loss terms match PyTorch (loss %.6f)", variant, g_be->name, terms.value[0]);
         tap_ok(fabs(terms.mask_ratio - ref[terms.n]) <= RATIO_TOL, "%s %s: mask ratio %.6f (PyTorch %.6f)",
                variant, g_be->name, terms.mask_ratio, ref[terms.n]);
     }
     sg_backward(&ctx, loss);
-    sg_sgd opt;
-    sg_sgd_init(&opt, &m.params, 2, 0.9f, s->wd);
-    opt.groups[1].lr_mult = s->head_mult;
-    sg_sgd_step(&opt, &m.params, s->lr);
-    sg_sgd_free(&opt);
+    semi_check_sgd_step(&m.params, s->lr, s->head_mult, s->wd);
     sg_ema_update(&t.params, &m.params, keep, true);
     char what[96];
     snprintf(what, sizeof what, "%s %s: student after the SGD step", variant, g_be->name);
-    check_set_(fx, variant, false, &m.params, before, f, what);
+    semi_check_set(fx, variant, false, &m.params, before, f, what);
     snprintf(what, sizeof what, "%s %s: teacher after the EMA update (keep %g)", variant, g_be->name,
              (double)keep);
-    check_set_(fx, variant, true, &t.params, tbefore, f, what);
-    snapshot_free_(before, m.params.n_params);
-    snapshot_free_(tbefore, t.params.n_params);
+    semi_check_set(fx, variant, true, &t.params, tbefore, f, what);
+    semi_check_snapshot_free(before, m.params.n_params);
+    semi_check_snapshot_free(tbefore, t.params.n_params);
     sg_deeplab_free(&t);
     sg_deeplab_free(&m);
     sg_ctx_free(&ctx);
@@ -330,8 +232,8 @@ int main(void)
     test_select(fx, "default");
     test_select(fx, "wide");
     setup_ s = setup_from_(fx);
-    inputs_ in;
-    inputs_load_(&in, fx);
+    semi_check_inputs in;
+    semi_check_inputs_load(&in, fx);
     g_be = sg_backend_cpu_reference();
     test_iteration(fx, &s, &in, "voc", 1.0);
     test_iteration(fx, &s, &in, "city", 1.0);
@@ -340,7 +242,7 @@ int main(void)
         test_iteration(fx, &s, &in, "voc", FAST_FACTOR);
         test_iteration(fx, &s, &in, "city", FAST_FACTOR);
     }
-    for (int i = 0; i < N_INPUTS; i++) sg_tensor_free(in.all[i]);
+    semi_check_inputs_free(&in);
     sg_fixture_close(fx);
     return tap_done();
 }

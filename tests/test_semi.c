@@ -27,6 +27,7 @@
 #include "fixmatch/fixmatch_loss.h"
 #include "fixture.h"
 #include "meanteacher/meanteacher_loss.h"
+#include "semi_check.h"
 #include "semiseg/semi.h"
 #include "tap.h"
 #include "unimatch/unimatch_loss.h"
@@ -38,32 +39,12 @@ static const sg_backend *g_be;
 #define GEN "tests/ref/gen_semi.py"
 
 /* ---- tolerances ---------------------------------------------------------------------
- * The fixture is PyTorch in float64 rounded to float32, and the thresholds
- * were chosen >= 5e-5 from every confidence (argmax margins >= 2e-5), so no
- * pseudo-label or mask can differ: what remains is float32 rounding.
- * TERM_TOL: loss terms of size ~1, summed over ~900 pixels in float32 with
- *   double accumulation; observed 1.6e-7 relative.
- * RATIO_TOL: ratios of pixel counts; PyTorch divides in float32 (6e-8 rel).
- * STEP_TOL: the SGD update of each parameter (after - init) against the
- *   reference update, as a fraction of the largest reference update of that
- *   tensor: this is a gradient comparison, and test_model.c bounds gradients
- *   at 1e-3 of their maximum. Observed here 2e-4 (CutMix-Seg BN biases
- *   deep in the network, whose gradients are small cancelling sums).
- *   A wrong loss weight (w_fp 0.25 vs 0.5) or EMA decay moves every tensor.
- * BUF_TOL: BN running statistics after WARM + the step's passes, fraction of
- *   the tensor's maximum, as test_model.c's BUF_TOL.
- * The teacher is compared like the step (fraction of its largest change).
- * VALUE_RTOL: on top, 4 float32 ulps of the value itself: a BN weight of
- *   ~1 that moved by 2e-5 has an update scale of 2e-5 but its stored value
- *   is only exact to 6e-8 (half an ulp), and the C blends in float32. */
-#define TERM_TOL 1e-5
-#define RATIO_TOL 1e-6
-#define STEP_TOL 1e-3
-#define BUF_TOL 1e-3
-#define VALUE_RTOL 4.8e-7
-/* oneDNN sums convolutions in another order: test_model.c observed up to
- * 3x the reference path's error. */
-#define FAST_FACTOR 2.0
+ * TERM_TOL, RATIO_TOL, STEP_TOL, BUF_TOL, VALUE_RTOL and FAST_FACTOR: the
+ * shared values of semi_check.h, whose reasons are this test's (observed
+ * here: loss terms 1.6e-7 relative, updates 2e-4 of their largest, in the
+ * CutMix-Seg BN biases). A wrong loss weight (w_fp 0.25 vs 0.5) or EMA decay
+ * moves every tensor. The teacher is compared like the step (fraction of
+ * its largest change). */
 
 typedef struct {
     sg_deeplab_config cfg;
@@ -79,16 +60,7 @@ static setup_ setup_from_(const sg_fixture *fx)
     const double *c = sg_fixture_doubles(fx, "config", &n);
     SG_CHECK(n == 23, "config has %zu entries, expected 23 (regenerate with %s)", n, GEN);
     setup_ s = {0};
-    s.cfg.backbone.depth = (int)c[0];
-    for (int i = 0; i < 4; i++) s.cfg.backbone.widths[i] = (int)c[1 + i];
-    s.cfg.backbone.stem = c[5] != 0 ? SG_STEM_DEEP : SG_STEM_TORCHVISION;
-    s.cfg.backbone.output_stride = (int)c[6];
-    s.cfg.backbone.multi_grid = c[7] != 0;
-    s.cfg.aspp_channels = (int)c[8];
-    for (int i = 0; i < 3; i++) s.cfg.aspp_rates[i] = (int)c[9 + i];
-    s.cfg.reduce_channels = (int)c[12];
-    s.cfg.decoder_channels = (int)c[13];
-    s.cfg.num_classes = (int)c[14];
+    semi_check_deeplab_config(&s.cfg, c);
     s.seed_s = (uint64_t)c[15];
     s.seed_t = (uint64_t)c[16];
     s.lr = (float)c[17];
@@ -100,95 +72,12 @@ static setup_ setup_from_(const sg_fixture *fx)
     return s;
 }
 
-typedef struct {
-    sg_batch lab, unl, mix;
-    sg_tensor *cmmask;
-    sg_tensor *all[13];
-} inputs_;
-
-static void inputs_load_(inputs_ *in, const sg_fixture *fx)
-{
-    static const char *names[13] = {"x",   "y",    "uw", "us1", "us2", "ign",   "box1",
-                                    "box2", "mw", "ms1", "ms2", "mign", "cmmask"};
-    for (int i = 0; i < 13; i++) in->all[i] = sg_fixture_tensor(fx, names[i], false);
-    sg_tensor **t = in->all;
-    in->lab = (sg_batch){.n = t[0]->shape[0], .img = t[0], .mask = t[1]};
-    in->unl = (sg_batch){.n = t[2]->shape[0], .img = t[2], .img_s1 = t[3], .img_s2 = t[4],
-                         .ignore = t[5], .box1 = t[6], .box2 = t[7]};
-    in->mix = (sg_batch){.n = t[8]->shape[0], .img = t[8], .img_s1 = t[9], .img_s2 = t[10],
-                         .ignore = t[11]};
-    in->cmmask = t[12];
-}
-
-static void inputs_free_(inputs_ *in)
-{
-    for (int i = 0; i < 13; i++) sg_tensor_free(in->all[i]);
-}
-
 /* Build from a seed, then WARM train-mode passes on cat(x, uw) without
  * gradient, as the fixture's make(). */
-static void make_(sg_deeplab *m, const setup_ *s, uint64_t seed, const inputs_ *in, sg_ctx *ctx)
+static void make_(sg_deeplab *m, const setup_ *s, uint64_t seed, const semi_check_inputs *in, sg_ctx *ctx)
 {
     sg_deeplab_init(m, &s->cfg, seed);
-    bool was = sg_ctx_set_grad(ctx, false);
-    for (int i = 0; i < s->warm; i++) {
-        sg_deeplab_out o;
-        sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){in->lab.img, in->unl.img}, 2, 0),
-                           NULL, &o);
-        sg_ctx_reset(ctx);
-    }
-    sg_ctx_set_grad(ctx, was);
-}
-
-/* A copy of every parameter's values (the updates are after - before). */
-static float **snapshot_(const sg_param_set *ps)
-{
-    float **v = sg_xmalloc((size_t)ps->n_params * sizeof *v);
-    for (int i = 0; i < ps->n_params; i++) {
-        size_t n = sg_numel(ps->params[i].t);
-        v[i] = sg_xmalloc(n * sizeof(float));
-        memcpy(v[i], ps->params[i].t->data, n * sizeof(float));
-    }
-    return v;
-}
-
-static void snapshot_free_(float **v, int n)
-{
-    for (int i = 0; i < n; i++) free(v[i]);
-    free(v);
-}
-
-/* got vs the record with atol = tol * max|ref - before| (before NULL: max|ref|). */
-static int close_delta_(const sg_fixture *fx, const char *key, const float *got, const float *before,
-                        size_t n, double tol)
-{
-    size_t m;
-    const double *ref = sg_fixture_doubles(fx, key, &m);
-    if (m != n) return tap_ok(0, "%s: %zu elements, fixture has %zu", key, n, m);
-    double scale = 0.0;
-    for (size_t i = 0; i < m; i++) scale = fmax(scale, fabs(ref[i] - (before ? before[i] : 0.0)));
-    return sg_check_close(fx, key, got, n, tol * scale, VALUE_RTOL);
-}
-
-/* Every parameter (as an update from `before`) and buffer of a set against
- * <prefix>.param.* / .buf.* (or <prefix>.teacher.* for both); one TAP line. */
-static void check_set_(const sg_fixture *fx, const char *prefix, bool teacher, const sg_param_set *ps,
-                       float **before, double f, const char *what)
-{
-    int bad = 0;
-    char key[256];
-    for (int i = 0; i < ps->n_params; i++) {
-        snprintf(key, sizeof key, "%s.%s.%s", prefix, teacher ? "teacher" : "param", ps->params[i].name);
-        bad += !close_delta_(fx, key, ps->params[i].t->data, before[i], sg_numel(ps->params[i].t),
-                             STEP_TOL * f);
-    }
-    for (int i = 0; i < ps->n_buffers; i++) {
-        snprintf(key, sizeof key, "%s.%s.%s", prefix, teacher ? "teacher" : "buf", ps->buffers[i].name);
-        bad += !close_delta_(fx, key, ps->buffers[i].t->data, NULL, sg_numel(ps->buffers[i].t),
-                             BUF_TOL * f);
-    }
-    tap_ok(bad == 0, "%s: %d parameters and %d buffers match (%d off)", what, ps->n_params,
-           ps->n_buffers, bad);
+    semi_check_warm(ctx, m, s->warm, in->lab.img, in->unl.img);
 }
 
 static void check_terms_(const sg_fixture *fx, const char *method, const sg_semi_terms *t,
@@ -201,32 +90,19 @@ static void check_terms_(const sg_fixture *fx, const char *method, const sg_semi
     if (!tap_ok((int)n == t->n + 1, "%s %s: %d terms + mask ratio (fixture %zu)", method, path, t->n, n))
         return;
     int ok = 1;
-    for (int i = 0; i < t->n; i++) {
-        if (fabs(t->value[i] - ref[i]) > TERM_TOL * fmax(1.0, fabs(ref[i]))) {
-            tap_diag("%s %s = %.9g, PyTorch %.9g", method, t->name[i], t->value[i], ref[i]);
-            ok = 0;
-        }
-    }
+    for (int i = 0; i < t->n; i++) ok &= semi_check_term(method, t->name[i], t->value[i], ref[i]);
     tap_ok(ok, "%s %s: loss terms match PyTorch", method, path);
     const bool ratio_ok =
         isnan(ref[t->n]) ? isnan(t->mask_ratio) : fabs(t->mask_ratio - ref[t->n]) <= RATIO_TOL;
     tap_ok(ratio_ok, "%s %s: mask ratio %.6f (PyTorch %.6f)", method, path, t->mask_ratio, ref[t->n]);
 }
 
-static void sgd_step_(sg_deeplab *m, const setup_ *s)
-{
-    sg_sgd opt;
-    sg_sgd_init(&opt, &m->params, 2, 0.9f, s->wd);
-    opt.groups[1].lr_mult = s->head_mult;
-    sg_sgd_step(&opt, &m->params, s->lr);
-    sg_sgd_free(&opt);
-}
-
 /* ---- parity: one iteration per method ------------------------------------------------- */
 typedef enum { FIXMATCH, UNIMATCH, MEANTEACHER, CUTMIXSEG } method_;
 static const char *method_names_[] = {"fixmatch", "unimatch", "meanteacher", "cutmixseg"};
 
-static void test_method(const sg_fixture *fx, const setup_ *s, inputs_ *in, method_ which, double f)
+static void test_method(const sg_fixture *fx, const setup_ *s, semi_check_inputs *in, sg_tensor *cmmask,
+                        method_ which, double f)
 {
     const char *name = method_names_[which];
     const char *path = g_be->name;
@@ -239,8 +115,8 @@ static void test_method(const sg_fixture *fx, const setup_ *s, inputs_ *in, meth
     const bool has_teacher = which == MEANTEACHER || which == CUTMIXSEG;
     make_(&m, s, s->seed_s, in, &ctx);
     if (has_teacher) make_(&t, s, s->seed_t, in, &ctx);
-    float **before = snapshot_(&m.params);
-    float **tbefore = has_teacher ? snapshot_(&t.params) : NULL;
+    float **before = semi_check_snapshot(&m.params);
+    float **tbefore = has_teacher ? semi_check_snapshot(&t.params) : NULL;
 
     sg_semi_terms terms;
     sg_tensor *loss = NULL;
@@ -270,7 +146,7 @@ static void test_method(const sg_fixture *fx, const setup_ *s, inputs_ *in, meth
     case CUTMIXSEG: {
         cutmixseg_params p = {.cons_weight = (float)hp[0], .conf_thresh = (float)hp[1],
                               .conf_per_pixel = hp[2] != 0, .strong_colour = hp[3] != 0};
-        loss = cutmixseg_loss(&ctx, &m, &t, &in->lab, &in->unl, NULL, in->cmmask, &p, NULL, &terms);
+        loss = cutmixseg_loss(&ctx, &m, &t, &in->lab, &in->unl, NULL, cmmask, &p, NULL, &terms);
         decay = (float)hp[4];   /* CM: a fixed decay, no warm-start formula */
         ema_buffers = hp[5] != 0;
         break;
@@ -278,18 +154,18 @@ static void test_method(const sg_fixture *fx, const setup_ *s, inputs_ *in, meth
     }
     check_terms_(fx, name, &terms, path);
     sg_backward(&ctx, loss);
-    sgd_step_(&m, s);
+    semi_check_sgd_step(&m.params, s->lr, s->head_mult, s->wd);
     if (has_teacher) sg_ema_update(&t.params, &m.params, decay, ema_buffers);
     char what[96];
     snprintf(what, sizeof what, "%s %s: weights after the SGD step", name, path);
-    check_set_(fx, name, false, &m.params, before, f, what);
+    semi_check_set(fx, name, false, &m.params, before, f, what);
     if (has_teacher) {
         snprintf(what, sizeof what, "%s %s: teacher after the EMA update", name, path);
-        check_set_(fx, name, true, &t.params, tbefore, f, what);
-        snapshot_free_(tbefore, t.params.n_params);
+        semi_check_set(fx, name, true, &t.params, tbefore, f, what);
+        semi_check_snapshot_free(tbefore, t.params.n_params);
         sg_deeplab_free(&t);
     }
-    snapshot_free_(before, m.params.n_params);
+    semi_check_snapshot_free(before, m.params.n_params);
     sg_deeplab_free(&m);
     sg_ctx_free(&ctx);
 }
@@ -449,15 +325,17 @@ int main(void)
     test_misuse();
     sg_fixture *fx = sg_fixture_open("semi.bin", GEN);
     setup_ s = setup_from_(fx);
-    inputs_ in;
-    inputs_load_(&in, fx);
+    semi_check_inputs in;
+    semi_check_inputs_load(&in, fx);
+    sg_tensor *cmmask = sg_fixture_tensor(fx, "cmmask", false);
     g_be = sg_backend_cpu_reference();
-    for (int i = 0; i < 4; i++) test_method(fx, &s, &in, (method_)i, 1.0);
+    for (int i = 0; i < 4; i++) test_method(fx, &s, &in, cmmask, (method_)i, 1.0);
     if ((sg_backend_cpu_dnnl() != NULL)) {
         g_be = sg_backend_cpu_dnnl();
-        for (int i = 0; i < 4; i++) test_method(fx, &s, &in, (method_)i, FAST_FACTOR);
+        for (int i = 0; i < 4; i++) test_method(fx, &s, &in, cmmask, (method_)i, FAST_FACTOR);
     }
-    inputs_free_(&in);
+    sg_tensor_free(cmmask);
+    semi_check_inputs_free(&in);
     sg_fixture_close(fx);
     return tap_done();
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "semi_check.h"
 #include "semiseg/class_queue.h"
 #include "semiseg/proj_head.h"
 #include "semiseg/semi.h"
@@ -66,15 +67,10 @@
  * HEAD_TOL: the head's output, relative to its largest value.
  * QUEUE_TOL: queue rows are teacher features (a no-grad forward and the
  *   head), compared relative to their largest magnitude. */
-#define TERM_TOL 1e-5
-#define RATIO_TOL 1e-6
-#define STEP_TOL 1e-3
-#define BUF_TOL 1e-3
-#define VALUE_RTOL 4.8e-7
+/* TERM_TOL, RATIO_TOL, STEP_TOL, BUF_TOL, VALUE_RTOL and FAST_FACTOR (oneDNN
+ * sums convolutions in another order): semi_check.h's. */
 #define HEAD_TOL 1e-5
 #define QUEUE_TOL 1e-5
-/* oneDNN sums convolutions in another order (test_semi.c: FAST_FACTOR). */
-#define FAST_FACTOR 2.0
 
 static const sg_backend *g_be;
 
@@ -102,16 +98,7 @@ static setup_ setup_from_(const sg_fixture *fx)
     const double *c = sg_fixture_doubles(fx, "config", &n);
     SG_CHECK(n == 51, "config has %zu entries, expected 51 (regenerate with %s)", n, GEN);
     setup_ s = {0};
-    s.cfg.backbone.depth = (int)c[0];
-    for (int i = 0; i < 4; i++) s.cfg.backbone.widths[i] = (int)c[1 + i];
-    s.cfg.backbone.stem = c[5] != 0 ? SG_STEM_DEEP : SG_STEM_TORCHVISION;
-    s.cfg.backbone.output_stride = (int)c[6];
-    s.cfg.backbone.multi_grid = c[7] != 0;
-    s.cfg.aspp_channels = (int)c[8];
-    for (int i = 0; i < 3; i++) s.cfg.aspp_rates[i] = (int)c[9 + i];
-    s.cfg.reduce_channels = (int)c[12];
-    s.cfg.decoder_channels = (int)c[13];
-    s.cfg.num_classes = (int)c[14];
+    semi_check_deeplab_config(&s.cfg, c);
     s.seed_s = (uint64_t)c[15];
     s.seed_t = (uint64_t)c[16];
     s.seed_rs = (uint64_t)c[17];
@@ -183,12 +170,6 @@ static void net_free_(net_ *n)
     sg_param_set_free(&n->rset);
 }
 
-static void snapshot_free_(float **v, int n)
-{
-    for (int i = 0; i < n; i++) free(v[i]);
-    free(v);
-}
-
 /* Host copies of a set's parameters (buffers: its buffers). */
 static float **snapshot_of_(const sg_param_set *ps, bool buffers)
 {
@@ -215,21 +196,17 @@ static bool equals_(const sg_param_set *ps, bool buffers, float **v)
     bool same = true;
     for (int i = 0; i < n_t; i++)
         same &= memcmp(now[i], v[i], sg_numel(buffers ? ps->buffers[i].t : ps->params[i].t) * sizeof(float)) == 0;
-    snapshot_free_(now, n_t);
+    semi_check_snapshot_free(now, n_t);
     return same;
 }
 
-/* got vs the record with atol = tol * max|ref - before| (before NULL: max|ref|). */
+/* semi_check_close_delta on a tensor's host copy (the sets live on g_be). */
 static int close_delta_(const sg_fixture *fx, const char *key, const sg_tensor *t, const float *before, double tol)
 {
-    size_t m, n = sg_numel(t);
-    const double *ref = sg_fixture_doubles(fx, key, &m);
-    if (m != n) return tap_ok(0, "%s: %zu elements, fixture has %zu", key, n, m);
+    const size_t n = sg_numel(t);
     float *got = sg_xmalloc(n * sizeof *got);
     sg_tensor_read(t, got);
-    double scale = 0.0;
-    for (size_t i = 0; i < m; i++) scale = fmax(scale, fabs(ref[i] - (before ? before[i] : 0.0)));
-    const int ok = sg_check_close(fx, key, got, n, tol * scale, VALUE_RTOL);
+    const int ok = semi_check_close_delta(fx, key, got, before, n, tol);
     free(got);
     return ok;
 }
@@ -251,16 +228,6 @@ static int check_set_(const sg_fixture *fx, const char *mode, bool teacher, cons
         bad += !close_delta_(fx, key, ps->buffers[i].t, NULL, BUF_TOL * f);
     }
     return bad;
-}
-
-/* torch.optim.SGD's first step, the head group (1) at lr x head_mult. */
-static void sgd_(sg_param_set *ps, const setup_ *s)
-{
-    sg_sgd opt;
-    sg_sgd_init(&opt, ps, 2, 0.9f, s->wd);
-    opt.groups[1].lr_mult = s->head_mult;
-    sg_sgd_step(&opt, ps, s->lr);
-    sg_sgd_free(&opt);
 }
 
 /* The queues' sizes and rows (oldest first, class by class) against a record pair. */
@@ -356,11 +323,7 @@ static void check_terms_(const sg_fixture *fx, const char *mode, const sg_semi_t
     const char *path = g_be->name;
     if (!tap_ok(terms->n == 4 && (nt == 4 || nt == 5), "%s %s: 4 terms", mode, path)) return;
     int ok = 1;
-    for (int i = 0; i < terms->n; i++)
-        if (fabs(terms->value[i] - ref[i]) > TERM_TOL * fmax(1.0, fabs(ref[i]))) {
-            tap_diag("%s %s = %.9g, PyTorch %.9g", mode, terms->name[i], terms->value[i], ref[i]);
-            ok = 0;
-        }
+    for (int i = 0; i < terms->n; i++) ok &= semi_check_term(mode, terms->name[i], terms->value[i], ref[i]);
     tap_ok(ok, "%s %s: loss, loss_x, loss_u, loss_c match PyTorch (%.6f %.6f %.6f %.6f)", mode, path,
            terms->value[0], terms->value[1], terms->value[2], terms->value[3]);
     if (nt == 5)
@@ -405,11 +368,11 @@ static void test_step(const sg_fixture *fx, const setup_ *s, int sc, double f)
                "%s %s: in epoch sup_only_epoch the teacher starts with the student's parameters and its own "
                "BN statistics",
                mode, path);
-        snapshot_free_(sm, w.st.m.params.n_params);
-        snapshot_free_(sr, w.st.rset.n_params);
+        semi_check_snapshot_free(sm, w.st.m.params.n_params);
+        semi_check_snapshot_free(sr, w.st.rset.n_params);
     }
-    snapshot_free_(tb, w.te.m.params.n_buffers);
-    snapshot_free_(trb, w.te.rset.n_buffers);
+    semi_check_snapshot_free(tb, w.te.m.params.n_buffers);
+    semi_check_snapshot_free(trb, w.te.rset.n_buffers);
     float **bm = snapshot_(&w.st.m.params), **br = snapshot_(&w.st.rset);
     float **tm = snapshot_(&w.te.m.params), **tr = snapshot_(&w.te.rset);
 
@@ -429,8 +392,9 @@ static void test_step(const sg_fixture *fx, const setup_ *s, int sc, double f)
     check_queue_(fx, mode, &q, path);
 
     sg_backward(&w.ctx, loss);
-    sgd_(&w.st.m.params, s);
-    sgd_(&w.st.rset, s);   /* the head is in group 1, as the trainer builds it */
+    semi_check_sgd_step(&w.st.m.params, s->lr, s->head_mult, s->wd);
+    /* the head is in group 1, as the trainer builds it */
+    semi_check_sgd_step(&w.st.rset, s->lr, s->head_mult, s->wd);
     teacher_update_(&w, s, s->sup_only_epoch[sc]);
     int bad = check_set_(fx, mode, false, "", &w.st.m.params, bm, f) +
               check_set_(fx, mode, false, "", &w.st.rset, br, f);
@@ -439,10 +403,10 @@ static void test_step(const sg_fixture *fx, const setup_ *s, int sc, double f)
     tap_ok(bad == 0, "%s %s: teacher after %s, its own BN statistics (%d off)", mode, path,
            paper ? "the copy epoch's update" : "the parameter-only EMA", bad);
 
-    snapshot_free_(bm, w.st.m.params.n_params);
-    snapshot_free_(br, w.st.rset.n_params);
-    snapshot_free_(tm, w.te.m.params.n_params);
-    snapshot_free_(tr, w.te.rset.n_params);
+    semi_check_snapshot_free(bm, w.st.m.params.n_params);
+    semi_check_snapshot_free(br, w.st.rset.n_params);
+    semi_check_snapshot_free(tm, w.te.m.params.n_params);
+    semi_check_snapshot_free(tr, w.te.rset.n_params);
     sg_param_set_free(&qset);
     world_free_(&w);
 }
@@ -466,8 +430,8 @@ static void test_sup(const sg_fixture *fx, const setup_ *s, double f)
                                 true, &d, NULL, &terms);
     check_terms_(fx, mode, &terms);
     sg_backward(&w.ctx, loss);
-    sgd_(&w.st.m.params, s);
-    sgd_(&w.st.rset, s);
+    semi_check_sgd_step(&w.st.m.params, s->lr, s->head_mult, s->wd);
+    semi_check_sgd_step(&w.st.rset, s->lr, s->head_mult, s->wd);
     teacher_update_(&w, s, s->sup_only_epoch[SUP]);
     int bad = check_set_(fx, mode, false, "", &w.st.m.params, bm, f) +
               check_set_(fx, mode, false, "", &w.st.rset, br, f);
@@ -477,10 +441,10 @@ static void test_sup(const sg_fixture *fx, const setup_ *s, double f)
            "%s %s: before sup_only_epoch the teacher's parameters are untouched", mode, path);
     bad = check_set_(fx, mode, true, "", &w.te.m.params, NULL, f) + check_set_(fx, mode, true, "", &w.te.rset, NULL, f);
     tap_ok(bad == 0, "%s %s: the teacher's BN statistics after its train-mode pass on x (%d off)", mode, path, bad);
-    snapshot_free_(bm, w.st.m.params.n_params);
-    snapshot_free_(br, w.st.rset.n_params);
-    snapshot_free_(tm, w.te.m.params.n_params);
-    snapshot_free_(tr, w.te.rset.n_params);
+    semi_check_snapshot_free(bm, w.st.m.params.n_params);
+    semi_check_snapshot_free(br, w.st.rset.n_params);
+    semi_check_snapshot_free(tm, w.te.m.params.n_params);
+    semi_check_snapshot_free(tr, w.te.rset.n_params);
     world_free_(&w);
 }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "semi_check.h"
 #include "tap.h"
 #include "uccl/uccl_loss.h"
 
@@ -38,13 +39,9 @@
  *   backbone's updates by more.
  * BUF_TOL: BN running statistics, fraction of the tensor's maximum.
  * VALUE_RTOL: 4 float32 ulps of the value itself. */
-#define TERM_TOL 1e-5
-#define RATIO_TOL 1e-6
-#define STEP_TOL 1e-3
-#define BUF_TOL 1e-3
-#define VALUE_RTOL 4.8e-7
-/* oneDNN sums convolutions in another order (test_model.c: up to 3x). */
-#define FAST_FACTOR 2.0
+/* The values (TERM_TOL, RATIO_TOL, STEP_TOL, BUF_TOL, VALUE_RTOL and
+ * FAST_FACTOR, oneDNN's other summation order: test_model.c saw up to 3x)
+ * are semi_check.h's. */
 
 static const sg_backend *g_be;
 
@@ -62,16 +59,7 @@ static setup_ setup_from_(const sg_fixture *fx)
     const double *c = sg_fixture_doubles(fx, "config", &n);
     SG_CHECK(n == 22, "config has %zu entries, expected 22 (regenerate with %s)", n, GEN);
     setup_ s = {0};
-    s.cfg.backbone.depth = (int)c[0];
-    for (int i = 0; i < 4; i++) s.cfg.backbone.widths[i] = (int)c[1 + i];
-    s.cfg.backbone.stem = c[5] != 0 ? SG_STEM_DEEP : SG_STEM_TORCHVISION;
-    s.cfg.backbone.output_stride = (int)c[6];
-    s.cfg.backbone.multi_grid = c[7] != 0;
-    s.cfg.aspp_channels = (int)c[8];
-    for (int i = 0; i < 3; i++) s.cfg.aspp_rates[i] = (int)c[9 + i];
-    s.cfg.reduce_channels = (int)c[12];
-    s.cfg.decoder_channels = (int)c[13];
-    s.cfg.num_classes = (int)c[14];
+    semi_check_deeplab_config(&s.cfg, c);
     s.seed = (uint64_t)c[15];
     s.lr = (float)c[16];
     s.head_mult = (float)c[17];
@@ -82,48 +70,16 @@ static setup_ setup_from_(const sg_fixture *fx)
     return s;
 }
 
-typedef struct {
-    sg_batch lab, unl, mix;
-    sg_tensor *all[12];
-} inputs_;
-
-static void inputs_load_(inputs_ *in, const sg_fixture *fx)
-{
-    static const char *names[12] = {"x", "y", "uw", "us1", "us2", "ign", "box1", "box2", "mw", "ms1", "ms2", "mign"};
-    for (int i = 0; i < 12; i++) in->all[i] = sg_fixture_tensor(fx, names[i], false);
-    sg_tensor **t = in->all;
-    in->lab = (sg_batch){.n = t[0]->shape[0], .img = t[0], .mask = t[1]};
-    in->unl = (sg_batch){.n = t[2]->shape[0], .img = t[2], .img_s1 = t[3], .img_s2 = t[4],
-                         .ignore = t[5], .box1 = t[6], .box2 = t[7]};
-    in->mix = (sg_batch){.n = t[8]->shape[0], .img = t[8], .img_s1 = t[9], .img_s2 = t[10], .ignore = t[11]};
-}
-
 /* Build, then WARM train-mode passes on cat(x, uw) without gradient, as
  * the fixture's make(). */
-static void make_(sg_deeplab *m, const setup_ *s, const inputs_ *in, sg_ctx *ctx)
+static void make_(sg_deeplab *m, const setup_ *s, const semi_check_inputs *in, sg_ctx *ctx)
 {
     sg_deeplab_init(m, &s->cfg, s->seed);
-    bool was = sg_ctx_set_grad(ctx, false);
-    for (int i = 0; i < s->warm; i++) {
-        sg_deeplab_out o;
-        sg_deeplab_forward(ctx, m, sg_concat(ctx, (sg_tensor *const[]){in->lab.img, in->unl.img}, 2, 0), NULL, &o);
-        sg_ctx_reset(ctx);
-    }
-    sg_ctx_set_grad(ctx, was);
+    semi_check_warm(ctx, m, s->warm, in->lab.img, in->unl.img);
 }
 
-/* got vs the record with atol = tol * max|ref - before| (before NULL: max|ref|). */
-static int close_delta_(const sg_fixture *fx, const char *key, const float *got, const float *before, size_t n,
-                        double tol)
-{
-    size_t m;
-    const double *ref = sg_fixture_doubles(fx, key, &m);
-    if (m != n) return tap_ok(0, "%s: %zu elements, fixture has %zu", key, n, m);
-    double scale = 0.0;
-    for (size_t i = 0; i < m; i++) scale = fmax(scale, fabs(ref[i] - (before ? before[i] : 0.0)));
-    return sg_check_close(fx, key, got, n, tol * scale, VALUE_RTOL);
-}
-
+/* Not semi_check_term: this one fails a NaN term (the shared one, as
+ * test_semi.c's loop, lets a NaN pass). */
 static int close_term_(const char *what, const char *name, double got, double ref)
 {
     if (fabs(got - ref) <= TERM_TOL * fmax(1.0, fabs(ref))) return 1;
@@ -131,7 +87,7 @@ static int close_term_(const char *what, const char *name, double got, double re
     return 0;
 }
 
-static void test_variant(const sg_fixture *fx, const setup_ *s, const inputs_ *in, const char *v, double f)
+static void test_variant(const sg_fixture *fx, const setup_ *s, const semi_check_inputs *in, const char *v, double f)
 {
     char key[256], what[96];
     snprintf(what, sizeof what, "%s %s", v, g_be->name);
@@ -149,13 +105,7 @@ static void test_variant(const sg_fixture *fx, const setup_ *s, const inputs_ *i
     sg_ctx_init_on(&ctx, g_be);
     sg_deeplab m;
     make_(&m, s, in, &ctx);
-    const sg_param_set *ps = &m.params;
-    float **before = sg_xmalloc((size_t)ps->n_params * sizeof *before);
-    for (int i = 0; i < ps->n_params; i++) {
-        const size_t n = sg_numel(ps->params[i].t);
-        before[i] = sg_xmalloc(n * sizeof(float));
-        memcpy(before[i], ps->params[i].t->data, n * sizeof(float));
-    }
+    float **before = semi_check_snapshot(&m.params);
     const sg_deeplab_fp fp = sg_semi_fp(s->fp_p, s->seed, s->fp_it);
     sg_semi_terms t;
     uccl_detail d;
@@ -184,24 +134,11 @@ static void test_variant(const sg_fixture *fx, const setup_ *s, const inputs_ *i
                ref[7]);
     }
     sg_backward(&ctx, loss);
-    sg_sgd opt;
-    sg_sgd_init(&opt, &m.params, 2, 0.9f, s->wd);
-    opt.groups[1].lr_mult = s->head_mult;
-    sg_sgd_step(&opt, &m.params, s->lr);
-    sg_sgd_free(&opt);
-    int bad = 0;
-    for (int i = 0; i < ps->n_params; i++) {
-        snprintf(key, sizeof key, "%s.param.%s", v, ps->params[i].name);
-        bad += !close_delta_(fx, key, ps->params[i].t->data, before[i], sg_numel(ps->params[i].t), STEP_TOL * f);
-    }
-    for (int i = 0; i < ps->n_buffers; i++) {
-        snprintf(key, sizeof key, "%s.buf.%s", v, ps->buffers[i].name);
-        bad += !close_delta_(fx, key, ps->buffers[i].t->data, NULL, sg_numel(ps->buffers[i].t), BUF_TOL * f);
-    }
-    tap_ok(bad == 0, "%s: weights after the SGD step: %d parameters and %d buffers match (%d off)", what,
-           ps->n_params, ps->n_buffers, bad);
-    for (int i = 0; i < ps->n_params; i++) free(before[i]);
-    free(before);
+    semi_check_sgd_step(&m.params, s->lr, s->head_mult, s->wd);
+    char step[128];
+    snprintf(step, sizeof step, "%s: weights after the SGD step", what);
+    semi_check_set(fx, v, false, &m.params, before, f, step);
+    semi_check_snapshot_free(before, m.params.n_params);
     sg_deeplab_free(&m);
     sg_ctx_free(&ctx);
 }
@@ -210,8 +147,8 @@ int main(void)
 {
     sg_fixture *fx = sg_fixture_open("uccl.bin", GEN);
     const setup_ s = setup_from_(fx);
-    inputs_ in;
-    inputs_load_(&in, fx);
+    semi_check_inputs in;
+    semi_check_inputs_load(&in, fx);
     const sg_backend *paths[2] = {sg_backend_cpu_reference(), sg_backend_cpu_dnnl()};
     for (int b = 0; b < 2; b++) {
         if (!paths[b]) continue;
@@ -219,7 +156,7 @@ int main(void)
         test_variant(fx, &s, &in, "uccl", b ? FAST_FACTOR : 1.0);
         test_variant(fx, &s, &in, "alt", b ? FAST_FACTOR : 1.0);
     }
-    for (int i = 0; i < 12; i++) sg_tensor_free(in.all[i]);
+    semi_check_inputs_free(&in);
     sg_fixture_close(fx);
     return tap_done();
 }

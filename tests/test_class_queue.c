@@ -37,7 +37,7 @@ typedef struct {
 static void model_push(model_t *m, const float *rows, int n)
 {
     m->rows = realloc(m->rows, (size_t)(m->n + n + 1) * DIM * sizeof(float));
-    memcpy(m->rows + (size_t)m->n * DIM, rows, (size_t)n * DIM * sizeof(float));
+    if (n) memcpy(m->rows + (size_t)m->n * DIM, rows, (size_t)n * DIM * sizeof(float));
     m->n += n;
 }
 

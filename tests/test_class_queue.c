@@ -45,6 +45,7 @@ static bool same_as_model(const sg_class_queue *q, int c, const model_t *m)
 {
     const int want = m->n < caps[c] ? m->n : caps[c];
     if (sg_class_queue_size(q, c) != want) return false;
+    if (want == 0) return true; /* nothing pushed yet: m->rows may be NULL */
     float out[16 * DIM];
     const float *tail = m->rows + (size_t)(m->n - want) * DIM;
     sg_class_queue_read(q, c, 0, want, out);

@@ -198,3 +198,26 @@ int sg_check_close(const sg_fixture *f, const char *key, const float *got, size_
     free(want);
     return ok;
 }
+
+sg_tensor *sg_fixture_tensor_opt_at(const sg_fixture *f, const char *prefix, const char *name,
+                                    bool requires_grad)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    return sg_fixture_has(f, key) ? sg_fixture_tensor(f, key, requires_grad) : NULL;
+}
+
+int sg_check_close_at(const sg_fixture *f, const char *prefix, const char *name, const float *got, size_t n,
+                      double atol, double rtol)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    return sg_check_close(f, key, got, n, atol, rtol);
+}
+
+double sg_fixture_scalar_at(const sg_fixture *f, const char *prefix, const char *name)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    return sg_fixture_scalar(f, key);
+}

@@ -27,4 +27,13 @@ int sg_allclose(const float *a, const float *b, size_t n, double atol, double rt
 int sg_check_close(const sg_fixture *f, const char *key, const float *got, size_t n,
                    double atol, double rtol);
 
+/* The record named prefix + name (a case's records share a prefix, e.g.
+ * "ln.small." + "dx"): the tensor, or NULL when the case has no such record;
+ * the comparison; the scalar. */
+sg_tensor *sg_fixture_tensor_opt_at(const sg_fixture *f, const char *prefix, const char *name,
+                                    bool requires_grad);
+int sg_check_close_at(const sg_fixture *f, const char *prefix, const char *name, const float *got, size_t n,
+                      double atol, double rtol);
+double sg_fixture_scalar_at(const sg_fixture *f, const char *prefix, const char *name);
+
 #endif

@@ -61,28 +61,6 @@ static int gc_(const char *label, sg_gc_fn fn, sg_tensor **in, int n_in, void *a
  * far inside 1e-3 absolute plus 1e-2 relative. */
 static const sg_gc_opts GC = {.eps = 1e-2, .atol = 1e-3, .rtol = 1e-2};
 
-static sg_tensor *fx_opt(const sg_fixture *fx, const char *prefix, const char *name, bool grad)
-{
-    char key[96];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    return sg_fixture_has(fx, key) ? sg_fixture_tensor(fx, key, grad) : NULL;
-}
-
-static int fx_close(const sg_fixture *fx, const char *prefix, const char *name, const float *got,
-                    size_t n, double atol, double rtol)
-{
-    char key[96];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    return sg_check_close(fx, key, got, n, atol, rtol);
-}
-
-static double fx_scalar(const sg_fixture *fx, const char *prefix, const char *name)
-{
-    char key[96];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    return sg_fixture_scalar(fx, key);
-}
-
 /* ---- batch norm parity --------------------------------------------------------------- */
 /* With `disturb`, the running statistics are updated by another training
  * call between forward and backward: an evaluation node must differentiate
@@ -93,23 +71,23 @@ static void bn_parity(const sg_fixture *fx, const char *name, bool disturb)
     snprintf(p, sizeof p, "bn.%s.", name);
     sg_ctx ctx;
     sg_ctx_init_on(&ctx, g_be);
-    sg_tensor *x = fx_opt(fx, p, "x", true);
-    sg_tensor *w = fx_opt(fx, p, "weight", true);
-    sg_tensor *b = fx_opt(fx, p, "bias", true);
-    sg_tensor *rm = fx_opt(fx, p, "rm0", false);
-    sg_tensor *rv = fx_opt(fx, p, "rv0", false);
-    sg_tensor *dout = fx_opt(fx, p, "dout", false);
-    bool training = fx_scalar(fx, p, "training") != 0.0;
-    float eps = (float)fx_scalar(fx, p, "eps"), momentum = (float)fx_scalar(fx, p, "momentum");
+    sg_tensor *x = sg_fixture_tensor_opt_at(fx, p, "x", true);
+    sg_tensor *w = sg_fixture_tensor_opt_at(fx, p, "weight", true);
+    sg_tensor *b = sg_fixture_tensor_opt_at(fx, p, "bias", true);
+    sg_tensor *rm = sg_fixture_tensor_opt_at(fx, p, "rm0", false);
+    sg_tensor *rv = sg_fixture_tensor_opt_at(fx, p, "rv0", false);
+    sg_tensor *dout = sg_fixture_tensor_opt_at(fx, p, "dout", false);
+    bool training = sg_fixture_scalar_at(fx, p, "training") != 0.0;
+    float eps = (float)sg_fixture_scalar_at(fx, p, "eps"), momentum = (float)sg_fixture_scalar_at(fx, p, "momentum");
     const char *what = disturb ? " (running stats changed before backward)" : "";
 
     sg_tensor *out = sg_batchnorm2d(&ctx, x, w, b, rm, rv, training, momentum, eps);
     size_t C = (size_t)x->shape[1];
-    tap_ok(fx_close(fx, p, "out", out->data, sg_numel(out), OUT_ATOL, OUT_RTOL),
+    tap_ok(sg_check_close_at(fx, p, "out", out->data, sg_numel(out), OUT_ATOL, OUT_RTOL),
            "batchnorm %s forward matches PyTorch%s", name, disturb ? " (again)" : "");
     if (!disturb)
-        tap_ok(fx_close(fx, p, "rm1", rm->data, C, RUN_ATOL, RUN_RTOL) &&
-                   fx_close(fx, p, "rv1", rv->data, C, RUN_ATOL, RUN_RTOL),
+        tap_ok(sg_check_close_at(fx, p, "rm1", rm->data, C, RUN_ATOL, RUN_RTOL) &&
+                   sg_check_close_at(fx, p, "rv1", rv->data, C, RUN_ATOL, RUN_RTOL),
                "batchnorm %s running_mean/running_var match PyTorch", name);
     if (disturb) {
         bool prev = sg_ctx_set_grad(&ctx, false);
@@ -117,11 +95,11 @@ static void bn_parity(const sg_fixture *fx, const char *name, bool disturb)
         sg_ctx_set_grad(&ctx, prev);
     }
     sg_backward_with(&ctx, out, dout->data);
-    tap_ok(fx_close(fx, p, "dx", x->grad, sg_numel(x), DX_ATOL, DX_RTOL),
+    tap_ok(sg_check_close_at(fx, p, "dx", x->grad, sg_numel(x), DX_ATOL, DX_RTOL),
            "batchnorm %s dx matches PyTorch%s", name, what);
     if (w)
-        tap_ok(fx_close(fx, p, "dweight", w->grad, C, DW_ATOL, DW_RTOL) &&
-                   fx_close(fx, p, "dbias", b->grad, C, DW_ATOL, DW_RTOL),
+        tap_ok(sg_check_close_at(fx, p, "dweight", w->grad, C, DW_ATOL, DW_RTOL) &&
+                   sg_check_close_at(fx, p, "dbias", b->grad, C, DW_ATOL, DW_RTOL),
                "batchnorm %s dweight/dbias match PyTorch%s", name, what);
     sg_tensor *all[] = {x, w, b, rm, rv, dout};
     for (int i = 0; i < 6; i++)
@@ -136,22 +114,22 @@ static void ln_parity(const sg_fixture *fx, const char *name)
     snprintf(p, sizeof p, "ln.%s.", name);
     sg_ctx ctx;
     sg_ctx_init_on(&ctx, g_be);
-    sg_tensor *x = fx_opt(fx, p, "x", true);
-    sg_tensor *w = fx_opt(fx, p, "weight", true);
-    sg_tensor *b = fx_opt(fx, p, "bias", true);
-    sg_tensor *dout = fx_opt(fx, p, "dout", false);
-    float eps = (float)fx_scalar(fx, p, "eps");
+    sg_tensor *x = sg_fixture_tensor_opt_at(fx, p, "x", true);
+    sg_tensor *w = sg_fixture_tensor_opt_at(fx, p, "weight", true);
+    sg_tensor *b = sg_fixture_tensor_opt_at(fx, p, "bias", true);
+    sg_tensor *dout = sg_fixture_tensor_opt_at(fx, p, "dout", false);
+    float eps = (float)sg_fixture_scalar_at(fx, p, "eps");
     sg_tensor *out = sg_layernorm(&ctx, x, w, b, eps);
     size_t D = (size_t)x->shape[x->ndim - 1];
-    tap_ok(fx_close(fx, p, "out", out->data, sg_numel(out), OUT_ATOL, OUT_RTOL),
+    tap_ok(sg_check_close_at(fx, p, "out", out->data, sg_numel(out), OUT_ATOL, OUT_RTOL),
            "layernorm %s (%d-D) forward matches PyTorch", name, x->ndim);
     sg_backward_with(&ctx, out, dout->data);
     /* Layer-norm rows have variance ~4, so dx is O(1): the output tolerance fits. */
-    tap_ok(fx_close(fx, p, "dx", x->grad, sg_numel(x), OUT_ATOL, OUT_RTOL),
+    tap_ok(sg_check_close_at(fx, p, "dx", x->grad, sg_numel(x), OUT_ATOL, OUT_RTOL),
            "layernorm %s dx matches PyTorch", name);
     if (w)
-        tap_ok(fx_close(fx, p, "dweight", w->grad, D, DW_ATOL, DW_RTOL) &&
-                   fx_close(fx, p, "dbias", b->grad, D, DW_ATOL, DW_RTOL),
+        tap_ok(sg_check_close_at(fx, p, "dweight", w->grad, D, DW_ATOL, DW_RTOL) &&
+                   sg_check_close_at(fx, p, "dbias", b->grad, D, DW_ATOL, DW_RTOL),
                "layernorm %s dweight/dbias match PyTorch", name);
     sg_tensor *all[] = {x, w, b, dout};
     for (int i = 0; i < 4; i++)

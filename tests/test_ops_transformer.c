@@ -53,28 +53,6 @@
  * far inside 1e-3 absolute plus 1e-2 relative. */
 static const sg_gc_opts GC = {.eps = 1e-2, .atol = 1e-3, .rtol = 1e-2};
 
-static sg_tensor *fx_opt(const sg_fixture *fx, const char *prefix, const char *name, bool grad)
-{
-    char key[96];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    return sg_fixture_has(fx, key) ? sg_fixture_tensor(fx, key, grad) : NULL;
-}
-
-static int fx_close(const sg_fixture *fx, const char *prefix, const char *name, const float *got,
-                    size_t n, double atol, double rtol)
-{
-    char key[96];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    return sg_check_close(fx, key, got, n, atol, rtol);
-}
-
-static double fx_scalar(const sg_fixture *fx, const char *prefix, const char *name)
-{
-    char key[96];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    return sg_fixture_scalar(fx, key);
-}
-
 /* ---- layer norm over channels ----------------------------------------------------------- */
 static void lnc_parity(const sg_fixture *fx, const char *name)
 {
@@ -82,19 +60,19 @@ static void lnc_parity(const sg_fixture *fx, const char *name)
     snprintf(p, sizeof p, "lnc.%s.", name);
     sg_ctx ctx;
     sg_ctx_init(&ctx);
-    sg_tensor *x = fx_opt(fx, p, "x", true);
-    sg_tensor *w = fx_opt(fx, p, "weight", true);
-    sg_tensor *b = fx_opt(fx, p, "bias", true);
-    sg_tensor *dout = fx_opt(fx, p, "dout", false);
-    sg_tensor *out = sg_layernorm_channels(&ctx, x, w, b, (float)fx_scalar(fx, p, "eps"));
-    tap_ok(fx_close(fx, p, "out", out->data, sg_numel(out), LN_ATOL, LN_RTOL),
+    sg_tensor *x = sg_fixture_tensor_opt_at(fx, p, "x", true);
+    sg_tensor *w = sg_fixture_tensor_opt_at(fx, p, "weight", true);
+    sg_tensor *b = sg_fixture_tensor_opt_at(fx, p, "bias", true);
+    sg_tensor *dout = sg_fixture_tensor_opt_at(fx, p, "dout", false);
+    sg_tensor *out = sg_layernorm_channels(&ctx, x, w, b, (float)sg_fixture_scalar_at(fx, p, "eps"));
+    tap_ok(sg_check_close_at(fx, p, "out", out->data, sg_numel(out), LN_ATOL, LN_RTOL),
            "layernorm_channels %s (%d-D) forward matches PyTorch", name, x->ndim);
     sg_backward_with(&ctx, out, dout->data);
-    tap_ok(fx_close(fx, p, "dx", x->grad, sg_numel(x), LN_DX_ATOL, LN_RTOL),
+    tap_ok(sg_check_close_at(fx, p, "dx", x->grad, sg_numel(x), LN_DX_ATOL, LN_RTOL),
            "layernorm_channels %s dx matches PyTorch", name);
     if (w)
-        tap_ok(fx_close(fx, p, "dweight", w->grad, (size_t)x->shape[1], LN_ATOL, LN_RTOL) &&
-                   fx_close(fx, p, "dbias", b->grad, (size_t)x->shape[1], LN_ATOL, LN_RTOL),
+        tap_ok(sg_check_close_at(fx, p, "dweight", w->grad, (size_t)x->shape[1], LN_ATOL, LN_RTOL) &&
+                   sg_check_close_at(fx, p, "dbias", b->grad, (size_t)x->shape[1], LN_ATOL, LN_RTOL),
                "layernorm_channels %s dweight/dbias match PyTorch", name);
     sg_tensor *all[] = {x, w, b, dout};
     for (int i = 0; i < 4; i++)
@@ -159,17 +137,17 @@ static void attn_parity(const sg_fixture *fx, const char *name)
     snprintf(p, sizeof p, "attn.%s.", name);
     sg_ctx ctx;
     sg_ctx_init(&ctx);
-    sg_tensor *q = fx_opt(fx, p, "q", true), *k = fx_opt(fx, p, "k", true);
-    sg_tensor *v = fx_opt(fx, p, "v", true), *dout = fx_opt(fx, p, "dout", false);
-    int heads = (int)fx_scalar(fx, p, "heads");
-    sg_tensor *out = sg_attention(&ctx, q, k, v, heads, (float)fx_scalar(fx, p, "scale"));
-    tap_ok(fx_close(fx, p, "out", out->data, sg_numel(out), ATT_ATOL, ATT_RTOL),
+    sg_tensor *q = sg_fixture_tensor_opt_at(fx, p, "q", true), *k = sg_fixture_tensor_opt_at(fx, p, "k", true);
+    sg_tensor *v = sg_fixture_tensor_opt_at(fx, p, "v", true), *dout = sg_fixture_tensor_opt_at(fx, p, "dout", false);
+    int heads = (int)sg_fixture_scalar_at(fx, p, "heads");
+    sg_tensor *out = sg_attention(&ctx, q, k, v, heads, (float)sg_fixture_scalar_at(fx, p, "scale"));
+    tap_ok(sg_check_close_at(fx, p, "out", out->data, sg_numel(out), ATT_ATOL, ATT_RTOL),
            "attention %s (%d-D, %d heads) forward matches MiT's attention in PyTorch", name,
            q->ndim, heads);
     sg_backward_with(&ctx, out, dout->data);
-    tap_ok(fx_close(fx, p, "dq", q->grad, sg_numel(q), ATT_ATOL, ATT_RTOL) &&
-               fx_close(fx, p, "dk", k->grad, sg_numel(k), ATT_ATOL, ATT_RTOL) &&
-               fx_close(fx, p, "dv", v->grad, sg_numel(v), ATT_ATOL, ATT_RTOL),
+    tap_ok(sg_check_close_at(fx, p, "dq", q->grad, sg_numel(q), ATT_ATOL, ATT_RTOL) &&
+               sg_check_close_at(fx, p, "dk", k->grad, sg_numel(k), ATT_ATOL, ATT_RTOL) &&
+               sg_check_close_at(fx, p, "dv", v->grad, sg_numel(v), ATT_ATOL, ATT_RTOL),
            "attention %s dq, dk, dv match PyTorch", name);
     sg_tensor *all[] = {q, k, v, dout};
     for (int i = 0; i < 4; i++) sg_tensor_free(all[i]);
@@ -185,8 +163,8 @@ static void drop_parity(const sg_fixture *fx, const char *name, drop_fn fn, uint
     snprintf(p, sizeof p, "%s.", name);
     sg_ctx ctx;
     sg_ctx_init(&ctx);
-    sg_tensor *x = fx_opt(fx, p, "x", true), *dout = fx_opt(fx, p, "dout", false);
-    float prob = (float)fx_scalar(fx, p, "p");
+    sg_tensor *x = sg_fixture_tensor_opt_at(fx, p, "x", true), *dout = sg_fixture_tensor_opt_at(fx, p, "dout", false);
+    float prob = (float)sg_fixture_scalar_at(fx, p, "p");
     sg_tensor *out = fn(&ctx, x, prob, DROP_SEED, stream);
     size_t n_mask, n = sg_numel(x);
     char key[96];
@@ -198,10 +176,10 @@ static void drop_parity(const sg_fixture *fx, const char *name, drop_fn fn, uint
     for (size_t i = 0; mask_ok && i < n_mask; i++)
         for (size_t j = 0; j < len; j++) mask_ok &= (out->data[i * len + j] != 0.0f) == (want[i] != 0.0);
     tap_ok(mask_ok, "%s mask (%zu draws) equals the Python Philox4x32-10 mask", name, n_mask);
-    tap_ok(fx_close(fx, p, "out", out->data, n, DROP_ATOL, DROP_RTOL),
+    tap_ok(sg_check_close_at(fx, p, "out", out->data, n, DROP_ATOL, DROP_RTOL),
            "%s forward matches PyTorch", name);
     sg_backward_with(&ctx, out, dout->data);
-    tap_ok(fx_close(fx, p, "dx", x->grad, n, DROP_ATOL, DROP_RTOL), "%s backward matches PyTorch",
+    tap_ok(sg_check_close_at(fx, p, "dx", x->grad, n, DROP_ATOL, DROP_RTOL), "%s backward matches PyTorch",
            name);
     sg_tensor_free(x);
     sg_tensor_free(dout);

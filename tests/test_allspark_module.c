@@ -185,7 +185,7 @@ static void bad_tokens_(void *arg)
     sg_ctx ctx;
     sg_ctx_init(&ctx);
     sg_tensor *x = sg_tensor_new(&ctx, SG_F32, 4, (const int[]){2, 4, 5, 5});
-    sg_allspark_forward(&ctx, &m, x, false, NULL, false, NULL);
+    sg_allspark_forward(&ctx, &m, x, true, NULL, false, NULL);
 }
 
 static void no_logits_(void *arg)
@@ -210,7 +210,7 @@ static void test_misuse(void)
 {
     const char *e1[] = {"sg_allspark_forward", "16 tokens", "[2, 4, 5, 5]"};
     tap_ok(sg_expect_abort(bad_tokens_, NULL, e1, 3),
-           "a 5x5 feature for a 16-token module aborts naming the shape");
+           "training a 16-token module on a 5x5 feature aborts naming the shape");
     const char *e2[] = {"sg_allspark_forward", "group_logits", "NULL"};
     tap_ok(sg_expect_abort(no_logits_, NULL, e2, 3), "training without grouping logits aborts");
 }

@@ -90,10 +90,55 @@ typedef struct sg_allspark_noise {
  * group_logits (B, K, H, W) the unlabeled images' class logits for the
  * grouping (required: the memory is always filled in training), noise for
  * the dropouts, use_memory: keys/values from the memory (after warm-up).
- * Returns (2B, C, h, w). Evaluation (training false): x (B, Cin, h, w),
+ * Returns (2B, C, h, w). Evaluation (training false): x (B, Cin, h, w) of any size,
  * the rest ignored; returns (B, C, h, w). */
 sg_tensor *sg_allspark_forward(sg_ctx *ctx, sg_allspark *m, sg_tensor *x, bool training,
                                sg_tensor *group_logits, bool use_memory,
                                const sg_allspark_noise *noise);
+
+/* ---- the released network: SegFormer with AllSpark on c4 ---------------------------- */
+/* xmed-lab/AllSpark@9da63e2:model/semseg/allspark.py SemiDecoder and
+ * model/model_helper.py: MiT encoder, the module on c4 (C = c4's channels
+ * in and out, H heads, N = the tokens of c4 at the training crop: ceil(crop /
+ * 32)^2 as MiT's padded patch embeddings give; the released (crop // 32 +
+ * 1)^2 is the same for a crop not divisible by 32, and fails otherwise),
+ * then the SegFormer head on (c1, c2, c3, module(c4)). Parameters in one
+ * set: "backbone." (group 0), "decode_head." and "allspark." (group 1, the
+ * released decoder's lr_multi group). Covered by tests/test_allspark.c. */
+typedef struct sg_allspark_net_config {
+    int variant;              /* MiT-B<variant>: seg.backbone is its preset (drop_path_rate may differ) */
+    sg_segformer_config seg;
+    int heads;                /* num_heads: 2 */
+    float dropout;            /* attention_dropout_rate: 0.1 */
+    int tokens;               /* N */
+} sg_allspark_net_config;
+
+typedef struct sg_allspark_net {
+    sg_segformer seg;         /* seg.params holds every parameter and buffer; seg.training the mode */
+    sg_allspark mod;
+} sg_allspark_net;
+
+/* tokens = ceil(crop / 32)^2 (the c4 size of a square crop). */
+int sg_allspark_tokens(int crop);
+void sg_allspark_net_init(sg_allspark_net *m, const sg_allspark_net_config *cfg, uint64_t seed);
+void sg_allspark_net_free(sg_allspark_net *m);
+
+/* x (2B, 3, S, S), labeled then unlabeled, in training mode (seg.training):
+ * group_logits (B, K, H, W) of the unlabeled half from an eval-mode pass,
+ * use_memory after the warm-up, noise keyed as sg_mit_noise (drop-path of
+ * block j stream 1 + j, the head's Dropout2d stream 0) with the module's
+ * four dropouts at streams 1 + blocks + 0..3. In evaluation: x (B, 3, H,
+ * W), the duplicated-input path; group_logits, use_memory, noise ignored.
+ * Returns the logits at the input size. */
+sg_tensor *sg_allspark_net_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x,
+                                   sg_tensor *group_logits, bool use_memory,
+                                   const sg_mit_noise *noise);
+
+/* The architecture as one line for checkpoint metadata (sg-eval rebuilds
+ * the network from it): "arch=allspark mit=V embed_dim=E classes=K heads=H
+ * tokens=N"; parse reads it back (MiT-B<V>'s preset, dropouts 0.1) (-1 naming the
+ * problem). Dropout rates are training settings and not in the line. */
+void sg_allspark_net_config_format(const sg_allspark_net_config *cfg, char *buf, size_t len);
+int sg_allspark_net_config_parse(const char *line, sg_allspark_net_config *cfg, sg_err *err);
 
 #endif

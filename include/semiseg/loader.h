@@ -62,6 +62,9 @@ typedef struct sg_loader_config {
     bool drop_last;        /* drop a last partial batch (UniMatch: true for training) */
     bool unlabeled_mask;   /* unlabeled: read the mask (UniMatch does; only its
                               254 padding marks are used). false: none is read */
+    bool labeled_strong;   /* labeled: img_s1 = a strong view of the weak crop
+                              (drawn after the weak draws, no box), as AllSpark
+                              trains on (dataset/semi.py, train_l) */
     uint64_t seed;
     unsigned id;           /* 0..255 */
     /* The id keying the epoch order: -1 (the default) = id. Another loader's
@@ -90,7 +93,8 @@ typedef struct sg_batch {
     int32_t *ids;          /* (N) source indices */
     sg_tensor *img;        /* (N, 3, S, S) labeled image or weak view */
     sg_tensor *mask;       /* (N, S, S) labels (labeled; NULL otherwise) */
-    sg_tensor *img_s1;     /* (N, 3, S, S) strong views (unlabeled; NULL otherwise) */
+    sg_tensor *img_s1;     /* (N, 3, S, S) strong views (unlabeled, or labeled with
+                              labeled_strong; NULL otherwise) */
     sg_tensor *img_s2;
     sg_tensor *ignore;     /* (N, S, S) 255 = padding, 0 = image (unlabeled) */
     sg_tensor *box1;       /* (N, S, S) CutMix masks for s1 and s2 (unlabeled) */

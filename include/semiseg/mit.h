@@ -154,6 +154,10 @@ typedef struct sg_segformer_out {
  * it); in evaluation it is ignored. */
 void sg_segformer_forward(sg_ctx *ctx, sg_segformer *m, sg_tensor *x, const sg_mit_noise *noise,
                           sg_segformer_out *out);
+/* The head alone on encoder features c1..c4 (e.g. c4 replaced by a module,
+ * as AllSpark does), logits resized to height x width; out->feats = feats. */
+void sg_segformer_decode(sg_ctx *ctx, sg_segformer *m, sg_tensor *const feats[4], int height,
+                         int width, const sg_mit_noise *noise, sg_segformer_out *out);
 
 /* ImageNet MiT weights as SegFormer releases them (mit_b0.pth .. mit_b5.pth,
  * converted by tools/pth2safetensors.py: patch_embed1.proj.weight, block1.0.

@@ -76,6 +76,22 @@ typedef struct sg_losses {
  * of log.tsv); a different list is a programmer error. */
 void sg_losses_add(sg_losses *l, const char *name, double value);
 
+/* ---- the network ---------------------------------------------------------------- */
+/* What the driver needs of the trained network: the parameters and buffers
+ * (SGD, checkpoints, the device), the mode flag it sets before each step
+ * and clears for evaluation, the evaluation forward, the architecture line
+ * that checkpoints carry (tools/sg-eval rebuilds the network from it) and
+ * the loader of model.pretrained into the set. For a DeepLabV3+ method the
+ * driver fills it from run->model. */
+typedef struct sg_run_net {
+    sg_param_set *params;
+    bool *training;
+    void *self;
+    sg_tensor *(*logits)(sg_ctx *ctx, void *self, sg_tensor *image);  /* (1, K, H, W), eval mode */
+    char line[512];
+    int (*load_pretrained)(sg_param_set *set, const char *prefix, const char *path, sg_err *err);
+} sg_run_net;
+
 /* ---- the run ------------------------------------------------------------------- */
 typedef struct sg_run_priv_ sg_run_priv_;
 
@@ -95,8 +111,10 @@ typedef struct sg_run {
     int batch_size_u;          /* unlabeled images per step (semi methods) */
 
     sg_deeplab_config model_cfg;
-    sg_deeplab model;          /* the trained network, built from [model] */
-    sg_sgd opt;                /* groups: 0 backbone (x1), 1 head (x lr_multi) */
+    sg_deeplab model;          /* the trained network, built from [model]; unused (zero)
+                                  for a method with its own net_build */
+    sg_run_net net;            /* the trained network as the driver sees it */
+    sg_sgd opt;                /* groups: 0 backbone (x1), 1 head (x lr_multi), over net.params */
     /* A method with a second network (a teacher) points this at its
      * parameter set in init: it is then saved in and restored from
      * checkpoints (as "ema/"), evaluated when eval_model returns it, etc. */
@@ -123,6 +141,9 @@ typedef struct sg_method {
     /* unlabeled_loaders = 2: the second loader draws the first one's images
      * in its order (augmented independently; sg_semi SG_SEMI_MIX_SAME). */
     bool mix_same_images;
+    /* The labeled batches carry img_s1, a strong view of each labeled crop
+     * (sg_loader_config.labeled_strong; AllSpark trains on it). */
+    bool labeled_strong_view;
     /* Reads the method's config section, builds what it needs (a teacher:
      * point run->ema at it). run->model is built and initialised already
      * (and, on --resume, is overwritten after init by the checkpoint, as is
@@ -139,9 +160,18 @@ typedef struct sg_method {
     /* After the optimizer step (e.g. sg_ema_update); may be NULL. */
     void (*after_step)(sg_run *run, void *state);
     /* The network evaluated (BN running statistics, no dropout); NULL
-     * callback: run->model. */
+     * callback: run->net. */
     sg_deeplab *(*eval_model)(sg_run *run, void *state);
     void (*free)(void *state);
+    /* NULL: the driver builds run->model, the DeepLabV3+ of [model]. A
+     * method with another network (AllSpark's SegFormer) builds it here from
+     * its config (the [model] keys are then the method's to read),
+     * initialised from run->seed, and fills *net; run->model stays unused
+     * and eval_model must be NULL. Called before init, and once more at the
+     * end of a run with a test set, for the best-on-val weights. Returns 0,
+     * or -1 with err set. net_free releases what net_build made. */
+    int (*net_build)(sg_run *run, sg_run_net *net, sg_err *err);
+    void (*net_free)(sg_run_net *net);
 } sg_method;
 
 /* Parses the command line, runs (or resumes) the training and returns the

@@ -187,9 +187,11 @@ sg_tensor *sg_allspark_forward(sg_ctx *ctx, sg_allspark *m, sg_tensor *x, bool t
 {
     const int C = m->cfg.channels, H = m->cfg.heads, K = m->cfg.classes;
     char a[SG_SHAPE_STR_LEN];
+    /* The memory holds maps of N tokens, so training needs that size; the
+     * eval path reads no memory and takes any size (whole-image evaluation). */
     SG_CHECK(x->ndim == 4 && x->shape[1] == m->cfg.in_channels &&
-                 x->shape[2] * x->shape[3] == m->cfg.tokens && (!training || x->shape[0] % 2 == 0),
-             "sg_allspark_forward: expects x (%s, %d, h, w) with h w = %d tokens, got %s",
+                 (!training || (x->shape[2] * x->shape[3] == m->cfg.tokens && x->shape[0] % 2 == 0)),
+             "sg_allspark_forward: expects x (%s, %d, h, w) with h w = %d tokens in training, got %s",
              training ? "2B" : "B", m->cfg.in_channels, m->cfg.tokens, sg_shape_str(x, a, sizeof a));
     SG_CHECK(!training || noise, "sg_allspark_forward: training needs noise for the dropouts");
     SG_CHECK(!training || (group_logits && group_logits->ndim == 4 &&

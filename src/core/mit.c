@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SG_MIT_LN_EPS 1e-6f     /* the blocks' and stages' norm_layer */
 #define SG_MIT_LN_EPS_TORCH 1e-5f  /* nn.LayerNorm's default: patch embeds, attn.norm */
@@ -327,8 +328,16 @@ void sg_segformer_forward(sg_ctx *ctx, sg_segformer *m, sg_tensor *x, const sg_m
                           sg_segformer_out *out)
 {
     SG_CHECK(!m->training || noise, "sg_segformer_forward: training mode needs noise");
+    sg_mit_forward(ctx, &m->backbone, x, m->training ? noise : NULL, out->feats);
+    sg_segformer_decode(ctx, m, out->feats, x->shape[2], x->shape[3], noise, out);
+}
+
+void sg_segformer_decode(sg_ctx *ctx, sg_segformer *m, sg_tensor *const feats[4], int height,
+                         int width, const sg_mit_noise *noise, sg_segformer_out *out)
+{
+    SG_CHECK(!m->training || noise, "sg_segformer_decode: training mode needs noise");
     const sg_mit_noise *nz = m->training ? noise : NULL;
-    sg_mit_forward(ctx, &m->backbone, x, nz, out->feats);
+    if (out->feats != feats) memcpy(out->feats, feats, sizeof out->feats);
     const int E = m->cfg.embed_dim;
     const int h1 = out->feats[0]->shape[2], w1 = out->feats[0]->shape[3];
     sg_tensor *parts[4];
@@ -344,7 +353,7 @@ void sg_segformer_forward(sg_ctx *ctx, sg_segformer *m, sg_tensor *x, const sg_m
         f = sg_dropout2d(ctx, f, m->cfg.head_dropout, nz->seed,
                          sg_rng_stream(SG_RNG_DROPOUT, nz->a, 0));
     f = sg_conv2d(ctx, f, m->pred_w, m->pred_b, sg_conv2d_params_make(1, 0, 1, 1));
-    out->logits = sg_resize_bilinear(ctx, f, x->shape[2], x->shape[3], false);
+    out->logits = sg_resize_bilinear(ctx, f, height, width, false);
 }
 
 /* ---- pretrained weights ------------------------------------------------------------------------ */

@@ -106,6 +106,20 @@ static void labels_i32_(int32_t *dst, const sg_image *m)
     for (size_t i = 0; i < n; i++) dst[i] = m->data[i];
 }
 
+/* Sample i of `view`: a strong view (augment.h: its draws from r) of the
+ * weak crop w->wi, normalised. */
+static void strong_view_(worker *w, sg_tensor *view, int i, const sg_augment_config *aug, sg_rng *r)
+{
+    const int S = w->l->crop;
+    const size_t hw = (size_t)S * S;
+    sg_strong_params sp;
+    sg_aug_strong_draw(&sp, &aug->strong, r);
+    if (!w->s.data) sg_image_alloc(&w->s, S, S, 3);
+    memcpy(w->s.data, w->wi.data, hw * 3);
+    sg_aug_strong_apply(&w->s, &sp);
+    sg_aug_normalize(view->data + (size_t)i * 3 * hw, &w->s, aug->mean, aug->std);
+}
+
 /* Loads, augments and writes sample `i` of batch b (source index `index`,
  * position `pos` of `epoch`). */
 static int make_sample_(worker *w, sg_batch *b, int i, int epoch, int pos, int index, sg_err *err)
@@ -146,18 +160,14 @@ static int make_sample_(worker *w, sg_batch *b, int i, int epoch, int pos, int i
     sg_aug_normalize(b->img->data + (size_t)i * 3 * hw, &w->wi, aug->mean, aug->std);
     if (labeled) {
         labels_i32_(b->mask->i32 + (size_t)i * hw, &w->wm);
+        if (l->cfg.labeled_strong) strong_view_(w, b->img_s1, i, aug, &r);
         return 0;
     }
     sg_tensor *views[2] = {b->img_s1, b->img_s2};
     sg_tensor *boxes[2] = {b->box1, b->box2};
     sg_box *rects[2] = {b->boxes1, b->boxes2};
     for (int v = 0; v < 2; v++) {
-        sg_strong_params sp;
-        sg_aug_strong_draw(&sp, &aug->strong, &r);
-        if (!w->s.data) sg_image_alloc(&w->s, S, S, 3);
-        memcpy(w->s.data, w->wi.data, hw * 3);
-        sg_aug_strong_apply(&w->s, &sp);
-        sg_aug_normalize(views[v]->data + (size_t)i * 3 * hw, &w->s, aug->mean, aug->std);
+        strong_view_(w, views[v], i, aug, &r);
         sg_cutmix_box(&rects[v][i], S, &aug->cutmix, &r);
         sg_box_mask(boxes[v]->i32 + (size_t)i * hw, S, S, &rects[v][i]);
     }
@@ -258,13 +268,14 @@ static sg_tensor *alloc_(sg_dtype dt, int ndim, int n, int c, int s)
     return sg_tensor_alloc(dt, ndim, ndim == 4 ? shape4 : shape3, false);
 }
 
-static void batch_alloc_(sg_batch *b, sg_loader_kind kind, int n, int S)
+static void batch_alloc_(sg_batch *b, sg_loader_kind kind, bool labeled_strong, int n, int S)
 {
     memset(b, 0, sizeof *b);
     b->ids = sg_xcalloc((size_t)n, sizeof *b->ids);
     b->img = alloc_(SG_F32, 4, n, 3, S);
     if (kind == SG_LOADER_LABELED) {
         b->mask = alloc_(SG_I32, 3, n, 1, S);
+        if (labeled_strong) b->img_s1 = alloc_(SG_F32, 4, n, 3, S);
         return;
     }
     b->img_s1 = alloc_(SG_F32, 4, n, 3, S);
@@ -357,7 +368,7 @@ sg_loader *sg_loader_open(const sg_source *src, const sg_loader_config *cfg, sg_
     l->slots = sg_xcalloc((size_t)l->n_slots, sizeof *l->slots);
     for (int i = 0; i < l->n_slots; i++) {
         l->slots[i].seq = -1;
-        batch_alloc_(&l->slots[i].b, cfg->kind, cfg->batch_size, l->crop);
+        batch_alloc_(&l->slots[i].b, cfg->kind, cfg->labeled_strong, cfg->batch_size, l->crop);
     }
     l->workers = sg_xcalloc((size_t)cfg->n_workers, sizeof *l->workers);
     for (int i = 0; i < cfg->n_workers; i++) {

@@ -155,20 +155,32 @@ static int tsv_flush_(const sg_run *run, FILE *fp, const char *name, long done, 
 /* ---- evaluation ------------------------------------------------------------------ */
 static void model_meta_(const sg_run *run, sg_checkpoint *ck);
 
+/* A DeepLabV3+ as the driver sees a network. */
+static sg_run_net deeplab_net_(const sg_run *run, sg_deeplab *m)
+{
+    sg_run_net net = {.params = &m->params,
+                      .training = &m->training,
+                      .self = m,
+                      .logits = sg_run_deeplab_logits,
+                      .load_pretrained = sg_pretrained_load_resnet};
+    sg_deeplab_config_format(&run->model_cfg, net.line, sizeof net.line);
+    return net;
+}
+
 /* The network evaluated: the method's eval_model (a teacher), else the model. */
-static sg_deeplab *eval_model_(sg_run *run)
+static sg_run_net eval_model_(sg_run *run)
 {
     sg_run_priv_ *p = run->priv;
-    return p->m->eval_model ? p->m->eval_model(run, p->state) : &run->model;
+    return p->m->eval_model ? deeplab_net_(run, p->m->eval_model(run, p->state)) : run->net;
 }
 
 /* The confusion matrix of m (in eval mode for this pass) over ds, as
  * UniMatch's evaluate(): whole images or sliding windows (p->eval). */
-static int eval_set_(sg_run *run, sg_deeplab *m, sg_dataset *ds, sg_confusion *cm, sg_err *err)
+static int eval_set_(sg_run *run, const sg_run_net *m, sg_dataset *ds, sg_confusion *cm, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
-    bool was = m->training;
-    m->training = false;
+    bool was = *m->training;
+    *m->training = false;
     sg_confusion_init(cm, run->n_classes, run->ignore_index);
     int rc = 0;
     for (int i = 0; i < ds->n && !rc; i++) {
@@ -179,12 +191,12 @@ static int eval_set_(sg_run *run, sg_deeplab *m, sg_dataset *ds, sg_confusion *c
         }
         sg_tensor *x = sg_tensor_alloc(SG_F32, 4, (int[]){1, 3, img.h, img.w}, false);
         sg_aug_normalize(x->data, &img, p->aug.mean, p->aug.std);
-        rc = sg_eval_image(&run->ctx, &p->eval, sg_run_deeplab_logits, m, x, &mask, cm, NULL, err);
+        rc = sg_eval_image(&run->ctx, &p->eval, m->logits, m->self, x, &mask, cm, NULL, err);
         sg_tensor_free(x);
         sg_image_free(&img);
         sg_image_free(&mask);
     }
-    m->training = was;
+    *m->training = was;
     if (rc) sg_confusion_free(cm);
     return rc;
 }
@@ -195,9 +207,9 @@ static int eval_set_(sg_run *run, sg_deeplab *m, sg_dataset *ds, sg_confusion *c
  * between this file and the next last.safetensors is harmless: the resumed
  * run repeats the evaluation that found this best and rewrites the same
  * bytes. */
-static int save_best_(sg_run *run, sg_deeplab *m, long done, sg_err *err)
+static int save_best_(sg_run *run, const sg_run_net *m, long done, sg_err *err)
 {
-    sg_checkpoint ck = {.model = &m->params, .iteration = done};
+    sg_checkpoint ck = {.model = m->params, .iteration = done};
     model_meta_(run, &ck);
     char buf[32];
     snprintf(buf, sizeof buf, "%ld", done);
@@ -210,9 +222,9 @@ static int save_best_(sg_run *run, sg_deeplab *m, long done, sg_err *err)
 static int evaluate_(sg_run *run, long done, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
-    sg_deeplab *m = eval_model_(run);
+    const sg_run_net m = eval_model_(run);
     sg_confusion cm;
-    TRY(eval_set_(run, m, &p->val, &cm, err));
+    TRY(eval_set_(run, &m, &p->val, &cm, err));
     double miou = sg_confusion_miou(&cm, SG_MIOU_ALL);
     for (int k = 0; k < run->n_classes; k++) p->class_iou[k] = sg_confusion_iou(&cm, k);
     p->final_miou = miou;
@@ -220,7 +232,7 @@ static int evaluate_(sg_run *run, long done, sg_err *err)
     if (p->best_iter < 0 || miou > p->best_miou) {
         p->best_miou = miou;
         p->best_iter = done;
-        if (p->test_ok) rc = save_best_(run, m, done, err);
+        if (p->test_ok) rc = save_best_(run, &m, done, err);
     }
     fprintf(p->evlog, "%ld\t%ld\t%.6f\t%.6f", done, (done - 1) / run->iters_per_epoch, 100 * miou,
             100 * sg_confusion_accuracy(&cm));
@@ -237,17 +249,24 @@ static int evaluate_test_(sg_run *run, long done, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
     sg_confusion cm;
-    TRY(eval_set_(run, eval_model_(run), &p->test, &cm, err));
+    const sg_run_net final = eval_model_(run);
+    TRY(eval_set_(run, &final, &p->test, &cm, err));
     p->test_final_miou = sg_confusion_miou(&cm, SG_MIOU_ALL);
     sg_confusion_free(&cm);
     if (p->best_iter == done) {
         p->test_best_miou = p->test_final_miou;
         return 0;
     }
-    sg_deeplab best;
-    sg_deeplab_init(&best, &run->model_cfg, run->seed);
-    if (run->ctx.be->device.type != SG_DEVICE_CPU) sg_param_set_move(&best.params, run->ctx.be);
-    sg_checkpoint ck = {.model = &best.params};
+    sg_deeplab best_deeplab;
+    sg_run_net best;
+    if (p->m->net_build) {
+        TRY(p->m->net_build(run, &best, err));
+    } else {
+        sg_deeplab_init(&best_deeplab, &run->model_cfg, run->seed);
+        best = deeplab_net_(run, &best_deeplab);
+    }
+    if (run->ctx.be->device.type != SG_DEVICE_CPU) sg_param_set_move(best.params, run->ctx.be);
+    sg_checkpoint ck = {.model = best.params};
     char path[4200];
     path_(path, sizeof path, run, "ckpt/best.safetensors");
     int rc = sg_checkpoint_load(&ck, path, err);
@@ -260,7 +279,10 @@ static int evaluate_test_(sg_run *run, long done, sg_err *err)
         p->test_best_miou = sg_confusion_miou(&cm, SG_MIOU_ALL);
         sg_confusion_free(&cm);
     }
-    sg_deeplab_free(&best);
+    if (p->m->net_build)
+        p->m->net_free(&best);
+    else
+        sg_deeplab_free(&best_deeplab);
     return rc;
 }
 
@@ -268,7 +290,7 @@ static int evaluate_test_(sg_run *run, long done, sg_err *err)
 static void ckpt_common_(sg_run *run, sg_checkpoint *ck)
 {
     memset(ck, 0, sizeof *ck);
-    ck->model = &run->model.params;
+    ck->model = run->net.params;
     ck->opt = &run->opt;
     ck->ema = run->ema;
     ck->n_extra = run->priv->n_extra;
@@ -287,8 +309,7 @@ static void model_meta_(const sg_run *run, sg_checkpoint *ck)
 {
     const sg_run_priv_ *p = run->priv;
     char buf[1024];
-    sg_deeplab_config_format(&run->model_cfg, buf, sizeof buf);
-    sg_checkpoint_set_meta(ck, "model", buf);
+    sg_checkpoint_set_meta(ck, "model", run->net.line);
     sg_checkpoint_set_meta(ck, "method", run->method);
     const float *mu = p->aug.mean, *sd = p->aug.std;
     snprintf(buf, sizeof buf, "mean=%.9g,%.9g,%.9g std=%.9g,%.9g,%.9g", (double)mu[0],
@@ -448,6 +469,7 @@ static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind
     lc.order_id = order_id;
     lc.epoch_len = epoch_len;
     lc.unlabeled_mask = p->unlabeled_mask;
+    lc.labeled_strong = kind == SG_LOADER_LABELED && p->m->labeled_strong_view;
     lc.n_workers = p->workers;
     lc.prefetch = p->prefetch;
     int bpe = (epoch_len ? epoch_len : ds->n) / batch;
@@ -523,8 +545,8 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
         run->epoch = (int)(it / run->iters_per_epoch);
         run->lr = lr_at_(run, it);
         run->mix = mix;
-        run->model.training = true;
-        sg_param_zero_grad(&run->model.params);
+        *run->net.training = true;
+        sg_param_zero_grad(run->net.params);
         sg_losses l;
         memset(&l, 0, sizeof l);
         l.mask_ratio = NAN;
@@ -571,7 +593,7 @@ static int train_(sg_run *run, long done, double t_start, sg_err *err)
                 it + 1, terms);
         }
         p->flops += run->ctx.flops - flops0;
-        sg_sgd_step(&run->opt, &run->model.params, run->lr);
+        sg_sgd_step(&run->opt, run->net.params, run->lr);
         if (p->m->after_step) p->m->after_step(run, p->state);
         sg_ctx_reset(&run->ctx);
         done = it + 1;
@@ -725,7 +747,10 @@ static void free_run_(sg_run *run)
     if (p->test_list_ok) sg_list_free(&p->test_list);
     free(p->class_iou);
     if (p->opt_ok) sg_sgd_free(&run->opt);
-    if (p->model_ok) sg_deeplab_free(&run->model);
+    if (p->model_ok && p->m->net_build)
+        p->m->net_free(&run->net);
+    else if (p->model_ok)
+        sg_deeplab_free(&run->model);
     sg_ctx_free(&run->ctx);
     sg_config_free(run->cfg);
     free(p);
@@ -868,8 +893,15 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     TRY(sg_run_read_device(run, err));
     TRY(sg_run_read_data(run, err));
     TRY(sg_run_read_augment(run, err));
-    TRY(sg_run_read_model(run, err));
-    sg_deeplab_init(&run->model, &run->model_cfg, run->seed);
+    SG_CHECK(!p->m->net_build || (p->m->net_free && !p->m->eval_model),
+             "%s: a method with net_build needs net_free and no eval_model", run->method);
+    if (p->m->net_build) {
+        TRY(p->m->net_build(run, &run->net, err));
+    } else {
+        TRY(sg_run_read_model(run, err));
+        sg_deeplab_init(&run->model, &run->model_cfg, run->seed);
+        run->net = deeplab_net_(run, &run->model);
+    }
     p->model_ok = true;
     const char *pretrained;
     TRY(sg_config_string(run->cfg, "model.pretrained", "", &pretrained, err));
@@ -879,13 +911,13 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     p->state_ok = true;
     TRY(sg_config_check_unused(run->cfg, err));
     if (pretrained[0] &&
-        sg_pretrained_load_resnet(&run->model.params, "backbone.", pretrained, err))
+        run->net.load_pretrained(run->net.params, "backbone.", pretrained, err))
         return -1;
     if (p->device != run->ctx.be) {
         /* Built and loaded on the host; trained where run.device says. */
         sg_ctx_free(&run->ctx);
         sg_ctx_init_on(&run->ctx, p->device);
-        sg_param_set_move(&run->model.params, p->device);
+        sg_param_set_move(run->net.params, p->device);
         if (run->ema) sg_param_set_move(run->ema, p->device);
         for (int i = 0; i < p->n_extra; i++) sg_param_set_move(p->extra[i].set, p->device);
     }

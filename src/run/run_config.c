@@ -50,7 +50,7 @@ static const char *const strong_keys_[] = {
 
 int sg_run_check_names(sg_run *run, sg_err *err)
 {
-    const char *known[sizeof driver_keys_ / sizeof *driver_keys_ + sizeof strong_keys_ / sizeof *strong_keys_ + 1];
+    const char *known[sizeof driver_keys_ / sizeof *driver_keys_ + sizeof strong_keys_ / sizeof *strong_keys_ + 2];
     int n = 0;
     for (int i = 0; driver_keys_[i]; i++) known[n++] = driver_keys_[i];
     if (run->priv->m->unlabeled_loaders > 0)
@@ -60,6 +60,9 @@ int sg_run_check_names(sg_run *run, sg_err *err)
     char own[128];
     snprintf(own, sizeof own, "%s.*", run->method);
     known[n++] = own;
+    /* A method with its own network reads [model] itself (run.h net_build);
+     * keys it does not read are refused after init, as unused. */
+    if (run->priv->m->net_build) known[n++] = "model.*";
     known[n] = NULL;
     return sg_config_check_known(run->cfg, known, err);
 }
@@ -394,7 +397,7 @@ int sg_run_read_train(sg_run *run, sg_err *err)
     if ((run->total_iters - 1) / run->iters_per_epoch >= 65535)
         return sg_err_set(err, "%ld iterations of %ld per epoch: more than 65535 epochs", run->total_iters,
                           run->iters_per_epoch);
-    sg_sgd_init(&run->opt, &run->model.params, 2, momentum, wd);
+    sg_sgd_init(&run->opt, run->net.params, 2, momentum, wd);
     p->opt_ok = true;
     run->opt.groups[1].lr_mult = p->lr_multi;
     return 0;

@@ -1,0 +1,125 @@
+/*
+ * allspark.c: AllSpark (Wang, Zhang, Li, Li, "AllSpark: Reborn Labeled
+ * Features from Unlabeled in Transformer for Semi-Supervised Semantic
+ * Segmentation", CVPR 2024; xmed-lab/AllSpark@9da63e2:train_allspark.py):
+ * SegFormer (MiT) with the AllSpark module on c4, trained on
+ *     L = (L_x + CE(pred_u, argmax of the eval-mode prediction)) / 2
+ * with the Semantic Memory read from epoch allspark.warmup_epoch on. The
+ * step is allspark_loss() (allspark_loss.c); the network is the core's
+ * sg_allspark_net (include/semiseg/allspark.h), built here through the
+ * driver's net_build hook since it is not the driver's DeepLabV3+. Data,
+ * SGD + poly, evaluation (the module's duplicated-input path), checkpoints:
+ * the run driver's (run.h).
+ *
+ * experiments/allspark/README.md is the literate account. Covered by
+ * tests/test_allspark.c and tests/trainer_allspark.sh.
+ */
+#include <stdlib.h>
+
+#include "semiseg/method.h"
+#include "semiseg/run.h"
+#include "allspark_loss.h"
+
+/* The network and the hyper-parameters of section [allspark] (defaults:
+ * the released VOC configuration; sources in the README). */
+typedef struct {
+    sg_allspark_net net;
+    long warmup_epoch;
+    bool ignore_padding;
+} as_state_;
+
+static sg_tensor *as_logits_(sg_ctx *ctx, void *self, sg_tensor *image)
+{
+    return sg_allspark_net_forward(ctx, self, image, NULL, false, NULL);
+}
+
+/* [model] here is MiT-B<mit> with SegFormer's head (embed_dim, released
+ * 256 for B0/B1, 768 after), stochastic depth drop_path_rate and the head's
+ * Dropout2d head_dropout; [allspark] the module's heads and dropout. */
+static int as_net_build_(sg_run *run, sg_run_net *net, sg_err *err)
+{
+    sg_config *c = run->cfg;
+    long variant, embed, heads;
+    float dpr, head_drop, drop;
+    if (sg_config_int(c, "model.mit", 5, 0, 5, &variant, err)) return -1;
+    sg_allspark_net_config cfg = {.variant = (int)variant,
+                                  .seg = sg_segformer_config_preset((int)variant, run->n_classes),
+                                  .tokens = sg_allspark_tokens(run->crop)};
+    if (sg_config_int(c, "model.embed_dim", cfg.seg.embed_dim, 1, 4096, &embed, err) ||
+        sg_config_float(c, "model.drop_path_rate", 0.1f, 0, 0.99f, &dpr, err) ||
+        sg_config_float(c, "model.head_dropout", 0.1f, 0, 0.99f, &head_drop, err) ||
+        sg_config_int(c, "allspark.heads", 2, 1, 64, &heads, err) ||
+        sg_config_float(c, "allspark.dropout", 0.1f, 0, 0.99f, &drop, err))
+        return -1;
+    cfg.seg.embed_dim = (int)embed;
+    cfg.seg.backbone.drop_path_rate = dpr;
+    cfg.seg.head_dropout = head_drop;
+    cfg.heads = (int)heads;
+    cfg.dropout = drop;
+    sg_allspark_net *m = sg_xmalloc(sizeof *m);
+    sg_allspark_net_init(m, &cfg, run->seed);
+    *net = (sg_run_net){.params = &m->seg.params,
+                        .training = &m->seg.training,
+                        .self = m,
+                        .logits = as_logits_,
+                        .load_pretrained = sg_pretrained_load_mit};
+    sg_allspark_net_config_format(&cfg, net->line, sizeof net->line);
+    return 0;
+}
+
+static void as_net_free_(sg_run_net *net)
+{
+    sg_allspark_net_free(net->self);
+    free(net->self);
+}
+
+static int as_init_(sg_run *run, void **state, sg_err *err)
+{
+    as_state_ *st = sg_xcalloc(1, sizeof *st);
+    *state = st;
+    return sg_config_int(run->cfg, "allspark.warmup_epoch", 5, 0, 65535, &st->warmup_epoch, err) ||
+                   sg_config_bool(run->cfg, "allspark.ignore_padding", false, &st->ignore_padding, err)
+               ? -1
+               : 0;
+}
+
+/* One iteration: the dropouts and drop-path are keyed by (run seed,
+ * iteration), so --resume repeats them. */
+static int as_step_(sg_run *run, void *state, const sg_batch *lab, const sg_batch *unl, sg_losses *out,
+                    sg_err *err)
+{
+    (void)err;
+    const as_state_ *st = state;
+    /* set_SMem_status(epoch): using_SMem = epoch >= warmup_epoch */
+    const allspark_params hp = {.use_memory = run->epoch >= st->warmup_epoch,
+                                .ignore_padding = st->ignore_padding};
+    const sg_mit_noise noise = {.seed = run->seed, .a = (uint64_t)run->iter};
+    const sg_semi_sup sup = sg_semi_sup_of_run(run);
+    sg_semi_terms terms;
+    sg_tensor *loss = allspark_loss(&run->ctx, run->net.self, lab, unl, &hp, &noise, &sup, &terms);
+    sg_backward(&run->ctx, loss);
+    sg_semi_report(&terms, out);
+    out->images = lab->n + unl->n;
+    return 0;
+}
+
+static void as_free_(void *state)
+{
+    free(state);
+}
+
+static const sg_method method = {
+    .name = "allspark",
+    .unlabeled_loaders = 1,
+    .labeled_strong_view = true,
+    .init = as_init_,
+    .step = as_step_,
+    .free = as_free_,
+    .net_build = as_net_build_,
+    .net_free = as_net_free_,
+};
+
+int main(int argc, char **argv)
+{
+    return sg_run_main(argc, argv, &method);
+}

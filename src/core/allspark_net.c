@@ -1,0 +1,114 @@
+/*
+ * allspark_net.c: the network AllSpark trains, SegFormer with the AllSpark
+ * module on c4 (xmed-lab/AllSpark@9da63e2:model/semseg/allspark.py
+ * SemiDecoder, model/model_helper.py ModelBuilder): c1..c4 = MiT(x),
+ * c4 <- AllSpark(c4), logits = SegFormerHead(c1..c4) resized to the input.
+ * Shapes and the noise streams: allspark.h. Covered by tests/test_allspark.c
+ * (one training iteration against PyTorch, the eval path, the config line).
+ */
+#include "semiseg/allspark.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sg_allspark_tokens(int crop)
+{
+    const int side = (crop + 31) / 32;
+    return side * side;
+}
+
+void sg_allspark_net_init(sg_allspark_net *m, const sg_allspark_net_config *cfg, uint64_t seed)
+{
+    SG_CHECK(cfg->heads >= 1 && cfg->tokens >= 1, "sg_allspark_net_init: heads %d, tokens %d (want >= 1)",
+             cfg->heads, cfg->tokens);
+    sg_segformer_init(&m->seg, &cfg->seg, seed);
+    const int c4 = m->seg.backbone.channels[3];
+    const sg_allspark_config ac = {.in_channels = c4,
+                                   .channels = c4,
+                                   .heads = cfg->heads,
+                                   .classes = cfg->seg.num_classes,
+                                   .tokens = cfg->tokens,
+                                   .dropout = cfg->dropout};
+    sg_builder b = {.set = &m->seg.params, .seed = seed, .group = 1,
+                    .conv_init = SG_INIT_TORCH_DEFAULT};
+    sg_allspark_build(&m->mod, &ac, &b, "allspark.");
+}
+
+void sg_allspark_net_free(sg_allspark_net *m)
+{
+    sg_segformer_free(&m->seg);
+}
+
+sg_tensor *sg_allspark_net_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x,
+                                   sg_tensor *group_logits, bool use_memory,
+                                   const sg_mit_noise *noise)
+{
+    const bool training = m->seg.training;
+    SG_CHECK(!training || noise, "sg_allspark_net_forward: training mode needs noise");
+    const sg_mit_config *bc = &m->seg.cfg.backbone;
+    const uint64_t blocks = (uint64_t)(bc->depths[0] + bc->depths[1] + bc->depths[2] + bc->depths[3]);
+    sg_allspark_noise an = {0};
+    if (training) {
+        an.seed = noise->seed;
+        an.attn_u = sg_rng_stream(SG_RNG_DROPOUT, noise->a, 1 + blocks);
+        an.proj_u = sg_rng_stream(SG_RNG_DROPOUT, noise->a, 2 + blocks);
+        an.attn_l2u = sg_rng_stream(SG_RNG_DROPOUT, noise->a, 3 + blocks);
+        an.proj_l2u = sg_rng_stream(SG_RNG_DROPOUT, noise->a, 4 + blocks);
+    }
+    sg_segformer_out out;
+    sg_mit_forward(ctx, &m->seg.backbone, x, training ? noise : NULL, out.feats);
+    out.feats[3] = sg_allspark_forward(ctx, &m->mod, out.feats[3], training, group_logits, use_memory,
+                                       training ? &an : NULL);
+    sg_segformer_decode(ctx, &m->seg, out.feats, x->shape[2], x->shape[3], noise, &out);
+    return out.logits;
+}
+
+void sg_allspark_net_config_format(const sg_allspark_net_config *cfg, char *buf, size_t len)
+{
+    snprintf(buf, len, "arch=allspark mit=%d embed_dim=%d classes=%d heads=%d tokens=%d",
+             cfg->variant, cfg->seg.embed_dim, cfg->seg.num_classes, cfg->heads, cfg->tokens);
+}
+
+int sg_allspark_net_config_parse(const char *line, sg_allspark_net_config *cfg, sg_err *err)
+{
+    static const char *const keys[] = {"arch", "mit", "embed_dim", "classes", "heads", "tokens"};
+    enum { N_KEYS = sizeof keys / sizeof keys[0] };
+    long v[N_KEYS] = {0};
+    bool seen[N_KEYS] = {false};
+    char copy[512];
+    if (strlen(line) >= sizeof copy) return sg_err_set(err, "model configuration too long");
+    strcpy(copy, line);
+    char *save = NULL;
+    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+        char *eq = strchr(w, '=');
+        if (!eq) return sg_err_set(err, "model configuration: '%s' is not key=value", w);
+        *eq = 0;
+        const char *val = eq + 1;
+        int k = 0;
+        while (k < N_KEYS && strcmp(w, keys[k]) != 0) k++;
+        if (k == N_KEYS) return sg_err_set(err, "model configuration: unknown key '%s'", w);
+        if (seen[k]) return sg_err_set(err, "model configuration: '%s' given twice", w);
+        seen[k] = true;
+        if (k == 0) {
+            if (strcmp(val, "allspark"))
+                return sg_err_set(err, "model configuration: arch '%s' is not allspark", val);
+            continue;
+        }
+        char *end;
+        v[k] = strtol(val, &end, 10);
+        const long lo = k == 1 ? 0 : 1, hi = k == 1 ? 5 : k == 3 ? 256 : 1000000;
+        if (end == val || *end || v[k] < lo || v[k] > hi)
+            return sg_err_set(err, "model configuration: bad value '%s' for %s (want %ld..%ld)", val, w,
+                              lo, hi);
+    }
+    for (int k = 0; k < N_KEYS; k++)
+        if (!seen[k]) return sg_err_set(err, "model configuration: '%s' is missing", keys[k]);
+    *cfg = (sg_allspark_net_config){.variant = (int)v[1],
+                                    .seg = sg_segformer_config_preset((int)v[1], (int)v[3]),
+                                    .heads = (int)v[4],
+                                    .dropout = 0.1f,
+                                    .tokens = (int)v[5]};
+    cfg->seg.embed_dim = (int)v[2];
+    return 0;
+}

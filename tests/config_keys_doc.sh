@@ -16,7 +16,7 @@ sg_tiny_data
 train() { sg_tiny_train "$@" --set train.iterations=2 --set data.class_names=bg,c1,c2,c3,c4,c5,c6 --runs "$SG_TMP/runs"; }
 
 : > "$SG_TMP/keys"
-for m in supervised meanteacher cutmixseg fixmatch unimatch u2pl ctt dssn uccl; do
+for m in supervised meanteacher cutmixseg fixmatch unimatch u2pl ctt dssn uccl allspark; do
     train $m 2> "$SG_TMP/log_$m" || { echo "$m failed"; cat "$SG_TMP/log_$m"; exit 1; }
     r="$SG_TMP/runs/demo/12/$m/seed0/config.resolved"
     [ -s "$r" ] || { echo "missing $r"; exit 1; }

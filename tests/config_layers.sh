@@ -20,7 +20,7 @@
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=$(cd "${top_builddir:-.}" && pwd)
 ex="$top_srcdir/experiments"
-methods="supervised meanteacher cutmixseg fixmatch unimatch u2pl ctt dssn uccl"
+methods="supervised meanteacher cutmixseg fixmatch unimatch u2pl ctt dssn uccl allspark"
 datasets="demo voc cityscapes"
 SG_NUM_THREADS=1; export SG_NUM_THREADS
 fail=0

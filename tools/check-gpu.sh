@@ -79,7 +79,7 @@ train() { # train METHOD DEVICE RUNS [ARGS...]
         --set output.checkpoint_interval=5 --reports "$r/reports" --runs "$r" --seed 0 --device "$d" "$@"
 }
 losses() { cut -f4- "$1" | awk -F'\t' 'NR > 1 { NF--; print }'; }
-for m in supervised meanteacher cutmixseg fixmatch unimatch u2pl dssn uccl ctt; do
+for m in supervised meanteacher cutmixseg fixmatch unimatch u2pl dssn uccl ctt allspark; do
     SG_CPU_PATH=reference train $m cpu "$tmp/cpu" > "$tmp/$m-cpu.log" 2>&1 || { bad "$m on the CPU"; continue; }
     train $m "$DEVICE" "$tmp/gpu" > "$tmp/$m-gpu.log" 2>&1 || { bad "$m on the GPU: $(tail -1 $tmp/$m-gpu.log)"; continue; }
     a="$tmp/cpu/demo/16/$m/seed0/log.tsv" b="$tmp/gpu/demo/16/$m/seed0/log.tsv"

@@ -1,5 +1,5 @@
 /*
- * sg-eval: evaluate a DeepLabV3+ checkpoint on a dataset split.
+ * sg-eval: evaluate a checkpoint (DeepLabV3+, or AllSpark's SegFormer) on a dataset split.
  *
  *   sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE
  *           [--classes K] [--class-names A,B,...] [--ignore I] [--weights model|ema]
@@ -7,7 +7,8 @@
  *           [--pred-dir DIR] [--threads T] [--device cpu|cuda|cuda:N]
  *
  * The architecture comes from the checkpoint's "model" metadata (written by
- * sg_deeplab_config_format), the weights from its model/ (or ema/) tensors,
+ * sg_deeplab_config_format, or sg_allspark_net_config_format: a line that
+ * starts with "arch=allspark"), the weights from its model/ (or ema/) tensors,
  * the input normalisation from its "normalize" metadata (the run driver
  * writes "mean=a,b,c std=d,e,f"; ImageNet's when absent). Each image is
  * normalised as in training and evaluated
@@ -46,6 +47,59 @@ static sg_tensor *deeplab_logits_(sg_ctx *ctx, void *model, sg_tensor *image)
     sg_deeplab_out out;
     sg_deeplab_forward(ctx, (sg_deeplab *)model, image, NULL, &out);
     return out.logits;
+}
+
+static sg_tensor *allspark_logits_(sg_ctx *ctx, void *model, sg_tensor *image)
+{
+    return sg_allspark_net_forward(ctx, model, image, NULL, false, NULL);
+}
+
+/* The network a checkpoint's "model" line names, in eval mode. */
+typedef struct {
+    bool allspark;
+    sg_deeplab deeplab;
+    sg_allspark_net as;
+    sg_param_set *params;
+    int classes;
+    sg_tensor *(*logits)(sg_ctx *ctx, void *model, sg_tensor *image);
+    void *self;
+} net_;
+
+static int net_parse_(net_ *n, const char *line, sg_err *err)
+{
+    memset(n, 0, sizeof *n);
+    n->allspark = !strncmp(line, "arch=allspark", 13);
+    if (n->allspark) {
+        sg_allspark_net_config c;
+        if (sg_allspark_net_config_parse(line, &c, err)) return -1;
+        sg_allspark_net_init(&n->as, &c, 0);
+        n->as.seg.training = false;
+        n->classes = c.seg.num_classes;
+        n->logits = allspark_logits_;
+        return 0;
+    }
+    sg_deeplab_config c;
+    if (sg_deeplab_config_parse(line, &c, err)) return -1;
+    sg_deeplab_init(&n->deeplab, &c, 0);
+    n->deeplab.training = false;
+    n->classes = c.num_classes;
+    n->logits = deeplab_logits_;
+    return 0;
+}
+
+/* The set and the model the evaluation loop takes. */
+static void net_bind_(net_ *n)
+{
+    n->params = n->allspark ? &n->as.seg.params : &n->deeplab.params;
+    n->self = n->allspark ? (void *)&n->as : (void *)&n->deeplab;
+}
+
+static void net_free_(net_ *n)
+{
+    if (n->allspark)
+        sg_allspark_net_free(&n->as);
+    else
+        sg_deeplab_free(&n->deeplab);
 }
 
 static int fail_(const sg_err *err)
@@ -160,7 +214,8 @@ int main(int argc, char **argv)
     sg_augment_config acfg;
     sg_augment_config_unimatch(&acfg, 1);
     float *m = acfg.mean, *sd = acfg.std;
-    sg_deeplab_config cfg;
+    net_ net;
+    bool net_ok = false;
     if (norm_line && sscanf(norm_line, "mean=%g,%g,%g std=%g,%g,%g", &m[0], &m[1], &m[2], &sd[0], &sd[1],
                             &sd[2]) != 6) {
         sg_err_set(&err, "%s: bad \"normalize\" metadata '%s'", ckpt, norm_line);
@@ -168,24 +223,23 @@ int main(int argc, char **argv)
     } else if (!model_line) {
         sg_err_set(&err, "%s: no \"model\" metadata: not a checkpoint written by the run driver", ckpt);
         rc = -1;
-    } else if (sg_deeplab_config_parse(model_line, &cfg, &err)) {
+    } else if (net_parse_(&net, model_line, &err)) {
         char inner[sizeof err.msg];
         memcpy(inner, err.msg, sizeof inner);
         sg_err_set(&err, "%s: %s", ckpt, inner);
         rc = -1;
-    } else if (cfg.num_classes != ds.n_classes) {
-        sg_err_set(&err, "%s: the model predicts %d classes, the dataset has %d", ckpt, cfg.num_classes,
+    } else if ((net_ok = true, net.classes != ds.n_classes)) {
+        sg_err_set(&err, "%s: the model predicts %d classes, the dataset has %d", ckpt, net.classes,
                    ds.n_classes);
         rc = -1;
     }
     sg_st_close(&f);
     if (rc) {
+        if (net_ok) net_free_(&net);
         sg_dataset_free(&ds);
         return fail_(&err);
     }
-    sg_deeplab model;
-    sg_deeplab_init(&model, &cfg, 0);
-    model.training = false;
+    net_bind_(&net);
     char prefix[8];
     snprintf(prefix, sizeof prefix, "%s/", weights);
     const char *skip[] = {"model/", "ema/", "optim/", "rng/", "iteration"};
@@ -195,13 +249,13 @@ int main(int argc, char **argv)
         if (strcmp(skip[i], prefix)) skips[n_skip++] = skip[i];
     sg_weights_opts wo = {.rules = (const sg_name_rule[]){{prefix, ""}}, .n_rules = 1, .skip = skips,
                           .n_skip = n_skip, .strict = true};
-    if (sg_weights_load(&model.params, ckpt, &wo, NULL, &err)) {
-        sg_deeplab_free(&model);
+    if (sg_weights_load(net.params, ckpt, &wo, NULL, &err)) {
+        net_free_(&net);
         sg_dataset_free(&ds);
         return fail_(&err);
     }
     /* Loaded on the host; the forward passes run where --device says. */
-    sg_param_set_move(&model.params, be);
+    sg_param_set_move(net.params, be);
     if (pred_dir && mkdir(pred_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "sg-eval: cannot create %s: %s\n", pred_dir, strerror(errno));
         return 1;
@@ -220,7 +274,7 @@ int main(int argc, char **argv)
         }
         sg_tensor *x = sg_tensor_alloc(SG_F32, 4, (const int[]){1, 3, img.h, img.w}, false);
         sg_aug_normalize(x->data, &img, acfg.mean, acfg.std);
-        rc = sg_eval_image(&ctx, &eopts, deeplab_logits_, &model, x, &mask, &cm, pred_dir ? &pred : NULL, &err);
+        rc = sg_eval_image(&ctx, &eopts, net.logits, net.self, x, &mask, &cm, pred_dir ? &pred : NULL, &err);
         if (rc == 0 && pred_dir) {
             char base[4096], path[8192];
             snprintf(base, sizeof base, "%s", ds.samples[i].image);
@@ -242,7 +296,7 @@ int main(int argc, char **argv)
     }
     sg_ctx_free(&ctx);
     sg_confusion_free(&cm);
-    sg_deeplab_free(&model);
+    net_free_(&net);
     sg_dataset_free(&ds);
     return rc ? fail_(&err) : 0;
 }

@@ -3,7 +3,7 @@
  * interleaved with bench/bench_train.py, the PyTorch reference on the same
  * model, input and thread count).
  *
- *   bench/bench_train --workload fwd|a|b --threads T [--steps S] [--warmup W]
+ *   bench/bench_train --workload fwd|a|b|mit --threads T [--steps S] [--warmup W]
  *                     [--path fast|reference] [--model small|voc] [--device D]
  *
  * Model `small` (make bench, against PyTorch): DeepLabV3+ on ResNet-18
@@ -20,12 +20,24 @@
  *        unimatch trainer runs (unimatch_loss): eval-mode forward of
  *        the mix source's weak views without recording, CutMix of the strong
  *        views, forward of labeled+weak with the feature perturbation, forward
- *        of the two strong views, the four losses, one backward, one step.
+ *        of the two strong views, the four losses, one backward, one step;
+ *   mit  workload a on SegFormer instead of DeepLabV3+ (model small only):
+ *        MiT-B0 encoder and all-MLP head E = 256 (sg_segformer_config_preset
+ *        (0, 21), mit.h: NVlabs/SegFormer@65fa8cf mit_b0 + SegFormerHead),
+ *        same input, targets and optimizer; a train-mode forward with
+ *        drop-path (0.1) and the head's Dropout2d (0.1) on, their noise keyed
+ *        by the step number, CE (ignore 255), backward, SGD step. The
+ *        PyTorch side runs tests/ref/segformer.py, the model
+ *        tests/ref/gen_mit.py checks the C one against (tests/test_mit.c).
  * Prints one line: `c <workload> threads=T median_s=.. img_per_s=.. rss_mb=..
  * gflops=..` (median step time after warm-up, peak RSS of the process, and
- * the nominal convolution FLOP rate: 2 x multiply-adds, x3 for a step with
- * backward, per sg_deeplab_cost); on a GPU also `peak_gflops=` (the device's
- * FP32 FMA peak from its properties) and `device_mb=` (device memory in use
+ * a FLOP rate, 2 per multiply-add: for fwd, a and b the nominal convolution
+ * FLOPs, x3 for a step with backward, per sg_deeplab_cost; for mit, with no
+ * cost model for it, the FLOPs the context counted over the timed steps
+ * (sg_ctx.flops: the convolutions, 1x1 ones for the Linears, and the
+ * attention products, forward and each gradient; not the norms and
+ * elementwise ops), over their time); on a GPU also `peak_gflops=` (the
+ * device's FP32 FMA peak from its properties) and `device_mb=` (device memory in use
  * after the timed steps: the arena holds the peak of a step).
  */
 #include "config.h"
@@ -85,7 +97,10 @@ static sg_tensor *rect_map_(int r0, int r1, int c0, int c1, int inside, int outs
 }
 
 typedef struct {
-    sg_deeplab model;
+    sg_deeplab model;        /* fwd, a, b */
+    sg_segformer mit;        /* mit */
+    sg_param_set *params;    /* the one of the two that runs */
+    uint64_t iter;           /* steps run so far: keys mit's noise */
     sg_sgd opt;
     sg_ctx ctx;
     sg_tensor *x, *y, *u_w, *u_s1, *u_s2, *m_w, *m_s1, *m_s2, *ign, *box1, *box2;
@@ -106,9 +121,9 @@ static void step_fwd_(bench *b)
 
 static void optimizer_step_(bench *b, sg_tensor *loss)
 {
-    sg_param_zero_grad(&b->model.params);
+    sg_param_zero_grad(b->params);
     sg_backward(&b->ctx, loss);
-    sg_sgd_step(&b->opt, &b->model.params, 0.001f);
+    sg_sgd_step(&b->opt, b->params, 0.001f);
     sg_ctx_reset(&b->ctx);
 }
 
@@ -117,6 +132,17 @@ static void step_a_(bench *b)
     b->model.training = true;
     sg_deeplab_out out;
     sg_deeplab_forward(&b->ctx, &b->model, b->x, NULL, &out);
+    optimizer_step_(b, sg_cross_entropy(&b->ctx, out.logits, b->y, NULL, 255, SG_REDUCE_MEAN));
+}
+
+/* Workload a on MiT-B0 SegFormer: drop-path and Dropout2d draw from
+ * (seed 1, a = the step number). */
+static void step_mit_(bench *b)
+{
+    b->mit.training = true;
+    const sg_mit_noise noise = {.seed = 1, .a = b->iter++};
+    sg_segformer_out out;
+    sg_segformer_forward(&b->ctx, &b->mit, b->x, &noise, &out);
     optimizer_step_(b, sg_cross_entropy(&b->ctx, out.logits, b->y, NULL, 255, SG_REDUCE_MEAN));
 }
 
@@ -154,9 +180,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!workload || (strcmp(workload, "fwd") && strcmp(workload, "a") && strcmp(workload, "b")) ||
+    if (!workload ||
+        (strcmp(workload, "fwd") && strcmp(workload, "a") && strcmp(workload, "b") &&
+         strcmp(workload, "mit")) ||
         threads < 1 || steps < 1 || warmup < 0 || (argc % 2) != 1) {
-        fprintf(stderr, "usage: bench_train --workload fwd|a|b --threads T [--steps S] [--warmup W] "
+        fprintf(stderr, "usage: bench_train --workload fwd|a|b|mit --threads T [--steps S] [--warmup W] "
                         "[--path fast|reference] [--model small|voc] [--device D]\n");
         return 2;
     }
@@ -182,7 +210,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_train: --model must be small or voc\n");
         return 2;
     }
-    const bool voc = !strcmp(model, "voc");
+    const bool voc = !strcmp(model, "voc"), mit = !strcmp(workload, "mit");
+    if (voc && mit) {
+        fprintf(stderr, "bench_train: workload mit runs on model small only\n");
+        return 2;
+    }
     if (voc) S = 321;
 
     sg_deeplab_config cfg = sg_deeplab_config_default(voc ? 101 : 18, K);
@@ -195,9 +227,16 @@ int main(int argc, char **argv)
         cfg.decoder_channels = 128;
     }
 
-    bench b;
-    sg_deeplab_init(&b.model, &cfg, 1);
-    sg_sgd_init(&b.opt, &b.model.params, 2, 0.9f, 1e-4f);
+    bench b = {.iter = 0};
+    if (mit) {
+        const sg_segformer_config mcfg = sg_segformer_config_preset(0, K);
+        sg_segformer_init(&b.mit, &mcfg, 1);
+        b.params = &b.mit.params;
+    } else {
+        sg_deeplab_init(&b.model, &cfg, 1);
+        b.params = &b.model.params;
+    }
+    sg_sgd_init(&b.opt, b.params, 2, 0.9f, 1e-4f);
     b.opt.groups[1].lr_mult = 10.0f;
     sg_ctx_init_on(&b.ctx, g_be);
     b.x = images_(0);
@@ -216,11 +255,14 @@ int main(int argc, char **argv)
     b.box1 = rect_map_(20, 80, 30, 90, 1, 0);
     b.box2 = rect_map_(50, 110, 10, 60, 1, 0);
     /* Built on the host; moved where the bench runs. */
-    sg_param_set_move(&b.model.params, g_be);
+    sg_param_set_move(b.params, g_be);
     sg_tensor *inputs[] = {b.x, b.y, b.u_w, b.u_s1, b.u_s2, b.m_w, b.m_s1, b.m_s2, b.ign, b.box1, b.box2};
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) sg_tensor_move(inputs[i], g_be);
 
-    void (*step)(bench *) = !strcmp(workload, "fwd") ? step_fwd_ : !strcmp(workload, "a") ? step_a_ : step_b_;
+    void (*step)(bench *) = mit                        ? step_mit_
+                            : !strcmp(workload, "fwd") ? step_fwd_
+                            : !strcmp(workload, "a")   ? step_a_
+                                                       : step_b_;
     sg_model_cost cost = sg_deeplab_cost(&cfg, S, S);
     double fwd_macs = cost.macs_backbone + cost.macs_head;
     /* Nominal multiply-adds per step: forward = 1x, forward+backward = 3x. */
@@ -232,6 +274,7 @@ int main(int argc, char **argv)
 
     for (int i = 0; i < warmup; i++) step(&b);
     sync_(&b);
+    const double flops0 = b.ctx.flops;
     double *times = sg_xmalloc((size_t)steps * sizeof(double));
     for (int i = 0; i < steps; i++) {
         double t0 = now_();
@@ -241,10 +284,12 @@ int main(int argc, char **argv)
     }
     qsort(times, (size_t)steps, sizeof(double), cmp_double_);
     double med = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
+    /* FLOPs of one step: nominal (sg_deeplab_cost) or, for mit, counted. */
+    const double step_flops = mit ? (b.ctx.flops - flops0) / steps : 2.0 * macs;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("c %s threads=%d median_s=%.5f img_per_s=%.2f rss_mb=%.1f gflops=%.1f path=%s", workload,
-           threads, med, images / med, ru.ru_maxrss / 1024.0, 2.0 * macs / med / 1e9,
+           threads, med, images / med, ru.ru_maxrss / 1024.0, step_flops / med / 1e9,
            g_be->name);
 #ifdef SG_HAVE_CUDA
     if (dev.type == SG_DEVICE_CUDA) {
@@ -261,6 +306,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) sg_tensor_free(owned[i]);
     sg_ctx_free(&b.ctx);
     sg_sgd_free(&b.opt);
-    sg_deeplab_free(&b.model);
+    if (mit)
+        sg_segformer_free(&b.mit);
+    else
+        sg_deeplab_free(&b.model);
     return 0;
 }

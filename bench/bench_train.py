@@ -1,12 +1,13 @@
-"""PyTorch reference for `make bench` (bench/run_bench.sh): the same DeepLabV3+
+"""PyTorch reference for `make bench` (bench/run_bench.sh): the same models
 and the same workloads as bench/bench_train.c, timed the same way.
 
-    /usr/bin/python3 bench/bench_train.py --workload a|b|fwd --threads T [--steps S] [--warmup W]
+    /usr/bin/python3 bench/bench_train.py --workload a|b|fwd|mit --threads T [--steps S] [--warmup W]
 
-Model: DeepLabV3+ as UniMatch builds it (model/semseg/deeplabv3plus.py) on a
-ResNet-18 (BasicBlock, torchvision 7x7 stem) with stage widths 32-64-128-256,
-output stride 16 (layer4 dilated), ASPP 128 channels at rates 6/12/18,
-low-level projection 48, decoder 128, 21 classes; input 3x128x128, batch 8.
+Model (fwd, a, b): DeepLabV3+ as UniMatch builds it
+(model/semseg/deeplabv3plus.py) on a ResNet-18 (BasicBlock, torchvision 7x7
+stem) with stage widths 32-64-128-256, output stride 16 (layer4 dilated),
+ASPP 128 channels at rates 6/12/18, low-level projection 48, decoder 128, 21
+classes; input 3x128x128, batch 8.
 Workloads:
   fwd  forward only (train-mode BN, no grad)
   a    one supervised training step: forward + CE(ignore 255) + backward + SGD
@@ -15,6 +16,14 @@ Workloads:
        the strong views, a forward of labeled+weak with the
        feature-perturbation branch, a forward of the two strong views, all
        four losses, one backward, one SGD step.
+  mit  workload a on SegFormer with a MiT-B0 encoder instead (embed dims
+       32/64/160/256, heads 1/2/5/8, depths 2/2/2/2, sr 8/4/2/1, mlp ratio 4,
+       drop-path 0.1; all-MLP head E = 256 with BN + ReLU fuse and Dropout2d
+       0.1; 21 classes, same input, targets and optimizer): a train-mode
+       forward with drop-path and dropout drawn from torch's generator (as
+       timm's DropPath and nn.Dropout2d), CE(ignore 255), backward, SGD. The
+       model is tests/ref/segformer.py, the restatement of NVlabs/SegFormer
+       that tests/ref/gen_mit.py checks the C model against.
 Prints one line: `py <workload> threads=<T> median_s=<..> img_per_s=<..> rss_mb=<..>`
 (median over the timed steps after warm-up; peak RSS of this process).
 """
@@ -22,10 +31,11 @@ import argparse
 import os
 import resource
 import statistics
+import sys
 import time
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--workload", choices=["fwd", "a", "b"], required=True)
+ap.add_argument("--workload", choices=["fwd", "a", "b", "mit"], required=True)
 ap.add_argument("--threads", type=int, required=True)
 ap.add_argument("--steps", type=int, default=10)
 ap.add_argument("--warmup", type=int, default=3)
@@ -118,7 +128,28 @@ class DeepLabV3Plus(nn.Module):
         return F.interpolate(self.decode(c1, c4), (h, w), mode="bilinear", align_corners=True)
 
 
-model = DeepLabV3Plus()
+class TorchMasks:
+    """The training draws of segformer.py's SegFormer from torch's generator:
+    timm's DropPath (a per-sample keep mask scaled by 1 / keep) and Dropout2d."""
+
+    def drop_path(self, x, p, j):
+        keep = 1.0 - p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def dropout2d(self, f, p):
+        return F.dropout2d(f, p, training=True)
+
+
+if args.workload == "mit":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+    from segformer import SegFormer  # noqa: E402
+
+    # MiT-B0 (NVlabs/SegFormer mit_b0) with the B0 head width E = 256.
+    model = SegFormer([32, 64, 160, 256], [1, 2, 5, 8], [2, 2, 2, 2], [8, 4, 2, 1], 4, 0.1, 256, K, 0.1)
+else:
+    model = DeepLabV3Plus()
+# Group 0 the encoder (lr 0.001), group 1 the head (x10), as bench_train.c.
 head = [p for n, p in model.named_parameters() if not n.startswith("backbone")]
 opt = torch.optim.SGD([{"params": model.backbone.parameters(), "lr": 0.001},
                        {"params": head, "lr": 0.01}], lr=0.001, momentum=0.9, weight_decay=1e-4)
@@ -185,9 +216,17 @@ def step_b():
     opt.step()
 
 
-step = {"fwd": step_fwd, "a": step_a, "b": step_b}[args.workload]
+def step_mit():
+    model.train()
+    loss = ce(model(x, TorchMasks())[0], y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+step = {"fwd": step_fwd, "a": step_a, "b": step_b, "mit": step_mit}[args.workload]
 # Images through the network per step, as the C side counts them.
-images = {"fwd": B, "a": B, "b": 5 * B}[args.workload]
+images = {"fwd": B, "a": B, "b": 5 * B, "mit": B}[args.workload]
 for _ in range(args.warmup):
     step()
 times = []

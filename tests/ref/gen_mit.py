@@ -11,11 +11,12 @@ Writes tests/data/mit.bin and two safetensors files:
   with the classifier head.weight/bias), saved with torch.save and converted
   by tools/pth2safetensors.py as a user would, for sg_pretrained_load_mit.
 
-The model restates NVlabs/SegFormer@65fa8cf (mmseg/models/backbones/
+The model is tests/ref/segformer.py (shared with bench/bench_train.py's
+workload mit): NVlabs/SegFormer@65fa8cf (mmseg/models/backbones/
 mix_transformer.py and mmseg/models/decode_heads/segformer_head.py; the same
 code as xmed-lab/AllSpark@9da63e2:model/backbone/mit.py and
-model/semseg/allspark.py's SegFormerHead) in the token layout it uses:
-Linear on (B, N, C) tokens, LayerNorm over C, reshape/permute to heads,
+model/semseg/allspark.py's SegFormerHead) restated in the token layout it
+uses: Linear on (B, N, C) tokens, LayerNorm over C, reshape/permute to heads,
 (q @ k^T) * scale, softmax, DWConv through a transpose to NCHW.
 
 A tiny MiT (embed dims 8/12/16/20, heads 1/2/2/4, depths 1/2/1/1, sr 8/4/2/1,
@@ -39,13 +40,13 @@ import sys
 import tempfile
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fixture import Fixture  # noqa: E402
 import philox  # noqa: E402
+from segformer import MiT, SegFormer  # noqa: E402
 
 SEED = 0x5E6F0A11
 EMBED = [8, 12, 16, 20]
@@ -60,7 +61,8 @@ HEAD_DROP = 0.1
 
 
 class DropMask:
-    """Per-call masks: drop-path of block j and the head's Dropout2d."""
+    """Per-call masks (the `masks` of segformer.py): drop-path of block j
+    and the head's Dropout2d, from semiseg's Philox streams."""
 
     def __init__(self, a):
         self.a = a
@@ -68,183 +70,18 @@ class DropMask:
     def uniforms(self, b, n):
         return philox.uniforms(SEED, philox.stream(philox.SG_RNG_DROPOUT, self.a, b), n)
 
+    def drop_path(self, x, p, j):
+        """timm's DropPath (scale_by_keep): mask / keep, then x * mask."""
+        keep = 1.0 - p
+        u = self.uniforms(1 + j, x.shape[0])
+        mask = torch.tensor([1.0 if ui >= philox.f32(p) else 0.0 for ui in u]).reshape(-1, 1, 1)
+        self.dropped += int((mask == 0).sum())
+        return x * mask.div_(keep)
 
-class Attention(nn.Module):
-    def __init__(self, dim, heads, sr):
-        super().__init__()
-        self.heads = heads
-        self.scale = (dim // heads) ** -0.5
-        self.q = nn.Linear(dim, dim, bias=True)
-        self.kv = nn.Linear(dim, dim * 2, bias=True)
-        self.proj = nn.Linear(dim, dim)
-        self.sr_ratio = sr
-        if sr > 1:
-            self.sr = nn.Conv2d(dim, dim, kernel_size=sr, stride=sr)
-            self.norm = nn.LayerNorm(dim)
-
-    def forward(self, x, H, W):
-        B, N, C = x.shape
-        q = self.q(x).reshape(B, N, self.heads, C // self.heads).permute(0, 2, 1, 3)
-        if self.sr_ratio > 1:
-            x_ = x.permute(0, 2, 1).reshape(B, C, H, W)
-            x_ = self.sr(x_).reshape(B, C, -1).permute(0, 2, 1)
-            x_ = self.norm(x_)
-        else:
-            x_ = x
-        kv = self.kv(x_).reshape(B, -1, 2, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
-        k, v = kv[0], kv[1]
-        attn = (q @ k.transpose(-2, -1)) * self.scale
-        attn = attn.softmax(dim=-1)
-        x = (attn @ v).transpose(1, 2).reshape(B, N, C)
-        return self.proj(x)
-
-
-class DWConv(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, bias=True, groups=dim)
-
-    def forward(self, x, H, W):
-        B, N, C = x.shape
-        x = x.transpose(1, 2).reshape(B, C, H, W)
-        return self.dwconv(x).flatten(2).transpose(1, 2)
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.dwconv = DWConv(hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x, H, W):
-        return self.fc2(F.gelu(self.dwconv(self.fc1(x), H, W)))
-
-
-def drop_path(x, p, mask_src, j):
-    """timm's DropPath (scale_by_keep): mask / keep, then x * mask."""
-    if mask_src is None or p == 0.0:
-        return x
-    keep = 1.0 - p
-    u = mask_src.uniforms(1 + j, x.shape[0])
-    mask = torch.tensor([1.0 if ui >= philox.f32(p) else 0.0 for ui in u]).reshape(-1, 1, 1)
-    mask_src.dropped += int((mask == 0).sum())
-    return x * mask.div_(keep)
-
-
-class Block(nn.Module):
-    def __init__(self, dim, heads, sr, dp, j):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads, sr)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, dim * MLP)
-        self.dp, self.j = dp, j
-
-    def forward(self, x, H, W, masks):
-        x = x + drop_path(self.attn(self.norm1(x), H, W), self.dp, masks, self.j)
-        return x + drop_path(self.mlp(self.norm2(x), H, W), self.dp, masks, self.j)
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, k, s, cin, dim):
-        super().__init__()
-        self.proj = nn.Conv2d(cin, dim, kernel_size=k, stride=s, padding=k // 2)
-        self.norm = nn.LayerNorm(dim)
-
-    def forward(self, x):
-        x = self.proj(x)
-        _, _, H, W = x.shape
-        return self.norm(x.flatten(2).transpose(1, 2)), H, W
-
-
-class MiT(nn.Module):
-    def __init__(self):
-        super().__init__()
-        for s in range(4):
-            setattr(self, f"patch_embed{s + 1}",
-                    PatchEmbed(7 if s == 0 else 3, 4 if s == 0 else 2, 3 if s == 0 else EMBED[s - 1],
-                               EMBED[s]))
-        dpr = [x.item() for x in torch.linspace(0, DPR, sum(DEPTHS))]
-        j = 0
-        for s in range(4):
-            blocks = []
-            for _ in range(DEPTHS[s]):
-                blocks.append(Block(EMBED[s], HEADS[s], SR[s], dpr[j], j))
-                j += 1
-            setattr(self, f"block{s + 1}", nn.ModuleList(blocks))
-            setattr(self, f"norm{s + 1}", nn.LayerNorm(EMBED[s], eps=1e-6))
-
-    def forward(self, x, masks):
-        B = x.shape[0]
-        outs = []
-        for s in range(4):
-            x, H, W = getattr(self, f"patch_embed{s + 1}")(x)
-            for blk in getattr(self, f"block{s + 1}"):
-                x = blk(x, H, W, masks)
-            x = getattr(self, f"norm{s + 1}")(x)
-            x = x.reshape(B, H, W, -1).permute(0, 3, 1, 2).contiguous()
-            outs.append(x)
-        return outs
-
-
-class MLPProj(nn.Module):
-    def __init__(self, cin):
-        super().__init__()
-        self.proj = nn.Linear(cin, E)
-
-    def forward(self, x):
-        return self.proj(x.flatten(2).transpose(1, 2))
-
-
-class ConvModule(nn.Module):
-    """mmcv ConvModule(kernel 1, SyncBN): conv (no bias), bn, relu."""
-
-    def __init__(self, cin, cout):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 1, bias=False)
-        self.bn = nn.BatchNorm2d(cout)
-
-    def forward(self, x):
-        return F.relu(self.bn(self.conv(x)))
-
-
-class Head(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear_c4 = MLPProj(EMBED[3])
-        self.linear_c3 = MLPProj(EMBED[2])
-        self.linear_c2 = MLPProj(EMBED[1])
-        self.linear_c1 = MLPProj(EMBED[0])
-        self.linear_fuse = ConvModule(4 * E, E)
-        self.linear_pred = nn.Conv2d(E, K, kernel_size=1)
-
-    def forward(self, c1, c2, c3, c4, masks):
-        n = c4.shape[0]
-        parts = []
-        for lin, c in ((self.linear_c4, c4), (self.linear_c3, c3), (self.linear_c2, c2)):
-            t = lin(c).permute(0, 2, 1).reshape(n, -1, c.shape[2], c.shape[3])
-            parts.append(F.interpolate(t, size=c1.shape[2:], mode="bilinear", align_corners=False))
-        parts.append(self.linear_c1(c1).permute(0, 2, 1).reshape(n, -1, c1.shape[2], c1.shape[3]))
-        f = self.linear_fuse(torch.cat(parts, dim=1))
-        feature = f
-        if masks is not None:
-            u = masks.uniforms(0, f.shape[0] * f.shape[1])
-            m = torch.tensor([1.0 if ui >= philox.f32(HEAD_DROP) else 0.0 for ui in u])
-            f = f * m.reshape(f.shape[0], f.shape[1], 1, 1) / (1 - HEAD_DROP)
-        return self.linear_pred(f), feature
-
-
-class SegFormer(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.backbone = MiT()
-        self.decode_head = Head()
-
-    def forward(self, x, masks):
-        feats = self.backbone(x, masks)
-        out, feature = self.decode_head(*feats, masks)
-        return F.interpolate(out, size=x.shape[2:], mode="bilinear", align_corners=False), feats, feature
+    def dropout2d(self, f, p):
+        u = self.uniforms(0, f.shape[0] * f.shape[1])
+        m = torch.tensor([1.0 if ui >= philox.f32(p) else 0.0 for ui in u])
+        return f * m.reshape(f.shape[0], f.shape[1], 1, 1) / (1 - p)
 
 
 def write_safetensors(path, tensors):
@@ -266,7 +103,7 @@ def write_safetensors(path, tensors):
 
 
 torch.manual_seed(0)
-model = SegFormer()
+model = SegFormer(EMBED, HEADS, DEPTHS, SR, MLP, DPR, E, K, HEAD_DROP)
 with torch.no_grad():
     for name, p in model.named_parameters():
         if "norm" in name or ".bn." in name:
@@ -349,7 +186,6 @@ with tempfile.TemporaryDirectory() as tmp:
 
 # MiT-B0's encoder size (NVlabs/SegFormer mit_b0: embed 32/64/160/256, heads
 # 1/2/5/8, depths 2/2/2/2, sr 8/4/2/1, mlp ratio 4).
-EMBED, HEADS, DEPTHS, SR, MLP = [32, 64, 160, 256], [1, 2, 5, 8], [2, 2, 2, 2], [8, 4, 2, 1], 4
-b0 = MiT()
+b0 = MiT([32, 64, 160, 256], [1, 2, 5, 8], [2, 2, 2, 2], [8, 4, 2, 1], 4, 0.1)
 fx.add("count.b0", torch.tensor([float(sum(p.numel() for p in b0.parameters()))], dtype=torch.float64))
 fx.write(os.path.join(data, "mit.bin"))

@@ -47,7 +47,7 @@
 GRID_THREADS ?= 1
 DEMO_JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 GRID_SET ?=
-GRID_METHODS ?= supervised meanteacher cutmixseg fixmatch u2pl ctt unimatch dssn uccl
+GRID_METHODS ?= supervised meanteacher cutmixseg fixmatch allspark u2pl ctt unimatch dssn uccl
 GRID ?= default
 DEMO_FULL_METHODS ?= supervised unimatch
 GRID_SEEDS_FILE ?= $(srcdir)/splits/seeds
@@ -78,7 +78,7 @@ grid_cells = $(foreach p,$(2),$(foreach m,$(GRID_METHODS),$(foreach s,$(grid_see
 ## The same cells in the order a local grid starts them: method by method from
 ## the last of GRID_METHODS, which lists the methods by their demo cost
 ## (training GFLOP per iteration, result.json: supervised 4.1, Mean Teacher and
-## CutMix-Seg 9.6, FixMatch 12.3, U2PL 13.8 on average, CTT 19.2, UniMatch 20.0,
+## CutMix-Seg 9.6, FixMatch 12.3, AllSpark 13.3, U2PL 13.8 on average, CTT 19.2, UniMatch 20.0,
 ## DSSN 25.0, UCCL 31.0), so that `make -jN` ends on short runs instead of
 ## leaving one long run alone on the machine.
 grid_reverse = $(if $(1),$(call grid_reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))

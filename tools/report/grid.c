@@ -33,7 +33,7 @@ void note(rep_ *r, const char *format, ...)
 }
 
 static const char *const known_methods_[] = {"supervised", "meanteacher", "cutmixseg", "fixmatch", "unimatch",
-                                             "u2pl",       "dssn",        "uccl",      "ctt"};
+                                             "u2pl",       "dssn",        "uccl",      "ctt",      "allspark"};
 
 static int method_rank_(const char *m)
 {

@@ -38,11 +38,16 @@ static uint32_t rd_u32_(const sg_fixture *f, size_t *off)
     return v;
 }
 
+void sg_fixture_path(char *buf, size_t len, const char *name)
+{
+    const char *top = getenv("top_srcdir");
+    snprintf(buf, len, "%s/tests/data/%s", top ? top : ".", name);
+}
+
 sg_fixture *sg_fixture_open(const char *name, const char *generator)
 {
     sg_fixture *f = sg_xcalloc(1, sizeof *f);
-    const char *top = getenv("top_srcdir");
-    snprintf(f->path, sizeof f->path, "%s/tests/data/%s", top ? top : ".", name);
+    sg_fixture_path(f->path, sizeof f->path, name);
     FILE *fp = fopen(f->path, "rb");
     SG_CHECK(fp != NULL, "cannot open fixture %s (set top_srcdir, or HINT: regenerate with "
                          "/usr/bin/python3 %s)", f->path, generator);
@@ -161,6 +166,36 @@ double sg_fixture_scalar(const sg_fixture *f, const char *key)
     const double *v = sg_fixture_doubles(f, key, &n);
     SG_CHECK(n == 1, "%s: record %s has %zu elements, expected 1", f->path, key, n);
     return v[0];
+}
+
+int sg_fixture_load_weights(sg_param_set *set, const char *name, sg_err *err)
+{
+    char path[1024];
+    sg_fixture_path(path, sizeof path, name);
+    const sg_name_rule rules[1] = {{"", ""}};
+    const sg_weights_opts opts = {.rules = rules, .n_rules = 1, .strict = true};
+    return sg_weights_load(set, path, &opts, NULL, err);
+}
+
+sg_segformer_config sg_fixture_segformer_config(const sg_fixture *f)
+{
+    sg_segformer_config c = {0};
+    const char *keys[4] = {"cfg.embed", "cfg.heads", "cfg.depths", "cfg.sr"};
+    int *dst[4] = {c.backbone.embed_dims, c.backbone.num_heads, c.backbone.depths, c.backbone.sr_ratios};
+    size_t n;
+    for (int k = 0; k < 4; k++) {
+        const double *v = sg_fixture_doubles(f, keys[k], &n);
+        SG_CHECK(n == 4, "%s: %s has %zu entries, want 4", f->path, keys[k], n);
+        for (int s = 0; s < 4; s++) dst[k][s] = (int)v[s];
+    }
+    const double *m = sg_fixture_doubles(f, "cfg.misc", &n);
+    SG_CHECK(n >= 5, "%s: cfg.misc has %zu entries, want >= 5", f->path, n);
+    c.backbone.mlp_ratio = (int)m[0];
+    c.backbone.drop_path_rate = (float)m[1];
+    c.embed_dim = (int)m[2];
+    c.num_classes = (int)m[3];
+    c.head_dropout = (float)m[4];
+    return c;
 }
 
 int sg_allclose(const float *a, const float *b, size_t n, double atol, double rtol, const char *what)

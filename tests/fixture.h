@@ -11,6 +11,17 @@ typedef struct sg_fixture sg_fixture;
 
 /* Open $top_srcdir/tests/data/<name>; a bad magic/version names `generator`. */
 sg_fixture *sg_fixture_open(const char *name, const char *generator);
+/* $top_srcdir/tests/data/<name> (top_srcdir unset: the current directory). */
+void sg_fixture_path(char *buf, size_t len, const char *name);
+/* The safetensors file tests/data/<name> into `set` strictly by name: every
+ * entry of the set from the file, no other name in it (a PyTorch
+ * state_dict under semiseg's names). */
+int sg_fixture_load_weights(sg_param_set *set, const char *name, sg_err *err);
+/* The tiny SegFormer of the records cfg.embed, cfg.heads, cfg.depths,
+ * cfg.sr (one value per stage) and cfg.misc (mlp ratio, drop_path_rate,
+ * head width E, classes K, head dropout; more entries are the test's), as
+ * tests/ref/gen_mit.py and gen_allspark.py write them. */
+sg_segformer_config sg_fixture_segformer_config(const sg_fixture *f);
 void sg_fixture_close(sg_fixture *f);
 bool sg_fixture_has(const sg_fixture *f, const char *key);
 /* A new long-lived tensor holding the record (f32 or i32); requires_grad for

@@ -72,45 +72,15 @@ static int close_scaled_(const sg_fixture *fx, const char *key, const float *got
     return close_scaled_floor_(fx, key, got, n, tol, 0.0);
 }
 
-static void data_path_(char *buf, size_t len, const char *file)
-{
-    const char *top = getenv("top_srcdir");
-    snprintf(buf, len, "%s/tests/data/%s", top ? top : ".", file);
-}
-
-static sg_segformer_config cfg_(const sg_fixture *fx)
-{
-    size_t n;
-    sg_segformer_config c = {0};
-    const char *keys[4] = {"cfg.embed", "cfg.heads", "cfg.depths", "cfg.sr"};
-    int *dst[4] = {c.backbone.embed_dims, c.backbone.num_heads, c.backbone.depths,
-                   c.backbone.sr_ratios};
-    for (int k = 0; k < 4; k++) {
-        const double *v = sg_fixture_doubles(fx, keys[k], &n);
-        for (int s = 0; s < 4; s++) dst[k][s] = (int)v[s];
-    }
-    const double *m = sg_fixture_doubles(fx, "cfg.misc", &n);
-    c.backbone.mlp_ratio = (int)m[0];
-    c.backbone.drop_path_rate = (float)m[1];
-    c.embed_dim = (int)m[2];
-    c.num_classes = (int)m[3];
-    c.head_dropout = (float)m[4];
-    return c;
-}
-
 /* Loads the whole PyTorch state_dict by name, strictly. */
 static int load_full_(sg_segformer *m, sg_err *err)
 {
-    char path[512];
-    data_path_(path, sizeof path, "segformer_tiny.safetensors");
-    const sg_name_rule rules[1] = {{"", ""}};
-    const sg_weights_opts opts = {.rules = rules, .n_rules = 1, .strict = true};
-    return sg_weights_load(&m->params, path, &opts, NULL, err);
+    return sg_fixture_load_weights(&m->params, "segformer_tiny.safetensors", err);
 }
 
 static void test_parity(const sg_fixture *fx)
 {
-    sg_segformer_config cfg = cfg_(fx);
+    sg_segformer_config cfg = sg_fixture_segformer_config(fx);
     sg_segformer m;
     sg_segformer_init(&m, &cfg, 99);
     sg_err err = {{0}};
@@ -186,7 +156,7 @@ static int backbone_equal_(const sg_segformer *a, const sg_segformer *b)
 
 static void test_pretrained(const sg_fixture *fx)
 {
-    sg_segformer_config cfg = cfg_(fx);
+    sg_segformer_config cfg = sg_fixture_segformer_config(fx);
     sg_segformer ref, m, fresh;
     sg_segformer_init(&ref, &cfg, 99);
     sg_err err = {{0}};
@@ -194,7 +164,7 @@ static void test_pretrained(const sg_fixture *fx)
     sg_segformer_init(&m, &cfg, 5);
     sg_segformer_init(&fresh, &cfg, 5);
     char path[512];
-    data_path_(path, sizeof path, "mit_imagenet_tiny.safetensors");
+    sg_fixture_path(path, sizeof path, "mit_imagenet_tiny.safetensors");
     int rc = sg_pretrained_load_mit(&m.params, "backbone.", path, &err);
     int head_same = 1;
     for (int i = 0; i < m.params.n_params; i++) {

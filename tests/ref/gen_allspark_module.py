@@ -22,6 +22,8 @@ upstream gradient and every gradient (input and parameters):
 - train_memory: training after warm-up, keys/values from the memory (the
   memory state left by train_batch), the same weights;
 - eval: the duplicated-input path, no grouping, memory untouched.
+tests/ref/gen_allspark.py imports forward, enqueue and Dropouts for the
+whole network's reference.
 """
 import math
 import os
@@ -41,37 +43,53 @@ P_DROP = 0.1
 SEED = 0xA11595A2
 STREAM_A = 7
 
-torch.manual_seed(0)
-params = {
-    "map_in.0.weight": torch.randn(C, CIN, 1, 1) * 0.5,
-    "map_in.0.bias": torch.randn(C) * 0.1,
-    "attn_norm.weight": 1 + 0.3 * torch.randn(C),
-    "attn_norm.bias": 0.2 * torch.randn(C),
-}
-for n in ("q_u", "k_u", "v_u", "q_l2u", "k_l2u", "v_l2u"):
-    params[f"attn.{n}.weight"] = torch.randn(H * C, C) * 0.4
-params["attn.out_u.weight"] = torch.randn(C, H * C) * 0.3
-params["attn.out_l2u.weight"] = torch.randn(C, H * C) * 0.3
-params["encoder_norm.weight"] = 1 + 0.3 * torch.randn(C)
-params["encoder_norm.bias"] = 0.2 * torch.randn(C)
-params["map_out.0.weight"] = torch.randn(C, C, 1, 1) * 0.4
-params["map_out.0.bias"] = torch.randn(C) * 0.1
+
+def make_params():
+    """The module's weights: random, not the released init."""
+    torch.manual_seed(0)
+    params = {
+        "map_in.0.weight": torch.randn(C, CIN, 1, 1) * 0.5,
+        "map_in.0.bias": torch.randn(C) * 0.1,
+        "attn_norm.weight": 1 + 0.3 * torch.randn(C),
+        "attn_norm.bias": 0.2 * torch.randn(C),
+    }
+    for n in ("q_u", "k_u", "v_u", "q_l2u", "k_l2u", "v_l2u"):
+        params[f"attn.{n}.weight"] = torch.randn(H * C, C) * 0.4
+    params["attn.out_u.weight"] = torch.randn(C, H * C) * 0.3
+    params["attn.out_l2u.weight"] = torch.randn(C, H * C) * 0.3
+    params["encoder_norm.weight"] = 1 + 0.3 * torch.randn(C)
+    params["encoder_norm.bias"] = 0.2 * torch.randn(C)
+    params["map_out.0.weight"] = torch.randn(C, C, 1, 1) * 0.4
+    params["map_out.0.bias"] = torch.randn(C) * 0.1
+    return params
 
 
-def dropout_mask(which, shape):
-    """The sg_dropout mask of stream `which` over a tensor of `shape` (semiseg's layout)."""
-    n = math.prod(shape)
-    u = philox.uniforms(SEED, philox.stream(philox.SG_RNG_DROPOUT, STREAM_A, which), n)
-    return torch.tensor([1.0 if ui >= philox.f32(P_DROP) else 0.0 for ui in u],
-                        dtype=torch.float64).reshape(shape)
+class Dropouts:
+    """The module's four dropouts with the masks semiseg draws: sg_dropout of
+    rate p over its own channels-first tensors, element i from draw i of
+    stream (SG_RNG_DROPOUT, a, first + which) of seed, which = 1 attn_u,
+    2 proj_u, 3 attn_l2u, 4 proj_l2u. Here first = 0; in the whole network
+    (tests/ref/gen_allspark.py) first = the number of MiT blocks, after the
+    drop-path streams."""
 
+    def __init__(self, p, seed, a, first=0):
+        self.p, self.seed, self.a, self.first = p, seed, a, first
 
-def drop(x, mask):
-    return x * mask / (1 - P_DROP)
+    def mask(self, which, shape):
+        """The mask over a tensor of `shape` (semiseg's layout)."""
+        n = math.prod(shape)
+        u = philox.uniforms(self.seed, philox.stream(philox.SG_RNG_DROPOUT, self.a, self.first + which), n)
+        return torch.tensor([1.0 if ui >= philox.f32(self.p) else 0.0 for ui in u],
+                            dtype=torch.float64).reshape(shape)
+
+    def drop(self, x, mask):
+        return x * mask / (1 - self.p)
 
 
 def enqueue(mem, ptr, emb_u_b, channel_cls):
-    """_dequeue_and_enqueue for one sample: emb_u_b (N, C), channel_cls (C)."""
+    """_dequeue_and_enqueue for one sample: emb_u_b (N, C), channel_cls (C);
+    mem (K, C, N), the ring of C = SMem_size maps per class."""
+    C = mem.shape[1]
     for cls_i in torch.unique(channel_cls).tolist():
         index = torch.nonzero(channel_cls == cls_i).squeeze(-1)
         rows = emb_u_b[:, index].transpose(-2, -1)
@@ -86,42 +104,53 @@ def enqueue(mem, ptr, emb_u_b, channel_cls):
             ptr[cls_i] = (p + n) % C
 
 
-def heads(x):
+def heads(x, H, C):
     """multi_head_rep: (b, N, H C) -> (b, H, N, C)."""
     return x.reshape(x.shape[0], x.shape[1], H, C).permute(0, 2, 1, 3)
 
 
-def forward(P, x, training, glogits, use_mem, mem, ptr):
+def forward(P, x, training, glogits, use_mem, mem, ptr, drops=None, record=None):
+    """AllSpark.forward with CrossAttnMem on x (2B, Cin, h, w), labeled first
+    (training) or (B, Cin, h, w) (eval); P the parameters by their released
+    names; mem and ptr (a list) are updated in place by the enqueue; drops
+    (Dropouts) in training. Sizes come from the tensors. A dict `record`
+    receives the grouping's cosines "sim" (b, K, C), for margin checks."""
+    C = P["attn_norm.weight"].shape[0]
+    H = P["attn.q_u.weight"].shape[0] // C
     if not training:
         x = torch.cat((x, x))
+    h, w = x.shape[2:]
     en = F.gelu(F.conv2d(x, P["map_in.0.weight"], P["map_in.0.bias"]))
     en = en.flatten(2).transpose(-1, -2)
     emb = F.layer_norm(en, (C,), P["attn_norm.weight"], P["attn_norm.bias"], 1e-6)
     emb_l, emb_u = torch.split(emb, emb.shape[0] // 2, dim=0)
-    b = emb_u.shape[0]
+    b, N = emb_u.shape[0], emb_u.shape[1]
     if training:
         with torch.no_grad():
-            pm = F.interpolate(glogits, size=(HW, HW), mode="bilinear", align_corners=False)
+            side = int(math.sqrt(N))
+            pm = F.interpolate(glogits, size=(side, side), mode="bilinear", align_corners=False)
             pm = pm.flatten(2)
             sim = torch.matmul(F.normalize(pm, dim=-1), F.normalize(emb_u, dim=1))
             channel_cls = torch.argmax(sim, dim=1)
+            if record is not None:
+                record["sim"] = sim
             for i in range(b):
                 enqueue(mem, ptr, emb_u[i].detach(), channel_cls[i])
 
     def lin(t, name):
         return t @ P[name].t()
 
-    q, k, v = heads(lin(emb_u, "attn.q_u.weight")), heads(lin(emb_u, "attn.k_u.weight")), \
-        heads(lin(emb_u, "attn.v_u.weight"))
+    q, k, v = heads(lin(emb_u, "attn.q_u.weight"), H, C), heads(lin(emb_u, "attn.k_u.weight"), H, C), \
+        heads(lin(emb_u, "attn.v_u.weight"), H, C)
     a = torch.matmul(q.transpose(-1, -2), k)                      # (b, H, C, C)
     a = torch.softmax(F.instance_norm(a, eps=1e-5), dim=3)
     if training:
-        a = drop(a, dropout_mask(1, (b, H, C, C)))
+        a = drops.drop(a, drops.mask(1, (b, H, C, C)))
     o = torch.matmul(a, v.transpose(-1, -2))                      # (b, H, C, N)
     o = o.permute(0, 3, 2, 1).reshape(b, N, C * H)
     out_u = lin(o, "attn.out_u.weight")
     if training:
-        out_u = drop(out_u, dropout_mask(2, (b, C, N)).transpose(1, 2))
+        out_u = drops.drop(out_u, drops.mask(2, (b, C, N)).transpose(1, 2))
 
     ql = lin(emb_l, "attn.q_l2u.weight")
     src = mem.clone().transpose(-1, -2) if (use_mem and training) else emb_u
@@ -132,59 +161,64 @@ def forward(P, x, training, glogits, use_mem, mem, ptr):
     a = torch.matmul(qq, kl.unsqueeze(1))                        # (b, 1, H C, S H C)
     a = torch.softmax(F.instance_norm(a, eps=1e-5), dim=3)
     if training:
-        a = drop(a, dropout_mask(3, (b, 1, H * C, a.shape[-1])))
+        a = drops.drop(a, drops.mask(3, (b, 1, H * C, a.shape[-1])))
     o = torch.matmul(a, vl.unsqueeze(1).transpose(-1, -2))       # (b, 1, H C, N)
     o = o.permute(0, 3, 2, 1).reshape(b, N, H * C)
     out_l = lin(o, "attn.out_l2u.weight")
     if training:
-        out_l = drop(out_l, dropout_mask(4, (b, C, N)).transpose(1, 2))
+        out_l = drops.drop(out_l, drops.mask(4, (b, C, N)).transpose(1, 2))
 
     y = torch.cat([out_l, out_u], dim=0) + en
     y = F.layer_norm(y, (C,), P["encoder_norm.weight"], P["encoder_norm.bias"], 1e-6)
-    y = y.permute(0, 2, 1).reshape(y.shape[0], C, HW, HW)
+    y = y.permute(0, 2, 1).reshape(y.shape[0], C, h, w)
     y = F.gelu(F.conv2d(y, P["map_out.0.weight"], P["map_out.0.bias"]))
     if not training:
         y = torch.split(y, y.shape[0] // 2, dim=0)[0]
     return y
 
 
-fx = Fixture()
-fx.add("cfg", torch.tensor([B, CIN, C, H, K, HW, P_DROP, SEED, STREAM_A], dtype=torch.float64))
-for name, t in params.items():
-    fx.add("param." + name, t)
+def main():
+    params = make_params()
+    fx = Fixture()
+    fx.add("cfg", torch.tensor([B, CIN, C, H, K, HW, P_DROP, SEED, STREAM_A], dtype=torch.float64))
+    for name, t in params.items():
+        fx.add("param." + name, t)
+    drops = Dropouts(P_DROP, SEED, STREAM_A)
 
-mem = torch.randn(K, C, N, dtype=torch.float64).float().double()
-ptr = [0, 5, 7]
+    mem = torch.randn(K, C, N, dtype=torch.float64).float().double()
+    ptr = [0, 5, 7]
+
+    def run_case(name, training, use_mem, nimg):
+        nonlocal mem
+        x = torch.randn(nimg, CIN, HW, HW)
+        glog = torch.randn(B, K, GL, GL) * 2.0
+        p64 = {k: v.double().requires_grad_() for k, v in params.items()}
+        xd = x.double().requires_grad_()
+        fx.add(f"{name}.x", x)
+        fx.add(f"{name}.group_logits", glog)
+        fx.add(f"{name}.mem0", mem.float())
+        fx.add(f"{name}.ptr0", torch.tensor(ptr, dtype=torch.float32))
+        m = mem.clone()
+        pt = list(ptr)
+        out = forward(p64, xd, training, glog.double(), use_mem, m, pt, drops)
+        dout = torch.randn(out.shape)
+        out.backward(dout.double())
+        fx.add(f"{name}.out", out.float())
+        fx.add(f"{name}.dout", dout)
+        fx.add(f"{name}.dx", xd.grad.float())
+        for k, v in p64.items():
+            fx.add(f"{name}.grad.{k}", v.grad.float())
+        fx.add(f"{name}.mem1", m.float())
+        fx.add(f"{name}.ptr1", torch.tensor(pt, dtype=torch.float32))
+        mem = m.float().double()
+        return pt
+
+    ptr = run_case("train_batch", True, False, 2 * B)
+    assert ptr != [0, 5, 7]
+    run_case("train_memory", True, True, 2 * B)
+    run_case("eval", False, False, B)
+    fx.write(os.path.join(HERE, "..", "data", "allspark_module.bin"))
 
 
-def run_case(name, training, use_mem, nimg):
-    global mem
-    x = torch.randn(nimg, CIN, HW, HW)
-    glog = torch.randn(B, K, GL, GL) * 2.0
-    p64 = {k: v.double().requires_grad_() for k, v in params.items()}
-    xd = x.double().requires_grad_()
-    fx.add(f"{name}.x", x)
-    fx.add(f"{name}.group_logits", glog)
-    fx.add(f"{name}.mem0", mem.float())
-    fx.add(f"{name}.ptr0", torch.tensor(ptr, dtype=torch.float32))
-    m = mem.clone()
-    pt = list(ptr)
-    out = forward(p64, xd, training, glog.double(), use_mem, m, pt)
-    dout = torch.randn(out.shape)
-    out.backward(dout.double())
-    fx.add(f"{name}.out", out.float())
-    fx.add(f"{name}.dout", dout)
-    fx.add(f"{name}.dx", xd.grad.float())
-    for k, v in p64.items():
-        fx.add(f"{name}.grad.{k}", v.grad.float())
-    fx.add(f"{name}.mem1", m.float())
-    fx.add(f"{name}.ptr1", torch.tensor(pt, dtype=torch.float32))
-    mem = m.float().double()
-    return pt
-
-
-ptr = run_case("train_batch", True, False, 2 * B)
-assert ptr != [0, 5, 7]
-run_case("train_memory", True, True, 2 * B)
-run_case("eval", False, False, B)
-fx.write(os.path.join(HERE, "..", "data", "allspark_module.bin"))
+if __name__ == "__main__":
+    main()

@@ -31,6 +31,8 @@ c1..c4, every parameter's gradient ("grad.<name>") and the BN running
 statistics after the step. A second pass in eval mode gives eval.logits.
 Weights are random (not the init distributions) so every path carries
 signal: LayerNorm and BN affine parameters away from 1 / 0.
+tests/ref/gen_allspark.py imports this configuration, DropMask, randomize
+and write_safetensors for the AllSpark network's reference.
 """
 import json
 import os
@@ -102,90 +104,104 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
-torch.manual_seed(0)
-model = SegFormer(EMBED, HEADS, DEPTHS, SR, MLP, DPR, E, K, HEAD_DROP)
-with torch.no_grad():
-    for name, p in model.named_parameters():
-        if "norm" in name or ".bn." in name:
-            p.copy_((1.0 + 0.3 * torch.randn_like(p)) if name.endswith("weight") else 0.2 * torch.randn_like(p))
-        elif name.endswith("bias"):
-            p.copy_(0.1 * torch.randn_like(p))
-        else:
-            fan_in = p[0].numel()
-            p.copy_(torch.randn_like(p) * (1.5 / fan_in ** 0.5))
+def randomize(model):
+    """Random weights, not the init distributions, so every path carries
+    signal: LayerNorm and BN affine parameters away from 1 / 0, the other
+    biases nonzero, weights N(0, (1.5 / sqrt(fan_in))^2); the head's BN
+    running statistics likewise (tests/ref/gen_allspark.py shares this)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name or ".bn." in name:
+                p.copy_((1.0 + 0.3 * torch.randn_like(p)) if name.endswith("weight") else 0.2 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn_like(p))
+            else:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn_like(p) * (1.5 / fan_in ** 0.5))
+        bn = model.decode_head.linear_fuse.bn
+        bn.running_mean.copy_(0.3 * torch.randn(E))
+        bn.running_var.copy_(0.5 + torch.rand(E))
+        bn.num_batches_tracked.fill_(7)
+
+
+def main():
+    torch.manual_seed(0)
+    model = SegFormer(EMBED, HEADS, DEPTHS, SR, MLP, DPR, E, K, HEAD_DROP)
+    randomize(model)
     bn = model.decode_head.linear_fuse.bn
-    bn.running_mean.copy_(0.3 * torch.randn(E))
-    bn.running_var.copy_(0.5 + torch.rand(E))
-    bn.num_batches_tracked.fill_(7)
 
-state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-# The reference runs in float64 on the float32 weights and input (exact
-# conversions), so what the C test sees is its own float32 rounding.
-model.double()
-fx = Fixture()
-x = torch.randn(2, 3, 64, 32)
-labels = torch.randint(0, K, (2, 64, 32))
-labels[0, :5, :7] = 255
-fx.add("x", x)
-fx.add("labels", labels.to(torch.int32))
-for k in ("embed", "heads", "depths", "sr"):
-    fx.add(f"cfg.{k}", torch.tensor({"embed": EMBED, "heads": HEADS, "depths": DEPTHS, "sr": SR}[k],
-                                    dtype=torch.float64))
-fx.add("cfg.misc", torch.tensor([MLP, DPR, E, K, HEAD_DROP, SEED], dtype=torch.float64))
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    # The reference runs in float64 on the float32 weights and input (exact
+    # conversions), so what the C test sees is its own float32 rounding.
+    model.double()
+    fx = Fixture()
+    x = torch.randn(2, 3, 64, 32)
+    labels = torch.randint(0, K, (2, 64, 32))
+    labels[0, :5, :7] = 255
+    fx.add("x", x)
+    fx.add("labels", labels.to(torch.int32))
+    for k in ("embed", "heads", "depths", "sr"):
+        fx.add(f"cfg.{k}", torch.tensor({"embed": EMBED, "heads": HEADS, "depths": DEPTHS, "sr": SR}[k],
+                                        dtype=torch.float64))
+    fx.add("cfg.misc", torch.tensor([MLP, DPR, E, K, HEAD_DROP, SEED], dtype=torch.float64))
 
-# The call key A: the first one whose drop-path masks drop at least one
-# sample somewhere (the search is deterministic).
-A = 0
-while True:
+    # The call key A: the first one whose drop-path masks drop at least one
+    # sample somewhere (the search is deterministic).
+    A = 0
+    while True:
+        masks = DropMask(A)
+        masks.dropped = 0
+        with torch.no_grad():
+            model.backbone(x.double(), masks)
+        if masks.dropped > 0:
+            break
+        A += 1
+    fx.add("cfg.a", torch.tensor([A], dtype=torch.float64))
+
+    model.load_state_dict(state)
+    model.train()
     masks = DropMask(A)
     masks.dropped = 0
+    logits, feats, feature = model(x.double(), masks)
+    loss = F.cross_entropy(logits, labels, ignore_index=255)
+    loss.backward()
+    fx.add("train.logits", logits.float())
+    fx.add("train.loss", loss.detach().reshape(1))
+    fx.add("train.feature", feature.float())
+    for s, c in enumerate(feats):
+        fx.add(f"train.c{s + 1}", c.float())
+    for name, p in model.named_parameters():
+        fx.add(f"grad.{name}", p.grad.float())
+    fx.add("train.running_mean", bn.running_mean.float())
+    fx.add("train.running_var", bn.running_var.float())
+
+    model.load_state_dict(state)
+    model.eval()
     with torch.no_grad():
-        model.backbone(x.double(), masks)
-    if masks.dropped > 0:
-        break
-    A += 1
-fx.add("cfg.a", torch.tensor([A], dtype=torch.float64))
+        elogits, _, _ = model(x.double(), None)
+    fx.add("eval.logits", elogits.float())
 
-model.load_state_dict(state)
-model.train()
-masks = DropMask(A)
-masks.dropped = 0
-logits, feats, feature = model(x.double(), masks)
-loss = F.cross_entropy(logits, labels, ignore_index=255)
-loss.backward()
-fx.add("train.logits", logits.float())
-fx.add("train.loss", loss.detach().reshape(1))
-fx.add("train.feature", feature.float())
-for s, c in enumerate(feats):
-    fx.add(f"train.c{s + 1}", c.float())
-for name, p in model.named_parameters():
-    fx.add(f"grad.{name}", p.grad.float())
-fx.add("train.running_mean", bn.running_mean.float())
-fx.add("train.running_var", bn.running_var.float())
+    data = os.path.join(HERE, "..", "data")
+    fx.write(os.path.join(data, "mit.bin"))
+    write_safetensors(os.path.join(data, "segformer_tiny.safetensors"),
+                      {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")})
+    imagenet = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    torch.manual_seed(1)
+    imagenet["head.weight"] = torch.randn(10, EMBED[3])
+    imagenet["head.bias"] = torch.randn(10)
+    # As a user converts mit_b*.pth: torch.save'd state_dict -> tools/pth2safetensors.py.
+    with tempfile.TemporaryDirectory() as tmp:
+        pth = os.path.join(tmp, "mit_tiny.pth")
+        torch.save(imagenet, pth)
+        subprocess.run([sys.executable, os.path.join(HERE, "..", "..", "tools", "pth2safetensors.py"),
+                        pth, os.path.join(data, "mit_imagenet_tiny.safetensors")], check=True)
 
-model.load_state_dict(state)
-model.eval()
-with torch.no_grad():
-    elogits, _, _ = model(x.double(), None)
-fx.add("eval.logits", elogits.float())
+    # MiT-B0's encoder size (NVlabs/SegFormer mit_b0: embed 32/64/160/256, heads
+    # 1/2/5/8, depths 2/2/2/2, sr 8/4/2/1, mlp ratio 4).
+    b0 = MiT([32, 64, 160, 256], [1, 2, 5, 8], [2, 2, 2, 2], [8, 4, 2, 1], 4, 0.1)
+    fx.add("count.b0", torch.tensor([float(sum(p.numel() for p in b0.parameters()))], dtype=torch.float64))
+    fx.write(os.path.join(data, "mit.bin"))
 
-data = os.path.join(HERE, "..", "data")
-fx.write(os.path.join(data, "mit.bin"))
-write_safetensors(os.path.join(data, "segformer_tiny.safetensors"),
-                  {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")})
-imagenet = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
-torch.manual_seed(1)
-imagenet["head.weight"] = torch.randn(10, EMBED[3])
-imagenet["head.bias"] = torch.randn(10)
-# As a user converts mit_b*.pth: torch.save'd state_dict -> tools/pth2safetensors.py.
-with tempfile.TemporaryDirectory() as tmp:
-    pth = os.path.join(tmp, "mit_tiny.pth")
-    torch.save(imagenet, pth)
-    subprocess.run([sys.executable, os.path.join(HERE, "..", "..", "tools", "pth2safetensors.py"),
-                    pth, os.path.join(data, "mit_imagenet_tiny.safetensors")], check=True)
 
-# MiT-B0's encoder size (NVlabs/SegFormer mit_b0: embed 32/64/160/256, heads
-# 1/2/5/8, depths 2/2/2/2, sr 8/4/2/1, mlp ratio 4).
-b0 = MiT([32, 64, 160, 256], [1, 2, 5, 8], [2, 2, 2, 2], [8, 4, 2, 1], 4, 0.1)
-fx.add("count.b0", torch.tensor([float(sum(p.numel() for p in b0.parameters()))], dtype=torch.float64))
-fx.write(os.path.join(data, "mit.bin"))
+if __name__ == "__main__":
+    main()

@@ -17,7 +17,10 @@ train() { sg_tiny_train "$@" --set train.iterations=2 --set data.class_names=bg,
 
 : > "$SG_TMP/keys"
 for m in supervised meanteacher cutmixseg fixmatch unimatch u2pl ctt dssn uccl allspark; do
-    train $m 2> "$SG_TMP/log_$m" || { echo "$m failed"; cat "$SG_TMP/log_$m"; exit 1; }
+    # Batches of 3 are one AllSpark group (pool_size must divide the batch).
+    extra=""
+    [ $m = allspark ] && extra="--set allspark.pool_size=3"
+    train $m $extra 2> "$SG_TMP/log_$m" || { echo "$m failed"; cat "$SG_TMP/log_$m"; exit 1; }
     r="$SG_TMP/runs/demo/12/$m/seed0/config.resolved"
     [ -s "$r" ] || { echo "missing $r"; exit 1; }
     # "[section]" headers, then "key = value ; origin" lines.

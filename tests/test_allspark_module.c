@@ -3,7 +3,9 @@
  * (tests/ref/gen_allspark_module.py -> tests/data/allspark_module.bin): a
  * training step with keys and values from the unlabeled half (the enqueue
  * wrapping around a class ring), a training step after warm-up with keys
- * and values from the memory, and the eval path: outputs, the input's and
+ * and values from the memory, and the eval path, then with pool_size 2 on
+ * 4 + 4 images (training and eval; the reference runs each pair alone, as
+ * the released code on one GPU each): outputs, the input's and
  * every parameter's gradient, the memory and its pointers after the step;
  * the four dropouts with semiseg's Philox masks. Also: the build's names and
  * init, and misuse aborts.
@@ -74,11 +76,13 @@ static void copy_in_(const sg_fixture *fx, const char *key, sg_tensor *dst)
     sg_tensor_free(t);
 }
 
-static void test_case(const sg_fixture *fx, const char *name, bool training, bool use_memory)
+static void test_case(const sg_fixture *fx, const char *name, bool training, bool use_memory,
+                      int pool_size)
 {
     int B;
     uint64_t seed, a;
     sg_allspark_config cfg = cfg_(fx, &B, &seed, &a);
+    cfg.pool_size = pool_size;
     sg_param_set set;
     sg_param_set_init(&set);
     sg_builder b = {.set = &set, .seed = 1, .group = 1};
@@ -218,9 +222,14 @@ static void test_misuse(void)
 int main(void)
 {
     sg_fixture *fx = sg_fixture_open("allspark_module.bin", GEN);
-    test_case(fx, "train_batch", true, false);
-    test_case(fx, "train_memory", true, true);
-    test_case(fx, "eval", false, false);
+    test_case(fx, "train_batch", true, false, 0);
+    test_case(fx, "train_memory", true, true, 0);
+    test_case(fx, "eval", false, false, 0);
+    /* pool_size 2 on 4 + 4 images: each pair's keys from its own unlabeled
+     * pair, as the released code on two GPUs (the reference runs the pairs
+     * one by one). */
+    test_case(fx, "train_groups", true, false, 2);
+    test_case(fx, "eval_groups", false, false, 2);
     test_build();
     test_misuse();
     sg_fixture_close(fx);

@@ -1,24 +1,27 @@
 #!/bin/sh
 # AllSpark end to end on a tiny synthetic set (tools/sg-demo-data; 28
-# unlabeled images in batches of 3: 9 iterations per epoch), 12 iterations
-# of experiments/allspark/demo.conf (MiT-B0) on 64-pixel crops (c4 2x2: a
-# 4-token memory) with the memory read from epoch 1 (iteration 10):
+# unlabeled images in batches of 4: 7 iterations per epoch), 12 iterations
+# of experiments/allspark/demo.conf (MiT-B0, pool_size 2: two groups of
+# 2 + 2) on 64-pixel crops (c4 2x2: a 4-token memory) with the memory read
+# from epoch 1 (iteration 8):
 #  - every artefact (config.resolved with [allspark] and the SegFormer's
 #    [model], log.tsv with loss, loss_x, loss_u, eval.tsv, result.json, the
 #    checkpoint with the module's memory and pointers); all losses finite,
 #    loss = (loss_x + loss_u) / 2 on every row;
-#  - killed after iteration 10 and resumed from the checkpoint of iteration
-#    8 (the warm-up ends between them): the final checkpoint equals the
+#  - killed after iteration 6 and resumed from the checkpoint of iteration
+#    4 (the warm-up ends after it): the final checkpoint equals the
 #    uninterrupted run's byte for byte (weights, memory, momentum);
 #  - tools/sg-eval rebuilds the network from the checkpoint's model line and
 #    gives the run's final validation mIoU;
-#  - a DeepLabV3+ key is refused by name (the trainer reads a SegFormer).
+#  - a DeepLabV3+ key is refused by name (the trainer reads a SegFormer),
+#    and so is a pool_size that does not divide the batch.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
 SG_NUM_THREADS=1; export SG_NUM_THREADS
 sg_tiny_data
 train() {
-    sg_tiny_train allspark --set train.iterations=12 --set data.crop=64 --set allspark.warmup_epoch=1 "$@"
+    sg_tiny_train allspark --set train.iterations=12 --set data.crop=64 --set allspark.warmup_epoch=1 \
+        --set train.batch_size=4 --set train.batch_size_u=4 "$@"
 }
 
 train --runs "$SG_TMP/a" 2> "$SG_TMP/loga" || { echo "the run failed"; cat "$SG_TMP/loga"; exit 1; }
@@ -40,14 +43,14 @@ for t in allspark.attn.kv_queue allspark.attn.queue_ptr decode_head.linear_pred.
     grep -a -q "\"model/$t\"" "$d/ckpt/last.safetensors" || { echo "the checkpoint lacks model/$t"; exit 1; }
 done
 
-# Kill after iteration 10 (checkpoint at 8) and resume: the same final checkpoint.
+# Kill after iteration 6 (checkpoint at 4) and resume: the same final checkpoint.
 set +e
-train --runs "$SG_TMP/k" --set debug.kill_at_iter=10 2> "$SG_TMP/logk"
+train --runs "$SG_TMP/k" --set debug.kill_at_iter=6 2> "$SG_TMP/logk"
 rc=$?
 set -e
 [ $rc = 137 ] || { echo "expected death by SIGKILL (137), got $rc"; cat "$SG_TMP/logk"; exit 1; }
 train --runs "$SG_TMP/k" --resume 2> "$SG_TMP/logr" || { cat "$SG_TMP/logr"; exit 1; }
-grep -q "resuming .* at iteration 8 of 12" "$SG_TMP/logr" || { cat "$SG_TMP/logr"; exit 1; }
+grep -q "resuming .* at iteration 4 of 12" "$SG_TMP/logr" || { cat "$SG_TMP/logr"; exit 1; }
 sg_ckpt_same "$d/ckpt/last.safetensors" "$SG_TMP/k/demo/12/allspark/seed0/ckpt/last.safetensors" ||
     { echo "resumed checkpoint differs from the uninterrupted run's"; exit 1; }
 
@@ -63,4 +66,8 @@ if train --runs "$SG_TMP/e" --set model.depth=18 2> "$SG_TMP/loge"; then
     echo "model.depth accepted by the SegFormer trainer"; exit 1
 fi
 grep -q "model.depth" "$SG_TMP/loge" || { cat "$SG_TMP/loge"; exit 1; }
+if train --runs "$SG_TMP/p" --set allspark.pool_size=3 2> "$SG_TMP/logp"; then
+    echo "pool_size 3 accepted for batches of 4"; exit 1
+fi
+grep -q "allspark.pool_size = 3" "$SG_TMP/logp" || { cat "$SG_TMP/logp"; exit 1; }
 exit 0

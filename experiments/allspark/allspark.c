@@ -23,7 +23,6 @@
 /* The network and the hyper-parameters of section [allspark] (defaults:
  * the released VOC configuration; sources in the README). */
 typedef struct {
-    sg_allspark_net net;
     long warmup_epoch;
     bool ignore_padding;
 } as_state_;
@@ -39,7 +38,7 @@ static sg_tensor *as_logits_(sg_ctx *ctx, void *self, sg_tensor *image)
 static int as_net_build_(sg_run *run, sg_run_net *net, sg_err *err)
 {
     sg_config *c = run->cfg;
-    long variant, embed, heads;
+    long variant, embed, heads, pool;
     float dpr, head_drop, drop;
     if (sg_config_int(c, "model.mit", 5, 0, 5, &variant, err)) return -1;
     sg_allspark_net_config cfg = {.variant = (int)variant,
@@ -49,13 +48,15 @@ static int as_net_build_(sg_run *run, sg_run_net *net, sg_err *err)
         sg_config_float(c, "model.drop_path_rate", 0.1f, 0, 0.99f, &dpr, err) ||
         sg_config_float(c, "model.head_dropout", 0.1f, 0, 0.99f, &head_drop, err) ||
         sg_config_int(c, "allspark.heads", 2, 1, 64, &heads, err) ||
-        sg_config_float(c, "allspark.dropout", 0.1f, 0, 0.99f, &drop, err))
+        sg_config_float(c, "allspark.dropout", 0.1f, 0, 0.99f, &drop, err) ||
+        sg_config_int(c, "allspark.pool_size", 2, 0, 4096, &pool, err))
         return -1;
     cfg.seg.embed_dim = (int)embed;
     cfg.seg.backbone.drop_path_rate = dpr;
     cfg.seg.head_dropout = head_drop;
     cfg.heads = (int)heads;
     cfg.dropout = drop;
+    cfg.pool_size = (int)pool;
     sg_allspark_net *m = sg_xmalloc(sizeof *m);
     sg_allspark_net_init(m, &cfg, run->seed);
     *net = (sg_run_net){.params = &m->seg.params,
@@ -77,6 +78,13 @@ static int as_init_(sg_run *run, void **state, sg_err *err)
 {
     as_state_ *st = sg_xcalloc(1, sizeof *st);
     *state = st;
+    /* The groups of the labeled branch: as many labeled as unlabeled images
+     * per group, so both batches split alike (2 + 2 per GPU as released). */
+    const int pool = ((const sg_allspark_net *)run->net.self)->mod.cfg.pool_size;
+    if (pool > 0 && (run->batch_size_u != run->batch_size || run->batch_size % pool))
+        return sg_err_set(err, "allspark.pool_size = %d needs train.batch_size (%d) = train.batch_size_u (%d), "
+                               "a multiple of it (0 pools the whole batch)", pool, run->batch_size,
+                          run->batch_size_u);
     return sg_config_int(run->cfg, "allspark.warmup_epoch", 5, 0, 65535, &st->warmup_epoch, err) ||
                    sg_config_bool(run->cfg, "allspark.ignore_padding", false, &st->ignore_padding, err)
                ? -1

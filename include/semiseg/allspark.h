@@ -21,7 +21,8 @@
  *   labeled: Q = q_l2u(Z_l), every one of its H C channels a query; the key
  *     and value channels are those of k_l2u(S), v_l2u(S) over all samples of
  *     the source S pooled (S = the memory's K class slots when use_memory,
- *     else Z_u); A = Q^T K_pool (H C x S H C) per labeled image, psi over
+ *     else the unlabeled images of the labeled image's group of pool_size
+ *     in Z_u); A = Q^T K_pool (H C x S H C) per labeled image, psi over
  *     the whole map, softmax over keys, dropout, O = P V_pool^T;
  *     out_l2u = dropout(Linear H C -> C)
  *   y = GELU(map_out(LayerNorm_C(cat(out_l2u, out_u) + en)))  (eps 1e-6)
@@ -61,6 +62,12 @@ typedef struct sg_allspark_config {
     int classes;              /* K */
     int tokens;               /* N = h w of the feature (patch_num; (crop / 32 + 1)^2 on MiT) */
     float dropout;            /* attention and projection dropout: 0.1 */
+    /* Keys and values from the batch (not the memory) pool the unlabeled
+     * images of consecutive groups of pool_size, labeled image i reading
+     * its group's (i / pool_size): the released code runs the module on
+     * each GPU's own batch (DDP, 2 + 2 images per GPU). 0: the whole batch;
+     * a batch smaller than pool_size is one group (validation at batch 1). */
+    int pool_size;
 } sg_allspark_config;
 
 typedef struct sg_allspark {
@@ -111,6 +118,7 @@ typedef struct sg_allspark_net_config {
     int heads;                /* num_heads: 2 */
     float dropout;            /* attention_dropout_rate: 0.1 */
     int tokens;               /* N */
+    int pool_size;            /* sg_allspark_config.pool_size: 2, the released per-GPU batch */
 } sg_allspark_net_config;
 
 typedef struct sg_allspark_net {
@@ -136,7 +144,8 @@ sg_tensor *sg_allspark_net_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x
 
 /* The architecture as one line for checkpoint metadata (sg-eval rebuilds
  * the network from it): "arch=allspark mit=V embed_dim=E classes=K heads=H
- * tokens=N"; parse reads it back (MiT-B<V>'s preset, dropouts 0.1) (-1 naming the
+ * tokens=N"; parse reads it back (MiT-B<V>'s preset, dropouts 0.1, pool_size
+ * 0: evaluation at batch 1 does not depend on it) (-1 naming the
  * problem). Dropout rates are training settings and not in the line. */
 void sg_allspark_net_config_format(const sg_allspark_net_config *cfg, char *buf, size_t len);
 int sg_allspark_net_config_parse(const char *line, sg_allspark_net_config *cfg, sg_err *err);

@@ -230,13 +230,20 @@ sg_tensor *sg_allspark_forward(sg_ctx *ctx, sg_allspark *m, sg_tensor *x, bool t
         const int mshape[4] = {K, C, h, w};
         src = sg_narrow(ctx, sg_tensor_view(ctx, m->kv_queue, 4, mshape), 0, 0, K); /* a copy */
     }
-    const int S = src->shape[0];
-    q = sg_reshape(ctx, sg_linear_channels(ctx, zl, m->q_l2u, NULL), 2, (const int[]){B * H * C, N});
-    k = sg_reshape(ctx, sg_linear_channels(ctx, src, m->k_l2u, NULL), 2, (const int[]){S * H * C, N});
-    v = sg_reshape(ctx, sg_linear_channels(ctx, src, m->v_l2u, NULL), 2, (const int[]){S * H * C, N});
+    /* Keys from the batch pool the unlabeled images of each group of
+     * pool_size (one GPU's batch in the released DDP runs); the memory's
+     * K slots are every labeled image's keys. */
+    const bool from_memory = src != zu;
+    const int pool = from_memory || m->cfg.pool_size <= 0 || m->cfg.pool_size > B ? B : m->cfg.pool_size;
+    SG_CHECK(from_memory || B % pool == 0,
+             "sg_allspark_forward: %d unlabeled images do not split into groups of pool_size %d", B, pool);
+    const int G = from_memory ? 1 : B / pool, S = from_memory ? src->shape[0] : pool;
+    q = sg_reshape(ctx, sg_linear_channels(ctx, zl, m->q_l2u, NULL), 3, (const int[]){G, B / G * H * C, N});
+    k = sg_reshape(ctx, sg_linear_channels(ctx, src, m->k_l2u, NULL), 3, (const int[]){G, S * H * C, N});
+    v = sg_reshape(ctx, sg_linear_channels(ctx, src, m->v_l2u, NULL), 3, (const int[]){G, S * H * C, N});
     att = sg_as_psi_softmax_(ctx, sg_matmul(ctx, q, k, false, true), B);
     att = sg_as_drop_(ctx, att, p, nz, nz ? nz->attn_l2u : 0);
-    o = sg_matmul(ctx, att, v, false, false);                    /* (B H C, N) */
+    o = sg_matmul(ctx, att, v, false, false);                    /* (G, B / G H C, N) */
     o = sg_reshape(ctx, o, 4, (const int[]){B, H * C, h, w});
     sg_tensor *out_l = sg_as_drop_(ctx, sg_linear_channels(ctx, o, m->out_l2u, NULL), p, nz,
                                    nz ? nz->proj_l2u : 0);

@@ -29,7 +29,8 @@ void sg_allspark_net_init(sg_allspark_net *m, const sg_allspark_net_config *cfg,
                                    .heads = cfg->heads,
                                    .classes = cfg->seg.num_classes,
                                    .tokens = cfg->tokens,
-                                   .dropout = cfg->dropout};
+                                   .dropout = cfg->dropout,
+                                   .pool_size = cfg->pool_size};
     sg_builder b = {.set = &m->seg.params, .seed = seed, .group = 1,
                     .conv_init = SG_INIT_TORCH_DEFAULT};
     sg_allspark_build(&m->mod, &ac, &b, "allspark.");

@@ -21,7 +21,11 @@ upstream gradient and every gradient (input and parameters):
   (0, 5, 7) so that the enqueue wraps around;
 - train_memory: training after warm-up, keys/values from the memory (the
   memory state left by train_batch), the same weights;
-- eval: the duplicated-input path, no grouping, memory untouched.
+- eval: the duplicated-input path, no grouping, memory untouched;
+- train_groups, eval_groups: pool_size 2 on 4 + 4 (4) images, as the
+  released DDP run sees them: each pair of images through the module alone
+  (forward_groups), the dropout masks the slices of semiseg's whole-batch
+  masks (GroupDrops).
 tests/ref/gen_allspark.py imports forward, enqueue and Dropouts for the
 whole network's reference.
 """
@@ -38,6 +42,7 @@ from fixture import Fixture  # noqa: E402
 import philox  # noqa: E402
 
 B, CIN, C, H, K, HW, GL = 2, 6, 8, 2, 3, 3, 12
+BG, POOL = 4, 2   # the pool_size cases: 4 + 4 images in groups of 2
 N = HW * HW
 P_DROP = 0.1
 SEED = 0xA11595A2
@@ -84,6 +89,44 @@ class Dropouts:
 
     def drop(self, x, mask):
         return x * mask / (1 - self.p)
+
+
+class GroupDrops:
+    """Group gi of G of `base`'s masks: semiseg draws each dropout mask once
+    over the whole batch (its first dimension: G groups of samples, or of
+    labeled images' attention rows, one after the other), the released code
+    runs one group per GPU; so a group's mask is its slice of the whole."""
+
+    def __init__(self, base, gi, G):
+        self.base, self.gi, self.G = base, gi, G
+
+    def mask(self, which, shape):
+        full = self.base.mask(which, (self.G * shape[0],) + tuple(shape[1:]))
+        return full[self.gi * shape[0]:(self.gi + 1) * shape[0]]
+
+    def drop(self, x, mask):
+        return self.base.drop(x, mask)
+
+
+def forward_groups(P, x, training, glogits, mem, ptr, drops, pool):
+    """The module as the released DDP run applies it: each GPU's batch of
+    `pool` labeled + `pool` unlabeled images (training; keys from the
+    batch) or `pool` images (eval) through forward, the outputs put back in
+    semiseg's order (every labeled image, then every unlabeled one). The
+    enqueue runs group by group into one memory, which only the memory-read
+    path would see differently (not used here)."""
+    n = x.shape[0] // 2 if training else x.shape[0]
+    G = n // pool
+    outs_l, outs_u = [], []
+    for gi in range(G):
+        s = slice(gi * pool, (gi + 1) * pool)
+        xg = torch.cat((x[:n][s], x[n:][s])) if training else x[s]
+        gd = GroupDrops(drops, gi, G) if training else None
+        y = forward(P, xg, training, glogits[s] if training else None, False, mem, ptr, gd)
+        outs_l.append(y[:pool])
+        if training:
+            outs_u.append(y[pool:])
+    return torch.cat(outs_l + outs_u)
 
 
 def enqueue(mem, ptr, emb_u_b, channel_cls):
@@ -217,6 +260,31 @@ def main():
     assert ptr != [0, 5, 7]
     run_case("train_memory", True, True, 2 * B)
     run_case("eval", False, False, B)
+
+    # pool_size 2 on 4 + 4 images: two "GPUs" of 2 + 2, keys from each
+    # one's own unlabeled pair (training and eval).
+    def run_groups(name, training):
+        nonlocal mem
+        x = torch.randn(2 * BG if training else BG, CIN, HW, HW)
+        glog = torch.randn(BG, K, GL, GL) * 2.0
+        p64 = {k: v.double().requires_grad_() for k, v in params.items()}
+        xd = x.double().requires_grad_()
+        for k, v in (("x", x), ("group_logits", glog), ("mem0", mem.float()),
+                     ("ptr0", torch.tensor(ptr, dtype=torch.float32))):
+            fx.add(f"{name}.{k}", v)
+        m, pt = mem.clone(), list(ptr)
+        out = forward_groups(p64, xd, training, glog.double(), m, pt, drops, POOL)
+        dout = torch.randn(out.shape)
+        out.backward(dout.double())
+        for k, v in (("out", out), ("dout", dout), ("dx", xd.grad)):
+            fx.add(f"{name}.{k}", v.float())
+        for k, v in p64.items():
+            fx.add(f"{name}.grad.{k}", v.grad.float())
+        fx.add(f"{name}.mem1", m.float())
+        fx.add(f"{name}.ptr1", torch.tensor(pt, dtype=torch.float32))
+
+    run_groups("train_groups", True)
+    run_groups("eval_groups", False)
     fx.write(os.path.join(HERE, "..", "data", "allspark_module.bin"))
 
 

@@ -39,3 +39,32 @@ sg_ckpt_same() {
     sg_ckpt_strip_ "$1" > "$SG_TMP/.ckpt_a" && sg_ckpt_strip_ "$2" > "$SG_TMP/.ckpt_b" &&
         cmp -s "$SG_TMP/.ckpt_a" "$SG_TMP/.ckpt_b"
 }
+
+# sg_kill_resume RUNS K FROM TOTAL REF [ARGS...]: the calling test's `train`
+# function (which takes --runs and --set) with ARGS, run under RUNS and
+# killed by SIGKILL after iteration K, then resumed: it must resume at
+# iteration FROM of TOTAL and end with the training state of checkpoint REF
+# (an uninterrupted run's), byte for byte. RUNS must hold one run.
+sg_kill_resume() {
+    sg_runs=$1 sg_kill=$2 sg_from=$3 sg_total=$4 sg_ref=$5
+    shift 5
+    set +e
+    train --runs "$sg_runs" --set debug.kill_at_iter="$sg_kill" "$@" 2> "$SG_TMP/.log_kill"
+    sg_rc=$?
+    set -e
+    [ $sg_rc = 137 ] || { echo "expected death by SIGKILL (137), got $sg_rc"; cat "$SG_TMP/.log_kill"; exit 1; }
+    train --runs "$sg_runs" --resume "$@" 2> "$SG_TMP/.log_resume" || { cat "$SG_TMP/.log_resume"; exit 1; }
+    grep -q "resuming .* at iteration $sg_from of $sg_total" "$SG_TMP/.log_resume" ||
+        { cat "$SG_TMP/.log_resume"; exit 1; }
+    sg_ckpt_same "$sg_ref" "$(ls -d "$sg_runs"/*/*/*/seed*)/ckpt/last.safetensors" ||
+        { echo "resumed checkpoint differs from the uninterrupted run's"; exit 1; }
+}
+
+# sg_refused KEY=VALUE PATTERN: `train` with --set KEY=VALUE must fail with
+# a message that contains PATTERN.
+sg_refused() {
+    if train --runs "$SG_TMP/refused" --set "$1" 2> "$SG_TMP/.log_refused"; then
+        echo "$1 accepted"; exit 1
+    fi
+    grep -q "$2" "$SG_TMP/.log_refused" || { cat "$SG_TMP/.log_refused"; exit 1; }
+}

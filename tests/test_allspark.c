@@ -288,6 +288,7 @@ static void test_config_line_(void)
         {"arch=allspark mit=0 embed_dim=256 classes=21 heads=2", {"'tokens'", "missing"}},
         {"arch=allspark mit=0 embed_dim=256 classes=21 heads=2 tokens=289 depth=3", {"unknown key", "'depth'"}},
         {"arch=segformer mit=0 embed_dim=256 classes=21 heads=2 tokens=289", {"'segformer'", "allspark"}},
+        {"arch=allspark mit", {"'mit'", "key=value"}},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.msg[0] = 0;

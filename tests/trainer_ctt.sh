@@ -61,15 +61,7 @@ for part in '"ema/' '"student_r/' '"teacher_r/' '"bank/'; do
 done
 
 # Kill after iteration 5 (checkpoint at 4) and resume: the same final checkpoint.
-set +e
-train --runs "$SG_TMP/b" --set debug.kill_at_iter=5 2> "$SG_TMP/log_k"
-rc=$?
-set -e
-[ $rc = 137 ] || { echo "expected death by SIGKILL (137), got $rc"; cat "$SG_TMP/log_k"; exit 1; }
-train --runs "$SG_TMP/b" --resume 2> "$SG_TMP/log_r" || { cat "$SG_TMP/log_r"; exit 1; }
-grep -q "resuming .* at iteration 4 of 6" "$SG_TMP/log_r" || { cat "$SG_TMP/log_r"; exit 1; }
-sg_ckpt_same "$d/ckpt/last.safetensors" "$SG_TMP/b/demo/12/ctt/seed0/ckpt/last.safetensors" ||
-    { echo "resumed checkpoint differs from the uninterrupted run's"; exit 1; }
+sg_kill_resume "$SG_TMP/b" 5 4 6 "$d/ckpt/last.safetensors"
 
 # Student R evaluated: the same training (every log.tsv column but the
 # throughput), another evaluation (eval.tsv).

@@ -214,6 +214,11 @@ void sg_deeplab_config_format(const sg_deeplab_config *cfg, char *buf, size_t le
 /* Parses that line; every key is required once; returns -1 with err naming
  * the offending word. The result passes the configuration checks. */
 int sg_deeplab_config_parse(const char *line, sg_deeplab_config *cfg, sg_err *err);
+/* The words of such a line: a copy of line in buf (len bytes), values[k]
+ * pointing at the value of keys[k] inside it; -1 with err naming the word
+ * for a word without '=', an unknown or repeated key, a missing one. */
+int sg_kv_line_split(const char *line, const char *const *keys, int n_keys, char *buf, size_t len,
+                     const char **values, sg_err *err);
 
 /* ---- cost: parameters and multiply-adds, from the configuration alone ---------- */
 typedef struct sg_model_cost {

@@ -75,36 +75,20 @@ int sg_allspark_net_config_parse(const char *line, sg_allspark_net_config *cfg, 
 {
     static const char *const keys[] = {"arch", "mit", "embed_dim", "classes", "heads", "tokens"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
-    long v[N_KEYS] = {0};
-    bool seen[N_KEYS] = {false};
     char copy[512];
-    if (strlen(line) >= sizeof copy) return sg_err_set(err, "model configuration too long");
-    strcpy(copy, line);
-    char *save = NULL;
-    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-        char *eq = strchr(w, '=');
-        if (!eq) return sg_err_set(err, "model configuration: '%s' is not key=value", w);
-        *eq = 0;
-        const char *val = eq + 1;
-        int k = 0;
-        while (k < N_KEYS && strcmp(w, keys[k]) != 0) k++;
-        if (k == N_KEYS) return sg_err_set(err, "model configuration: unknown key '%s'", w);
-        if (seen[k]) return sg_err_set(err, "model configuration: '%s' given twice", w);
-        seen[k] = true;
-        if (k == 0) {
-            if (strcmp(val, "allspark"))
-                return sg_err_set(err, "model configuration: arch '%s' is not allspark", val);
-            continue;
-        }
+    const char *vals[N_KEYS];
+    if (sg_kv_line_split(line, keys, N_KEYS, copy, sizeof copy, vals, err)) return -1;
+    if (strcmp(vals[0], "allspark"))
+        return sg_err_set(err, "model configuration: arch '%s' is not allspark", vals[0]);
+    long v[N_KEYS] = {0};
+    for (int k = 1; k < N_KEYS; k++) {
         char *end;
-        v[k] = strtol(val, &end, 10);
+        v[k] = strtol(vals[k], &end, 10);
         const long lo = k == 1 ? 0 : 1, hi = k == 1 ? 5 : k == 3 ? 256 : 1000000;
-        if (end == val || *end || v[k] < lo || v[k] > hi)
-            return sg_err_set(err, "model configuration: bad value '%s' for %s (want %ld..%ld)", val, w,
-                              lo, hi);
+        if (end == vals[k] || *end || v[k] < lo || v[k] > hi)
+            return sg_err_set(err, "model configuration: bad value '%s' for %s (want %ld..%ld)", vals[k],
+                              keys[k], lo, hi);
     }
-    for (int k = 0; k < N_KEYS; k++)
-        if (!seen[k]) return sg_err_set(err, "model configuration: '%s' is missing", keys[k]);
     *cfg = (sg_allspark_net_config){.variant = (int)v[1],
                                     .seg = sg_segformer_config_preset((int)v[1], (int)v[3]),
                                     .heads = (int)v[4],

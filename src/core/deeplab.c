@@ -212,22 +212,12 @@ int sg_deeplab_config_parse(const char *line, sg_deeplab_config *cfg, sg_err *er
     static const char *const keys[] = {"depth", "widths", "stem", "os", "multi_grid", "aspp",
                                        "rates", "reduce", "decoder", "classes"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
-    bool seen[N_KEYS] = {false};
     memset(cfg, 0, sizeof *cfg);
     char copy[1024];
-    if (strlen(line) >= sizeof copy) return sg_err_set(err, "model configuration too long");
-    strcpy(copy, line);
-    char *save = NULL;
-    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-        char *eq = strchr(w, '=');
-        if (!eq) return sg_err_set(err, "model configuration: '%s' is not key=value", w);
-        *eq = 0;
-        const char *v = eq + 1;
-        int k = 0;
-        while (k < N_KEYS && strcmp(w, keys[k]) != 0) k++;
-        if (k == N_KEYS) return sg_err_set(err, "model configuration: unknown key '%s'", w);
-        if (seen[k]) return sg_err_set(err, "model configuration: '%s' given twice", w);
-        seen[k] = true;
+    const char *vals[N_KEYS];
+    if (sg_kv_line_split(line, keys, N_KEYS, copy, sizeof copy, vals, err)) return -1;
+    for (int k = 0; k < N_KEYS; k++) {
+        const char *v = vals[k];
         int one = 0;
         bool ok = true;
         switch (k) {
@@ -248,10 +238,8 @@ int sg_deeplab_config_parse(const char *line, sg_deeplab_config *cfg, sg_err *er
         case 8: ok = sg_parse_ints_(v, &cfg->decoder_channels, 1); break;
         case 9: ok = sg_parse_ints_(v, &one, 1) && one <= 255; cfg->num_classes = one; break;
         }
-        if (!ok) return sg_err_set(err, "model configuration: bad value '%s' for %s", v, w);
+        if (!ok) return sg_err_set(err, "model configuration: bad value '%s' for %s", v, keys[k]);
     }
-    for (int k = 0; k < N_KEYS; k++)
-        if (!seen[k]) return sg_err_set(err, "model configuration: '%s' is missing", keys[k]);
     const sg_resnet_config *b = &cfg->backbone;
     if (b->depth != 18 && b->depth != 34 && b->depth != 50 && b->depth != 101)
         return sg_err_set(err, "model configuration: depth %d is not 18, 34, 50 or 101", b->depth);

@@ -68,3 +68,17 @@ sg_refused() {
     fi
     grep -q "$2" "$SG_TMP/.log_refused" || { cat "$SG_TMP/.log_refused"; exit 1; }
 }
+
+# sg_eval_same RUN WEIGHTS: tools/sg-eval rebuilds the network of RUN's last
+# checkpoint from its metadata alone, loads its WEIGHTS (model or ema; every
+# other set of the file skipped) and gives the run's final validation mIoU
+# on sg_tiny_data's val list (to sg-eval's two decimals).
+sg_eval_same() {
+    "$bin/tools/sg-eval" --checkpoint "$1/ckpt/last.safetensors" --weights "$2" --dataset list \
+        --root "$SG_TMP/data" --list "$SG_TMP/splits/val.txt" --classes 7 > "$SG_TMP/.eval" 2>&1 ||
+        { cat "$SG_TMP/.eval"; exit 1; }
+    sg_want=$(sed -n 's/^  "final_miou": \(.*\),$/\1/p' "$1/result.json")
+    sg_got=$(sed -n 's/^mIoU //p' "$SG_TMP/.eval")
+    awk -v a="$sg_want" -v b="$sg_got" 'BEGIN { d = a - b; exit !(d < 0.006 && d > -0.006) }' ||
+        { echo "sg-eval mIoU $sg_got, the run's final $sg_want ($1)"; exit 1; }
+}

@@ -47,12 +47,7 @@ done
 sg_kill_resume "$SG_TMP/k" 6 4 12 "$d/ckpt/last.safetensors"
 
 # sg-eval: the architecture from the checkpoint alone, the run's final mIoU.
-"$bin/tools/sg-eval" --checkpoint "$d/ckpt/last.safetensors" --dataset list --root "$SG_TMP/data" \
-    --list "$SG_TMP/splits/val.txt" --classes 7 > "$SG_TMP/eval.txt" || { cat "$SG_TMP/eval.txt"; exit 1; }
-want=$(sed -n 's/^  "final_miou": \(.*\),$/\1/p' "$d/result.json")
-got=$(sed -n 's/^mIoU //p' "$SG_TMP/eval.txt")
-awk -v a="$want" -v b="$got" 'BEGIN { d = a - b; exit !(d < 0.006 && d > -0.006) }' ||
-    { echo "sg-eval mIoU $got, the run's final $want"; exit 1; }
+sg_eval_same "$d" model
 
 sg_refused model.depth=18 "model.depth"
 sg_refused allspark.pool_size=3 "allspark.pool_size = 3"

@@ -14,6 +14,8 @@
 #    (student, teacher, heads, queues, momentum);
 #  - stopped by SIGTERM at the last iteration and resumed (no step left):
 #    the final evaluation is the teacher's, as the uninterrupted run's;
+#  - tools/sg-eval evaluates the teacher of a checkpoint that also holds the
+#    heads and queues: the run's final mIoU;
 #  - the auxiliary head and a contra_world_size below 1 are refused by name.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=${top_builddir:-.}
@@ -66,6 +68,9 @@ miou() { sed -n 's/^  "final_miou": \(.*\),$/\1/p' "$1/demo/12/u2pl/seed0/result
 [ "$(miou "$SG_TMP/t")" = "$(miou "$SG_TMP/s1")" ] ||
     { echo "resumed at the end: final mIoU $(miou "$SG_TMP/t"), uninterrupted $(miou "$SG_TMP/s1")"; exit 1; }
 
+# sg-eval on a checkpoint with the method's own sets (queue/, rep/, rep_ema/):
+# the teacher it evaluates, the run's final mIoU.
+sg_eval_same "$SG_TMP/s1/demo/12/u2pl/seed0" ema
 sg_refused u2pl.aux_loss_weight=0.4 "u2pl.aux_loss_weight"
 sg_refused u2pl.contra_world_size=0 "u2pl.contra_world_size"
 exit 0

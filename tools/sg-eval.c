@@ -233,23 +233,40 @@ int main(int argc, char **argv)
                    ds.n_classes);
         rc = -1;
     }
+    /* Everything but the chosen weights is skipped: optimizer, RNG, and the
+     * sets a method adds (U2PL's queue/ and rep/, CTT's student_r/ and
+     * bank/, ...), each named by the part of its tensors' names up to the
+     * first '/' (a bare name, e.g. "iteration", whole). */
+    char prefix[8];
+    snprintf(prefix, sizeof prefix, "%s/", weights);
+    char **skips = sg_xcalloc((size_t)f.n_tensors + 1, sizeof *skips);
+    int n_skip = 0;
+    for (int i = 0; i < f.n_tensors && !rc; i++) {
+        const char *name = f.tensors[i].name, *slash = strchr(name, '/');
+        const size_t len = slash ? (size_t)(slash - name) + 1 : strlen(name);
+        if (len == strlen(prefix) && !strncmp(name, prefix, len)) continue;
+        bool seen = false;
+        for (int j = 0; j < n_skip && !seen; j++) seen = strlen(skips[j]) == len && !strncmp(skips[j], name, len);
+        if (seen) continue;
+        skips[n_skip] = sg_xmalloc(len + 1);
+        memcpy(skips[n_skip], name, len);
+        skips[n_skip++][len] = 0;
+    }
     sg_st_close(&f);
     if (rc) {
+        for (int j = 0; j < n_skip; j++) free(skips[j]);
+        free(skips);
         if (net_ok) net_free_(&net);
         sg_dataset_free(&ds);
         return fail_(&err);
     }
     net_bind_(&net);
-    char prefix[8];
-    snprintf(prefix, sizeof prefix, "%s/", weights);
-    const char *skip[] = {"model/", "ema/", "optim/", "rng/", "iteration"};
-    const char *skips[4];
-    int n_skip = 0;
-    for (int i = 0; i < 5; i++)
-        if (strcmp(skip[i], prefix)) skips[n_skip++] = skip[i];
-    sg_weights_opts wo = {.rules = (const sg_name_rule[]){{prefix, ""}}, .n_rules = 1, .skip = skips,
-                          .n_skip = n_skip, .strict = true};
-    if (sg_weights_load(net.params, ckpt, &wo, NULL, &err)) {
+    sg_weights_opts wo = {.rules = (const sg_name_rule[]){{prefix, ""}}, .n_rules = 1,
+                          .skip = (const char *const *)skips, .n_skip = n_skip, .strict = true};
+    rc = sg_weights_load(net.params, ckpt, &wo, NULL, &err);
+    for (int j = 0; j < n_skip; j++) free(skips[j]);
+    free(skips);
+    if (rc) {
         net_free_(&net);
         sg_dataset_free(&ds);
         return fail_(&err);

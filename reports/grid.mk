@@ -47,7 +47,7 @@
 GRID_THREADS ?= 1
 DEMO_JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 GRID_SET ?=
-GRID_METHODS ?= supervised meanteacher cutmixseg fixmatch allspark u2pl ctt unimatch dssn uccl
+GRID_METHODS ?= supervised meanteacher cutmixseg fixmatch u2pl unimatch dssn uccl allspark ctt
 GRID ?= default
 DEMO_FULL_METHODS ?= supervised unimatch
 GRID_SEEDS_FILE ?= $(srcdir)/splits/seeds
@@ -76,11 +76,12 @@ grid_seeds = $(shell grep -o '^ *[0-9][0-9]*' '$(GRID_SEEDS_FILE)')
 ## $(call grid_cells,DATASET,PROTOCOLS): the cells DATASET/PROTOCOL/METHOD/seedK.
 grid_cells = $(foreach p,$(2),$(foreach m,$(GRID_METHODS),$(foreach s,$(grid_seeds),$(1)/$(p)/$(m)/seed$(strip $(s)))))
 ## The same cells in the order a local grid starts them: method by method from
-## the last of GRID_METHODS, which lists the methods by their demo cost
-## (training GFLOP per iteration, result.json: supervised 4.1, Mean Teacher and
-## CutMix-Seg 9.6, FixMatch 12.3, AllSpark 13.3, U2PL 13.8 on average, CTT 19.2, UniMatch 20.0,
-## DSSN 25.0, UCCL 31.0), so that `make -jN` ends on short runs instead of
-## leaving one long run alone on the machine.
+## the last of GRID_METHODS, which lists the methods by their demo cost: CPU
+## seconds per iteration on one core (result.json cpu_s / iterations: supervised
+## 0.05, U2PL 0.16, DSSN 0.29, UCCL 0.33, AllSpark 0.65, CTT 0.78; Mean
+## Teacher, CutMix-Seg, FixMatch and UniMatch by their GFLOP per iteration, 9.6,
+## 9.6, 12.3 and 20.0, below DSSN's 25.0), so that `make -jN` ends on short runs
+## instead of leaving one long run alone on the machine.
 grid_reverse = $(if $(1),$(call grid_reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 grid_cells_dear_first = $(foreach m,$(call grid_reverse,$(GRID_METHODS)),$(foreach c,$(1),$(if $(filter $(m),$(word 3,$(subst /, ,$(c)))),$(c))))
 grid_results = $(patsubst %,$(RUNS_DIR)/%/result.json,$(1))

@@ -42,18 +42,6 @@ static int usage_(const char *why)
     return why ? 2 : 0;
 }
 
-static sg_tensor *deeplab_logits_(sg_ctx *ctx, void *model, sg_tensor *image)
-{
-    sg_deeplab_out out;
-    sg_deeplab_forward(ctx, (sg_deeplab *)model, image, NULL, &out);
-    return out.logits;
-}
-
-static sg_tensor *allspark_logits_(sg_ctx *ctx, void *model, sg_tensor *image)
-{
-    return sg_allspark_net_forward(ctx, model, image, NULL, false, NULL);
-}
-
 /* The network a checkpoint's "model" line names, in eval mode. */
 typedef struct {
     bool allspark;
@@ -75,7 +63,7 @@ static int net_parse_(net_ *n, const char *line, sg_err *err)
         sg_allspark_net_init(&n->as, &c, 0);
         n->as.seg.training = false;
         n->classes = c.seg.num_classes;
-        n->logits = allspark_logits_;
+        n->logits = sg_allspark_net_eval_logits;
         return 0;
     }
     sg_deeplab_config c;
@@ -83,7 +71,7 @@ static int net_parse_(net_ *n, const char *line, sg_err *err)
     sg_deeplab_init(&n->deeplab, &c, 0);
     n->deeplab.training = false;
     n->classes = c.num_classes;
-    n->logits = deeplab_logits_;
+    n->logits = sg_deeplab_logits;
     return 0;
 }
 

@@ -27,11 +27,6 @@ typedef struct {
     bool ignore_padding;
 } as_state_;
 
-static sg_tensor *as_logits_(sg_ctx *ctx, void *self, sg_tensor *image)
-{
-    return sg_allspark_net_forward(ctx, self, image, NULL, false, NULL);
-}
-
 /* [model] here is MiT-B<mit> with SegFormer's head (embed_dim, released
  * 256 for B0/B1, 768 after), stochastic depth drop_path_rate and the head's
  * Dropout2d head_dropout; [allspark] the module's heads and dropout. */
@@ -62,7 +57,7 @@ static int as_net_build_(sg_run *run, sg_run_net *net, sg_err *err)
     *net = (sg_run_net){.params = &m->seg.params,
                         .training = &m->seg.training,
                         .self = m,
-                        .logits = as_logits_,
+                        .logits = sg_allspark_net_eval_logits,
                         .load_pretrained = sg_pretrained_load_mit};
     sg_allspark_net_config_format(&cfg, net->line, sizeof net->line);
     return 0;

@@ -141,6 +141,9 @@ void sg_allspark_net_free(sg_allspark_net *m);
 sg_tensor *sg_allspark_net_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x,
                                    sg_tensor *group_logits, bool use_memory,
                                    const sg_mit_noise *noise);
+/* The evaluation forward as a logits callback (metrics.h sg_eval_image):
+ * net is an sg_allspark_net in evaluation mode. */
+sg_tensor *sg_allspark_net_eval_logits(sg_ctx *ctx, void *net, sg_tensor *image);
 
 /* The architecture as one line for checkpoint metadata (sg-eval rebuilds
  * the network from it): "arch=allspark mit=V embed_dim=E classes=K heads=H

@@ -211,6 +211,9 @@ void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deepl
  * rates=6,12,18 reduce=48 decoder=128 classes=21": checkpoints store it
  * (metadata "model") so that tools such as sg-eval can rebuild the model. */
 void sg_deeplab_config_format(const sg_deeplab_config *cfg, char *buf, size_t len);
+/* The forward as a logits callback (metrics.h sg_eval_image): model is an
+ * sg_deeplab, run in its current mode, no feature perturbation. */
+sg_tensor *sg_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image);
 /* Parses that line; every key is required once; returns -1 with err naming
  * the offending word. The result passes the configuration checks. */
 int sg_deeplab_config_parse(const char *line, sg_deeplab_config *cfg, sg_err *err);

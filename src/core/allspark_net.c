@@ -65,6 +65,11 @@ sg_tensor *sg_allspark_net_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x
     return out.logits;
 }
 
+sg_tensor *sg_allspark_net_eval_logits(sg_ctx *ctx, void *net, sg_tensor *image)
+{
+    return sg_allspark_net_forward(ctx, net, image, NULL, false, NULL);
+}
+
 void sg_allspark_net_config_format(const sg_allspark_net_config *cfg, char *buf, size_t len)
 {
     snprintf(buf, len, "arch=allspark mit=%d embed_dim=%d classes=%d heads=%d tokens=%d",

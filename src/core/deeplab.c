@@ -177,6 +177,13 @@ sg_model_cost sg_deeplab_cost(const sg_deeplab_config *cfg, int h, int w)
 
 /* ---- configuration as text (checkpoint metadata) ------------------------------ */
 
+sg_tensor *sg_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image)
+{
+    sg_deeplab_out out;
+    sg_deeplab_forward(ctx, model, image, NULL, &out);
+    return out.logits;
+}
+
 void sg_deeplab_config_format(const sg_deeplab_config *cfg, char *buf, size_t len)
 {
     const sg_resnet_config *b = &cfg->backbone;

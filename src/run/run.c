@@ -107,13 +107,6 @@ void sg_run_sgd_init(const sg_run *run, const sg_param_set *set, sg_sgd *opt)
     for (int g = 0; g < run->opt.n_groups; g++) opt->groups[g] = run->opt.groups[g];
 }
 
-sg_tensor *sg_run_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image)
-{
-    sg_deeplab_out out;
-    sg_deeplab_forward(ctx, model, image, NULL, &out);
-    return out.logits;
-}
-
 sg_tensor *sg_run_sup_loss(sg_run *run, sg_tensor *logits, const sg_tensor *mask)
 {
     sg_run_priv_ *p = run->priv;
@@ -161,7 +154,7 @@ static sg_run_net deeplab_net_(const sg_run *run, sg_deeplab *m)
     sg_run_net net = {.params = &m->params,
                       .training = &m->training,
                       .self = m,
-                      .logits = sg_run_deeplab_logits,
+                      .logits = sg_deeplab_logits,
                       .load_pretrained = sg_pretrained_load_resnet};
     sg_deeplab_config_format(&run->model_cfg, net.line, sizeof net.line);
     return net;

@@ -85,9 +85,6 @@ int sg_run_read_train(sg_run *run, sg_err *err);
 int sg_run_read_eval_output(sg_run *run, sg_err *err);
 
 /* ---- the driver's own functions (not public: run.h is what a method sees) ---- */
-/* The model's logits callback for sg_eval_image (metrics.h): model is an
- * sg_deeplab*, run in its current mode, no feature perturbation. */
-sg_tensor *sg_run_deeplab_logits(sg_ctx *ctx, void *model, sg_tensor *image);
 
 /* ---- logs and results (run_log.c, results.c), used by the driver --------------------- */
 /* The numbers of a finished run. */

@@ -3,8 +3,11 @@
 # has the expected numbers worked out by hand): summary.csv means and sample
 # sds, the paired 95% interval to supervised, the Markdown table with the
 # published number beside ours, the missing run and the run without a
-# directory flagged, the PNG figures (gnuplot; per-class bars named by the
-# configs' data.class_names), the qualitative figure (from
+# directory flagged, supervised-scratch listed right after supervised with
+# supervised's README shown once, the PNG figures (gnuplot; per-class bars
+# named by the configs' data.class_names), the pretraining figure's seed-mean
+# curves (and no such figure without supervised-scratch runs), the
+# qualitative figures of the smallest and the largest protocol (from
 # tests/eval_helper checkpoints through sg-eval) and, when pdflatex exists,
 # report.pdf with the numbers in its text. Rows with held-out test values
 # are reported on test (summary.csv's evaluated_on says which); a file
@@ -24,14 +27,14 @@ mkdir -p "$base/splits/demo" "$runs"
 head -n 2 "$top_srcdir/splits/demo/val.txt" > "$base/splits/demo/val.txt"
 
 # Run directories: every row's but supervised/96/seed2; fixmatch/96/seed2 stops at 12 of 20.
-mkrun() { # method protocol seed last_iter finished [gflop_per_iter]
+mkrun() { # method protocol seed last_iter finished [gflop_per_iter [eval_base]]: eval mIoU = eval_base + iteration
     d="$runs/demo/$2/$1/seed$3"
     mkdir -p "$d/ckpt"
     cp "$fx/config.resolved" "$d/config.resolved"
     awk -v n="$4" 'BEGIN { printf "iter\tepoch\tlr\tloss\tmask_ratio\timages_per_s\n";
         for (i = 1; i <= n; i++) printf "%d\t0\t0.01\t%.6f\tnan\t100\n", i, 2.0 / i }' > "$d/log.tsv"
-    awk -v n="$4" 'BEGIN { printf "iter\tepoch\tmiou\tpixel_acc\n";
-        for (i = 10; i <= n; i += 10) printf "%d\t0\t%.4f\t50\n", i, 20 + i }' > "$d/eval.tsv"
+    awk -v n="$4" -v b="${7:-20}" 'BEGIN { printf "iter\tepoch\tmiou\tpixel_acc\n";
+        for (i = 10; i <= n; i += 10) printf "%d\t0\t%.4f\t50\n", i, b + i }' > "$d/eval.tsv"
     if [ "$5" = 1 ]; then
         printf '{\n  "method": "%s",\n  "machine": "fixture-host",\n  "gflop_per_iter": %s,\n  "cpu_s": 1800\n}\n' \
             "$1" "${6:-250}" > "$d/result.json"
@@ -46,9 +49,20 @@ mkrun supervised 96 1 20 1
 mkrun fixmatch 96 0 20 1 750
 mkrun fixmatch 96 1 20 1 750
 mkrun fixmatch 96 2 12 0
-# Seed 0 checkpoints of the smallest protocol, for the qualitative figure.
+# supervised-scratch at the smallest protocol only; seed K evaluates 10 + 2K +
+# iteration, and seed 2 lost its evaluation at iteration 10 (README.md: the
+# pretraining figure's means per iteration).
+for s in 0 1 2; do
+    mkrun supervised-scratch 24 $s 20 1 250 $((10 + 2 * s))
+done
+e="$runs/demo/24/supervised-scratch/seed2/eval.tsv"
+awk -F '\t' '$1 != 10' "$e" > "$e.tmp" && mv "$e.tmp" "$e"
+# Seed 0 checkpoints of the smallest and the largest protocol, for the qualitative figures.
 "$bin/tests/eval_helper" checkpoint "$runs/demo/24/supervised/seed0/ckpt/last.safetensors" 7 1
+"$bin/tests/eval_helper" checkpoint "$runs/demo/24/supervised-scratch/seed0/ckpt/last.safetensors" 7 3
 "$bin/tests/eval_helper" checkpoint "$runs/demo/24/fixmatch/seed0/ckpt/last.safetensors" 7 2
+"$bin/tests/eval_helper" checkpoint "$runs/demo/96/supervised/seed0/ckpt/last.safetensors" 7 1
+"$bin/tests/eval_helper" checkpoint "$runs/demo/96/fixmatch/seed0/ckpt/last.safetensors" 7 2
 
 report() {
     "$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$out" \
@@ -67,9 +81,12 @@ has() { # file line: the exact line must be present
 s="$out/summary.csv"
 head -n 1 "$s" | grep -q '^method,protocol,n_labeled,n_seeds,n_missing,final_miou_mean,final_miou_std,best_miou_mean,best_miou_std,' ||
     fail "summary.csv header: $(head -n 1 "$s")"
-[ "$(wc -l < "$s")" = 5 ] || fail "summary.csv: expected 4 rows (2 methods x 2 protocols)"
+[ "$(wc -l < "$s")" = 7 ] || fail "summary.csv: expected 6 rows (3 methods x 2 protocols)"
 has "$s" 'supervised,24,24,3,0,32.0000,2.0000,33.0000,2.0000,100.0000,250.0000,1.5000,1.5000,50,"Fixture source, not a paper",val'
 has "$s" 'supervised,96,96,3,0,41.0000,1.0000,42.0000,1.0000,120.0000,250.0000,1.5000,nan,,,val'
+has "$s" 'supervised-scratch,24,24,3,0,27.0000,2.6458,28.0000,2.0000,100.0000,250.0000,1.5000,1.5000,,,val'
+# supervised-scratch comes right after supervised (by name it would sort after fixmatch).
+[ "$(sed -n 4p "$s" | cut -d, -f1,2)" = supervised-scratch,24 ] || fail "summary.csv row 3 is not supervised-scratch,24: $(sed -n 4p "$s")"
 has "$s" 'fixmatch,24,24,3,0,37.0000,1.7321,39.0000,1.7321,200.0000,750.0000,3.0000,1.5000,,,val'
 has "$s" 'fixmatch,96,96,2,1,46.5000,2.1213,47.5000,2.1213,220.0000,750.0000,2.0000,1.0000,,,val'
 
@@ -77,6 +94,7 @@ has "$s" 'fixmatch,96,96,2,1,46.5000,2.1213,47.5000,2.1213,220.0000,750.0000,2.0
 d="$out/diff.csv"
 has "$d" 'fixmatch,24,3,0 1 2,5.0000,-1.5725,11.5725,6.0000,3.5158,8.4842'
 has "$d" 'fixmatch,96,2,0 1,5.5000,-0.8531,11.8531,5.5000,-0.8531,11.8531'
+has "$d" 'supervised-scratch,24,3,0 1 2,-5.0000,-7.4842,-2.5158,-5.0000,-5.0000,-5.0000'
 
 # Markdown: our numbers beside the published one, the interval, the flags.
 m="$out/results.md"
@@ -99,7 +117,11 @@ if grep -q 'runtime error' "$SG_TMP/stderr.txt"; then cat "$SG_TMP/stderr.txt"; 
 # LaTeX: booktabs tables, the README sections, the provenance.
 grep -q '\\toprule' "$out/tables.tex" || fail "tables.tex has no booktabs rule"
 grep -qF '$32.00 \pm 2.00$' "$out/tables.tex" || fail "tables.tex lacks 32.00 +- 2.00"
-grep -q '^\\section{supervised' "$out/report.tex" || fail "report.tex lacks the supervised README section"
+# supervised's README once (supervised-scratch shares it), and a section for supervised-scratch pointing there.
+title=$(sed -n '1s/^# //p' "$top_srcdir/experiments/supervised/README.md")
+[ "$(grep -cxF "\\section{$title}" "$out/report.tex")" = 1 ] ||
+    fail "report.tex holds the supervised README $(grep -cxF "\\section{$title}" "$out/report.tex") times, expected once"
+grep -qx '\\section{supervised-scratch}' "$out/report.tex" || fail "report.tex lacks the supervised-scratch section"
 grep -q '^M1: fixture-host' "$out/report.tex" || fail "report.tex lacks the machine of result.json (M1)"
 grep -q '0123456789ab' "$out/report.tex" || fail "report.tex lacks the git commit (12 digits)"
 
@@ -120,14 +142,15 @@ fi
 grep -q 'mixed.csv:3: rows with and without a test set' "$SG_TMP/err_m.txt" || fail "mixed rows: $(cat "$SG_TMP/err_m.txt")"
 
 # A sparse grid (--only): unimatch, named by --methods, never ran; without
-# --only its 6 cells are missing, with --only 96=supervised,fixmatch only the
-# 3 of protocol 24 (fixmatch/96 ran: a cell with data is always reported).
+# --only its 6 cells and supervised-scratch's 3 at protocol 96 are missing,
+# with --only 96=supervised,fixmatch only unimatch's 3 of protocol 24
+# (fixmatch/96 ran: a cell with data is always reported).
 "$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$SG_TMP/os1" --no-pdf --qualitative 0 \
     --methods supervised,fixmatch,unimatch 2> /dev/null || fail "sg-report --methods"
 "$bin/tools/sg-report" --results "$fx/results.csv" --runs "$runs" --out "$SG_TMP/os2" --no-pdf --qualitative 0 \
     --methods supervised,fixmatch,unimatch --only 96=supervised,fixmatch 2> /dev/null || fail "sg-report --only"
-grep -q '^11 of 18 expected runs' "$SG_TMP/os1/results.md" || fail "full grid: $(grep 'expected runs' "$SG_TMP/os1/results.md")"
-grep -q '^11 of 15 expected runs' "$SG_TMP/os2/results.md" || fail "sparse grid: $(grep 'expected runs' "$SG_TMP/os2/results.md")"
+grep -q '^14 of 24 expected runs' "$SG_TMP/os1/results.md" || fail "full grid: $(grep 'expected runs' "$SG_TMP/os1/results.md")"
+grep -q '^14 of 18 expected runs' "$SG_TMP/os2/results.md" || fail "sparse grid: $(grep 'expected runs' "$SG_TMP/os2/results.md")"
 grep -q 'MISSING unimatch / 96' "$SG_TMP/os2/results.md" && fail "a cell outside the sparse grid is listed missing"
 grep -q 'MISSING unimatch / 24 / seed 0' "$SG_TMP/os2/results.md" || fail "unimatch / 24 not listed missing"
 grep -q '^| unimatch | .* | not run |$' "$SG_TMP/os2/table.md" || fail "table.md: $(grep unimatch "$SG_TMP/os2/table.md")"
@@ -158,16 +181,52 @@ grep -q '^"hstripe-disk"	' "$out/fig/data/per_class_24.dat" || fail "per-class f
 grep -q '^24	5.0000	-1.5725	11.5725	3	24$' "$out/fig/data/gain_vs_labeled_fixmatch.dat" ||
     fail "gain figure data: $(cat "$out/fig/data/gain_vs_labeled_fixmatch.dat")"
 grep -q "set xtics (24, 96)" "$out/fig/figures.gp" || fail "the label-count figures lack x tics at 24 and 96"
-for f in miou_vs_labeled gain_vs_labeled miou_vs_compute per_class_24 per_class_96 curves_supervised curves_fixmatch qualitative; do
-    p="$out/fig/$f.png"
-    [ -s "$p" ] || fail "$p was not produced"
-    [ "$(od -An -c -j1 -N3 "$p" | tr -d ' ')" = PNG ] || fail "$p is not a PNG"
+is_png() { # file: produced, and a PNG
+    [ -s "$1" ] || fail "$1 was not produced"
+    [ "$(od -An -c -j1 -N3 "$1" | tr -d ' ')" = PNG ] || fail "$1 is not a PNG"
+}
+for f in miou_vs_labeled gain_vs_labeled miou_vs_compute per_class_24 per_class_96 curves_supervised \
+         curves_supervised-scratch curves_fixmatch pretraining qualitative qualitative_96; do
+    is_png "$out/fig/$f.png"
 done
-# The tiles: 2 rows x (image, truth, supervised, fixmatch) of 160 px with 4 px gaps.
-[ "$(png_size "$out/fig/data/qualitative_tiles.png")" = "660 332" ] ||
-    fail "qualitative tiles are $(png_size "$out/fig/data/qualitative_tiles.png"), expected 660 332"
+# The scratch baseline is no semi-supervised method: not in the gain figure.
+[ -e "$out/fig/data/gain_vs_labeled_supervised-scratch.dat" ] && fail "the gain figure draws supervised-scratch"
+# The tiles: 2 rows x (image, truth, each method whose seed 0 finished) of 160
+# px with 4 px gaps: supervised, supervised-scratch and fixmatch at 24; at 96
+# supervised and fixmatch (supervised-scratch did not run there).
+[ "$(png_size "$out/fig/data/qualitative_tiles.png")" = "824 332" ] ||
+    fail "qualitative tiles are $(png_size "$out/fig/data/qualitative_tiles.png"), expected 824 332"
+[ "$(png_size "$out/fig/data/qualitative_96_tiles.png")" = "660 332" ] ||
+    fail "qualitative_96 tiles are $(png_size "$out/fig/data/qualitative_96_tiles.png"), expected 660 332"
 [ "$(ls "$out/qual/supervised" | wc -l)" = 2 ] || fail "sg-eval wrote no supervised predictions"
+[ "$(ls "$out/qual/fixmatch_96" | wc -l)" = 2 ] || fail "sg-eval wrote no fixmatch predictions at 96"
+grep -q 'shown grey' "$m" && fail "a qualitative column is grey: $(grep 'shown grey' "$m")"
 grep -q '!\[fig/qualitative.png\]' "$m" || fail "results.md does not show the qualitative figure"
+grep -q '!\[fig/qualitative_96.png\]' "$m" || fail "results.md does not show the qualitative figure of 96"
+# The pretraining figure: the seed-mean eval curves of README.md, keyed with
+# the final mIoU of the tables; only protocol 24 has both methods.
+p="$out/fig/data/pretraining_24_supervised.dat"
+has "$p" '10	30.0000	0.0000	3'
+has "$p" '20	40.0000	0.0000	3'
+p="$out/fig/data/pretraining_24_supervised-scratch.dat"
+has "$p" '10	21.0000	1.4142	2'
+has "$p" '20	32.0000	2.0000	3'
+[ -e "$out/fig/data/pretraining_96_supervised.dat" ] && fail "a pretraining panel at 96, where supervised-scratch did not run"
+grep -qF "supervised-scratch: final val mIoU 27.00 ± 2.65 (3 seeds)" "$out/fig/figures.gp" ||
+    fail "the pretraining key lacks supervised-scratch's final mIoU"
+grep -qF "supervised: final val mIoU 32.00 ± 2.00 (3 seeds)" "$out/fig/figures.gp" ||
+    fail "the pretraining key lacks supervised's final mIoU"
+has "$m" '### Effect of the pretrained backbone'
+grep -q '!\[fig/pretraining.png\]' "$m" || fail "results.md does not show the pretraining figure"
+# Without supervised-scratch runs (rows and directories) no pretraining figure.
+grep -v '^supervised-scratch,' "$fx/results.csv" > "$SG_TMP/noscratch.csv"
+cp -R "$runs" "$SG_TMP/runs_ns"
+rm -r "$SG_TMP/runs_ns/demo/24/supervised-scratch"
+"$bin/tools/sg-report" --results "$SG_TMP/noscratch.csv" --runs "$SG_TMP/runs_ns" --out "$SG_TMP/ons" --no-pdf \
+    --qualitative 0 2> /dev/null || fail "sg-report without supervised-scratch"
+is_png "$SG_TMP/ons/fig/curves_supervised.png"
+[ -e "$SG_TMP/ons/fig/pretraining.png" ] && fail "a pretraining figure without supervised-scratch runs"
+grep -q 'pretrain' "$SG_TMP/ons/results.md" "$SG_TMP/ons/fig/figures.gp" && fail "the pretraining figure is referenced without supervised-scratch runs"
 
 # The PDF: needs pdflatex (and pdftotext to read it back).
 [ $pdf = --pdf ] || { echo "SKIP: pdflatex not installed (report.pdf not checked)"; exit 77; }
@@ -176,4 +235,5 @@ command -v pdftotext >/dev/null 2>&1 || { echo "SKIP: pdftotext not installed (r
 pdftotext "$out/report.pdf" "$SG_TMP/report.txt"
 grep -q '32.00 ± 2.00' "$SG_TMP/report.txt" || fail "report.pdf lacks 32.00 ± 2.00"
 grep -q 'MISSING fixmatch / 96 / seed 2' "$SG_TMP/report.txt" || fail "report.pdf does not flag the missing run"
+grep -q 'Effect of the pretrained backbone' "$SG_TMP/report.txt" || fail "report.pdf lacks the pretraining figure's heading"
 exit 0

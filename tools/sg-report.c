@@ -17,7 +17,9 @@
  * grid (--only P=A,B: at protocol P only A and B run; a cell that has a row
  * or a run directory is reported anyway); a cell without a results.csv row
  * is listed as missing with what its directory shows (absent, or log.tsv
- * stopped at iteration i of n), never dropped.
+ * stopped at iteration i of n), never dropped. A method named <m>-scratch
+ * (as supervised-scratch: m's trainer without the pretrained backbone) is
+ * listed right after m and uses experiments/<m>/ (its README is shown once).
  *
  * Outputs in --out (each written atomically, io.h):
  *   summary.csv   one row per method x protocol: n_seeds, mean and sample
@@ -34,13 +36,21 @@
  *                 the gain over supervised vs labeled images (paired by seed,
  *                 95% interval; x tics at the protocols' label counts; one
  *                 colour, dash pattern and point shape per method, legible in
- *                 print), mIoU vs run hours, per-class IoU, loss / eval curves, and
- *                 qualitative.png (image | ground truth | each method), whose
- *                 predictions come from the sg-eval binary (--pred-dir) on the
- *                 final checkpoint of the first seed of the smallest protocol
- *                 (finished runs only), on the first --qualitative (4) val
- *                 images. fig/data/ holds the plotted numbers, fig/figures.gp
- *                 the script (PNGs are written by gnuplot, not atomically).
+ *                 print; <m>-scratch methods left out), mIoU vs training
+ *                 compute, per-class IoU, loss / eval curves;
+ *                 pretraining.png when supervised and supervised-scratch
+ *                 both have eval.tsv curves at some protocol: their seed-mean
+ *                 val mIoU against the iteration, keyed with each one's final
+ *                 mIoU mean +- sd (under "Effect of the pretrained backbone");
+ *                 and qualitative.png (image | ground truth | each method
+ *                 whose first seed finished there) for the smallest protocol,
+ *                 qualitative_<P>.png for the largest protocol P (when it
+ *                 differs), whose predictions come from the sg-eval binary
+ *                 (--pred-dir, into qual/<method>[_<P>]/) on the final
+ *                 checkpoint of the first seed, on the first --qualitative (4)
+ *                 val images. fig/data/ holds the plotted numbers,
+ *                 fig/figures.gp the script (PNGs are written by gnuplot, not
+ *                 atomically).
  * Published numbers (reports/published.csv, with citations) sit beside ours
  * where (dataset, protocol, method) match; the first matching row is shown.
  *
@@ -172,7 +182,8 @@ int main(int argc, char **argv)
     free(r.class_names);
     free(r.figs);
     free(r.fig_caps);
-    free(r.qual_titles);
+    free(r.fig_heads);
+    for (int i = 0; i < r.n_qual; i++) free(r.qual[i].titles);
     pool_free();
     return rc ? 1 : 0;
 }

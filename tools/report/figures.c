@@ -1,8 +1,16 @@
 /*
- * figures.c: the gnuplot figures in fig/: mIoU vs labeled images, mIoU vs
- * training compute, per-class IoU, loss and evaluation curves per method and
- * the titles of the qualitative figure; fig/data/ holds the plotted numbers
- * and fig/figures.gp the script. Covered by tests/report.sh.
+ * figures.c: the gnuplot figures in fig/: mIoU vs labeled images, the gain
+ * over supervised vs labeled images, mIoU vs training compute, per-class IoU,
+ * loss and evaluation curves per method, the effect of the pretrained
+ * backbone (pretraining.png: supervised against supervised-scratch, the same
+ * trainer without it) and the titles of the qualitative figures; fig/data/
+ * holds the plotted numbers and fig/figures.gp the script.
+ *
+ * The gain figure leaves out the <m>-scratch methods: such a baseline runs
+ * at the smallest protocol only, so it would be a lone point well below zero
+ * that stretches the axis over the semi-supervised methods' gains, and it is
+ * no semi-supervised method; its paired difference stays in diff.csv and the
+ * tables, and pretraining.png shows it. Covered by tests/report.sh.
  */
 #include "report.h"
 
@@ -21,12 +29,20 @@ static const char *gq_(const char *s)
     return t;
 }
 
-static void fig_add_(rep_ *r, const char *file, const char *caption)
+/* A figure, opening a subsection titled heading unless that is NULL. */
+static void fig_add_headed_(rep_ *r, const char *heading, const char *file, const char *caption)
 {
     r->figs = xrealloc(r->figs, (size_t)(r->n_figs + 1) * sizeof *r->figs);
     r->fig_caps = xrealloc(r->fig_caps, (size_t)(r->n_figs + 1) * sizeof *r->fig_caps);
+    r->fig_heads = xrealloc(r->fig_heads, (size_t)(r->n_figs + 1) * sizeof *r->fig_heads);
     r->figs[r->n_figs] = fmt("%s", file);
+    r->fig_heads[r->n_figs] = heading ? fmt("%s", heading) : NULL;
     r->fig_caps[r->n_figs++] = fmt("%s", caption);
+}
+
+static void fig_add_(rep_ *r, const char *file, const char *caption)
+{
+    fig_add_headed_(r, NULL, file, caption);
 }
 
 /* A numeric TSV column by header name: values[i] at iters[i]; n rows. */
@@ -78,6 +94,86 @@ static void tsv_free_(tsv_col_ *t)
     free(t->v);
 }
 
+static int cmp_long_(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The row of t at iteration it (the last one: a resumed run evaluates
+ * again), or -1. */
+static int tsv_at_(const tsv_col_ *t, long it)
+{
+    for (int i = t->n - 1; i >= 0; i--)
+        if (t->iters[i] == it) return i;
+    return -1;
+}
+
+/* The evaluation mIoU of method m at protocol p: at each iteration any seed
+ * evaluated, the mean and sd over the seeds that did (a seed that lost an
+ * evaluation leaves the others' mean at that iteration alone). */
+typedef struct curve_ {
+    long *iters;
+    double *mean, *sd;
+    int *seeds, n;
+} curve_;
+
+static curve_ eval_curve_(rep_ *r, int m, int p)
+{
+    curve_ c = {0};
+    tsv_col_ *ev = sg_xcalloc((size_t)r->n_s + 1, sizeof *ev);
+    long *all = NULL;
+    int n_all = 0;
+    for (int s = 0; s < r->n_s; s++) {
+        ev[s] = tsv_read_(fmt("%s/eval.tsv", run_dir(r, m, p, s)), "miou");
+        all = xrealloc(all, (size_t)(n_all + ev[s].n) * sizeof *all);
+        for (int i = 0; i < ev[s].n; i++) all[n_all++] = ev[s].iters[i];
+    }
+    qsort(all, (size_t)n_all, sizeof *all, cmp_long_);
+    c.iters = sg_xcalloc((size_t)n_all + 1, sizeof *c.iters);
+    c.mean = sg_xcalloc((size_t)n_all + 1, sizeof *c.mean);
+    c.sd = sg_xcalloc((size_t)n_all + 1, sizeof *c.sd);
+    c.seeds = sg_xcalloc((size_t)n_all + 1, sizeof *c.seeds);
+    double *x = sg_xcalloc((size_t)r->n_s + 1, sizeof *x);
+    for (int i = 0; i < n_all; i++) {
+        if (i && all[i] == all[i - 1]) continue;
+        int k = 0;
+        for (int s = 0; s < r->n_s; s++) {
+            int j = tsv_at_(&ev[s], all[i]);
+            if (j >= 0) x[k++] = ev[s].v[j];
+        }
+        double sd;
+        mean_sd(x, k, &c.mean[c.n], &sd);
+        c.sd[c.n] = isfinite(sd) ? sd : 0.0;
+        c.seeds[c.n] = k;
+        c.iters[c.n++] = all[i];
+    }
+    for (int s = 0; s < r->n_s; s++) tsv_free_(&ev[s]);
+    free(ev);
+    free(all);
+    free(x);
+    return c;
+}
+
+static void curve_free_(curve_ *c)
+{
+    free(c->iters);
+    free(c->mean);
+    free(c->sd);
+    free(c->seeds);
+}
+
+/* Writes c to fdir/name (gnuplot columns 1:2:3: iteration, mean, sd). */
+static int curve_write_(const curve_ *c, const char *fdir, const char *name, sg_err *err)
+{
+    sg_atomic_file af;
+    FILE *o = out_open(&af, fdir, name, err);
+    if (!o) return -1;
+    fprintf(o, "# iteration\tmean mIoU\tsd (0: one seed)\tseeds\n");
+    for (int i = 0; i < c->n; i++) fprintf(o, "%ld\t%.4f\t%.4f\t%d\n", c->iters[i], c->mean[i], c->sd[i], c->seeds[i]);
+    return sg_atomic_commit(&af, err);
+}
+
 /* Writes the curves of method m: per protocol, the seed-mean loss averaged
  * into at most 200 bins, and the eval mIoU mean and sd per evaluation; sets
  * the gnuplot plot terms of each panel (empty: no data). Returns -1 with err
@@ -90,11 +186,9 @@ static int curves_data_(rep_ *r, int m, const char *fdir, char **loss_terms, cha
     for (int p = 0; p < r->n_p; p++) {
         /* loss: average over seeds at each iteration, then into bins */
         long max_it = 0;
-        tsv_col_ *ls = sg_xcalloc((size_t)r->n_s + 1, sizeof *ls), *ev = sg_xcalloc((size_t)r->n_s + 1, sizeof *ev);
+        tsv_col_ *ls = sg_xcalloc((size_t)r->n_s + 1, sizeof *ls);
         for (int s = 0; s < r->n_s; s++) {
-            char *dir = run_dir(r, m, p, s);
-            ls[s] = tsv_read_(fmt("%s/log.tsv", dir), "loss");
-            ev[s] = tsv_read_(fmt("%s/eval.tsv", dir), "miou");
+            ls[s] = tsv_read_(fmt("%s/log.tsv", run_dir(r, m, p, s)), "loss");
             for (int i = 0; i < ls[s].n; i++)
                 if (ls[s].iters[i] > max_it) max_it = ls[s].iters[i];
         }
@@ -127,43 +221,68 @@ static int curves_data_(rep_ *r, int m, const char *fdir, char **loss_terms, cha
                                  name, gq_(r->protos[p].name));
             }
         }
-        /* eval: seeds share the evaluation iterations */
-        int n_ev = 0;
-        for (int s = 0; s < r->n_s; s++)
-            if (ev[s].n > n_ev) n_ev = ev[s].n;
-        if (n_ev) {
+        for (int s = 0; s < r->n_s; s++) tsv_free_(&ls[s]);
+        free(ls);
+        curve_ ev = eval_curve_(r, m, p);
+        if (ev.n) {
             const char *name = fmt("data/eval_%s_%s.dat", safe_name(r->methods[m]), safe_name(r->protos[p].name));
-            sg_atomic_file af;
-            FILE *o = out_open(&af, fdir, name, err);
-            if (!o) ok = false;
-            else {
-                fprintf(o, "# iteration\tmean mIoU\tsd (0: one seed)\tseeds\n");
-                for (int i = 0; i < n_ev; i++) {
-                    double x[1024];
-                    int k = 0;
-                    long it = -1;
-                    for (int s = 0; s < r->n_s && k < 1024; s++)
-                        if (i < ev[s].n) {
-                            it = ev[s].iters[i];
-                            x[k++] = ev[s].v[i];
-                        }
-                    double mean, sd;
-                    mean_sd(x, k, &mean, &sd);
-                    fprintf(o, "%ld\t%.4f\t%.4f\t%d\n", it, mean, isfinite(sd) ? sd : 0.0, k);
-                }
-                if (sg_atomic_commit(&af, err)) ok = false;
+            if (curve_write_(&ev, fdir, name, err)) ok = false;
+            else
                 *eval_terms = fmt("%s%s'%s' using 1:2:3 with yerrorlines title '%s'", *eval_terms,
                                  **eval_terms ? ", " : "", name, gq_(r->protos[p].name));
-            }
         }
-        for (int s = 0; s < r->n_s; s++) {
-            tsv_free_(&ls[s]);
-            tsv_free_(&ev[s]);
-        }
-        free(ls);
-        free(ev);
+        curve_free_(&ev);
     }
     return ok ? 0 : -1;
+}
+
+/* fig/pretraining.png: supervised with and without the pretrained backbone
+ * (supervised-scratch), at each protocol where both have evaluation curves
+ * (one panel each): the seed-mean val mIoU during training, each line keyed
+ * with the final mIoU the tables report. Returns -1 with err set when a file
+ * cannot be written. */
+static int pretraining_(rep_ *r, FILE *g, const char *fdir, const char *term, sg_err *err)
+{
+    const int ms[2] = {find_method(r, "supervised"), find_method(r, "supervised-scratch")};
+    const char *panels = "", *protos = "";
+    int n_panels = 0;
+    for (int p = 0; p < r->n_p && ms[0] >= 0 && ms[1] >= 0; p++) {
+        curve_ c[2] = {eval_curve_(r, ms[0], p), eval_curve_(r, ms[1], p)};
+        const char *terms = "";
+        for (int i = 0; i < 2 && c[0].n && c[1].n; i++) {
+            const char *name = fmt("data/pretraining_%s_%s.dat", safe_name(r->protos[p].name),
+                                   safe_name(r->methods[ms[i]]));
+            if (curve_write_(&c[i], fdir, name, err)) {
+                curve_free_(&c[0]);
+                curve_free_(&c[1]);
+                return -1;
+            }
+            stat_ st = cell_stat(r, ms[i], p);
+            terms = fmt("%s%s'%s' using 1:2 with linespoints lt %d title '%s: final %s mIoU %s%s'", terms,
+                        *terms ? ", " : "", name, ms[i] + 1, gq_(r->methods[ms[i]]), r->on_test ? "test" : "val",
+                        pm_text(st.final_mean, st.final_sd, st.n), st.n > 1 ? fmt(" (%d seeds)", st.n) : "");
+        }
+        curve_free_(&c[0]);
+        curve_free_(&c[1]);
+        if (!*terms) continue;
+        panels = fmt("%sset title 'protocol %s (%s labeled)'\nplot %s\n", panels, gq_(r->protos[p].name),
+                     labeled_text(&r->protos[p]), terms);
+        protos = fmt("%s%s%s", protos, *protos ? ", " : "", r->protos[p].name);
+        n_panels++;
+    }
+    if (!n_panels) return 0;
+    fprintf(g, "\nset terminal %s size %d,480\nset output 'pretraining.png'\nset multiplot layout 1,%d title "
+               "'supervised with and without the pretrained backbone (%s)'\nset key below\n"
+               "set xlabel 'iteration'\nset ylabel 'val mIoU (%%), mean over seeds'\n%sunset multiplot\n"
+               "set key outside right top\n",
+            term, 300 + 500 * n_panels, n_panels, gq_(r->dataset), panels);
+    fig_add_headed_(r, "Effect of the pretrained backbone", "fig/pretraining.png",
+                    fmt("What the pretrained backbone brings: the supervised trainer with it (supervised) and "
+                        "without it (supervised-scratch), validation mIoU during training (eval.tsv, mean over the "
+                        "seeds that evaluated at each iteration), protocol %s; the key gives each one's final %s "
+                        "mIoU, mean and standard deviation over seeds (Table 1).",
+                        protos, r->on_test ? "test" : "val"));
+    return 0;
 }
 
 int write_figures(rep_ *r, sg_err *err)
@@ -171,7 +290,8 @@ int write_figures(rep_ *r, sg_err *err)
     char *fdir = fmt("%s/fig", r->o.out);
     if (!have_prog("gnuplot")) {
         r->figs_missing = "gnuplot is not installed (Debian: apt-get install gnuplot-nox)";
-        if (r->qual_caption) fig_add_(r, "fig/data/qualitative_tiles.png", r->qual_caption);
+        for (int i = 0; i < r->n_qual; i++)
+            fig_add_headed_(r, i ? NULL : "Predictions", fmt("fig/%s", r->qual[i].tiles), r->qual[i].caption);
         return 0;
     }
     char *const probe[] = {"gnuplot", "-e", "set terminal pngcairo", NULL};
@@ -181,19 +301,20 @@ int write_figures(rep_ *r, sg_err *err)
     FILE *g = out_open(&af, fdir, "figures.gp", err);
     if (!g) return -1;
     fprintf(g, "# Generated by sg-report; run in this directory: gnuplot figures.gp\nset termoption noenhanced\n"
-               "set grid\nset key outside right top\n");
+               "set encoding utf8\nset grid\nset key outside right top\n");
     /* One line type per method (lt = its index + 1), told apart in print
      * and by colour-blind readers: the Okabe-Ito colours without the
      * yellow (invisible on white), each with its own dash pattern and
-     * point shape. */
-    static const char *const styles[10] = {
+     * point shape; eleven, for the ten known methods and supervised-scratch. */
+    static const char *const styles[11] = {
         "lc rgb '#000000' dt 1 pt 7",          "lc rgb '#E69F00' dt 2 pt 5",
         "lc rgb '#0072B2' dt 3 pt 9",          "lc rgb '#009E73' dt 4 pt 11",
         "lc rgb '#D55E00' dt 5 pt 13",         "lc rgb '#CC79A7' dt (8,4,2,4) pt 4",
         "lc rgb '#56B4E9' dt (12,4) pt 6",     "lc rgb '#999999' dt (2,2) pt 8",
-        "lc rgb '#7F3C8D' dt (12,3,3,3) pt 10", "lc rgb '#3D5A80' dt (6,2,2,2,2,2) pt 12"};
-    for (int k = 0; k < 10; k++) fprintf(g, "set linetype %d lw 1.5 %s\n", k + 1, styles[k]);
-    fprintf(g, "set linetype cycle 10\n");
+        "lc rgb '#7F3C8D' dt (12,3,3,3) pt 10", "lc rgb '#3D5A80' dt (6,2,2,2,2,2) pt 12",
+        "lc rgb '#882255' dt (3,6) pt 15"};
+    for (int k = 0; k < 11; k++) fprintf(g, "set linetype %d lw 1.5 %s\n", k + 1, styles[k]);
+    fprintf(g, "set linetype cycle 11\n");
     /* x tics at the protocols' label counts. */
     const char *xtics = "";
     for (int p = 0; p < r->n_p; p++)
@@ -245,7 +366,7 @@ int write_figures(rep_ *r, sg_err *err)
     const int sup = find_method(r, "supervised");
     terms = "";
     for (int m = 0; m < r->n_m && sup >= 0; m++) {
-        if (m == sup) continue;
+        if (m == sup || strcmp(method_dir(r->methods[m]), r->methods[m])) continue; /* <m>-scratch: see the top */
         const char *name = fmt("data/gain_vs_labeled_%s.dat", safe_name(r->methods[m]));
         sg_atomic_file daf;
         FILE *o = out_open(&daf, fdir, name, err);
@@ -407,18 +528,23 @@ int write_figures(rep_ *r, sg_err *err)
                                           "evaluation mIoU (eval.tsv, mean and sd over seeds), one line per protocol.",
                                           r->methods[m]));
     }
+    if (pretraining_(r, g, fdir, term, err)) {
+        sg_atomic_abort(&af);
+        return -1;
+    }
     /* the qualitative tiles with their column titles */
-    if (r->qual_caption) {
-        const int top = 28, W = r->qual_w, H = r->qual_h;
-        fprintf(g, "\nreset\nset terminal %s size %d,%d\nset output 'qualitative.png'\nunset border\nunset tics\n"
+    for (int i = 0; i < r->n_qual; i++) {
+        const qual_ *f = &r->qual[i];
+        const int top = 28, W = f->w, H = f->h;
+        fprintf(g, "\nreset\nset terminal %s size %d,%d\nset output '%s'\nunset border\nunset tics\n"
                    "unset key\nset lmargin at screen 0\nset rmargin at screen 1\nset bmargin at screen 0\n"
                    "set tmargin at screen %.6f\nset xrange [-0.5:%d.5]\nset yrange [-0.5:%d.5]\n",
-                term, W, H + top, (double)H / (H + top), W - 1, H - 1);
-        for (int c = 0; c < r->qual_cols; c++)
-            fprintf(g, "set label %d '%s' at screen %.6f,%.6f center\n", c + 1, gq_(r->qual_titles[c]),
-                    (r->qual_gap * (c + 1) + r->qual_tile * (c + 0.5)) / W, 1 - 0.5 * top / (H + top));
-        fprintf(g, "plot 'data/qualitative_tiles.png' binary filetype=png with rgbimage\n");
-        fig_add_(r, "fig/qualitative.png", r->qual_caption);
+                term, W, H + top, f->png, (double)H / (H + top), W - 1, H - 1);
+        for (int c = 0; c < f->cols; c++)
+            fprintf(g, "set label %d '%s' at screen %.6f,%.6f center\n", c + 1, gq_(f->titles[c]),
+                    (f->gap * (c + 1) + f->tile * (c + 0.5)) / W, 1 - 0.5 * top / (H + top));
+        fprintf(g, "plot '%s' binary filetype=png with rgbimage\n", f->tiles);
+        fig_add_headed_(r, i ? NULL : "Predictions", fmt("fig/%s", f->png), f->caption);
     }
     if (sg_atomic_commit(&af, err)) return -1;
     int rc = spawn(fdir, fmt("%s/gnuplot.log", fdir), (char *const[]){"gnuplot", "figures.gp", NULL});

@@ -3,7 +3,9 @@
  * protocols and seeds seen in results.csv, in the run directories and on the
  * command line, in report order; what each cell's run directory shows
  * (log.tsv, config.resolved, result.json); why a run is missing; and the
- * notes on problems found in the inputs. Covered by tests/report.sh.
+ * notes on problems found in the inputs. A method <m>-scratch (m's trainer
+ * without the pretrained backbone) is listed right after m and shares m's
+ * experiments/ folder. Covered by tests/report.sh.
  */
 #include "report.h"
 
@@ -35,11 +37,21 @@ void note(rep_ *r, const char *format, ...)
 static const char *const known_methods_[] = {"supervised", "meanteacher", "cutmixseg", "fixmatch", "unimatch",
                                              "u2pl",       "dssn",        "uccl",      "ctt",      "allspark"};
 
+const char *method_dir(const char *m)
+{
+    static const char scratch[] = "-scratch";
+    const size_t n = strlen(m), k = sizeof scratch - 1;
+    return n > k && !strcmp(m + n - k, scratch) ? fmt("%.*s", (int)(n - k), m) : m;
+}
+
+/* The known methods in their order, each <m>-scratch right after its m, so
+ * that the pretraining baseline sits beside the run it is compared with. */
 static int method_rank_(const char *m)
 {
+    const char *dir = method_dir(m);
     for (int i = 0; i < (int)(sizeof known_methods_ / sizeof *known_methods_); i++)
-        if (!strcmp(m, known_methods_[i])) return i;
-    return 100;
+        if (!strcmp(dir, known_methods_[i])) return 2 * i + (strcmp(dir, m) != 0);
+    return 1000;
 }
 
 static int cmp_method_(const void *a, const void *b)

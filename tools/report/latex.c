@@ -1,7 +1,8 @@
 /*
  * latex.c: tables.tex (the tables with booktabs), report.tex (tables,
- * missing runs, figures, published numbers, the method READMEs and the
- * provenance) and report.pdf through pdflatex. Covered by tests/report.sh.
+ * missing runs, figures, published numbers, the method READMEs, each
+ * included once, and the provenance) and report.pdf through pdflatex.
+ * Covered by tests/report.sh.
  */
 #include "report.h"
 
@@ -258,6 +259,43 @@ static void tex_published_(rep_ *r, FILE *o)
     fprintf(o, "\\bottomrule\n\\end{longtable}\n\\end{scriptsize}\n");
 }
 
+/* One section per method from its experiments/ README. A README is
+ * included once: a method that shares its folder with an earlier one (a
+ * <m>-scratch after m) gets a section pointing there instead. */
+static void tex_methods_(rep_ *r, FILE *o)
+{
+    fprintf(o, "\n\\clearpage\n\\part*{Methods}\nEach method's README (experiments/<method>/README.md), "
+               "converted from Markdown; a method <m>-scratch is m's trainer without the pretrained backbone and "
+               "shares m's README.\n\n");
+    for (int m = 0; m < r->n_m; m++) {
+        const char *dir = method_dir(r->methods[m]);
+        char *path = fmt("%s/%s/README.md", r->o.experiments, dir);
+        int first = 0;
+        while (strcmp(method_dir(r->methods[first]), dir)) first++;
+        fprintf(o, "\n");
+        if (first < m) {
+            fprintf(o, "\\section{");
+            tex(o, r->methods[m]);
+            fprintf(o, "}\n");
+            tex(o, fmt("The trainer of %s without the pretrained backbone: its README is the section of %s above (",
+                       dir, r->methods[first]));
+            tex_path(o, path);
+            fprintf(o, ").\n");
+            continue;
+        }
+        sg_err e2;
+        if (!is_file(path) || md_to_tex(o, path, r->methods[m], &e2)) {
+            fprintf(o, "\\section{");
+            tex(o, r->methods[m]);
+            fprintf(o, "}\n\\textbf{No README}: ");
+            tex_path(o, path);
+            fprintf(o, " could not be read.\n");
+            note(r, "%s: no README for the method section", path);
+        }
+    }
+    fprintf(o, "\n");
+}
+
 int write_latex(rep_ *r, sg_err *err)
 {
     sg_atomic_file af;
@@ -286,6 +324,11 @@ int write_latex(rep_ *r, sg_err *err)
         fprintf(o, "\n\n");
     }
     for (int i = 0; i < r->n_figs; i++) {
+        if (r->fig_heads[i]) {
+            fprintf(o, "\\subsection{");
+            tex(o, r->fig_heads[i]);
+            fprintf(o, "}\n");
+        }
         fprintf(o, "\\begin{center}\n\\includegraphics[width=%s]{%s}\\\\[2pt]\n\\small Figure %d: ",
                 strstr(r->figs[i], "curves_") || strstr(r->figs[i], "qualitative") ? "\\linewidth" : "0.8\\linewidth",
                 r->figs[i], i + 1);
@@ -293,21 +336,7 @@ int write_latex(rep_ *r, sg_err *err)
         fprintf(o, "\n\\end{center}\n\n");
     }
     tex_published_(r, o);
-    fprintf(o, "\n\\clearpage\n\\part*{Methods}\nEach method's README (experiments/<method>/README.md), "
-               "converted from Markdown.\n\n");
-    for (int m = 0; m < r->n_m; m++) {
-        char *path = fmt("%s/%s/README.md", r->o.experiments, r->methods[m]);
-        sg_err e2;
-        if (!is_file(path) || md_to_tex(o, path, r->methods[m], &e2)) {
-            fprintf(o, "\\section{");
-            tex(o, r->methods[m]);
-            fprintf(o, "}\n\\textbf{No README}: ");
-            tex_path(o, path);
-            fprintf(o, " could not be read.\n");
-            note(r, "%s: no README for the method section", path);
-        }
-        fprintf(o, "\n");
-    }
+    tex_methods_(r, o);
     fprintf(o, "\\clearpage\n\\appendix\n");
     tex_provenance_(r, o);
     fprintf(o, "\\end{document}\n");

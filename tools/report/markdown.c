@@ -15,7 +15,7 @@ static const char *num4_(double v)
     return isfinite(v) ? fmt("%.4f", v) : "nan";
 }
 
-static const char *pm_md_(double mean, double sd, int n)
+const char *pm_text(double mean, double sd, int n)
 {
     if (n == 0) return "missing";
     if (n == 1) return fmt("%.2f (1 seed)", mean);
@@ -98,7 +98,7 @@ static void md_tables_(rep_ *r, FILE *o)
             const pub_ *q = pub_find(r, r->methods[m], r->protos[p].name);
             fprintf(o, "| %s | %s | %s | %d%s | %s | %s | %s |\n", r->methods[m], r->protos[p].name,
                     labeled_text(&r->protos[p]), st.n, st.n_missing ? fmt(" (%d missing)", st.n_missing) : "",
-                    pm_md_(st.final_mean, st.final_sd, st.n), pm_md_(st.best_mean, st.best_sd, st.n),
+                    pm_text(st.final_mean, st.final_sd, st.n), pm_text(st.best_mean, st.best_sd, st.n),
                     q ? fmt("%.2f [%d]", q->miou, pub_source_index(r, q->source)) : "–");
         }
     const pub_ *src[256];
@@ -171,7 +171,10 @@ int write_markdown(rep_ *r, sg_err *err)
     md_tables_(r, o);
     md_missing_(r, o);
     if (r->n_figs) fprintf(o, "\n## Figures\n\n");
-    for (int i = 0; i < r->n_figs; i++) fprintf(o, "![%s](%s)\n\n*%s*\n\n", r->figs[i], r->figs[i], r->fig_caps[i]);
+    for (int i = 0; i < r->n_figs; i++) {
+        if (r->fig_heads[i]) fprintf(o, "### %s\n\n", r->fig_heads[i]);
+        fprintf(o, "![%s](%s)\n\n*%s*\n\n", r->figs[i], r->figs[i], r->fig_caps[i]);
+    }
     if (r->figs_missing) fprintf(o, "\nFigures not produced: %s\n", r->figs_missing);
     if (sg_atomic_commit(&af, err)) return -1;
 
@@ -191,7 +194,7 @@ int write_markdown(rep_ *r, sg_err *err)
                 continue;
             }
             stat_ st = cell_stat(r, m, p);
-            fprintf(o, " %s%s |", pm_md_(st.final_mean, st.final_sd, st.n),
+            fprintf(o, " %s%s |", pm_text(st.final_mean, st.final_sd, st.n),
                     st.n && st.n_missing ? fmt(" (%d of %d seeds)", st.n, st.n + st.n_missing) : "");
         }
         fprintf(o, "\n");

@@ -1,8 +1,9 @@
 /*
  * qualitative.c: the dataset the runs used (from their config.resolved), its
  * class names for the per-class figure, and the tiles of the qualitative
- * figure: image | ground truth | each method's prediction (sg-eval on the
- * final checkpoint). Covered by tests/report.sh.
+ * figures of the smallest and the largest protocol: image | ground truth |
+ * the prediction of each method whose first seed finished there (sg-eval on
+ * its final checkpoint). Covered by tests/report.sh.
  */
 #include "report.h"
 
@@ -133,6 +134,119 @@ void load_class_names(rep_ *r)
     free(parsed);
 }
 
+/* The tiles: TILE pixels square, GAP pixels apart. */
+enum { TILE = 160, GAP = 4 };
+
+/* sg-eval's predictions of checkpoint ckpt on list, written to pred/ and
+ * drawn into the tile column at x0 of fig: NULL, else why the column stays
+ * grey. */
+static const char *predict_column_(const qual_cfg_ *q, const sg_dataset *ds, const char *list, const char *ckpt,
+                                   const char *pred, const char *sg_eval, sg_image *fig, int x0)
+{
+    if (!is_file(ckpt)) return "no checkpoint";
+    const char *w = eval_weights_(ckpt);
+    char *argv[32];
+    int a = 0;
+    argv[a++] = (char *)sg_eval;
+    argv[a++] = "--checkpoint", argv[a++] = (char *)ckpt;
+    argv[a++] = "--dataset", argv[a++] = (char *)q->kind;
+    argv[a++] = "--root", argv[a++] = (char *)q->root;
+    argv[a++] = "--list", argv[a++] = (char *)list;
+    argv[a++] = "--classes", argv[a++] = fmt("%ld", q->k);
+    argv[a++] = "--ignore", argv[a++] = fmt("%ld", q->ignore);
+    argv[a++] = "--weights", argv[a++] = (char *)w;
+    argv[a++] = "--mode", argv[a++] = (char *)q->mode;
+    if (q->crop) argv[a++] = "--crop", argv[a++] = fmt("%ld", q->crop);
+    if (q->stride) argv[a++] = "--stride", argv[a++] = fmt("%ld", q->stride);
+    argv[a++] = "--pred-dir", argv[a++] = (char *)pred;
+    argv[a++] = "--threads", argv[a++] = "1";
+    argv[a] = NULL;
+    int e = spawn(NULL, fmt("%s.log", pred), argv);
+    if (e) return fmt("sg-eval failed (exit %d, see %s.log)", e, pred);
+    for (int i = 0; i < ds->n; i++) {
+        char *base = fmt("%s", ds->samples[i].image), *name = strrchr(base, '/');
+        name = name ? name + 1 : base;
+        char *dot = strrchr(name, '.');
+        if (dot) *dot = 0;
+        sg_image pi = {0};
+        sg_err e2;
+        if (sg_image_read(fmt("%s/%s.png", pred, name), &pi, &e2)) return fmt("%s", e2.msg);
+        blit_(fig, x0, GAP + i * (TILE + GAP), TILE, &pi, ds->palette);
+        sg_image_free(&pi);
+    }
+    return NULL;
+}
+
+/* The qualitative figure of protocol p, fig/qualitative<suffix>.png: image |
+ * ground truth | each method whose first seed finished at p (a method that
+ * did not run there has nothing to show). Returns -1 with err set when an
+ * image cannot be read or the tiles written. */
+static int qual_figure_(rep_ *r, const qual_cfg_ *q, sg_dataset *ds, const char *list, int p, const char *suffix,
+                        const char *sg_eval, sg_err *err)
+{
+    const int s = 0;
+    int *ms = sg_xcalloc((size_t)r->n_m + 1, sizeof *ms), n = 0;
+    for (int m = 0; m < r->n_m; m++)
+        if (cell_at(r, m, p, s)->row >= 0) ms[n++] = m;
+    if (!n) {
+        note(r, "qualitative figure of protocol %s not made: no method finished seed %llu there", r->protos[p].name,
+             r->seeds[s]);
+        free(ms);
+        return 0;
+    }
+    const int cols = 2 + n;
+    qual_ *f = &r->qual[r->n_qual++];
+    f->titles = sg_xcalloc((size_t)cols, sizeof *f->titles);
+    f->titles[0] = "image";
+    f->titles[1] = "ground truth";
+    sg_image fig;
+    sg_image_alloc(&fig, ds->n * TILE + (ds->n + 1) * GAP, cols * TILE + (cols + 1) * GAP, 3);
+    memset(fig.data, 255, (size_t)fig.h * (size_t)fig.w * 3);
+    const char *caption = fmt("Protocol %s, seed %llu, the first %d images of %s. Columns: image | ground truth",
+                             r->protos[p].name, r->seeds[s], ds->n, q->val_named);
+    int rc = 0;
+    for (int i = 0; i < ds->n && !rc; i++) {
+        sg_image img = {0}, mask = {0};
+        if (sg_dataset_load(ds, i, &img, &mask, err)) {
+            rc = -1;
+            break;
+        }
+        blit_(&fig, GAP, GAP + i * (TILE + GAP), TILE, &img, ds->palette);
+        blit_(&fig, 2 * GAP + TILE, GAP + i * (TILE + GAP), TILE, &mask, ds->palette);
+        sg_image_free(&img);
+        sg_image_free(&mask);
+    }
+    for (int j = 0; j < n && !rc; j++) {
+        const int m = ms[j], x0 = (3 + j) * GAP + (2 + j) * TILE;
+        const char *why = predict_column_(q, ds, list, fmt("%s/ckpt/last.safetensors", run_dir(r, m, p, s)),
+                                          fmt("%s/qual/%s%s", r->o.out, safe_name(r->methods[m]), suffix), sg_eval,
+                                          &fig, x0);
+        caption = fmt("%s | %s%s", caption, r->methods[m], why ? " (grey: missing)" : "");
+        f->titles[2 + j] = why ? fmt("%s (missing)", r->methods[m]) : r->methods[m];
+        if (!why) continue;
+        for (int i = 0; i < ds->n; i++)
+            for (int y = 0; y < TILE; y++) {
+                size_t row = (size_t)(GAP + i * (TILE + GAP) + y);
+                memset(fig.data + (row * (size_t)fig.w + (size_t)x0) * 3, 192, (size_t)TILE * 3); /* grey: missing */
+            }
+        note(r, "qualitative figure: %s / %s / seed %llu shown grey: %s", r->methods[m], r->protos[p].name,
+             r->seeds[s], why);
+    }
+    f->png = fmt("qualitative%s.png", suffix);
+    f->tiles = fmt("data/qualitative%s_tiles.png", suffix);
+    if (!rc) rc = sg_png_write(fmt("%s/fig/%s", r->o.out, f->tiles), &fig, NULL, err);
+    f->cols = cols;
+    f->w = fig.w;
+    f->h = fig.h;
+    f->tile = TILE;
+    f->gap = GAP;
+    sg_image_free(&fig);
+    free(ms);
+    if (rc) return -1;
+    f->caption = fmt("%s; predictions of each method's final checkpoint (sg-eval), in the dataset palette.", caption);
+    return 0;
+}
+
 int write_qualitative(rep_ *r, const char *sg_eval, sg_err *err)
 {
     if (r->o.qualitative <= 0 || !r->n_m || !r->n_p || !r->n_s) return 0;
@@ -145,8 +259,6 @@ int write_qualitative(rep_ *r, const char *sg_eval, sg_err *err)
         note(r, "qualitative figure not made: %s not found (pass --sg-eval)", sg_eval);
         return 0;
     }
-    /* The smallest protocol, where the methods differ most, and the first seed. */
-    int p = 0, s = 0;
     char *qdir = fmt("%s/qual", r->o.out);
     if (sg_mkdirs(qdir, err)) return -1;
     FILE *in = fopen(q.val, "r");
@@ -184,90 +296,12 @@ int write_qualitative(rep_ *r, const char *sg_eval, sg_err *err)
         note(r, "qualitative figure not made: %s holds no samples", q.val);
         return 0;
     }
-    const int T = 160, G = 4, cols = 2 + r->n_m;
-    r->qual_titles = sg_xcalloc((size_t)cols, sizeof *r->qual_titles);
-    r->qual_titles[0] = "image";
-    r->qual_titles[1] = "ground truth";
-    sg_image fig;
-    sg_image_alloc(&fig, ds.n * T + (ds.n + 1) * G, cols * T + (cols + 1) * G, 3);
-    memset(fig.data, 255, (size_t)fig.h * (size_t)fig.w * 3);
-    const char *caption = fmt("Protocol %s, seed %llu, the first %d images of %s. Columns: image | ground truth",
-                             r->protos[p].name, r->seeds[s], ds.n, q.val_named);
-    int rc = 0;
-    for (int i = 0; i < ds.n && !rc; i++) {
-        sg_image img = {0}, mask = {0};
-        if (sg_dataset_load(&ds, i, &img, &mask, err)) {
-            rc = -1;
-            break;
-        }
-        blit_(&fig, G, G + i * (T + G), T, &img, ds.palette);
-        blit_(&fig, 2 * G + T, G + i * (T + G), T, &mask, ds.palette);
-        sg_image_free(&img);
-        sg_image_free(&mask);
-    }
-    for (int m = 0; m < r->n_m && !rc; m++) {
-        char *ckpt = fmt("%s/ckpt/last.safetensors", run_dir(r, m, p, s));
-        const char *why = NULL;
-        if (cell_at(r, m, p, s)->row < 0) {
-            why = "the run has not finished";
-        } else if (!is_file(ckpt)) {
-            why = "no checkpoint";
-        } else {
-            char *pred = fmt("%s/%s", qdir, safe_name(r->methods[m]));
-            const char *w = eval_weights_(ckpt);
-            char *argv[32];
-            int a = 0;
-            argv[a++] = (char *)sg_eval;
-            argv[a++] = "--checkpoint", argv[a++] = ckpt;
-            argv[a++] = "--dataset", argv[a++] = (char *)q.kind;
-            argv[a++] = "--root", argv[a++] = (char *)q.root;
-            argv[a++] = "--list", argv[a++] = list;
-            argv[a++] = "--classes", argv[a++] = fmt("%ld", q.k);
-            argv[a++] = "--ignore", argv[a++] = fmt("%ld", q.ignore);
-            argv[a++] = "--weights", argv[a++] = (char *)w;
-            argv[a++] = "--mode", argv[a++] = (char *)q.mode;
-            if (q.crop) argv[a++] = "--crop", argv[a++] = fmt("%ld", q.crop);
-            if (q.stride) argv[a++] = "--stride", argv[a++] = fmt("%ld", q.stride);
-            argv[a++] = "--pred-dir", argv[a++] = pred;
-            argv[a++] = "--threads", argv[a++] = "1";
-            argv[a] = NULL;
-            int e = spawn(NULL, fmt("%s.log", pred), argv);
-            if (e) why = fmt("sg-eval failed (exit %d, see %s.log)", e, pred);
-            for (int i = 0; i < ds.n && !why; i++) {
-                char *base = fmt("%s", ds.samples[i].image), *name = strrchr(base, '/');
-                name = name ? name + 1 : base;
-                char *dot = strrchr(name, '.');
-                if (dot) *dot = 0;
-                sg_image pi = {0};
-                sg_err e2;
-                if (sg_image_read(fmt("%s/%s.png", pred, name), &pi, &e2)) {
-                    why = fmt("%s", e2.msg);
-                    break;
-                }
-                blit_(&fig, (3 + m) * G + (2 + m) * T, G + i * (T + G), T, &pi, ds.palette);
-                sg_image_free(&pi);
-            }
-        }
-        caption = fmt("%s | %s%s", caption, r->methods[m], why ? " (grey: missing)" : "");
-        r->qual_titles[2 + m] = why ? fmt("%s (missing)", r->methods[m]) : r->methods[m];
-        for (int i = 0; i < ds.n && why; i++)
-            for (int y = 0; y < T; y++) {
-                size_t row = (size_t)(G + i * (T + G) + y), col = (size_t)((3 + m) * G + (2 + m) * T);
-                memset(fig.data + (row * (size_t)fig.w + col) * 3, 192, (size_t)T * 3); /* grey: missing */
-            }
-        if (why) note(r, "qualitative figure: %s / %s / seed %llu shown grey: %s", r->methods[m],
-                       r->protos[p].name, r->seeds[s], why);
-    }
-    if (!rc) rc = sg_png_write(fmt("%s/fig/data/qualitative_tiles.png", r->o.out), &fig, NULL, err);
-    r->qual_cols = cols;
-    r->qual_w = fig.w;
-    r->qual_h = fig.h;
-    r->qual_tile = T;
-    r->qual_gap = G;
-    sg_image_free(&fig);
+    /* The smallest protocol, where the methods differ most, and the largest,
+     * where the labels are most plentiful. */
+    const int last = r->n_p - 1;
+    int rc = qual_figure_(r, &q, &ds, list, 0, "", sg_eval, err);
+    if (!rc && last > 0)
+        rc = qual_figure_(r, &q, &ds, list, last, fmt("_%s", safe_name(r->protos[last].name)), sg_eval, err);
     sg_dataset_free(&ds);
-    if (rc) return -1;
-    r->qual_caption = fmt("%s; predictions of each method's final checkpoint (sg-eval), in the dataset palette.",
-                         caption);
-    return 0;
+    return rc;
 }

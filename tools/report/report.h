@@ -51,6 +51,14 @@ typedef struct pub_ {
     double miou;
 } pub_;
 
+/* One qualitative figure (qualitative.c): tiles of image | ground truth |
+ * each method's prediction, which gnuplot titles into fig/<png>. */
+typedef struct qual_ {
+    const char *png, *tiles, *caption; /* fig/<png>, fig/<tiles> */
+    char **titles;                     /* (cols) column titles */
+    int cols, w, h, tile, gap;
+} qual_;
+
 typedef struct opts_ {
     const char *results, *runs, *out, *published, *experiments, *seeds, *base, *dataset;
     const char *methods, *protocols; /* comma-separated lists of expected ones, or NULL */
@@ -86,14 +94,14 @@ typedef struct rep_ {
     /* Every row carries test values (data.test): final and best are then the
      * final and best-on-val weights evaluated on the held-out test set. */
     bool on_test;
-    /* figures actually produced, in order */
-    char **figs, **fig_caps;
+    /* figures actually produced, in order; fig_heads[i]: the heading of a
+     * subsection that figure i opens (it runs to the next heading), or NULL */
+    char **figs, **fig_caps, **fig_heads;
     int n_figs;
     const char *figs_missing; /* why figures are absent, or NULL */
-    /* the qualitative tiles (fig/data/qualitative_tiles.png), titled by gnuplot */
-    const char *qual_caption;
-    char **qual_titles;       /* (qual_cols) column titles */
-    int qual_cols, qual_w, qual_h, qual_tile, qual_gap;
+    /* the qualitative figures: the smallest protocol's, then the largest's */
+    qual_ qual[2];
+    int n_qual;
 } rep_;
 
 /* One method x protocol over its finished seeds (stats.c). */
@@ -140,6 +148,9 @@ int pub_source_index(const rep_ *r, const char *src);
 cell_ *cell_at(rep_ *r, int m, int p, int s);
 void note(rep_ *r, const char *format, ...) SG_PRINTF(2, 3);
 int find_method(const rep_ *r, const char *m);
+/* The experiments/ folder of method m (its README): m itself, or <b> for a
+ * method named <b>-scratch (b's trainer without the pretrained backbone). */
+const char *method_dir(const char *m);
 char *run_dir(const rep_ *r, int m, int p, int s);
 sg_config *load_config(const char *dir);
 int build_grid(rep_ *r, sg_err *err);
@@ -167,6 +178,7 @@ int md_to_tex(FILE *o, const char *path, const char *method, sg_err *err);
 
 /* markdown.c: summary.csv, diff.csv, results.md, table.md */
 const char *labeled_text(const proto_ *p);
+const char *pm_text(double mean, double sd, int n);
 const char *diff_text(double mean, double lo, double hi, int n);
 int write_summary(rep_ *r, sg_err *err);
 int write_markdown(rep_ *r, sg_err *err);

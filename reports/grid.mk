@@ -37,6 +37,13 @@
 ##   VOC_ROOT, VOC_SPLITS, VOC_PROTOCOLS                   (classic 92..1464, blended 662..5291)
 ##   CITYSCAPES_ROOT, CITYSCAPES_SPLITS, CITYSCAPES_PROTOCOLS  (1_16..1_2 = 186..1488 labeled)
 ##   PRETRAINED        ImageNet ResNet-101 (safetensors) for VOC and Cityscapes
+##   DEMO_PRETRAINED   the demo's pretrained encoders (`make demo-pretrained`,
+##                     built before the demo grid; DATA_DIR/demo-pretrained);
+##                     empty: the demo trains from scratch, no pretraining stage
+##   PRETRAIN_SET      overrides for the two pretraining runs (as GRID_SET)
+##   DEMO_SCRATCH_METHODS  run also without the pretrained encoder, at the
+##                     smallest demo protocol, as <method>-scratch (supervised:
+##                     the report's pretraining figure)
 ##   SCHEDULER         local (make runs the grid), or slurm: write
 ##                     RUNS_DIR/<dataset>/grid.sbatch, a job array of the runs
 ##   SLURM_CPUS, SLURM_OPTS, SLURM_ARRAY_LIMIT   cpus per task (and each task's
@@ -64,6 +71,9 @@ CITYSCAPES_ROOT ?= $(DATA_DIR)/cityscapes
 CITYSCAPES_SPLITS ?= $(srcdir)/splits/cityscapes
 CITYSCAPES_PROTOCOLS ?= 1_16 1_8 1_4 1_2
 PRETRAINED ?=
+DEMO_PRETRAINED ?= $(DATA_DIR)/demo-pretrained
+PRETRAIN_SET ?=
+DEMO_SCRATCH_METHODS ?= supervised
 SCHEDULER ?= local
 SLURM_CPUS ?= 8
 SLURM_OPTS ?=
@@ -91,10 +101,12 @@ grid_demo_smallest = $(firstword $(shell printf '%s\n' $(DEMO_PROTOCOLS) | sort 
 grid_demo_others = $(filter-out $(grid_demo_smallest),$(DEMO_PROTOCOLS))
 grid_demo_full_methods = $(filter $(DEMO_FULL_METHODS),$(GRID_METHODS))
 grid_cells_of = $(foreach p,$(2),$(foreach m,$(3),$(foreach s,$(grid_seeds),$(1)/$(p)/$(m)/seed$(strip $(s)))))
-grid_demo_cells = $(if $(filter full,$(GRID)),$(call grid_cells,demo,$(DEMO_PROTOCOLS)),\
+grid_demo_scratch = $(call grid_cells_of,demo,$(grid_demo_smallest),$(patsubst %,%-scratch,$(filter $(DEMO_SCRATCH_METHODS),$(GRID_METHODS))))
+grid_demo_cells = $(grid_demo_scratch) $(if $(filter full,$(GRID)),$(call grid_cells,demo,$(DEMO_PROTOCOLS)),\
 	$(call grid_cells,demo,$(grid_demo_smallest)) $(call grid_cells_of,demo,$(grid_demo_others),$(grid_demo_full_methods)))
 ## sg-report's view of the sparse grid: at the other protocols only those methods.
-grid_demo_only = $(if $(filter full,$(GRID)),,$(foreach p,$(grid_demo_others),--only '$(p)=$(subst $(grid_space),$(grid_comma),$(strip $(grid_demo_full_methods)))'))
+## The scratch runs are at the smallest protocol only, in either grid.
+grid_demo_only = $(foreach p,$(grid_demo_others),--only '$(p)=$(subst $(grid_space),$(grid_comma),$(strip $(if $(filter full,$(GRID)),$(GRID_METHODS),$(grid_demo_full_methods))))')
 grid_voc_cells = $(call grid_cells,voc,$(VOC_PROTOCOLS))
 grid_cityscapes_cells = $(call grid_cells,cityscapes,$(CITYSCAPES_PROTOCOLS))
 
@@ -104,7 +116,7 @@ grid_sh = $(SHELL) $(srcdir)/tools/grid.sh
 grid_make = $(MAKE) -f '$(firstword $(MAKEFILE_LIST))'
 grid_opts = --src '$(srcdir)' --bin '$(GRID_BIN)' --runs '$(RUNS_DIR)' --reports '$(REPORTS_DIR)' \
 	--seeds '$(GRID_SEEDS_FILE)' --threads '$(GRID_THREADS)' \
-	--demo-root '$(DATA_DIR)/demo' --demo-splits '$(DEMO_SPLITS)' \
+	--demo-root '$(DATA_DIR)/demo' --demo-splits '$(DEMO_SPLITS)' --demo-pretrained '$(DEMO_PRETRAINED)' \
 	--voc-root '$(VOC_ROOT)' --voc-splits '$(VOC_SPLITS)' \
 	--cityscapes-root '$(CITYSCAPES_ROOT)' --cityscapes-splits '$(CITYSCAPES_SPLITS)' \
 	$(if $(PRETRAINED),--pretrained '$(PRETRAINED)') $(foreach s,$(GRID_SET),--set '$(s)')
@@ -138,6 +150,12 @@ grid-data-demo: grid-programs
 	  if test '$(DATA_DIR)' = data; then $(grid_make) demo-data; \
 	  else '$(GRID_BIN)/tools/sg-demo-data' --out '$(DATA_DIR)/demo'; fi && \
 	  $(grid_sh) check $(grid_opts) --protocols '$(DEMO_PROTOCOLS)' demo; fi
+	+@$(if $(DEMO_PRETRAINED),$(grid_make) demo-pretrained,echo "grid: DEMO_PRETRAINED is empty: the demo trains from scratch")
+## The demo's pretraining stage (experiments/pretrain/README.md), cached.
+demo-pretrained: grid-programs
+	@test -n '$(DEMO_PRETRAINED)' || { echo "grid: DEMO_PRETRAINED is empty" >&2; exit 1; }
+	$(SHELL) '$(srcdir)/tools/demo-pretrain.sh' --src '$(srcdir)' --bin '$(GRID_BIN)' --data '$(DATA_DIR)' \
+	  --out '$(DEMO_PRETRAINED)' $(foreach s,$(PRETRAIN_SET),--set '$(s)')
 grid-data-voc: grid-programs
 	@$(grid_sh) check $(grid_opts) --protocols '$(VOC_PROTOCOLS)' voc
 grid-data-cityscapes: grid-programs
@@ -162,7 +180,7 @@ grid-list-voc:
 	@printf '%s\n' $(grid_voc_cells)
 grid-list-cityscapes:
 	@printf '%s\n' $(grid_cityscapes_cells)
-grid-demo: $(call grid_results,$(call grid_cells_dear_first,$(grid_demo_cells)))
+grid-demo: $(call grid_results,$(call grid_cells_dear_first,$(grid_demo_cells)) $(grid_demo_scratch))
 	@test -n '$(grid_demo_cells)' || { echo "grid: no demo runs (protocols '$(DEMO_PROTOCOLS)', seeds from $(GRID_SEEDS_FILE))" >&2; exit 1; }
 	@echo "grid: demo: $(words $(grid_demo_cells)) runs done in $(RUNS_DIR)/demo, results in $(REPORTS_DIR)/demo/results.csv (make $(or $(filter -j%,$(MAKEFLAGS)),-j1))"
 grid-voc: $(call grid_results,$(call grid_cells_dear_first,$(grid_voc_cells)))
@@ -197,9 +215,9 @@ report: grid-programs
 	'$(GRID_BIN)/tools/sg-report' --results '$(REPORTS_DIR)/$(REPORT_DATASET)/results.csv' --runs '$(RUNS_DIR)' \
 	  --out '$(REPORTS_DIR)/$(REPORT_DATASET)' --published '$(srcdir)/reports/published.csv' \
 	  --experiments '$(srcdir)/experiments' --seeds '$(GRID_SEEDS_FILE)' \
-	  --methods '$(subst $(grid_space),$(grid_comma),$(strip $(GRID_METHODS)))' --base . \
+	  --methods '$(subst $(grid_space),$(grid_comma),$(strip $(GRID_METHODS) $(if $(filter demo,$(REPORT_DATASET)),$(patsubst %,%-scratch,$(filter $(DEMO_SCRATCH_METHODS),$(GRID_METHODS))))))' --base . \
 	  $(if $(filter demo,$(REPORT_DATASET)),$(grid_demo_only)) \
 	  --sg-eval '$(GRID_BIN)/tools/sg-eval'
 
-.PHONY: grid-list-demo grid-list-voc grid-list-cityscapes grid-programs grid-data-demo grid-data-voc grid-data-cityscapes grid-splits-voc grid-splits-cityscapes \
+.PHONY: demo-pretrained grid-list-demo grid-list-voc grid-list-cityscapes grid-programs grid-data-demo grid-data-voc grid-data-cityscapes grid-splits-voc grid-splits-cityscapes \
 	fetch-voc grid-demo grid-voc grid-cityscapes reproduce-demo reproduce-voc reproduce-cityscapes report

@@ -12,7 +12,9 @@
 # nothing. `make reproduce-demo` without -j runs DEMO_JOBS cells at a time and
 # builds the report; with -j1 it stays serial. The data check reports a
 # missing image. The default demo grid is sparse (every method at the
-# smallest protocol only), GRID=full is not, another GRID is refused.
+# smallest protocol only), GRID=full is not, another GRID is refused. The
+# pretraining stage is off here (DEMO_PRETRAINED empty: every cell from
+# scratch); tests/pretrain.sh runs it and a grid cell that loads it.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=$(cd "${top_builddir:-.}" && pwd)
 make --version 2>/dev/null | grep -q "GNU Make" || { echo "GNU make not found: skipped"; exit 77; }
@@ -28,7 +30,8 @@ runs=$SG_TMP/runs
 g() {
     make -f "$top_srcdir/reports/grid.mk" srcdir="$top_srcdir" GRID_BIN="$bin" RUNS_DIR="$runs" \
         REPORTS_DIR="$SG_TMP/reports" DATA_DIR="$SG_TMP/data" DEMO_SPLITS="$SG_TMP/splits" \
-        GRID_SEEDS_FILE="$SG_TMP/seeds" GRID_THREADS=1 GRID_METHODS="supervised fixmatch" "$@"
+        GRID_SEEDS_FILE="$SG_TMP/seeds" GRID_THREADS=1 GRID_METHODS="supervised fixmatch" \
+        DEMO_PRETRAINED= DEMO_SCRATCH_METHODS= "$@"
 }
 cell=demo/12/fixmatch/seed0
 starts() { grep -c "^== grid: start" "$runs/$1/grid.log"; }

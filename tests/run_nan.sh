@@ -12,7 +12,7 @@ SG_NUM_THREADS=1; export SG_NUM_THREADS
 "$bin/tools/sg-demo-data" --out "$SG_TMP/data" --splits "$SG_TMP/splits" --train 24 --val 4 --test 2 --labeled 8 >/dev/null
 train() {
     "$bin/experiments/supervised/supervised" --config "$top_srcdir/experiments/supervised/demo.conf" \
-        --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/8" --set data.val="$SG_TMP/splits/val.txt" --set data.test="$SG_TMP/splits/test.txt" \
+        --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/8" --set data.val="$SG_TMP/splits/val.txt" --set data.test="$SG_TMP/splits/test.txt" --set model.pretrained= \
         --set run.seeds="$top_srcdir/splits/seeds" --set train.iterations=10 --set train.batch_size=4 \
         --set data.crop=32 --set eval.interval=0 --set output.checkpoint_interval=4 \
         --reports "$SG_TMP/reports" "$@"

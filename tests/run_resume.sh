@@ -21,7 +21,7 @@ EXEC=
 train() {
     $EXEC "$bin/experiments/supervised/supervised" --config "$top_srcdir/experiments/supervised/demo.conf" \
         --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/12" --set data.val="$SG_TMP/splits/val.txt" \
-        --set data.test="$SG_TMP/splits/test.txt" \
+        --set data.test="$SG_TMP/splits/test.txt" --set model.pretrained= \
         --set run.seeds="$top_srcdir/splits/seeds" --set train.iterations=10 --set train.batch_size=4 \
         --set data.crop=32 --set eval.interval=3 --set output.checkpoint_interval=4 --set data.workers=2 \
         --reports "$SG_TMP/reports" "$@"

@@ -9,9 +9,10 @@ trap 'rm -rf "$SG_TMP"' EXIT
 
 # sg_tiny_data: a 40-image synthetic set with a 12-labeled split, 6 val and
 # 4 test images under $SG_TMP. sg_tiny_train M ARGS...: trainer M on its demo.conf
-# over that set (test set included), 6 iterations of batch 3 (+3) on 32-pixel crops, evaluated
-# every 3 and checkpointed every 4, seed 0; ARGS come after (a later --set
-# wins). Both need $bin (the build directory).
+# over that set (test set included), from scratch (no pretrained encoder:
+# tests/pretrain.sh loads one), 6 iterations of batch 3 (+3) on 32-pixel
+# crops, evaluated every 3 and checkpointed every 4, seed 0; ARGS come after
+# (a later --set wins). Both need $bin (the build directory).
 sg_tiny_data() {
     "$bin/tools/sg-demo-data" --out "$SG_TMP/data" --splits "$SG_TMP/splits" --train 40 --val 6 --test 4 --labeled 12 >/dev/null
 }
@@ -20,7 +21,7 @@ sg_tiny_train() {
     shift
     "$bin/experiments/$sg_m/$sg_m" --config "$top_srcdir/experiments/$sg_m/demo.conf" \
         --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/12" --set data.val="$SG_TMP/splits/val.txt" \
-        --set data.test="$SG_TMP/splits/test.txt" --set run.seeds="$top_srcdir/splits/seeds" --set train.iterations=6 --set train.batch_size=3 \
+        --set data.test="$SG_TMP/splits/test.txt" --set model.pretrained= --set run.seeds="$top_srcdir/splits/seeds" --set train.iterations=6 --set train.batch_size=3 \
         --set train.batch_size_u=3 --set data.crop=32 --set eval.interval=3 --set output.checkpoint_interval=4 \
         --set data.workers=2 --reports "$SG_TMP/reports" --seed 0 "$@"
 }

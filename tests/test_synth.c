@@ -32,6 +32,8 @@
 #define GOLDEN_TRAIN_8 0x42b28f774428cf45ull /* train images 0..7, seed 1 */
 #define GOLDEN_VAL_2 0x7f04e0e362b8e6ccull   /* val images 0..1, seed 2 */
 #define GOLDEN_TEST_2 0x06f428fe11e725ccull  /* test images 0..1, seed 3 */
+/* Frozen with v7p, the pretraining task. */
+#define GOLDEN_V7P_TRAIN_8 0x1427b9752e62d3c4ull /* train images 0..7, seed 11 */
 
 static uint64_t fnv1a_(uint64_t h, const uint8_t *p, size_t n)
 {
@@ -125,6 +127,65 @@ static void test_golden(const sg_synth_params *p)
     sg_synth_params q = *p;
     q.period[1] = 8.5;
     tap_ok(checksum_(&q, p->train_seed, 0, 8) != tr, "a changed parameter changes the checksum");
+}
+
+/* v7p: v7's scenes, none of v7's classes (shape-texture pairs), 14 distinct
+ * pairs, other seeds; its masks hold only its 15 ids. */
+static void test_pretraining_task(void)
+{
+    const sg_synth_params *p = sg_synth_params_find("v7"), *q = sg_synth_params_find("v7p");
+    if (!tap_ok(p && q && q->n_classes == 15 && q->size == p->size && q->default_test == 0,
+                "v7p: 64x64, 15 classes, no test set"))
+        return;
+    int shared = 0, repeated = 0;
+    for (int i = 1; i < q->n_classes; i++) {
+        for (int j = 1; j < p->n_classes; j++)
+            shared += q->class_shape[i] == p->class_shape[j] && q->class_texture[i] == p->class_texture[j];
+        for (int j = 1; j < i; j++)
+            repeated += q->class_shape[i] == q->class_shape[j] && q->class_texture[i] == q->class_texture[j];
+    }
+    tap_ok(shared == 0 && repeated == 0, "v7p's 14 classes are distinct and none is a v7 class "
+           "(%d shared, %d repeated)", shared, repeated);
+    const uint64_t seeds[3] = {p->train_seed, p->val_seed, p->test_seed};
+    int seed_clash = 0;
+    for (int k = 0; k < 3; k++)
+        seed_clash += seeds[k] == q->train_seed || seeds[k] == q->val_seed || seeds[k] == q->test_seed;
+    tap_ok(seed_clash == 0, "v7p's pools are drawn with seeds v7 does not use");
+    sg_synth_params scene; /* the scene parameters are v7's: only classes and pools differ */
+    memcpy(&scene, q, sizeof scene);
+    scene.version = p->version;
+    scene.n_classes = p->n_classes;
+    scene.train_seed = p->train_seed;
+    scene.val_seed = p->val_seed;
+    scene.test_seed = p->test_seed;
+    scene.default_val = p->default_val;
+    scene.default_test = p->default_test;
+    memcpy(scene.class_shape, p->class_shape, sizeof scene.class_shape);
+    memcpy(scene.class_texture, p->class_texture, sizeof scene.class_texture);
+    tap_ok(memcmp(&scene, p, sizeof scene) == 0, "v7p's scene parameters are v7's");
+    uint64_t tr = checksum_(q, q->train_seed, 0, 8);
+    tap_ok(tr == GOLDEN_V7P_TRAIN_8, "golden checksum of v7p train images 0..7 (got 0x%016llx)",
+           (unsigned long long)tr);
+    int max_id = 0;
+    for (int i = 0; i < 16; i++) {
+        sg_image img, mask;
+        sg_synth_generate(q, q->train_seed, (uint64_t)i, &img, &mask);
+        for (int k = 0; k < mask.h * mask.w; k++)
+            if (mask.data[k] > max_id) max_id = mask.data[k];
+        sg_image_free(&img);
+        sg_image_free(&mask);
+    }
+    tap_ok(max_id == 14, "v7p masks use ids up to 14 (max in 16 images: %d)", max_id);
+}
+
+static long count_lines_(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) return -1;
+    long n = 0;
+    for (int ch; (ch = fgetc(fp)) != EOF;) n += ch == '\n';
+    fclose(fp);
+    return n;
 }
 
 static void test_independence(const sg_synth_params *p)
@@ -361,9 +422,18 @@ static void test_splits(const char *dir)
     tap_ok(same == 8, "committed splits/demo/ lists equal the documented command's output (%d of 8)",
            same);
 
-    const int bad[] = {3000};
+    /* Full supervision (the pretraining task's split): every image labelled. */
+    const int full[] = {12};
+    rc = sg_synth_write_splits(sdir, 12, 0, 0, full, 1, 0, &err);
+    snprintf(path, sizeof path, "%s/12/labeled.txt", sdir);
+    long n_lab = rc ? -1 : count_lines_(path);
+    snprintf(path, sizeof path, "%s/12/unlabeled.txt", sdir);
+    long n_unl = rc ? -1 : count_lines_(path);
+    tap_ok(rc == 0 && n_lab == 12 && n_unl == 0,
+           "a protocol labelling the whole pool lists it all, unlabeled.txt empty (%ld, %ld)", n_lab, n_unl);
+    const int bad[] = {3001};
     rc = sg_synth_write_splits(sdir, POOL, VAL, TEST, bad, 1, 0, &err);
-    tap_ok(rc == -1 && strstr(err.msg, "3000"), "a protocol labelling the whole pool is rejected (%s)",
+    tap_ok(rc == -1 && strstr(err.msg, "3001"), "a protocol labelling more than the pool is rejected (%s)",
            err.msg);
 }
 
@@ -374,6 +444,7 @@ int main(void)
     if (!mkdtemp(dir)) tap_skip_all("cannot create a temp dir");
     const sg_synth_params *p = sg_synth_params_find("v7");
     test_params();
+    test_pretraining_task();
     if (p) {
         test_golden(p);
         test_independence(p);

@@ -13,7 +13,7 @@ SG_NUM_THREADS=1; export SG_NUM_THREADS
 # ImageNet normalisation: the one tools/sg-eval applies.
 train() {
     "$bin/experiments/supervised/supervised" --config "$top_srcdir/experiments/supervised/demo.conf" \
-        --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/16" --set data.val="$SG_TMP/splits/val.txt" --set data.test= \
+        --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/16" --set data.val="$SG_TMP/splits/val.txt" --set data.test= --set model.pretrained= \
         --set run.seeds="$top_srcdir/splits/seeds" --set train.iterations=6 --set train.batch_size=4 \
         --set data.crop=32 --set eval.interval=3 --set output.checkpoint_interval=4 \
         --set augment.mean=0.485,0.456,0.406 --set augment.std=0.229,0.224,0.225 \

@@ -21,6 +21,8 @@
 #     of PROTOCOL, see split_of) --set run.protocol=PROTOCOL
 #     [--set model.pretrained=FILE] [--set S.K=V from --set]...
 #     --runs RUNS --reports REPORTS --threads N --resume
+# A METHOD named M-scratch (the demo's supervised-scratch) runs trainer M
+# without the pretrained encoder: --set model.pretrained= --set run.name=M-scratch.
 # Always --resume: the driver continues from the run's checkpoint when there
 # is one and starts from iteration 0 when there is none (run.h), so a cell
 # killed mid-way (Ctrl-C, a node lost, a Slurm time limit) resumes, and the
@@ -41,7 +43,10 @@
 #   --seeds FILE        the seed list (SRC/splits/seeds)
 #   --threads N         CPU threads per run (1)
 #   --set S.K=V         an override for every run (repeatable)
-#   --pretrained FILE   ImageNet backbone weights (model.pretrained)
+#   --pretrained FILE   ImageNet backbone weights (model.pretrained), every cell
+#   --demo-pretrained DIR  the demo's pretrained encoders (data/demo-pretrained,
+#                       `make demo-pretrained`): a demo cell loads DIR/<the file
+#                       its demo.conf names in model.pretrained>; '' none
 #   --demo-root DIR     demo data (data/demo)
 #   --demo-splits DIR   demo splits: <protocol>/ folders, val.txt and test.txt (SRC/splits/demo)
 #   --voc-root DIR      VOC 2012 (data/voc)
@@ -70,6 +75,7 @@ seeds=""
 threads=1
 sets=""
 pretrained=""
+demo_pretrained=data/demo-pretrained
 demo_root=data/demo
 demo_splits=""
 voc_root=data/voc
@@ -124,7 +130,8 @@ esac
 
 while [ $# -gt 0 ]; do
     case "$1" in
-    --src | --bin | --runs | --reports | --seeds | --threads | --set | --pretrained | --demo-root | --demo-splits | \
+    --src | --bin | --runs | --reports | --seeds | --threads | --set | --pretrained | --demo-pretrained | \
+        --demo-root | --demo-splits | \
         --voc-root | --voc-splits | --cityscapes-root | --cityscapes-splits | --protocols | --out | --cpus | \
         --slurm-opt | --array-limit)
         [ $# -ge 2 ] || die "$1: missing value"
@@ -138,6 +145,7 @@ while [ $# -gt 0 ]; do
         --threads) threads=$v ;;
         --set) add sets "$v" ;;
         --pretrained) pretrained=$v ;;
+        --demo-pretrained) demo_pretrained=$v ;;
         --demo-root) demo_root=$v ;;
         --demo-splits) demo_splits=$v ;;
         --voc-root) voc_root=$v ;;
@@ -208,6 +216,17 @@ split_of() {
     esac
 }
 
+# demo_backbone TRAINER: the file name of the encoder TRAINER's demo.conf
+# loads (its model.pretrained, else experiments/demo.conf's).
+demo_backbone() {
+    for f in "$src/experiments/$1/demo.conf" "$src/experiments/demo.conf"; do
+        v=$(sed -n 's/^pretrained *= *\([^ ;]*\).*/\1/p' "$f" | tail -n 1)
+        [ -n "$v" ] && { basename "$v"; return 0; }
+    done
+    echo "grid.sh: experiments/$1/demo.conf names no model.pretrained" >&2
+    return 1
+}
+
 # cell_cmd CELL: the command of CELL, one argument a line (no argument holds a
 # newline: paths and values come from the options).
 cell_cmd() {
@@ -219,12 +238,21 @@ cell_cmd() {
     [ $# = 4 ] || { echo "grid.sh: cell '$c': expected DATASET/PROTOCOL/METHOD/seedK" >&2; return 1; }
     ds=$1 proto=$2 m=$3 k=${4#seed}
     case "$k" in '' | *[!0-9]*) echo "grid.sh: cell '$c': expected seed<K>" >&2; return 1 ;; esac
-    case "$m" in '' | *[!a-z0-9_]*) echo "grid.sh: cell '$c': bad method name" >&2; return 1 ;; esac
+    t=${m%-scratch}
+    case "$t" in '' | *[!a-z0-9_]*) echo "grid.sh: cell '$c': bad method name" >&2; return 1 ;; esac
     idx=$(seed_index "$k") || return 1
     data=$(split_of "$ds" "$proto") || return 1
-    echo "$bin/experiments/$m/$m"
+    if [ "$t" != "$m" ]; then
+        data="$data${nl}model.pretrained=${nl}run.name=$m"
+    elif [ "$ds" = demo ] && [ -z "$pretrained" ] && [ -z "$demo_pretrained" ]; then
+        data="$data${nl}model.pretrained="
+    elif [ "$ds" = demo ] && [ -z "$pretrained" ]; then
+        b=$(demo_backbone "$t") || return 1
+        data="$data${nl}model.pretrained=$demo_pretrained/$b"
+    fi
+    echo "$bin/experiments/$t/$t"
     echo "--config"
-    echo "$src/experiments/$m/$ds.conf"
+    echo "$src/experiments/$t/$ds.conf"
     echo "--seed-index"
     echo "$idx"
     printf '%s\n' "$data" | while IFS= read -r s; do
@@ -235,7 +263,7 @@ cell_cmd() {
     echo "run.protocol=$proto"
     echo "--set"
     echo "run.seeds=$seeds"
-    if [ -n "$pretrained" ]; then
+    if [ -n "$pretrained" ] && [ "$t" = "$m" ]; then
         echo "--set"
         echo "model.pretrained=$pretrained"
     fi

@@ -2,7 +2,7 @@
  * sg-demo-data: write the synthetic VOC-format dataset of the demo benchmark
  * (synth.h) and, optionally, its UniMatch-format split files.
  *
- *   sg-demo-data --out DIR [--version v7] [--train N] [--val N] [--test N]
+ *   sg-demo-data --out DIR [--version v7|v7p] [--train N] [--val N] [--test N]
  *   sg-demo-data --splits DIR [--train N] [--val N] [--test N] [--labeled 24,48,96] [--split-seed S]
  *
  * Both can be given in one call. The committed splits/demo/ lists come from
@@ -24,10 +24,10 @@
 static void usage_(FILE *fp)
 {
     fprintf(fp,
-            "usage: sg-demo-data [--out DIR] [--version v7] [--train N] [--val N] [--test N]\n"
+            "usage: sg-demo-data [--out DIR] [--version v7|v7p] [--train N] [--val N] [--test N]\n"
             "                    [--splits DIR] [--labeled L1,L2,...] [--split-seed S]\n"
             "  --out DIR         write the dataset (VOC layout) under DIR\n"
-            "  --version NAME    generator version (default v7)\n"
+            "  --version NAME    generator version: v7 (default, the demo) or v7p (its pretraining task)\n"
             "  --train N         training pool size (default: the version's, 3000)\n"
             "  --val N           validation set size (default: the version's, 500)\n"
             "  --test N          held-out test set size (default: the version's, 500; 0: none)\n"
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
     }
     const sg_synth_params *p = sg_synth_params_find(version);
     if (!p) {
-        fprintf(stderr, "sg-demo-data: unknown generator version '%s' (known: v7)\n", version);
+        fprintf(stderr, "sg-demo-data: unknown generator version '%s' (known: v7, v7p)\n", version);
         return 2;
     }
     if (n_train < 0) n_train = p->default_train;
@@ -114,9 +114,9 @@ int main(int argc, char **argv)
         }
         memcpy(num, s, len);
         num[len] = 0;
-        if (parse_int_(num, 1, n_train - 1, &v)) {
+        if (parse_int_(num, 1, n_train, &v)) {
             fprintf(stderr, "sg-demo-data: --labeled: '%s' is not in 1..%ld (pool of %ld)\n", num,
-                    n_train - 1, n_train);
+                    n_train, n_train);
             return 2;
         }
         labeled[n_protocols++] = (int)v;

@@ -27,28 +27,20 @@ typedef struct {
     bool ignore_padding;
 } as_state_;
 
-/* [model] here is MiT-B<mit> with SegFormer's head (embed_dim, released
- * 256 for B0/B1, 768 after), stochastic depth drop_path_rate and the head's
- * Dropout2d head_dropout; [allspark] the module's heads and dropout. */
+/* [model] here is the SegFormer of sg_run_read_segformer (MiT-B<mit>, the
+ * head width, drop-path and the head's Dropout2d); [allspark] the module's
+ * heads, dropout and pooling. */
 static int as_net_build_(sg_run *run, sg_run_net *net, sg_err *err)
 {
     sg_config *c = run->cfg;
-    long variant, embed, heads, pool;
-    float dpr, head_drop, drop;
-    if (sg_config_int(c, "model.mit", 5, 0, 5, &variant, err)) return -1;
-    sg_allspark_net_config cfg = {.variant = (int)variant,
-                                  .seg = sg_segformer_config_preset((int)variant, run->n_classes),
-                                  .tokens = sg_allspark_tokens(run->crop)};
-    if (sg_config_int(c, "model.embed_dim", cfg.seg.embed_dim, 1, 4096, &embed, err) ||
-        sg_config_float(c, "model.drop_path_rate", 0.1f, 0, 0.99f, &dpr, err) ||
-        sg_config_float(c, "model.head_dropout", 0.1f, 0, 0.99f, &head_drop, err) ||
+    long heads, pool;
+    float drop;
+    sg_allspark_net_config cfg = {.tokens = sg_allspark_tokens(run->crop)};
+    if (sg_run_read_segformer(run, &cfg.variant, &cfg.seg, err) ||
         sg_config_int(c, "allspark.heads", 2, 1, 64, &heads, err) ||
         sg_config_float(c, "allspark.dropout", 0.1f, 0, 0.99f, &drop, err) ||
         sg_config_int(c, "allspark.pool_size", 2, 0, 4096, &pool, err))
         return -1;
-    cfg.seg.embed_dim = (int)embed;
-    cfg.seg.backbone.drop_path_rate = dpr;
-    cfg.seg.head_dropout = head_drop;
     cfg.heads = (int)heads;
     cfg.dropout = drop;
     cfg.pool_size = (int)pool;

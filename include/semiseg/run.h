@@ -52,6 +52,7 @@
 #include "semiseg.h"
 #include "semiseg/checkpoint.h"
 #include "semiseg/config.h"
+#include "semiseg/mit.h"
 
 /* ---- what a step reports ----------------------------------------------------- */
 #define SG_LOSSES_MAX 16
@@ -97,7 +98,10 @@ typedef struct sg_run_priv_ sg_run_priv_;
 
 typedef struct sg_run {
     sg_config *cfg;            /* methods read their section in init */
-    const char *method;        /* method->name */
+    const char *method;        /* method->name: its config section, the checkpoints' "method" */
+    char name[64];             /* run.name (default method->name): the method's name in the run
+                                  directory and the results row, e.g. "supervised-scratch" for
+                                  a variant of the same trainer */
     char dataset[64];          /* run.dataset: "demo", "voc", "cityscapes" */
     char protocol[64];         /* run.protocol, e.g. "24", "92", "1_16" */
     uint64_t seed;             /* model init, data order, augmentation, dropout */
@@ -214,5 +218,11 @@ void sg_run_rng(const sg_run *run, unsigned call, sg_rng *rng);
 /* The stream id of that generator, for ops that take (seed, stream), e.g.
  * sg_dropout2d(ctx, x, p, run->seed, sg_run_stream(run, call)). */
 uint64_t sg_run_stream(const sg_run *run, unsigned call);
+
+/* For a method's net_build: the SegFormer of [model] (MiT-B<model.mit>,
+ * default 5; the head width model.embed_dim, default the released one for
+ * that variant; model.drop_path_rate and model.head_dropout, default 0.1
+ * as released) for run->n_classes. Returns 0, or -1 with err set. */
+int sg_run_read_segformer(const sg_run *run, int *variant, sg_segformer_config *cfg, sg_err *err);
 
 #endif

@@ -125,7 +125,8 @@ int sg_synth_write(const char *root, const sg_synth_params *p, int n_train, int 
  * dir/<L>/labeled.txt = the first L images of a Fisher-Yates permutation of
  * the pool (Philox key split_seed, stream sg_rng_stream(SG_RNG_SYNTH, 1,
  * 0)), listed in pool order, so smaller protocols are subsets of larger ones;
- * dir/<L>/unlabeled.txt = the rest of the pool in pool order; dir/val.txt =
+ * dir/<L>/unlabeled.txt = the rest of the pool in pool order (empty when L
+ * is the whole pool: full supervision); dir/val.txt =
  * all n_val validation images; dir/test.txt = all n_test test images (when
  * n_test > 0). Returns 0 or -1 with err set. */
 int sg_synth_write_splits(const char *dir, int n_train, int n_val, int n_test, const int *labeled,

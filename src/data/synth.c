@@ -33,9 +33,37 @@
 #include "semiseg/io.h"
 #include "semiseg/rng.h"
 
+/* What v7 and v7p share: everything but the classes and the pools. */
+#define SG_SYNTH_V7_SCENE_ \
+    .size = 64, \
+    .grid_min = 2, \
+    .grid_max = 4, \
+    .bg_gain = {0.4, 1.0}, \
+    .bg_offset = {0.0, 0.3}, \
+    .blobs_min = 1, \
+    .blobs_max = 3, \
+    .blob_ellipses_min = 2, \
+    .blob_ellipses_max = 3, \
+    .blob_spread = 6.0, \
+    .blob_axis_a = {6.0, 20.0}, \
+    .blob_axis_b = {4.0, 12.0}, \
+    .blob_contrast = {0.15, 0.40}, \
+    .objects_min = 2, \
+    .objects_max = 4, \
+    .radius = {11.0, 20.0}, \
+    .centre_margin = 0.4, \
+    .object_contrast = {0.40, 0.80}, \
+    .colour_tries = 50, \
+    .period = {5.0, 8.0}, \
+    .light = {0.0, 0.5}, \
+    .gain = {0.8, 1.2}, \
+    .blur_sigma = {0.2, 0.6}, \
+    .blur_radius_factor = 2.5, \
+    .noise_sigma = {0.01, 0.04},
+
 static const sg_synth_params sg_synth_v7_ = {
+    SG_SYNTH_V7_SCENE_
     .version = "v7",
-    .size = 64,
     .n_classes = 7,
     .train_seed = 1,
     .val_seed = 2,
@@ -43,39 +71,43 @@ static const sg_synth_params sg_synth_v7_ = {
     .default_train = 3000,
     .default_val = 500,
     .default_test = 500,
-    .grid_min = 2,
-    .grid_max = 4,
-    .bg_gain = {0.4, 1.0},
-    .bg_offset = {0.0, 0.3},
-    .blobs_min = 1,
-    .blobs_max = 3,
-    .blob_ellipses_min = 2,
-    .blob_ellipses_max = 3,
-    .blob_spread = 6.0,
-    .blob_axis_a = {6.0, 20.0},
-    .blob_axis_b = {4.0, 12.0},
-    .blob_contrast = {0.15, 0.40},
-    .objects_min = 2,
-    .objects_max = 4,
-    .radius = {11.0, 20.0},
-    .centre_margin = 0.4,
-    .object_contrast = {0.40, 0.80},
-    .colour_tries = 50,
-    .period = {5.0, 8.0},
     .class_shape = {SG_SYNTH_DISK, SG_SYNTH_DISK, SG_SYNTH_SQUARE, SG_SYNTH_CROSS,
                     SG_SYNTH_TRIANGLE, SG_SYNTH_DISK, SG_SYNTH_CROSS},
     .class_texture = {SG_SYNTH_HSTRIPES, SG_SYNTH_HSTRIPES, SG_SYNTH_VSTRIPES, SG_SYNTH_DOTS,
                       SG_SYNTH_RINGS, SG_SYNTH_CHECKER, SG_SYNTH_HSTRIPES},
-    .light = {0.0, 0.5},
-    .gain = {0.8, 1.2},
-    .blur_sigma = {0.2, 0.6},
-    .blur_radius_factor = 2.5,
-    .noise_sigma = {0.01, 0.04},
+};
+
+/* "v7p": the demo's pretraining task (the ImageNet analogue, README.md "Demo
+ * pretraining"): v7's scenes with the 14 shape-texture pairs that v7's
+ * classes do not use, drawn from pools of other seeds, so that its labels
+ * never name a demo class and its images are not the demo's. Class ids
+ * 1..14 by shape (disk, square, triangle, cross), then texture; entry 0
+ * (background) is unused, as in v7. */
+static const sg_synth_params sg_synth_v7p_ = {
+    SG_SYNTH_V7_SCENE_
+    .version = "v7p",
+    .n_classes = 15,
+    .train_seed = 11,
+    .val_seed = 12,
+    .test_seed = 13,
+    .default_train = 3000,
+    .default_val = 200,
+    .default_test = 0,
+    .class_shape = {SG_SYNTH_DISK, SG_SYNTH_DISK, SG_SYNTH_DISK, SG_SYNTH_DISK, SG_SYNTH_SQUARE,
+                    SG_SYNTH_SQUARE, SG_SYNTH_SQUARE, SG_SYNTH_SQUARE, SG_SYNTH_TRIANGLE,
+                    SG_SYNTH_TRIANGLE, SG_SYNTH_TRIANGLE, SG_SYNTH_TRIANGLE, SG_SYNTH_CROSS,
+                    SG_SYNTH_CROSS, SG_SYNTH_CROSS},
+    .class_texture = {SG_SYNTH_HSTRIPES, SG_SYNTH_VSTRIPES, SG_SYNTH_DOTS, SG_SYNTH_RINGS,
+                      SG_SYNTH_HSTRIPES, SG_SYNTH_DOTS, SG_SYNTH_RINGS, SG_SYNTH_CHECKER,
+                      SG_SYNTH_HSTRIPES, SG_SYNTH_VSTRIPES, SG_SYNTH_DOTS, SG_SYNTH_CHECKER,
+                      SG_SYNTH_VSTRIPES, SG_SYNTH_RINGS, SG_SYNTH_CHECKER},
 };
 
 const sg_synth_params *sg_synth_params_find(const char *version)
 {
-    if (version && strcmp(version, sg_synth_v7_.version) == 0) return &sg_synth_v7_;
+    if (!version) return NULL;
+    if (strcmp(version, sg_synth_v7_.version) == 0) return &sg_synth_v7_;
+    if (strcmp(version, sg_synth_v7p_.version) == 0) return &sg_synth_v7p_;
     return NULL;
 }
 
@@ -463,9 +495,9 @@ int sg_synth_write_splits(const char *dir, int n_train, int n_val, int n_test, c
                  n_test >= 0 && n_test <= SG_SYNTH_MAX_IMAGES,
              "sg_synth_write_splits: counts %d, %d, %d out of range", n_train, n_val, n_test);
     for (int k = 0; k < n_protocols; k++)
-        if (labeled[k] <= 0 || labeled[k] >= n_train)
+        if (labeled[k] <= 0 || labeled[k] > n_train)
             return sg_err_set(err, "%s: %d labelled images: need 1..%d (a pool of %d)", dir,
-                              labeled[k], n_train - 1, n_train);
+                              labeled[k], n_train, n_train);
     int *perm = sg_xmalloc((size_t)n_train * sizeof(int));
     uint8_t *take = sg_xmalloc((size_t)n_train);
     for (int i = 0; i < n_train; i++) perm[i] = i;

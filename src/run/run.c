@@ -671,7 +671,7 @@ static int finish_(sg_run *run, long done, double t_start, sg_err *err)
     else
         snprintf(device, sizeof device, "%s", where);
     sg_run_result r = {
-        .method = run->method, .dataset = run->dataset, .protocol = run->protocol,
+        .method = run->name, .dataset = run->dataset, .protocol = run->protocol,
         .n_labeled = run->n_labeled, .seed = run->seed, .iterations = done,
         .final_miou = p->final_miou, .best_miou = p->best_miou, .best_iter = p->best_iter,
         .has_test = p->test_ok, .test_final_miou = p->test_final_miou, .test_best_miou = p->test_best_miou,
@@ -795,7 +795,7 @@ static int row_recorded_(sg_run *run, bool *recorded, sg_err *err)
     path_(path, sizeof path, run, "ckpt/last.safetensors");
     struct stat st;
     if (stat(path, &st)) return sg_err_set(err, "%s: %s", path, strerror(errno));
-    sg_run_result r = {.method = run->method,
+    sg_run_result r = {.method = run->name,
                        .dataset = run->dataset,
                        .protocol = run->protocol,
                        .seed = run->seed};
@@ -921,7 +921,7 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     p->best_miou = 0;
 
     int n = snprintf(run->dir, sizeof run->dir, "%s/%s/%s/%s/seed%llu", p->runs_root, run->dataset,
-                     run->protocol, run->method, (unsigned long long)run->seed);
+                     run->protocol, run->name, (unsigned long long)run->seed);
     if (n < 0 || (size_t)n >= sizeof run->dir)
         return sg_err_set(err, "%s: run directory path too long", run->dir);
     /* Where the results go is checked now, not after the training. */

@@ -29,7 +29,7 @@ static const char *const modes_[] = {"whole", "center", "sliding", NULL};
  * read but missing here would be refused as unknown by every run, so the
  * trainer tests keep the list complete. */
 static const char *const driver_keys_[] = {
-    "run.dataset", "run.protocol", "run.seed", "run.seed_index", "run.seeds", "run.device", "run.deterministic",
+    "run.dataset", "run.protocol", "run.name", "run.seed", "run.seed_index", "run.seeds", "run.device", "run.deterministic",
     "run.tf32",
     "data.kind", "data.root", "data.split", "data.val", "data.test", "data.list_style", "data.n_classes", "data.class_names",
     "data.ignore_index", "data.crop", "data.unlabeled_mask", "data.workers", "data.prefetch",
@@ -92,7 +92,7 @@ static int read_class_names_(sg_config *c, int kind, int n_classes, char ***name
     return *names ? 0 : sg_err_set(err, "%s: %s = %s: %s", origin, key, text, why.msg);
 }
 
-/* run.dataset and run.protocol name a folder under output.runs and
+/* run.dataset, run.protocol and run.name name a folder under output.runs and
  * output.reports and a results.csv field: "." or ".." (or a '/') would put
  * them outside those roots or merge runs, and a ',', '"', '\\' or a control
  * character would break the unquoted CSV row or result.json. */
@@ -234,6 +234,10 @@ int sg_run_read_data(sg_run *run, sg_err *err)
     TRY(sg_config_string(c, "run.protocol", base, &protocol, err));
     TRY(check_name_(c, "run.dataset", dataset, err));
     TRY(check_name_(c, "run.protocol", protocol, err));
+    const char *name;
+    TRY(sg_config_string(c, "run.name", run->method, &name, err));
+    TRY(check_name_(c, "run.name", name, err));
+    strcpy(run->name, name);
     strcpy(run->dataset, dataset);
     strcpy(run->protocol, protocol);
 
@@ -357,6 +361,23 @@ int sg_run_read_model(sg_run *run, sg_err *err)
     TRY(sg_config_int(c, "model.decoder_channels", m.decoder_channels, 1, 4096, &v, err));
     m.decoder_channels = (int)v;
     run->model_cfg = m;
+    return 0;
+}
+
+int sg_run_read_segformer(const sg_run *run, int *variant, sg_segformer_config *cfg, sg_err *err)
+{
+    sg_config *c = run->cfg;
+    long mit, embed;
+    float dpr, head_drop;
+    TRY(sg_config_int(c, "model.mit", 5, 0, 5, &mit, err));
+    *cfg = sg_segformer_config_preset((int)mit, run->n_classes);
+    TRY(sg_config_int(c, "model.embed_dim", cfg->embed_dim, 1, 4096, &embed, err));
+    TRY(sg_config_float(c, "model.drop_path_rate", 0.1f, 0, 0.99f, &dpr, err));
+    TRY(sg_config_float(c, "model.head_dropout", 0.1f, 0, 0.99f, &head_drop, err));
+    cfg->embed_dim = (int)embed;
+    cfg->backbone.drop_path_rate = dpr;
+    cfg->head_dropout = head_drop;
+    *variant = (int)mit;
     return 0;
 }
 

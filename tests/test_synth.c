@@ -369,12 +369,12 @@ static int read_split_(const char *path, uint8_t *flag, int pool, uint8_t value)
 static void test_splits(const char *dir)
 {
     enum { POOL = 3000, VAL = 500, TEST = 500, NP = 3 };
-    static const int labeled[NP] = {24, 48, 96};
+    static const int labeled[NP] = {12, 24, 48};
     char sdir[512], path[700], ref[4200];
     snprintf(sdir, sizeof sdir, "%s/splits", dir);
     sg_err err;
     int rc = sg_synth_write_splits(sdir, POOL, VAL, TEST, labeled, NP, 0, &err);
-    tap_ok(rc == 0, "write splits 24, 48 and 96 of 3000, seed 0%s%s", rc ? ": " : "", rc ? err.msg : "");
+    tap_ok(rc == 0, "write splits 12, 24 and 48 of 3000, seed 0%s%s", rc ? ": " : "", rc ? err.msg : "");
 
     static uint8_t flag[NP][POOL];
     int ok = 1;
@@ -390,12 +390,12 @@ static void test_splits(const char *dir)
             tap_diag("protocol %d: %d labelled + %d unlabelled", labeled[k], l, u);
         }
     }
-    tap_ok(ok, "labelled and unlabelled are disjoint and cover the pool (24, 48, 96)");
+    tap_ok(ok, "labelled and unlabelled are disjoint and cover the pool (12, 24, 48)");
     int nested = 1;
     for (int k = 1; k < NP; k++)
         for (int i = 0; i < POOL; i++)
             if (flag[k - 1][i] == 1 && flag[k][i] != 1) nested = 0;
-    tap_ok(nested, "the 24 labelled images are among the 48, and those among the 96");
+    tap_ok(nested, "the 12 labelled images are among the 24, and those among the 48");
     snprintf(path, sizeof path, "%s/val.txt", sdir);
     size_t len;
     char *txt = slurp_(path, &len);
@@ -411,8 +411,8 @@ static void test_splits(const char *dir)
     free(txt);
 
     const char *top = getenv("top_srcdir");
-    static const char *const names[] = {"24/labeled.txt", "24/unlabeled.txt", "48/labeled.txt", "48/unlabeled.txt",
-                                        "96/labeled.txt", "96/unlabeled.txt", "val.txt", "test.txt"};
+    static const char *const names[] = {"12/labeled.txt", "12/unlabeled.txt", "24/labeled.txt", "24/unlabeled.txt",
+                                        "48/labeled.txt", "48/unlabeled.txt", "val.txt", "test.txt"};
     int same = 0;
     for (int k = 0; k < 8; k++) {
         snprintf(path, sizeof path, "%s/%s", sdir, names[k]);

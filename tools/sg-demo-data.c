@@ -3,7 +3,7 @@
  * (synth.h) and, optionally, its UniMatch-format split files.
  *
  *   sg-demo-data --out DIR [--version v7|v7p] [--train N] [--val N] [--test N]
- *   sg-demo-data --splits DIR [--train N] [--val N] [--test N] [--labeled 24,48,96] [--split-seed S]
+ *   sg-demo-data --splits DIR [--train N] [--val N] [--test N] [--labeled 12,24,48] [--split-seed S]
  *
  * Both can be given in one call. The committed splits/demo/ lists come from
  * `sg-demo-data --splits splits/demo` (see splits/demo/README.md). Threads:
@@ -32,7 +32,7 @@ static void usage_(FILE *fp)
             "  --val N           validation set size (default: the version's, 500)\n"
             "  --test N          held-out test set size (default: the version's, 500; 0: none)\n"
             "  --splits DIR      write DIR/<L>/{labeled,unlabeled}.txt, DIR/val.txt and DIR/test.txt\n"
-            "  --labeled LIST    labelled counts of the protocols (default 24,48,96)\n"
+            "  --labeled LIST    labelled counts of the protocols (default 12,24,48)\n"
             "  --split-seed S    seed of the split permutation (default 0)\n");
 }
 
@@ -55,7 +55,7 @@ static double now_(void)
 
 int main(int argc, char **argv)
 {
-    const char *out = NULL, *splits = NULL, *version = "v7", *labeled_arg = "24,48,96";
+    const char *out = NULL, *splits = NULL, *version = "v7", *labeled_arg = "12,24,48";
     long n_train = -1, n_val = -1, n_test = -1, split_seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

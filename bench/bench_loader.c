@@ -11,6 +11,18 @@
  * for 1 and 2 workers, crop 321, batch 8, prefetch 4. Each line reports
  * images/s and its ratio to the decode-only rate, so the numbers compare
  * across machines; the 2-worker lines also give the speed-up over 1 worker.
+ * Then, since a loader builds only the unlabeled parts its method reads
+ * (loader.h, views; run.h, unlabeled_views):
+ *   views      unlabeled images/s for each set of parts a trainer asks for
+ *              (and the labeled loader with AllSpark's strong view)
+ *   per step   for each trainer at its experiments/<method>/voc.conf, the
+ *              images each of its loaders makes per training step, and the
+ *              CPU seconds they take at the 1-worker rates: the loaders keep
+ *              up while that, spread over the cores their workers get, stays
+ *              below the step's own time (bench_train, a run's result.json)
+ * The per-step table restates the trainers' unlabeled_views, batch sizes and
+ * mix sources; DSSN and AllSpark train at crop 513 on VOC, measured here at
+ * 321 like the others.
  *
  * Loader rates are steady-state: timed from the first batch's arrival.
  * Usage: bench_loader [n_images (default 48)] [epochs (default 2)]
@@ -85,11 +97,15 @@ static void synth_(sg_image *img, sg_image *mask, int k)
         }
 }
 
-/* images/s of `epochs` epochs through a loader, or -1 with err set */
-static double run_loader_(files *f, sg_loader_kind kind, int workers, int epochs, sg_err *err)
+/* images/s of `epochs` epochs through a loader building `views` (unlabeled)
+ * or, with labeled_strong, AllSpark's strong view (labeled); -1 with err set */
+static double run_loader_(files *f, sg_loader_kind kind, unsigned views, bool labeled_strong, int workers,
+                          int epochs, sg_err *err)
 {
     sg_loader_config cfg;
     sg_loader_config_default(&cfg, kind, BATCH, CROP, 1);
+    cfg.views = views;
+    cfg.labeled_strong = labeled_strong;
     cfg.n_workers = workers;
     cfg.prefetch = PREFETCH;
     cfg.unlabeled_mask = false;
@@ -112,6 +128,92 @@ static double run_loader_(files *f, sg_loader_kind kind, int workers, int epochs
     double dt = now_() - t0;
     sg_loader_close(l);
     return images / dt;
+}
+
+/* The sets of unlabeled parts the trainers ask for, cheapest first; the
+ * strong views without boxes are a mix batch's (run.h). */
+static const struct {
+    const char *name;
+    unsigned views;
+} view_sets_[] = {
+    {"weak", SG_VIEWS_WEAK},
+    {"weak+s1", SG_VIEW_S1},
+    {"weak+s1+box1", SG_VIEW_S1 | SG_VIEW_BOX1},
+    {"weak+s1+s2", SG_VIEWS_STRONG},
+    {"weak+s1+box1+s2+box2", SG_VIEWS_ALL},
+};
+enum { N_VIEW_SETS = sizeof view_sets_ / sizeof view_sets_[0] };
+
+/* One training step of each trainer at experiments/<method>/voc.conf: the
+ * images of its labeled, unlabeled and mix loaders and the parts they
+ * build (the trainer's unlabeled_views; the mix batch gets its strong views). */
+static const struct {
+    const char *method;
+    int n_lab;
+    bool lab_strong;
+    int n_unl;
+    unsigned unl_views;
+    int n_mix;
+    unsigned mix_views;
+    const char *note;
+} steps_[] = {
+    {"supervised", 16, false, 0, 0, 0, 0, "batch 16"},
+    {"meanteacher", 8, false, 8, SG_VIEW_S1, 0, 0, ""},
+    {"cutmixseg", 8, false, 8, SG_VIEWS_WEAK, 8, SG_VIEWS_WEAK, "mix_source batch"},
+    {"fixmatch", 8, false, 8, SG_VIEW_S1 | SG_VIEW_BOX1, 8, SG_VIEW_S1, "mix_source same"},
+    {"unimatch", 8, false, 8, SG_VIEWS_ALL, 8, SG_VIEWS_STRONG, "mix_source same"},
+    {"u2pl", 8, false, 8, SG_VIEWS_WEAK, 0, 0, ""},
+    {"ctt", 8, false, 8, SG_VIEWS_WEAK, 0, 0, ""},
+    {"dssn", 8, false, 8, SG_VIEWS_ALL, 8, SG_VIEWS_STRONG, "mix_source same; crop 513 on VOC"},
+    {"uccl", 8, false, 8, SG_VIEWS_ALL, 8, SG_VIEWS_STRONG, "mix_source same"},
+    {"allspark", 8, true, 8, SG_VIEWS_WEAK, 0, 0, "labeled strong view; crop 513 on VOC"},
+};
+
+static int view_set_(unsigned views)
+{
+    for (int k = 0; k < N_VIEW_SETS; k++)
+        if (view_sets_[k].views == views) return k;
+    fprintf(stderr, "bench_loader: views 0x%x is not in view_sets_\n", views);
+    abort();
+}
+
+/* "8 weak+s1", or "-" for no loader */
+static const char *images_(char *buf, size_t len, int n, const char *what)
+{
+    if (n == 0) snprintf(buf, len, "-");
+    else snprintf(buf, len, "%d %s", n, what);
+    return buf;
+}
+
+/* The view-set lines and the per-step table. lab: labeled images/s at 1
+ * worker (weak, and with the strong view). Returns 0, or -1 with err set. */
+static int views_report_(files *f, int epochs, const double lab[2], double ref, sg_err *err)
+{
+    double unl[N_VIEW_SETS];
+    printf("unlabeled views (sg_method.unlabeled_views):\n");
+    for (int k = 0; k < N_VIEW_SETS; k++) {
+        unl[k] = run_loader_(f, SG_LOADER_UNLABELED, view_sets_[k].views, false, 1, epochs, err);
+        double r2 = unl[k] < 0 ? -1 : run_loader_(f, SG_LOADER_UNLABELED, view_sets_[k].views, false, 2, epochs, err);
+        if (r2 < 0) return -1;
+        printf("  %-22s 1 worker %8.1f img/s  ratio %.2f   2 workers %8.1f img/s\n", view_sets_[k].name, unl[k],
+               unl[k] / ref, r2);
+    }
+    printf("  %-22s 1 worker %8.1f img/s  ratio %.2f   (labeled, AllSpark)\n", "weak+s1 labeled", lab[1],
+           lab[1] / ref);
+    printf("one step at experiments/<method>/voc.conf: images per loader, and the loaders' CPU seconds per step\n"
+           "at the 1-worker rates above (to compare with the step's own time):\n");
+    printf("  %-12s %-18s %-26s %-16s %8s\n", "method", "labeled", "unlabeled", "mix", "CPU s");
+    for (size_t m = 0; m < sizeof steps_ / sizeof steps_[0]; m++) {
+        int u = view_set_(steps_[m].unl_views), x = view_set_(steps_[m].mix_views);
+        double s = steps_[m].n_lab / lab[steps_[m].lab_strong] + steps_[m].n_unl / unl[u] + steps_[m].n_mix / unl[x];
+        char lb[32], ub[48], mb[48];
+        printf("  %-12s %-18s %-26s %-16s %8.3f%s%s\n", steps_[m].method,
+               images_(lb, sizeof lb, steps_[m].n_lab, steps_[m].lab_strong ? "weak+s1" : "weak"),
+               images_(ub, sizeof ub, steps_[m].n_unl, view_sets_[u].name),
+               images_(mb, sizeof mb, steps_[m].n_mix, view_sets_[x].name), s, steps_[m].note[0] ? "  " : "",
+               steps_[m].note);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -157,16 +259,22 @@ int main(int argc, char **argv)
                    IMG_H, QUALITY, CROP, BATCH, PREFETCH, sysconf(_SC_NPROCESSORS_ONLN));
             printf("%-44s %8.1f img/s  ratio 1.00\n", "decode only (reference, 1 thread)", ref);
             const char *names[2] = {"labeled   (decode+weak)", "unlabeled (decode+weak+2 strong)"};
+            double lab[2] = {0, 0};
             for (int kind = 0; kind < 2 && rc == 0; kind++) {
-                double r1 = run_loader_(&f, (sg_loader_kind)kind, 1, epochs, &err);
-                double r2 = r1 < 0 ? -1 : run_loader_(&f, (sg_loader_kind)kind, 2, epochs, &err);
+                double r1 = run_loader_(&f, (sg_loader_kind)kind, SG_VIEWS_ALL, false, 1, epochs, &err);
+                double r2 = r1 < 0 ? -1 : run_loader_(&f, (sg_loader_kind)kind, SG_VIEWS_ALL, false, 2, epochs, &err);
                 if (r2 < 0) {
                     rc = -1;
                     break;
                 }
+                if (kind == SG_LOADER_LABELED) lab[0] = r1;
                 printf("%-34s 1 worker  %8.1f img/s  ratio %.2f\n", names[kind], r1, r1 / ref);
                 printf("%-34s 2 workers %8.1f img/s  ratio %.2f  (x%.2f over 1 worker)\n", names[kind], r2,
                        r2 / ref, r2 / r1);
+            }
+            if (rc == 0) {
+                lab[1] = run_loader_(&f, SG_LOADER_LABELED, SG_VIEWS_WEAK, true, 1, epochs, &err);
+                if (lab[1] < 0 || views_report_(&f, epochs, lab, ref, &err) != 0) rc = -1;
             }
         }
     }

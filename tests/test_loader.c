@@ -6,7 +6,9 @@
  * when recomputed with the augment.h functions, the epoch structure (shuffle,
  * repetition to epoch_len, drop_last, resume, a second loader sharing the
  * order of another via order_id), the unlabeled outputs (ignore
- * mask, CutMix boxes), error propagation from a corrupt sample with the file
+ * mask, CutMix boxes), that a loader asked for some of the unlabeled parts
+ * (views) leaves the others NULL and builds its parts byte for byte as one
+ * asked for all, error propagation from a corrupt sample with the file
  * named, config errors and an early shutdown. Comparisons are exact: nothing
  * here is approximate.
  */
@@ -61,23 +63,19 @@ static void put_(blob *b, const void *src, size_t n)
     b->n += n;
 }
 
+/* A batch tensor's bytes (its first dimension is the batch's n). */
+static size_t nbytes_(const sg_tensor *t) { return sg_numel(t) * sg_dtype_size(t->dtype); }
+
 static void put_batch_(blob *o, const sg_batch *b)
 {
-    const size_t hw = (size_t)CROP * CROP;
     int hdr[3] = {b->n, b->epoch, b->index};
     put_(o, hdr, sizeof hdr);
     put_(o, b->ids, (size_t)b->n * sizeof *b->ids);
-    put_(o, b->img->data, (size_t)b->n * 3 * hw * sizeof(float));
-    if (b->mask) put_(o, b->mask->i32, (size_t)b->n * hw * sizeof(int32_t));
-    if (b->img_s1) {
-        put_(o, b->img_s1->data, (size_t)b->n * 3 * hw * sizeof(float));
-        put_(o, b->img_s2->data, (size_t)b->n * 3 * hw * sizeof(float));
-        put_(o, b->ignore->i32, (size_t)b->n * hw * sizeof(int32_t));
-        put_(o, b->box1->i32, (size_t)b->n * hw * sizeof(int32_t));
-        put_(o, b->box2->i32, (size_t)b->n * hw * sizeof(int32_t));
-        put_(o, b->boxes1, (size_t)b->n * sizeof(sg_box));
-        put_(o, b->boxes2, (size_t)b->n * sizeof(sg_box));
-    }
+    const sg_tensor *ts[] = {b->img, b->mask, b->img_s1, b->img_s2, b->ignore, b->box1, b->box2};
+    for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
+        if (ts[k]) put_(o, ts[k]->data, nbytes_(ts[k]));
+    if (b->boxes1) put_(o, b->boxes1, (size_t)b->n * sizeof(sg_box));
+    if (b->boxes2) put_(o, b->boxes2, (size_t)b->n * sizeof(sg_box));
 }
 
 static sg_source source_(mem_src *m) { return (sg_source){.ctx = m, .n = N_SRC, .load = mem_load_}; }
@@ -300,6 +298,56 @@ static void test_order_id_(void)
     tap_ok(sg_loader_open(&src, &cm, &err) == NULL && strstr(err.msg, "order_id 256"), "order_id 256 is an error");
 }
 
+/* A part the loader was not asked for is NULL; one it was is the same
+ * bytes as the part of a loader asked for everything (the default). */
+static bool part_same_(const sg_tensor *got, const sg_tensor *all, bool asked)
+{
+    if (!asked) return got == NULL;
+    return got && nbytes_(got) == nbytes_(all) && memcmp(got->data, all->data, nbytes_(all)) == 0;
+}
+
+static bool rects_same_(const sg_box *got, const sg_box *all, int n, bool asked)
+{
+    if (!asked) return got == NULL;
+    return got && memcmp(got, all, (size_t)n * sizeof *got) == 0;
+}
+
+/* views: every subset of the optional unlabeled parts, suffixes of the draw
+ * order (s1, box1, s2, box2) or not, over 5 batches (two epochs). */
+static void test_views_(void)
+{
+    mem_src m = {.bad = -1};
+    sg_source src = source_(&m);
+    sg_err err;
+    sg_loader_config cfg;
+    for (unsigned views = SG_VIEWS_WEAK; views < SG_VIEWS_ALL; views++) {
+        config_(&cfg, SG_LOADER_UNLABELED, 2, 2);
+        sg_loader *all = sg_loader_open(&src, &cfg, &err);
+        cfg.views = views;
+        sg_loader *some = sg_loader_open(&src, &cfg, &err);
+        bool ok = all && some;
+        for (int i = 0; i < 5 && ok; i++) {
+            const sg_batch *a, *b;
+            ok = sg_loader_next(all, &a, &err) == 0 && sg_loader_next(some, &b, &err) == 0 && a->n == b->n &&
+                 memcmp(a->ids, b->ids, (size_t)a->n * sizeof *a->ids) == 0 && part_same_(b->img, a->img, true) &&
+                 part_same_(b->ignore, a->ignore, true) && part_same_(b->img_s1, a->img_s1, views & SG_VIEW_S1) &&
+                 part_same_(b->box1, a->box1, views & SG_VIEW_BOX1) &&
+                 rects_same_(b->boxes1, a->boxes1, a->n, views & SG_VIEW_BOX1) &&
+                 part_same_(b->img_s2, a->img_s2, views & SG_VIEW_S2) &&
+                 part_same_(b->box2, a->box2, views & SG_VIEW_BOX2) &&
+                 rects_same_(b->boxes2, a->boxes2, a->n, views & SG_VIEW_BOX2) && !b->mask;
+        }
+        sg_loader_close(all);
+        sg_loader_close(some);
+        tap_ok(ok, "views 0x%x: the parts asked for are the bytes of a loader that builds all, the others NULL",
+               views);
+    }
+    config_(&cfg, SG_LOADER_UNLABELED, 1, 1);
+    cfg.views = SG_VIEWS_ALL + 1;
+    tap_ok(sg_loader_open(&src, &cfg, &err) == NULL && strstr(err.msg, "views 0x10"),
+           "a views bit outside SG_VIEWS_ALL is an error: %s", err.msg);
+}
+
 static void test_errors_(void)
 {
     sg_err err, err3;
@@ -375,6 +423,7 @@ int main(void)
     test_recompute_();
     test_epochs_();
     test_order_id_();
+    test_views_();
     test_errors_();
     return tap_done();
 }

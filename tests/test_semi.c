@@ -15,7 +15,8 @@
  * - the primitives on hand-made inputs: pseudo-labels, pasting, rolling,
  *   the masked CE's normalisation, the schedules, the CutMix-Seg masks;
  * - misuse aborts (pasting a tensor that requires a gradient, mismatched
- *   shapes).
+ *   shapes, a method's step on a batch without a part it reads, as the
+ *   loader gives when the method's unlabeled_views leaves that part out).
  */
 #include <math.h>
 #include <stdio.h>
@@ -310,12 +311,44 @@ static void paste_shape_(void *arg)
     sg_semi_paste(&ctx, a, b, box);
 }
 
+/* Batches of 1 with only the always-built parts (img, ignore): what the
+ * loader gives a method with unlabeled_views = SG_VIEWS_WEAK. The step
+ * checks its batches before it reads a network, hence the NULLs. */
+static sg_tensor *g_part;
+
+static void mt_without_s1_(void *arg)
+{
+    (void)arg;
+    sg_batch lab = {.n = 1, .img = g_part, .mask = g_part}, unl = {.n = 1, .img = g_part, .ignore = g_part};
+    sg_semi_terms terms;
+    meanteacher_loss(NULL, NULL, NULL, &lab, &unl, NULL, 0, NULL, &terms);
+}
+
+static void um_mix_without_s2_(void *arg)
+{
+    (void)arg;
+    sg_batch lab = {.n = 1, .img = g_part, .mask = g_part};
+    sg_batch unl = {.n = 1, .img = g_part, .ignore = g_part, .img_s1 = g_part, .img_s2 = g_part, .box1 = g_part,
+                    .box2 = g_part};
+    sg_batch mix = {.n = 1, .img = g_part, .ignore = g_part, .img_s1 = g_part};
+    sg_semi_terms terms;
+    unimatch_loss(NULL, NULL, &lab, &unl, &mix, NULL, NULL, NULL, &terms);
+}
+
 static void test_misuse(void)
 {
     tap_ok(sg_expect_abort(paste_grad_, NULL, (const char *const[]){"sg_semi_paste", "gradient"}, 2),
            "pasting a tensor that requires a gradient aborts");
     tap_ok(sg_expect_abort(paste_shape_, NULL, (const char *const[]){"sg_semi_paste", "[1, 3, 2]"}, 2),
            "a box of the wrong size aborts naming its shape");
+    g_part = sg_tensor_alloc(SG_F32, 4, (const int[]){1, 3, 2, 2}, false);
+    tap_ok(sg_expect_abort(mt_without_s1_, NULL,
+                           (const char *const[]){"meanteacher_loss", "unlabeled batch has no img_s1", "SG_VIEW_S1"}, 3),
+           "Mean Teacher's step without the strong view s1 aborts naming the missing view bit");
+    tap_ok(sg_expect_abort(um_mix_without_s2_, NULL,
+                           (const char *const[]){"unimatch_loss", "mix batch has no img_s2", "SG_VIEW_S2"}, 3),
+           "UniMatch's step on a mix batch without s2 aborts naming the missing view bit");
+    sg_tensor_free(g_part);
 }
 
 int main(void)

@@ -106,6 +106,7 @@ static void as_free_(void *state)
 static const sg_method method = {
     .name = "allspark",
     .unlabeled_loaders = 1,
+    .unlabeled_views = SG_VIEWS_WEAK,   /* the pseudo-labels and the student both take u_w */
     .labeled_strong_view = true,
     .init = as_init_,
     .step = as_step_,

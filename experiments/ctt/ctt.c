@@ -216,6 +216,7 @@ static void ctt_free_(void *state)
 static const sg_method method = {
     .name = "ctt",
     .unlabeled_loaders = 1,
+    .unlabeled_views = SG_VIEWS_WEAK,   /* ClassMix builds its strong input from u_w */
     .init = ctt_init_,
     .step = ctt_step_,
     .after_step = ctt_after_step_,

@@ -39,8 +39,9 @@ typedef struct {
     sg_deeplab teacher;
 } cm_state_;
 
-/* Not const: init sets unlabeled_loaders from cutmixseg.mix_source (the
- * driver opens its loaders after init). */
+/* Not const: init sets unlabeled_loaders from cutmixseg.mix_source and
+ * unlabeled_views from cutmixseg.strong_colour (the driver opens its loaders
+ * after init). */
 static sg_method method;
 
 static int cm_init_(sg_run *run, void **state, sg_err *err)
@@ -64,6 +65,8 @@ static int cm_init_(sg_run *run, void **state, sg_err *err)
                           (double)prop[1]);
     hp->mask.prop_min = prop[0];
     hp->mask.prop_max = prop[1];
+    /* the student's copies: the strong views s1 (of both images), else the weak views */
+    method.unlabeled_views = hp->loss.strong_colour ? SG_VIEW_S1 : SG_VIEWS_WEAK;
     cm_state_ *s = sg_xcalloc(1, sizeof *s);
     *state = s;
     s->hp = h;
@@ -116,6 +119,7 @@ static void cm_free_(void *state)
 static sg_method method = {
     .name = "cutmixseg",
     .unlabeled_loaders = 1,
+    .unlabeled_views = SG_VIEWS_WEAK,   /* set by init */
     .init = cm_init_,
     .step = cm_step_,
     .after_step = cm_after_step_,

@@ -20,7 +20,7 @@ sg_tensor *cutmixseg_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *teacher,
                           const sg_batch *unl, const sg_batch *mix, const sg_tensor *masks,
                           const cutmixseg_params *hp, const sg_semi_sup *sup, sg_semi_terms *terms)
 {
-    sg_semi_check_batches(lab, unl, mix, "cutmixseg_loss");
+    sg_semi_check_batches(lab, unl, mix, hp->strong_colour ? SG_VIEW_S1 : SG_VIEWS_WEAK, "cutmixseg_loss");
     /* with torch.no_grad():
      *     logits_u0_tea = teacher_net(batch_ux0_tea).detach()
      *     logits_u1_tea = teacher_net(batch_ux1_tea).detach()

@@ -137,6 +137,7 @@ static void dssn_free_(void *state)
 static sg_method method = {
     .name = "dssn",
     .unlabeled_loaders = 1,
+    .unlabeled_views = SG_VIEWS_ALL,    /* two strong views, each with its box */
     .init = dssn_init_,
     .step = dssn_step_,
     .after_step = dssn_after_step_,

@@ -44,9 +44,7 @@ sg_tensor *dssn_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *teacher, cons
                      const sg_batch *unl, const sg_batch *mix, const dssn_params *hp, const sg_deeplab_fp *fp,
                      const sg_semi_sup *sup, sg_semi_terms *terms)
 {
-    sg_semi_check_batches(lab, unl, mix, "dssn_loss");
-    SG_CHECK(unl->img_s2 && unl->box2 && (!mix || mix->img_s2),
-             "dssn_loss: the unlabeled (and mix) batches need img_s2 and box2");
+    sg_semi_check_batches(lab, unl, mix, SG_VIEWS_ALL, "dssn_loss");
     SG_CHECK(fp && fp->second, "dssn_loss: the feature perturbation needs two copies (sg_semi_fp2)");
     const int nl = lab->img->shape[0], nu = unl->img->shape[0];
     /* pred_u_w_mix_tea = model_tea(img_u_w_mix).detach(): the teacher, in

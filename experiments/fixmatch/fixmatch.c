@@ -66,6 +66,7 @@ static void fm_free_(void *state)
 static sg_method method = {
     .name = "fixmatch",
     .unlabeled_loaders = 1,
+    .unlabeled_views = SG_VIEW_S1 | SG_VIEW_BOX1,   /* one strong view and its box */
     .init = fm_init_,
     .step = fm_step_,
     .after_step = NULL,

@@ -16,7 +16,7 @@ sg_tensor *fixmatch_loss(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const 
                          const sg_batch *mix, const fixmatch_params *hp, const sg_semi_sup *sup,
                          sg_semi_terms *terms)
 {
-    sg_semi_check_batches(lab, unl, mix, "fixmatch_loss");
+    sg_semi_check_batches(lab, unl, mix, SG_VIEW_S1 | SG_VIEW_BOX1, "fixmatch_loss");
     const int nl = lab->img->shape[0], nu = unl->img->shape[0];
     /* with torch.no_grad(): model.eval(); pred_u_w_mix = model(img_u_w_mix).detach()
      *     conf_u_w_mix = pred_u_w_mix.softmax(dim=1).max(dim=1)[0]

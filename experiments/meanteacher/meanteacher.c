@@ -100,6 +100,7 @@ static void mt_free_(void *state)
 static const sg_method method = {
     .name = "meanteacher",
     .unlabeled_loaders = 1,
+    .unlabeled_views = SG_VIEW_S1,      /* the student's strong view; no box */
     .init = mt_init_,
     .step = mt_step_,
     .after_step = mt_after_step_,

@@ -27,7 +27,7 @@ sg_tensor *meanteacher_loss(sg_ctx *ctx, sg_deeplab *student, sg_deeplab *teache
                             const sg_batch *unl, const meanteacher_params *hp, long it,
                             const sg_semi_sup *sup, sg_semi_terms *terms)
 {
-    sg_semi_check_batches(lab, unl, NULL, "meanteacher_loss");
+    sg_semi_check_batches(lab, unl, NULL, SG_VIEW_S1, "meanteacher_loss");
     const int nl = lab->img->shape[0], nu = unl->img->shape[0];
     /* ema_model_out = ema_model(ema_input_var), no gradient (ema_logit is
      * detached): the teacher's softmax on the weak view u_w. */

@@ -211,6 +211,7 @@ static void u2pl_free_(void *state)
 static const sg_method method = {
     .name = "u2pl",
     .unlabeled_loaders = 1,
+    .unlabeled_views = SG_VIEWS_WEAK,   /* u_w, pasted with U2PL's own boxes */
     .init = u2pl_init_,
     .step = u2pl_step_,
     .after_step = u2pl_after_step_,

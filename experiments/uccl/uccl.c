@@ -86,6 +86,7 @@ static void uccl_free_(void *state)
 static sg_method method = {
     .name = "uccl",
     .unlabeled_loaders = 1,
+    .unlabeled_views = SG_VIEWS_ALL,    /* UniMatch's two strong views and boxes */
     .init = uccl_init_,
     .step = uccl_step_,
     .after_step = NULL,

@@ -74,6 +74,7 @@ static void um_free_(void *state)
 static sg_method method = {
     .name = "unimatch",
     .unlabeled_loaders = 1,
+    .unlabeled_views = SG_VIEWS_ALL,    /* two strong views, each with its box */
     .init = um_init_,
     .step = um_step_,
     .after_step = NULL,

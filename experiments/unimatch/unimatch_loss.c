@@ -17,9 +17,7 @@
 void unimatch_mix(sg_ctx *ctx, sg_deeplab *m, const sg_batch *lab, const sg_batch *unl, const sg_batch *mix,
                   unimatch_mixed *out)
 {
-    sg_semi_check_batches(lab, unl, mix, "unimatch_loss");
-    SG_CHECK(unl->img_s2 && unl->box2 && (!mix || mix->img_s2),
-             "unimatch_loss: the unlabeled (and mix) batches need img_s2 and box2");
+    sg_semi_check_batches(lab, unl, mix, SG_VIEWS_ALL, "unimatch_loss");
     /* with torch.no_grad(): model.eval(); pred_u_w_mix = model(img_u_w_mix).detach()
      *     conf_u_w_mix = pred_u_w_mix.softmax(dim=1).max(dim=1)[0]
      *     mask_u_w_mix = pred_u_w_mix.argmax(dim=1)

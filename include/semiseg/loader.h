@@ -9,7 +9,10 @@
  *              int32 = 255 where the crop is padding, else 0; box1, box2
  *              (N, S, S) int32 CutMix masks (1 inside) and the boxes as rectangles
  * (UniMatch's train_l returns (img, mask); train_u returns (img_w, img_s1,
- * img_s2, ignore_mask, cutmix_box1, cutmix_box2)).
+ * img_s2, ignore_mask, cutmix_box1, cutmix_box2)). An unlabeled loader builds
+ * img and ignore always and, of the rest, only the parts its config's `views`
+ * names (SG_VIEW_*): the others are NULL in every batch and cost nothing but
+ * their draws. A method declares the parts it reads (run.h, unlabeled_views).
  *
  * Determinism: batches are bitwise identical for any number of workers and
  * any prefetch depth, because every draw is keyed, never taken from a shared
@@ -21,7 +24,9 @@
  *   sample       key seed, stream sg_rng_stream(SG_RNG_AUGMENT, id << 16 | epoch,
  *                position in the epoch): weak draws, then for unlabeled samples
  *                strong view 1, box 1, strong view 2, box 2 (augment.h lists the
- *                draws of each step)
+ *                draws of each step). The four are drawn whether or not they
+ *                are built, so a part that is built has the same bytes
+ *                whatever else `views` asks for
  * `id` separates loaders sharing a run seed (labeled, unlabeled, mix source);
  * the order stream uses `order_id` instead when it is set. Epochs must stay
  * below 65536.
@@ -54,6 +59,19 @@ typedef struct sg_source {
 
 typedef enum sg_loader_kind { SG_LOADER_LABELED = 0, SG_LOADER_UNLABELED = 1 } sg_loader_kind;
 
+/* The parts of an unlabeled batch besides img and ignore, as bits of
+ * sg_loader_config.views: a part not asked for is neither augmented nor
+ * allocated (its sg_batch pointers are NULL). */
+enum {
+    SG_VIEWS_WEAK = 0,           /* none: the weak view and its padding mask only */
+    SG_VIEW_S1 = 1 << 0,         /* img_s1 */
+    SG_VIEW_BOX1 = 1 << 1,       /* box1 and boxes1 */
+    SG_VIEW_S2 = 1 << 2,         /* img_s2 */
+    SG_VIEW_BOX2 = 1 << 3,       /* box2 and boxes2 */
+    SG_VIEWS_STRONG = SG_VIEW_S1 | SG_VIEW_S2,
+    SG_VIEWS_ALL = SG_VIEW_S1 | SG_VIEW_BOX1 | SG_VIEW_S2 | SG_VIEW_BOX2
+};
+
 typedef struct sg_loader_config {
     sg_loader_kind kind;
     int batch_size;
@@ -65,6 +83,8 @@ typedef struct sg_loader_config {
     bool labeled_strong;   /* labeled: img_s1 = a strong view of the weak crop
                               (drawn after the weak draws, no box), as AllSpark
                               trains on (dataset/semi.py, train_l) */
+    unsigned views;        /* unlabeled: the SG_VIEW_* parts to build (default
+                              SG_VIEWS_ALL); ignored by a labeled loader */
     uint64_t seed;
     unsigned id;           /* 0..255 */
     /* The id keying the epoch order: -1 (the default) = id. Another loader's
@@ -83,7 +103,8 @@ typedef struct sg_loader_config {
 } sg_loader_config;
 
 /* UniMatch training defaults: shuffle, drop_last, the UniMatch augmentation
- * for `crop`, 2 workers, prefetch 2, id 0 (labeled) or 1 (unlabeled). */
+ * for `crop`, every view, 2 workers, prefetch 2, id 0 (labeled) or 1
+ * (unlabeled). */
 void sg_loader_config_default(sg_loader_config *cfg, sg_loader_kind kind, int batch_size, int crop,
                               uint64_t seed);
 
@@ -93,13 +114,15 @@ typedef struct sg_batch {
     int32_t *ids;          /* (N) source indices */
     sg_tensor *img;        /* (N, 3, S, S) labeled image or weak view */
     sg_tensor *mask;       /* (N, S, S) labels (labeled; NULL otherwise) */
-    sg_tensor *img_s1;     /* (N, 3, S, S) strong views (unlabeled, or labeled with
-                              labeled_strong; NULL otherwise) */
+    sg_tensor *img_s1;     /* (N, 3, S, S) strong views (unlabeled with SG_VIEW_S1 /
+                              SG_VIEW_S2, or labeled with labeled_strong; NULL
+                              otherwise) */
     sg_tensor *img_s2;
     sg_tensor *ignore;     /* (N, S, S) 255 = padding, 0 = image (unlabeled) */
-    sg_tensor *box1;       /* (N, S, S) CutMix masks for s1 and s2 (unlabeled) */
+    sg_tensor *box1;       /* (N, S, S) CutMix masks for s1 and s2 (unlabeled with
+                              SG_VIEW_BOX1 / SG_VIEW_BOX2; NULL otherwise) */
     sg_tensor *box2;
-    sg_box *boxes1;        /* (N) the same boxes as rectangles (unlabeled) */
+    sg_box *boxes1;        /* (N) the same boxes as rectangles (with box1 / box2) */
     sg_box *boxes2;
 } sg_batch;
 

@@ -25,9 +25,13 @@ sg_tensor *sg_semi_cutmix_seg_masks(sg_ctx *ctx, int n, int h, int w, const sg_c
  * the train-mode forwards since it reads the running statistics those
  * forwards update), with mix->ignore. */
 void sg_semi_mix_pseudo(sg_ctx *ctx, sg_deeplab *m, const sg_batch *mix, sg_pseudo *pm);
-/* Aborts naming fn unless lab has img and mask, unl img, img_s1, ignore and
- * box1, and mix (may be NULL) img, img_s1 and ignore with unl's batch size. */
-void sg_semi_check_batches(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix, const char *fn);
+/* Aborts naming fn unless lab has img and mask, unl img, ignore and the
+ * parts in `views` (SG_VIEW_* bits: those fn reads), and mix (may be NULL)
+ * img, ignore and the strong views in `views`, with unl's batch size. A
+ * missing part is named with its bit: the loader leaves out what the
+ * method's unlabeled_views (run.h) does not ask for. */
+void sg_semi_check_batches(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix, unsigned views,
+                           const char *fn);
 
 /* ---- glue to the run driver (run.h) -------------------------------------------- */
 struct sg_run;

@@ -145,6 +145,13 @@ typedef struct sg_method {
     /* unlabeled_loaders = 2: the second loader draws the first one's images
      * in its order (augmented independently; sg_semi SG_SEMI_MIX_SAME). */
     bool mix_same_images;
+    /* unlabeled_loaders > 0: the parts of `unl` the step reads besides img
+     * and ignore, as SG_VIEW_* bits (loader.h; SG_VIEWS_WEAK: none). The
+     * loader builds only these; the others are NULL. run->mix gets the strong
+     * views among them and no boxes: a method pastes from it inside `unl`'s
+     * boxes or its own. Leaving out a part changes no byte of the others
+     * (loader.h, "Determinism"). */
+    unsigned unlabeled_views;
     /* The labeled batches carry img_s1, a strong view of each labeled crop
      * (sg_loader_config.labeled_strong; AllSpark trains on it). */
     bool labeled_strong_view;

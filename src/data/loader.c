@@ -9,7 +9,9 @@
  * ready (or failed). The consumer takes slots strictly in seq order. What a
  * batch contains depends only on (seed, id, epoch, position), never on which
  * thread made it or when, so any worker count and prefetch depth give the
- * same bytes.
+ * same bytes. An unlabeled sample takes the draws of all four optional parts
+ * (strong views, boxes) and does the pixel work of those in cfg.views only:
+ * skipping a draw would shift the draws of every part after it.
  *
  * Reference: UniMatch dataset/semi.py (SemiDataset.__getitem__) and its
  * DataLoader/DistributedSampler use (LiheYoung/UniMatch@0324f3d:unimatch.py, dataset/semi.py). Covered by
@@ -69,6 +71,7 @@ void sg_loader_config_default(sg_loader_config *cfg, sg_loader_kind kind, int ba
     cfg->shuffle = true;
     cfg->drop_last = true;
     cfg->unlabeled_mask = true;
+    cfg->views = SG_VIEWS_ALL;
     cfg->seed = seed;
     cfg->id = kind == SG_LOADER_LABELED ? 0 : 1;
     cfg->order_id = -1;
@@ -106,17 +109,15 @@ static void labels_i32_(int32_t *dst, const sg_image *m)
     for (size_t i = 0; i < n; i++) dst[i] = m->data[i];
 }
 
-/* Sample i of `view`: a strong view (augment.h: its draws from r) of the
- * weak crop w->wi, normalised. */
-static void strong_view_(worker *w, sg_tensor *view, int i, const sg_augment_config *aug, sg_rng *r)
+/* Sample i of `view`: the strong view `sp` of the weak crop w->wi, normalised. */
+static void strong_view_(worker *w, sg_tensor *view, int i, const sg_augment_config *aug,
+                         const sg_strong_params *sp)
 {
     const int S = w->l->crop;
     const size_t hw = (size_t)S * S;
-    sg_strong_params sp;
-    sg_aug_strong_draw(&sp, &aug->strong, r);
     if (!w->s.data) sg_image_alloc(&w->s, S, S, 3);
     memcpy(w->s.data, w->wi.data, hw * 3);
-    sg_aug_strong_apply(&w->s, &sp);
+    sg_aug_strong_apply(&w->s, sp);
     sg_aug_normalize(view->data + (size_t)i * 3 * hw, &w->s, aug->mean, aug->std);
 }
 
@@ -158,18 +159,28 @@ static int make_sample_(worker *w, sg_batch *b, int i, int epoch, int pos, int i
     int fill = labeled ? aug->weak.label_fill : aug->weak.unlabeled_fill;
     sg_aug_weak_apply(&w->wi, &w->wm, &w->img, &w->mask, &wp, &aug->weak, fill);
     sg_aug_normalize(b->img->data + (size_t)i * 3 * hw, &w->wi, aug->mean, aug->std);
+    sg_strong_params sp;
     if (labeled) {
         labels_i32_(b->mask->i32 + (size_t)i * hw, &w->wm);
-        if (l->cfg.labeled_strong) strong_view_(w, b->img_s1, i, aug, &r);
+        if (l->cfg.labeled_strong) {
+            sg_aug_strong_draw(&sp, &aug->strong, &r);
+            strong_view_(w, b->img_s1, i, aug, &sp);
+        }
         return 0;
     }
+    /* A part left out of cfg.views has no tensor: it is drawn, not built. */
     sg_tensor *views[2] = {b->img_s1, b->img_s2};
     sg_tensor *boxes[2] = {b->box1, b->box2};
     sg_box *rects[2] = {b->boxes1, b->boxes2};
     for (int v = 0; v < 2; v++) {
-        strong_view_(w, views[v], i, aug, &r);
-        sg_cutmix_box(&rects[v][i], S, &aug->cutmix, &r);
-        sg_box_mask(boxes[v]->i32 + (size_t)i * hw, S, S, &rects[v][i]);
+        sg_aug_strong_draw(&sp, &aug->strong, &r);
+        if (views[v]) strong_view_(w, views[v], i, aug, &sp);
+        sg_box box;
+        sg_cutmix_box(&box, S, &aug->cutmix, &r);
+        if (boxes[v]) {
+            rects[v][i] = box;
+            sg_box_mask(boxes[v]->i32 + (size_t)i * hw, S, S, &box);
+        }
     }
     /* semi.py: ignore_mask[mask == 254] = 255 */
     int32_t *ign = b->ignore->i32 + (size_t)i * hw;
@@ -268,23 +279,29 @@ static sg_tensor *alloc_(sg_dtype dt, int ndim, int n, int c, int s)
     return sg_tensor_alloc(dt, ndim, ndim == 4 ? shape4 : shape3, false);
 }
 
-static void batch_alloc_(sg_batch *b, sg_loader_kind kind, bool labeled_strong, int n, int S)
+/* The batch's tensors for cfg: a part that is not built stays NULL, which
+ * is how make_sample_ knows to skip it. */
+static void batch_alloc_(sg_batch *b, const sg_loader_config *cfg, int n, int S)
 {
     memset(b, 0, sizeof *b);
     b->ids = sg_xcalloc((size_t)n, sizeof *b->ids);
     b->img = alloc_(SG_F32, 4, n, 3, S);
-    if (kind == SG_LOADER_LABELED) {
+    if (cfg->kind == SG_LOADER_LABELED) {
         b->mask = alloc_(SG_I32, 3, n, 1, S);
-        if (labeled_strong) b->img_s1 = alloc_(SG_F32, 4, n, 3, S);
+        if (cfg->labeled_strong) b->img_s1 = alloc_(SG_F32, 4, n, 3, S);
         return;
     }
-    b->img_s1 = alloc_(SG_F32, 4, n, 3, S);
-    b->img_s2 = alloc_(SG_F32, 4, n, 3, S);
     b->ignore = alloc_(SG_I32, 3, n, 1, S);
-    b->box1 = alloc_(SG_I32, 3, n, 1, S);
-    b->box2 = alloc_(SG_I32, 3, n, 1, S);
-    b->boxes1 = sg_xcalloc((size_t)n, sizeof *b->boxes1);
-    b->boxes2 = sg_xcalloc((size_t)n, sizeof *b->boxes2);
+    if (cfg->views & SG_VIEW_S1) b->img_s1 = alloc_(SG_F32, 4, n, 3, S);
+    if (cfg->views & SG_VIEW_S2) b->img_s2 = alloc_(SG_F32, 4, n, 3, S);
+    if (cfg->views & SG_VIEW_BOX1) {
+        b->box1 = alloc_(SG_I32, 3, n, 1, S);
+        b->boxes1 = sg_xcalloc((size_t)n, sizeof *b->boxes1);
+    }
+    if (cfg->views & SG_VIEW_BOX2) {
+        b->box2 = alloc_(SG_I32, 3, n, 1, S);
+        b->boxes2 = sg_xcalloc((size_t)n, sizeof *b->boxes2);
+    }
 }
 
 static void batch_free_(sg_batch *b)
@@ -350,6 +367,11 @@ sg_loader *sg_loader_open(const sg_source *src, const sg_loader_config *cfg, sg_
         sg_err_set(err, "loader: start_batch %d outside [0, %d)", cfg->start_batch, bpe);
         return NULL;
     }
+    if (cfg->views & ~(unsigned)SG_VIEWS_ALL) {
+        sg_err_set(err, "loader: views 0x%x has bits outside SG_VIEWS_ALL (0x%x)", cfg->views,
+                   (unsigned)SG_VIEWS_ALL);
+        return NULL;
+    }
     if (sg_augment_config_check(&cfg->aug, err) != 0) return NULL;
 
     sg_loader *l = sg_xcalloc(1, sizeof *l);
@@ -368,7 +390,7 @@ sg_loader *sg_loader_open(const sg_source *src, const sg_loader_config *cfg, sg_
     l->slots = sg_xcalloc((size_t)l->n_slots, sizeof *l->slots);
     for (int i = 0; i < l->n_slots; i++) {
         l->slots[i].seq = -1;
-        batch_alloc_(&l->slots[i].b, cfg->kind, cfg->labeled_strong, cfg->batch_size, l->crop);
+        batch_alloc_(&l->slots[i].b, cfg, cfg->batch_size, l->crop);
     }
     l->workers = sg_xcalloc((size_t)cfg->n_workers, sizeof *l->workers);
     for (int i = 0; i < cfg->n_workers; i++) {

@@ -36,15 +36,32 @@ void sg_semi_mix_pseudo(sg_ctx *ctx, sg_deeplab *m, const sg_batch *mix, sg_pseu
     sg_semi_pseudo_label(ctx, sg_semi_predict(ctx, m, mix->img, false), mix->ignore, pm);
 }
 
-void sg_semi_check_batches(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix,
+void sg_semi_check_batches(const sg_batch *lab, const sg_batch *unl, const sg_batch *mix, unsigned views,
                            const char *fn)
 {
     SG_CHECK(lab && lab->img && lab->mask, "%s: the labeled batch needs img and mask", fn);
-    SG_CHECK(unl && unl->img && unl->img_s1 && unl->ignore && unl->box1,
-             "%s: the unlabeled batch needs img, img_s1, ignore and box1", fn);
-    SG_CHECK(!mix || (mix->img && mix->img_s1 && mix->ignore &&
-                      mix->img->shape[0] == unl->img->shape[0]),
-             "%s: the mix batch needs img, img_s1 and ignore, with the unlabeled batch size", fn);
+    SG_CHECK(unl && unl->img && unl->ignore, "%s: the unlabeled batch needs img and ignore", fn);
+    SG_CHECK(!mix || (mix->img && mix->ignore && mix->img->shape[0] == unl->img->shape[0]),
+             "%s: the mix batch needs img and ignore, with the unlabeled batch size", fn);
+    /* in SG_VIEW_* order; the mix batch carries no boxes (run.h) */
+    const struct {
+        unsigned bit;
+        const char *flag, *name;
+        const void *unl, *mix;
+    } parts[] = {
+        {SG_VIEW_S1, "SG_VIEW_S1", "img_s1", unl->img_s1, mix ? mix->img_s1 : NULL},
+        {SG_VIEW_BOX1, "SG_VIEW_BOX1", "box1", unl->box1, NULL},
+        {SG_VIEW_S2, "SG_VIEW_S2", "img_s2", unl->img_s2, mix ? mix->img_s2 : NULL},
+        {SG_VIEW_BOX2, "SG_VIEW_BOX2", "box2", unl->box2, NULL},
+    };
+    for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+        if (!(views & parts[k].bit)) continue;
+        SG_CHECK(parts[k].unl, "%s: the unlabeled batch has no %s: the method's unlabeled_views lacks %s", fn,
+                 parts[k].name, parts[k].flag);
+        SG_CHECK(!mix || (parts[k].bit & SG_VIEWS_STRONG) == 0 || parts[k].mix,
+                 "%s: the mix batch has no %s: the method's unlabeled_views lacks %s", fn, parts[k].name,
+                 parts[k].flag);
+    }
 }
 
 /* ---- glue to the run driver ------------------------------------------------------- */

@@ -451,7 +451,7 @@ static int load_(sg_run *run, long *done, sg_err *err)
 
 /* ---- the loop ------------------------------------------------------------------- */
 static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind kind, unsigned id,
-                               int order_id, int batch, int epoch_len, long done, sg_err *err)
+                               int order_id, unsigned views, int batch, int epoch_len, long done, sg_err *err)
 {
     sg_run_priv_ *p = run->priv;
     sg_source src = {.ctx = (void *)ds, .n = ds->n, .load = ds_load_};
@@ -463,6 +463,7 @@ static sg_loader *open_loader_(sg_run *run, const sg_dataset *ds, sg_loader_kind
     lc.epoch_len = epoch_len;
     lc.unlabeled_mask = p->unlabeled_mask;
     lc.labeled_strong = kind == SG_LOADER_LABELED && p->m->labeled_strong_view;
+    lc.views = views;
     lc.n_workers = p->workers;
     lc.prefetch = p->prefetch;
     int bpe = (epoch_len ? epoch_len : ds->n) / batch;
@@ -980,17 +981,18 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     if (*finished) return 0;
 
     int semi = p->m->unlabeled_loaders > 0;
-    p->ll = open_loader_(run, &p->lab, SG_LOADER_LABELED, 0, -1, run->batch_size,
+    p->ll = open_loader_(run, &p->lab, SG_LOADER_LABELED, 0, -1, SG_VIEWS_WEAK, run->batch_size,
                          semi ? run->n_unlabeled : 0, *done, err);
     if (!p->ll) return -1;
     if (semi) {
-        p->lu = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 1, -1, run->batch_size_u, 0, *done,
-                             err);
+        p->lu = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 1, -1, p->m->unlabeled_views,
+                             run->batch_size_u, 0, *done, err);
         if (!p->lu) return -1;
     }
     if (p->m->unlabeled_loaders > 1) {
+        /* run.h: the mix batch's boxes are never read */
         p->lm = open_loader_(run, &p->unl, SG_LOADER_UNLABELED, 2, p->m->mix_same_images ? 1 : -1,
-                             run->batch_size_u, 0, *done, err);
+                             p->m->unlabeled_views & SG_VIEWS_STRONG, run->batch_size_u, 0, *done, err);
         if (!p->lm) return -1;
     }
     return 0;
@@ -999,8 +1001,9 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
 int sg_run_main(int argc, char **argv, const sg_method *method)
 {
     SG_CHECK(method && method->name && method->init && method->step &&
-                 method->unlabeled_loaders >= 0 && method->unlabeled_loaders <= 2,
-             "sg_run_main: incomplete method");
+                 method->unlabeled_loaders >= 0 && method->unlabeled_loaders <= 2 &&
+                 !(method->unlabeled_views & ~(unsigned)SG_VIEWS_ALL),
+             "sg_run_main: incomplete method, or unlabeled_views outside SG_VIEWS_ALL");
     double t_start = sg_run_now();
     sg_run run;
     memset(&run, 0, sizeof run);

@@ -38,7 +38,9 @@
  * attention products, forward and each gradient; not the norms and
  * elementwise ops), over their time); on a GPU also `peak_gflops=` (the
  * device's FP32 FMA peak from its properties) and `device_mb=` (device memory in use
- * after the timed steps: the arena holds the peak of a step).
+ * after the timed steps: the arena holds the peak of a step). On the CPU,
+ * bench/run_bench.sh divides gflops by the FP32 FMA peak that
+ * bench/bench_fma_peak measures at the same thread count.
  */
 #include "config.h"
 #include "semiseg.h"

@@ -9,7 +9,8 @@
 # rebuilt to the same bytes. A demo grid cell loads DEMO_PRETRAINED's ResNet
 # file and its supervised-scratch cell none (run.name names its directory);
 # AllSpark loads the MiT-B0 file; the strict loaders refuse the other
-# encoder's file; sg-backbone refuses a file that is not a checkpoint.
+# encoder's file; sg-backbone refuses a file that is not a checkpoint;
+# sg-eval rebuilds the pretraining SegFormer and gives its run's mIoU.
 . "${top_srcdir:-.}/tests/setup.sh"
 bin=$(cd "${top_builddir:-.}" && pwd)
 make --version 2>/dev/null | grep -q "GNU Make" || { echo "GNU make not found: skipped"; exit 77; }
@@ -43,6 +44,17 @@ for f in resnet mit-b0; do
     fi
 done
 grep -q "100 model backbone tensors" "$SG_TMP/out1" || { echo "resnet: tensor count"; cat "$SG_TMP/out1"; exit 1; }
+
+# sg-eval rebuilds the pretraining SegFormer from its checkpoint ("arch=segformer")
+# and gives the run's final validation mIoU.
+sf=$p/runs/demo-pretrain/3000/segformer/seed0
+"$bin/tools/sg-eval" --checkpoint "$sf/ckpt/last.safetensors" --dataset list --classes 15 \
+    --root "$SG_TMP/data/demo-pretrain" --list "$SG_TMP/data/demo-pretrain/splits/val.txt" > "$SG_TMP/eval" 2>&1 ||
+    { cat "$SG_TMP/eval"; exit 1; }
+want=$(sed -n 's/^  "final_miou": \(.*\),$/\1/p' "$sf/result.json")
+got=$(sed -n 's/^mIoU //p' "$SG_TMP/eval")
+awk -v a="$want" -v b="$got" 'BEGIN { d = a - b; exit !(d < 0.006 && d > -0.006) }' ||
+    { echo "sg-eval mIoU $got, the pretraining run's final $want"; exit 1; }
 
 # ---- cached ----
 before=$(stat -c %Y.%i "$p/resnet.safetensors" "$p/mit-b0.safetensors")

@@ -299,6 +299,37 @@ static void test_misuse(void)
     tap_ok(sg_expect_abort(bad_preset_, NULL, e3, 1), "MiT-B6 is refused");
 }
 
+/* The checkpoint line of a plain SegFormer: round trip, refusals. */
+static void test_line(void)
+{
+    sg_segformer_config c = sg_segformer_config_preset(2, 21), p;
+    c.embed_dim = 512;
+    char line[256], again[256];
+    int variant = -1;
+    sg_err err = {{0}};
+    sg_segformer_line_format(2, &c, line, sizeof line);
+    const int rc = sg_segformer_line_parse(line, &variant, &p, &err);
+    sg_segformer_line_format(variant, &p, again, sizeof again);
+    tap_ok(rc == 0 && variant == 2 && p.embed_dim == 512 && p.num_classes == 21 &&
+               memcmp(p.backbone.depths, c.backbone.depths, sizeof c.backbone.depths) == 0 &&
+               memcmp(p.backbone.embed_dims, c.backbone.embed_dims, sizeof c.backbone.embed_dims) == 0 &&
+               strcmp(line, again) == 0,
+           "SegFormer line '%s' parses back to the same network%s%s", line, rc ? ": " : "", rc ? err.msg : "");
+    static const struct {
+        const char *line, *want;
+    } bad[] = {
+        {"arch=allspark mit=0 embed_dim=256 classes=7", "'allspark'"},
+        {"arch=segformer mit=6 embed_dim=256 classes=7", "'6'"},
+        {"arch=segformer mit=0 embed_dim=256", "'classes'"},
+        {"arch=segformer mit=0 embed_dim=256 classes=7 heads=2", "'heads'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.msg[0] = 0;
+        tap_ok(sg_segformer_line_parse(bad[i].line, &variant, &p, &err) != 0 && strstr(err.msg, bad[i].want),
+               "SegFormer line '%s' is refused: %s", bad[i].line, err.msg);
+    }
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -314,6 +345,7 @@ int main(void)
     test_pretrained(fx);
     test_b0(fx);
     test_misuse();
+    test_line();
     sg_fixture_close(fx);
     rmdir(dir);
     return tap_done();

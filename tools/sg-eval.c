@@ -7,8 +7,9 @@
  *           [--pred-dir DIR] [--threads T] [--device cpu|cuda|cuda:N]
  *
  * The architecture comes from the checkpoint's "model" metadata (written by
- * sg_deeplab_config_format, or sg_allspark_net_config_format: a line that
- * starts with "arch=allspark"), the weights from its model/ (or ema/) tensors,
+ * sg_deeplab_config_format; sg_allspark_net_config_format: a line that
+ * starts with "arch=allspark"; sg_segformer_line_format: "arch=segformer"),
+ * the weights from its model/ (or ema/) tensors,
  * the input normalisation from its "normalize" metadata (the run driver
  * writes "mean=a,b,c std=d,e,f"; ImageNet's when absent). Each image is
  * normalised as in training and evaluated
@@ -44,9 +45,10 @@ static int usage_(const char *why)
 
 /* The network a checkpoint's "model" line names, in eval mode. */
 typedef struct {
-    bool allspark;
+    enum { NET_DEEPLAB, NET_ALLSPARK, NET_SEGFORMER } kind;
     sg_deeplab deeplab;
     sg_allspark_net as;
+    sg_segformer sf;
     sg_param_set *params;
     int classes;
     sg_tensor *(*logits)(sg_ctx *ctx, void *model, sg_tensor *image);
@@ -56,8 +58,19 @@ typedef struct {
 static int net_parse_(net_ *n, const char *line, sg_err *err)
 {
     memset(n, 0, sizeof *n);
-    n->allspark = !strncmp(line, "arch=allspark", 13);
-    if (n->allspark) {
+    if (!strncmp(line, "arch=segformer", 14)) {
+        int variant;
+        sg_segformer_config c;
+        if (sg_segformer_line_parse(line, &variant, &c, err)) return -1;
+        n->kind = NET_SEGFORMER;
+        sg_segformer_init(&n->sf, &c, 0);
+        n->sf.training = false;
+        n->classes = c.num_classes;
+        n->logits = sg_segformer_eval_logits;
+        return 0;
+    }
+    if (!strncmp(line, "arch=allspark", 13)) {
+        n->kind = NET_ALLSPARK;
         sg_allspark_net_config c;
         if (sg_allspark_net_config_parse(line, &c, err)) return -1;
         sg_allspark_net_init(&n->as, &c, 0);
@@ -78,16 +91,20 @@ static int net_parse_(net_ *n, const char *line, sg_err *err)
 /* The set and the model the evaluation loop takes. */
 static void net_bind_(net_ *n)
 {
-    n->params = n->allspark ? &n->as.seg.params : &n->deeplab.params;
-    n->self = n->allspark ? (void *)&n->as : (void *)&n->deeplab;
+    switch (n->kind) {
+    case NET_ALLSPARK: n->params = &n->as.seg.params; n->self = &n->as; break;
+    case NET_SEGFORMER: n->params = &n->sf.params; n->self = &n->sf; break;
+    default: n->params = &n->deeplab.params; n->self = &n->deeplab; break;
+    }
 }
 
 static void net_free_(net_ *n)
 {
-    if (n->allspark)
-        sg_allspark_net_free(&n->as);
-    else
-        sg_deeplab_free(&n->deeplab);
+    switch (n->kind) {
+    case NET_ALLSPARK: sg_allspark_net_free(&n->as); break;
+    case NET_SEGFORMER: sg_segformer_free(&n->sf); break;
+    default: sg_deeplab_free(&n->deeplab); break;
+    }
 }
 
 static int fail_(const sg_err *err)

@@ -8,20 +8,13 @@
  * encoder (experiments/pretrain/README.md); it is also AllSpark's supervised
  * baseline network. The network is the core's sg_segformer (mit.h), built
  * through the driver's net_build hook from [model] (sg_run_read_segformer);
- * data, SGD + poly, evaluation, checkpoints: the run driver's (run.h).
+ * data, SGD + poly, evaluation, checkpoints: the run driver's (run.h);
+ * tools/sg-eval rebuilds it from its checkpoint's "arch=segformer" line.
  * Covered by tests/pretrain.sh.
  */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "semiseg/run.h"
-
-static sg_tensor *segformer_eval_logits_(sg_ctx *ctx, void *net, sg_tensor *image)
-{
-    sg_segformer_out o;
-    sg_segformer_forward(ctx, net, image, NULL, &o);
-    return o.logits;
-}
 
 static int segformer_net_build_(sg_run *run, sg_run_net *net, sg_err *err)
 {
@@ -33,10 +26,9 @@ static int segformer_net_build_(sg_run *run, sg_run_net *net, sg_err *err)
     *net = (sg_run_net){.params = &m->params,
                         .training = &m->training,
                         .self = m,
-                        .logits = segformer_eval_logits_,
+                        .logits = sg_segformer_eval_logits,
                         .load_pretrained = sg_pretrained_load_mit};
-    snprintf(net->line, sizeof net->line, "arch=segformer mit=%d embed_dim=%d classes=%d", variant,
-             cfg.embed_dim, cfg.num_classes);
+    sg_segformer_line_format(variant, &cfg, net->line, sizeof net->line);
     return 0;
 }
 

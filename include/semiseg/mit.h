@@ -159,6 +159,15 @@ void sg_segformer_forward(sg_ctx *ctx, sg_segformer *m, sg_tensor *x, const sg_m
 void sg_segformer_decode(sg_ctx *ctx, sg_segformer *m, sg_tensor *const feats[4], int height,
                          int width, const sg_mit_noise *noise, sg_segformer_out *out);
 
+/* The network in evaluation: logits (1, K, H, W) of image (1, 3, H, W) at the
+ * input size, in m's current mode (the driver's and sg-eval's callback). */
+sg_tensor *sg_segformer_eval_logits(sg_ctx *ctx, void *m, sg_tensor *image);
+/* A checkpoint's "model" line for a plain SegFormer, "arch=segformer mit=V
+ * embed_dim=E classes=K" (the released presets otherwise), and its parser
+ * (-1 with err naming the word; sg_kv_line_split's rules). */
+void sg_segformer_line_format(int variant, const sg_segformer_config *cfg, char *buf, size_t len);
+int sg_segformer_line_parse(const char *line, int *variant, sg_segformer_config *cfg, sg_err *err);
+
 /* ImageNet MiT weights as SegFormer releases them (mit_b0.pth .. mit_b5.pth,
  * converted by tools/pth2safetensors.py: patch_embed1.proj.weight, block1.0.
  * attn.q.weight, ..., the classifier head.weight/bias) into the entries of

@@ -222,6 +222,8 @@ int sg_deeplab_config_parse(const char *line, sg_deeplab_config *cfg, sg_err *er
  * for a word without '=', an unknown or repeated key, a missing one. */
 int sg_kv_line_split(const char *line, const char *const *keys, int n_keys, char *buf, size_t len,
                      const char **values, sg_err *err);
+/* The integer value of `key` in lo..hi; -1 with err naming the value and the range. */
+int sg_kv_line_long(const char *key, const char *value, long lo, long hi, long *out, sg_err *err);
 
 /* ---- cost: parameters and multiply-adds, from the configuration alone ---------- */
 typedef struct sg_model_cost {

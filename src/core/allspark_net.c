@@ -86,14 +86,9 @@ int sg_allspark_net_config_parse(const char *line, sg_allspark_net_config *cfg, 
     if (strcmp(vals[0], "allspark"))
         return sg_err_set(err, "model configuration: arch '%s' is not allspark", vals[0]);
     long v[N_KEYS] = {0};
-    for (int k = 1; k < N_KEYS; k++) {
-        char *end;
-        v[k] = strtol(vals[k], &end, 10);
-        const long lo = k == 1 ? 0 : 1, hi = k == 1 ? 5 : k == 3 ? 256 : 1000000;
-        if (end == vals[k] || *end || v[k] < lo || v[k] > hi)
-            return sg_err_set(err, "model configuration: bad value '%s' for %s (want %ld..%ld)", vals[k],
-                              keys[k], lo, hi);
-    }
+    for (int k = 1; k < N_KEYS; k++)
+        if (sg_kv_line_long(keys[k], vals[k], k == 1 ? 0 : 1, k == 1 ? 5 : k == 3 ? 256 : 1000000, &v[k], err))
+            return -1;
     *cfg = (sg_allspark_net_config){.variant = (int)v[1],
                                     .seg = sg_segformer_config_preset((int)v[1], (int)v[3]),
                                     .heads = (int)v[4],

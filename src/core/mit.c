@@ -371,3 +371,36 @@ int sg_pretrained_load_mit(sg_param_set *set, const char *prefix, const char *pa
                                   .strict = true};
     return sg_weights_load(set, path, &opts, NULL, err);
 }
+
+sg_tensor *sg_segformer_eval_logits(sg_ctx *ctx, void *m, sg_tensor *image)
+{
+    sg_segformer_out o;
+    sg_segformer_forward(ctx, m, image, NULL, &o);
+    return o.logits;
+}
+
+void sg_segformer_line_format(int variant, const sg_segformer_config *cfg, char *buf, size_t len)
+{
+    snprintf(buf, len, "arch=segformer mit=%d embed_dim=%d classes=%d", variant, cfg->embed_dim,
+             cfg->num_classes);
+}
+
+int sg_segformer_line_parse(const char *line, int *variant, sg_segformer_config *cfg, sg_err *err)
+{
+    static const char *const keys[] = {"arch", "mit", "embed_dim", "classes"};
+    enum { N_KEYS = sizeof keys / sizeof keys[0] };
+    char copy[512];
+    const char *vals[N_KEYS];
+    long mit, embed, classes;
+    if (sg_kv_line_split(line, keys, N_KEYS, copy, sizeof copy, vals, err)) return -1;
+    if (strcmp(vals[0], "segformer"))
+        return sg_err_set(err, "model configuration: arch '%s' is not segformer", vals[0]);
+    if (sg_kv_line_long(keys[1], vals[1], 0, 5, &mit, err) ||
+        sg_kv_line_long(keys[2], vals[2], 1, 1000000, &embed, err) ||
+        sg_kv_line_long(keys[3], vals[3], 1, 256, &classes, err))
+        return -1;
+    *variant = (int)mit;
+    *cfg = sg_segformer_config_preset((int)mit, (int)classes);
+    cfg->embed_dim = (int)embed;
+    return 0;
+}

@@ -510,7 +510,11 @@ int write_figures(rep_ *r, sg_err *err)
                                           r->protos[p].name));
     }
 
-    /* loss and eval curves per method */
+    /* loss and eval curves per method. A panel without data (a run stopped
+     * before its first evaluation) says so: "plot NaN" would be a gnuplot
+     * error that loses every figure after it. */
+    static const char empty_panel_[] = "unset logscale y\nset label 1 'no data yet' at graph 0.5,0.5 center\n"
+                                       "plot [0:1] [0:1] -1 notitle\nunset label 1";
     for (int m = 0; m < r->n_m; m++) {
         char *lt, *et;
         if (curves_data_(r, m, fdir, &lt, &et, err)) {
@@ -523,7 +527,7 @@ int write_figures(rep_ *r, sg_err *err)
                    "set xlabel 'iteration'\nset ylabel 'training loss'\nset title 'loss (mean over seeds)'\n"
                    "set logscale y\n%s\nunset logscale y\nset ylabel 'mIoU (%%)'\nset title 'evaluation mIoU "
                    "(mean, sd over seeds)'\n%s\nunset multiplot\n", term, png, r->methods[m],
-                *lt ? fmt("plot %s", lt) : "plot NaN notitle", *et ? fmt("plot %s", et) : "plot NaN notitle");
+                *lt ? fmt("plot %s", lt) : empty_panel_, *et ? fmt("plot %s", et) : empty_panel_);
         fig_add_(r, fmt("fig/%s", png), fmt("%s: training loss (first term of log.tsv, seed mean, binned) and "
                                           "evaluation mIoU (eval.tsv, mean and sd over seeds), one line per protocol.",
                                           r->methods[m]));

@@ -316,21 +316,25 @@ static void test_conv_wide_cases(void)
 
 /* ---- batch norm ------------------------------------------------------------------ */
 typedef struct {
-    bool training;
+    bool training, relu;
     sg_tensor *rm, *rv;
 } bn_args;
 
 static sg_tensor *bn_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
 {
     const bn_args *a = arg;
-    return sg_batchnorm2d(ctx, in[0], in[1], in[2], a->rm, a->rv, a->training, 0.1f, 1e-5f);
+    return (a->relu ? sg_batchnorm2d_relu : sg_batchnorm2d)(ctx, in[0], in[1], in[2], a->rm, a->rv,
+                                                           a->training, 0.1f, 1e-5f);
 }
 
 static const tol bn_tol_ = {BN_ATOL, BN_RTOL}, run_tol_ = {RUN_ATOL, RUN_RTOL};
 
-/* freeze_w: the weight needs no gradient, the bias does. */
+/* freeze_w: the weight needs no gradient, the bias does. relu: the fused
+ * BN + ReLU (sg_batchnorm2d_relu). The fast path's sums are split into
+ * fixed partial sums (batchnorm_fast.c), so HW is chosen with and without a
+ * tail of HW % 16 elements, and HW = 1. */
 static void check_bn_(int n, int c, int h, int w, bool affine, bool freeze_w, bool training,
-                      uint64_t stream)
+                      bool relu, uint64_t stream)
 {
     sg_tensor *in[3] = {sg_tensor_alloc(SG_F32, 4, (const int[]){n, c, h, w}, true),
                         affine ? sg_tensor_alloc(SG_F32, 1, (const int[]){c}, true) : NULL,
@@ -349,7 +353,7 @@ static void check_bn_(int n, int c, int h, int w, bool affine, bool freeze_w, bo
         sg_test_fill_uniform(in[2], stream + 2, -0.5f, 0.5f);
         in[1]->requires_grad = !freeze_w;
     }
-    bn_args a = {training, sg_tensor_alloc(SG_F32, 1, (const int[]){c}, false),
+    bn_args a = {training, relu, sg_tensor_alloc(SG_F32, 1, (const int[]){c}, false),
                  sg_tensor_alloc(SG_F32, 1, (const int[]){c}, false)};
     sg_test_fill_uniform(a.rm, stream + 3, -0.5f, 0.5f);
     sg_test_fill_uniform(a.rv, stream + 4, 0.5f, 2.0f);
@@ -363,24 +367,35 @@ static void check_bn_(int n, int c, int h, int w, bool affine, bool freeze_w, bo
     for (int i = 0; i < ref.n - 2; i++) t[nt++] = bn_tol_;
     t[nt++] = run_tol_;
     const char *what = !affine ? "no affine" : freeze_w ? "affine, frozen weight" : "affine";
+    const char *op = relu ? "batchnorm2d_relu" : "batchnorm2d";
     char names[96];
     tap_ok(res_close_(&fast, &ref, t, nt),
-           "batchnorm2d %s %s [%d, %d, %d, %d]: fast path matches reference (%s; running stats "
-           "%s)",
+           "%s %s %s [%d, %d, %d, %d]: fast path matches reference (%s; running stats %s)", op,
            training ? "train" : "eval", what, n, c, h, w, res_names_(&ref, names, sizeof names),
            training ? "updated" : "unchanged");
+    /* One channel per thread and fixed partial sums: the same bits at any
+     * thread count. */
+    int threads = sg_get_num_threads();
+    sg_set_num_threads(threads == 1 ? 2 : 1);
+    result other = run_(sg_backend_cpu_dnnl(), bn_fn, in, 3, &a, state, 2, false);
+    sg_set_num_threads(threads);
+    int same_bits = other.n == fast.n;
+    for (int i = 0; same_bits && i < fast.n; i++)
+        same_bits = memcmp(other.v[i], fast.v[i], fast.len[i] * sizeof(float)) == 0;
+    tap_ok(same_bits, "%s %s %s: fast path gives the same bits at 1 and %d threads", op,
+           training ? "train" : "eval", what, threads == 1 ? 2 : threads);
+    res_free_(&other);
     if (!training) {
         /* Evaluation must leave the running statistics alone. */
         int same = memcmp(fast.v[fast.n - 2], a.rm->data, (size_t)c * sizeof(float)) == 0 &&
                    memcmp(fast.v[fast.n - 1], a.rv->data, (size_t)c * sizeof(float)) == 0;
-        tap_ok(same, "batchnorm2d eval on the fast path keeps the running statistics");
+        tap_ok(same, "%s eval on the fast path keeps the running statistics", op);
     }
     result twice = run_(sg_backend_cpu_dnnl(), bn_fn, in, 3, &a, NULL, 0, true);
     int ok = 1;
     for (int i = 1; i < twice.n; i++)
         for (size_t j = 0; j < twice.len[i]; j++) ok &= twice.v[i][j] == 2.0f * fast.v[i][j];
-    tap_ok(ok, "batchnorm2d %s %s: fast-path gradients accumulate", training ? "train" : "eval",
-           what);
+    tap_ok(ok, "%s %s %s: fast-path gradients accumulate", op, training ? "train" : "eval", what);
     res_free_(&ref);
     res_free_(&fast);
     res_free_(&twice);
@@ -393,11 +408,15 @@ static void test_bn(void)
 {
     for (int training = 1; training >= 0; training--)
         for (int affine = 1; affine >= 0; affine--)
-            check_bn_(4, 6, 5, 7, affine, false, training,
-                      400 + 10 * (uint64_t)(2 * training + affine));
-    check_bn_(4, 6, 5, 7, true, true, true, 440);
-    check_bn_(4, 6, 5, 7, true, true, false, 440);
-    check_bn_(8, 16, 12, 12, true, false, true, 450);
+            for (int relu = 0; relu <= 1; relu++)
+                check_bn_(4, 6, 5, 7, affine, false, training, relu,
+                          400 + 10 * (uint64_t)(2 * training + affine) + (uint64_t)relu);
+    check_bn_(4, 6, 5, 7, true, true, true, false, 440);
+    check_bn_(4, 6, 5, 7, true, true, false, false, 440);
+    check_bn_(8, 16, 12, 12, true, false, true, false, 450);
+    check_bn_(8, 16, 12, 12, true, false, true, true, 455);
+    check_bn_(8, 16, 1, 1, true, false, true, true, 460);
+    check_bn_(3, 5, 16, 16, false, false, true, true, 465);
 }
 
 /* ---- max pooling ----------------------------------------------------------------- */

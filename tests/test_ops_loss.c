@@ -3,7 +3,8 @@
  * and entropy against PyTorch fixtures (tests/ref/gen_loss.py ->
  * tests/data/loss.bin), OHEM cross-entropy against TorchSemiSeg's criterion
  * (tests/ref/gen_ohem.py -> tests/data/ohem.bin), finite-difference gradient
- * checks, and misuse aborts.
+ * checks, misuse aborts, the CPU kernels' vectorisable exp (src/cpu/vexp.h)
+ * against libm, and softmax rows longer than the kernel's exp chunk.
  */
 #include "expect_abort.h"
 #include "fixture.h"
@@ -12,6 +13,9 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "../src/cpu/vexp.h"
 
 #define GEN "tests/ref/gen_loss.py"
 #define IGNORE 255
@@ -352,6 +356,71 @@ static void softmax_bad_dim_(void *arg)
     sg_softmax(&ctx, x, 2);
 }
 
+/* vexp.h's exp against libm's over its whole range (the documented 1.5 ulp,
+ * allowed 4), and its limits: exp(0) = 1 exactly, below -708 the value at
+ * -708 (tiny, positive), above 709 the value at 709, NaN stays NaN. */
+static void test_vexp(void)
+{
+    double worst = 0.0;
+    const int n = 400001;
+    for (int i = 0; i < n; i++) {
+        double x = -708.0 + (709.0 + 708.0) * i / (n - 1);
+        double want = exp(x), got = sg_vexp(x);
+        double err = fabs(got - want) / want;
+        if (err > worst) worst = err;
+    }
+    tap_ok(worst <= 4.0 * 0x1p-52, "vexp within 4 ulp of libm exp on [-708, 709] (worst %.2f ulp)",
+           worst / 0x1p-52);
+    tap_ok(sg_vexp(0.0) == 1.0, "vexp(0) is exactly 1");
+    double lo = sg_vexp(-708.0);
+    tap_ok(sg_vexp(-1000.0) == lo && sg_vexp(-INFINITY) == lo && lo > 0.0 && lo < 1e-307 &&
+               (float)lo == 0.0f,
+           "vexp below -708 is exp(-708) (%g), 0 in float", lo);
+    tap_ok(sg_vexp(1000.0) == sg_vexp(709.0) && isfinite(sg_vexp(709.0)),
+           "vexp above 709 is exp(709), finite");
+    tap_ok(isnan(sg_vexp(NAN)), "vexp(NaN) is NaN");
+}
+
+/* Rows of C contiguous channels (softmax over the last dim: the attention's
+ * case) longer than the row loop's exp chunk, with masked (-inf) entries,
+ * against the double-precision formula with libm's exp. */
+static void test_softmax_long_rows(void)
+{
+    const int rows = 3, C = 600;
+    sg_tensor *x = sg_tensor_alloc(SG_F32, 2, (const int[]){rows, C}, false);
+    uint64_t state = 12345;
+    for (int i = 0; i < rows * C; i++) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        x->data[i] = (float)((double)(state >> 11) / 0x1p53 * 20.0 - 10.0);
+    }
+    x->data[5] = x->data[C + 300] = -INFINITY;
+    for (int lg = 0; lg < 2; lg++) {
+        sg_ctx ctx;
+        sg_ctx_init(&ctx);
+        sg_tensor *out = lg ? sg_log_softmax(&ctx, x, 1) : sg_softmax(&ctx, x, 1);
+        int ok = 1;
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x->data + (size_t)r * C;
+            float m = xr[0];
+            for (int c = 1; c < C; c++) m = fmaxf(m, xr[c]);
+            double s = 0.0;
+            for (int c = 0; c < C; c++) s += exp((double)(xr[c] - m));
+            for (int c = 0; c < C; c++) {
+                double want = lg ? (double)(xr[c] - m) - log(s) : exp((double)(xr[c] - m)) / s;
+                float got = out->data[(size_t)r * C + c];
+                if (isinf(xr[c]))
+                    ok &= lg ? isinf(got) && got < 0 : got == 0.0f;
+                else
+                    ok &= fabs(got - want) <= 1e-6 * fabs(want) + 1e-30;
+            }
+        }
+        tap_ok(ok, "%s over rows of %d channels (masked -inf entries) matches the double formula",
+               lg ? "log_softmax" : "softmax", C);
+        sg_ctx_free(&ctx);
+    }
+    sg_tensor_free(x);
+}
+
 static void test_misuse(void)
 {
     tap_ok(sg_expect_abort(ce_bad_target_, NULL,
@@ -421,6 +490,8 @@ int main(void)
     sg_fixture *fx = sg_fixture_open("loss.bin", GEN);
     test_softmax_parity(fx);
     test_softmax_grad();
+    test_vexp();
+    test_softmax_long_rows();
     test_ce_parity(fx);
     test_ce_grad();
     test_pointwise_parity(fx, false);

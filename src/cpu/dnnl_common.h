@@ -42,8 +42,6 @@ typedef enum sg_dnnl_kind {
     SG_DNNL_CONV_FWD = 1,
     SG_DNNL_CONV_BWD_DATA,
     SG_DNNL_CONV_BWD_WEIGHTS,
-    SG_DNNL_BN_FWD,
-    SG_DNNL_BN_BWD,
     SG_DNNL_POOL_FWD,
     SG_DNNL_POOL_BWD,
 } sg_dnnl_kind;

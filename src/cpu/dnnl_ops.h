@@ -2,7 +2,7 @@
  * dnnl_ops.h: the oneDNN fast-path kernels (built only with SG_HAVE_DNNL)
  * that src/cpu/backend_dnnl.c puts into the oneDNN backend's kernel table
  * (include/semiseg/backend.h). Same layouts and semantics as the
- * reference kernels they replace (conv2d.h, batchnorm.h, pool.h): NCHW
+ * reference kernels they replace (conv2d.h, pool.h): NCHW
  * contiguous floats, forward writes its outputs, backward ADDS into dx, dw,
  * db (each may be NULL when that gradient is not wanted).
  *
@@ -32,30 +32,6 @@ void sg_dnnl_conv2d_forward(float *out, const float *x, const float *w, const fl
  * gradients for dout (N, Cout, Ho, Wo). */
 void sg_dnnl_conv2d_backward(float *dx, float *dw, float *db, bool dx_zero, const float *dout,
                              const float *x, const float *w, const sg_conv2d_dims *d);
-
-/* ---- batch normalisation (dnnl_bn.c) over x (N, C, HW) -------------------- */
-/* Training: out = (x - mean) / sqrt(var + eps) * w + b with the batch mean and
- * biased variance, written to mean (C) and var (C) for the backward; then
- * the running statistics are updated as torch does (batchnorm.h):
- *   running_mean = (1 - m) running_mean + m mean
- *   running_var  = (1 - m) running_var  + m var n / (n - 1),   n = N*HW > 1.
- * w, b may be NULL (1 and 0). */
-void sg_dnnl_batchnorm_train_forward(float *out, float *mean, float *var, float *running_mean,
-                                     float *running_var, const float *x, const float *w,
-                                     const float *b, float momentum, float eps, int N, int C,
-                                     int HW);
-/* Evaluation: the same map with the given (running) mean and var (C). */
-void sg_dnnl_batchnorm_eval_forward(float *out, const float *x, const float *w, const float *b,
-                                    const float *mean, const float *var, float eps, int N, int C,
-                                    int HW);
-/* Backward of either forward, from the mean and var it normalised with.
- * Training differentiates through the batch statistics; evaluation treats
- * them as constants (dx += w dout / sqrt(var + eps)). dw, db as batchnorm.h.
- * w, b: the forward's (NULL when it had none; b is needed when db is). */
-void sg_dnnl_batchnorm_backward(float *dx, float *dw, float *db, bool dx_zero,
-                                const float *dout, const float *x, const float *w, const float *b,
-                                const float *mean, const float *var, bool training, float eps,
-                                int N, int C, int HW);
 
 /* ---- max pooling (dnnl_pool.c), floor mode, padding acts as -inf ---------- */
 /* out (N, C, Ho, Wo). With keep_workspace, returns oneDNN's record of the

@@ -11,15 +11,18 @@
  *  - entropy: -(p * torch.log(p + eps)).sum(1, keepdim=True).
  * Per-element work is split across OpenMP threads with each output written by
  * one thread; sums over channels and reductions run in double in a fixed
- * order. The per-element expressions are loss_math.h's (and softmax_math.h's
- * exp term), shared with the CUDA kernels. Covered by tests/test_ops_loss.c.
+ * order. The per-element expressions are loss_math.h's, shared with the CUDA
+ * kernels, except that the cross-entropy's exps are vexp.h's vectorisable
+ * exp (its loops are SG_SIMD_CLONES, simd.h) where the GPU calls its own.
+ * Covered by tests/test_ops_loss.c.
  */
 #include "loss.h"
 
 #include <math.h>
 
 #include "loss_math.h"
-#include "softmax_math.h"
+#include "simd.h"
+#include "vexp.h"
 
 /* Cross-entropy pixels handled per task: the channel loop walks K strided
  * planes with the tile's pixels as the contiguous inner loop. */
@@ -44,6 +47,30 @@ double sg_weighted_sum_cpu(double *partials, const float *x, const float *w, siz
     return s;
 }
 
+/* One tile of the cross-entropy forward: `len` pixels of image n. */
+SG_SIMD_CLONES
+static void sg_ce_forward_tile_(float *ce, float *lse, float *wce, const float *x,
+                                const int32_t *target, const float *weight, size_t p0, int K,
+                                int HW, int len, int ignore_index)
+{
+    float m[SG_CE_TILE];
+    double s[SG_CE_TILE];
+    for (int j = 0; j < len; j++) m[j] = x[j];
+    for (int k = 1; k < K; k++)
+        for (int j = 0; j < len; j++) m[j] = fmaxf(m[j], x[(size_t)k * HW + j]);
+    for (int j = 0; j < len; j++) s[j] = 0.0;
+    for (int k = 0; k < K; k++)
+#pragma omp simd
+        for (int j = 0; j < len; j++) s[j] += sg_vexp((double)(x[(size_t)k * HW + j] - m[j]));
+    for (int j = 0; j < len; j++) {
+        double l = sg_ce_lse(m[j], s[j]);
+        int32_t c = target[p0 + j];
+        lse[p0 + j] = (float)l;
+        ce[p0 + j] = c == ignore_index ? 0.0f : sg_ce1(l, x[(size_t)c * HW + j]);
+        if (wce) wce[p0 + j] = sg_ce_weighted1(weight, p0 + j, ce[p0 + j]);
+    }
+}
+
 void sg_cross_entropy_forward_cpu(float *ce, float *lse, float *wce, const float *logits,
                                   const int32_t *target, const float *weight, int N, int K, int HW,
                                   int ignore_index)
@@ -53,24 +80,53 @@ void sg_cross_entropy_forward_cpu(float *ce, float *lse, float *wce, const float
     for (long t = 0; t < (long)N * tiles; t++) {
         int n = (int)(t / tiles), i0 = (int)(t % tiles) * SG_CE_TILE;
         int len = HW - i0 < SG_CE_TILE ? HW - i0 : SG_CE_TILE;
-        const float *x = logits + (size_t)n * K * HW + (size_t)i0;
-        size_t p0 = (size_t)n * HW + (size_t)i0;
-        float m[SG_CE_TILE];
-        double s[SG_CE_TILE];
-        for (int j = 0; j < len; j++) m[j] = x[j];
-        for (int k = 1; k < K; k++)
-            for (int j = 0; j < len; j++) m[j] = fmaxf(m[j], x[(size_t)k * HW + j]);
-        for (int j = 0; j < len; j++) s[j] = 0.0;
-        for (int k = 0; k < K; k++)
-            for (int j = 0; j < len; j++) s[j] += sg_sm_exp1(x[(size_t)k * HW + j], m[j]);
-        for (int j = 0; j < len; j++) {
-            double l = sg_ce_lse(m[j], s[j]);
-            int32_t c = target[p0 + j];
-            lse[p0 + j] = (float)l;
-            ce[p0 + j] = c == ignore_index ? 0.0f : sg_ce1(l, x[(size_t)c * HW + j]);
-            if (wce) wce[p0 + j] = sg_ce_weighted1(weight, p0 + j, ce[p0 + j]);
-        }
+        sg_ce_forward_tile_(ce, lse, wce, logits + (size_t)n * K * HW + (size_t)i0, target, weight,
+                            (size_t)n * HW + (size_t)i0, K, HW, len, ignore_index);
     }
+}
+
+/* One class plane of the cross-entropy backward: dx += g (softmax - onehot)
+ * at the pixels whose target is not ignored, g the pixel's scaled upstream
+ * gradient (times its weight). Ignored pixels keep dx's bits: a select, so
+ * the loop has no branch and vectorises; `per_pixel` (dout given) and
+ * `weighted` are constants at each call, so no test is left in the loop. */
+SG_SIMD_INLINE void sg_ce_backward_body_(float *dx, const float *x, const float *dout,
+                                         double scale, const float *lse, const int32_t *target,
+                                         const float *weight, size_t p0, int k, int HW,
+                                         int ignore_index, const bool per_pixel,
+                                         const bool weighted)
+{
+#pragma omp simd
+    for (int i = 0; i < HW; i++) {
+        int32_t c = target[p0 + i];
+        double g = scale * (per_pixel ? (double)dout[p0 + i] : 1.0);
+        if (weighted) g *= (double)weight[p0 + i];
+        double prob = sg_vexp((double)x[i] - (double)lse[p0 + i]);
+        float v = dx[i] + (float)(g * (prob - (double)(c == k)));
+        dx[i] = sg_simd_selectf(c == ignore_index, dx[i], v);
+    }
+}
+
+SG_SIMD_CLONES
+static void sg_ce_backward_plane_(float *dx, const float *x, const float *dout, double scale,
+                                  const float *lse, const int32_t *target, const float *weight,
+                                  size_t p0, int k, int HW, int ignore_index)
+{
+#define SG_CE_BODY_(per_pixel, weighted)                                                     \
+    sg_ce_backward_body_(dx, x, dout, scale, lse, target, weight, p0, k, HW, ignore_index, \
+                         per_pixel, weighted)
+    if (dout) {
+        if (weight)
+            SG_CE_BODY_(true, true);
+        else
+            SG_CE_BODY_(true, false);
+    } else {
+        if (weight)
+            SG_CE_BODY_(false, true);
+        else
+            SG_CE_BODY_(false, false);
+    }
+#undef SG_CE_BODY_
 }
 
 void sg_cross_entropy_backward_cpu(float *dlogits, float *dweight, const float *dout, double scale,
@@ -88,16 +144,8 @@ void sg_cross_entropy_backward_cpu(float *dlogits, float *dweight, const float *
 #pragma omp parallel for schedule(static)
     for (long nk = 0; nk < (long)N * K; nk++) {
         int n = (int)(nk / K), k = (int)(nk % K);
-        const float *x = logits + (size_t)nk * HW;
-        float *dx = dlogits + (size_t)nk * HW;
-        size_t p0 = (size_t)n * HW;
-        for (int i = 0; i < HW; i++) {
-            int32_t c = target[p0 + i];
-            if (c == ignore_index) continue;
-            double g = scale * sg_loss_dout1(dout, p0 + i);
-            if (weight) g *= (double)weight[p0 + i];
-            dx[i] += sg_ce_grad1(g, x[i], lse[p0 + i], c == k);
-        }
+        sg_ce_backward_plane_(dlogits + (size_t)nk * HW, logits + (size_t)nk * HW, dout, scale, lse,
+                              target, weight, (size_t)n * HW, k, HW, ignore_index);
     }
 }
 

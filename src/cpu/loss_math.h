@@ -35,7 +35,8 @@ SG_HD double sg_wsum_term1(float x, float w) { return (double)x * (double)w; }
 SG_HD float sg_wsum_finish(double s, double divisor) { return (float)(s / divisor); }
 
 /* ---- cross-entropy ----------------------------------------------------------------- */
-/* logsumexp from the channel max m and s = sum_k exp(x_k - m) (sg_sm_exp1). */
+/* logsumexp from the channel max m and s = sum_k exp(x_k - m) (sg_sm_exp1 on
+ * the GPU, vexp.h's exp on the CPU). */
 SG_HD double sg_ce_lse(float m, double s) { return (double)m + log(s); }
 /* -log_softmax at the target: lse - x_target. */
 SG_HD float sg_ce1(double lse, float x_target) { return (float)(lse - (double)x_target); }
@@ -47,7 +48,8 @@ SG_HD float sg_ce_weighted1(const float *weight, size_t p, float ce)
 /* d loss / d weight = g ce, g the pixel's scaled upstream gradient. */
 SG_HD float sg_ce_dweight1(double g, float ce) { return (float)(g * (double)ce); }
 /* d loss / d logit_k = g (softmax_k - [k == target]), the softmax taken from
- * the saved logsumexp; g includes the pixel weight. */
+ * the saved logsumexp; g includes the pixel weight. The GPU's; loss.c
+ * evaluates the same formula with vexp.h's exp. */
 SG_HD float sg_ce_grad1(double g, float x, float lse, bool is_target)
 {
     double prob = exp((double)x - (double)lse);

@@ -8,12 +8,15 @@
  * Covered by tests/test_ops_resize.c (parity + gradient checks).
  *
  * Forward is parallel over output rows (each output element written by one
- * thread). Backward scatters, so it is parallel over planes only and walks
+ * thread), each row a vectorised loop (SG_SIMD_CLONES, simd.h). Backward
+ * scatters, so it is parallel over planes only and walks
  * each plane in (oh, ow) order: the sums are independent of the thread count.
  */
 #include "resize.h"
 
 #include <stddef.h>
+
+#include "simd.h"
 
 /* One axis's stencils, dst = 0 .. out-1. */
 typedef struct {
@@ -42,6 +45,20 @@ static sg_stencil_ sg_stencil_fill_(char **mem, int in, int out, bool align_corn
     return t;
 }
 
+/* One output row from source rows x0 (weight lh0) and x1 (lh1); each element
+ * is independent, so the loop vectorises (gathers) with the same bits. */
+SG_SIMD_CLONES
+static void sg_bilinear_row_(float *o, const float *x0, const float *x1, float lh0, float lh1,
+                             const sg_stencil_ *tw, int ow)
+{
+    const int *i0 = tw->i0, *i1 = tw->i1;
+    const float *l0 = tw->l0, *l1 = tw->l1;
+#pragma omp simd
+    for (int xo = 0; xo < ow; xo++)
+        o[xo] = sg_bilinear_combine(lh0, lh1, l0[xo], l1[xo], x0[i0[xo]], x0[i1[xo]], x1[i0[xo]],
+                                    x1[i1[xo]]);
+}
+
 void sg_resize_bilinear_forward_cpu(float *out, void *scratch, const float *x, int planes, int h,
                                     int w, int oh, int ow, bool align_corners)
 {
@@ -52,15 +69,8 @@ void sg_resize_bilinear_forward_cpu(float *out, void *scratch, const float *x, i
 #pragma omp parallel for schedule(static)
     for (ptrdiff_t r = 0; r < rows; r++) {
         const int p = (int)(r / oh), y = (int)(r % oh);
-        const float lh0 = th.l0[y], lh1 = th.l1[y];
-        const float *x0 = x + ((size_t)p * h + th.i0[y]) * w;
-        const float *x1 = x + ((size_t)p * h + th.i1[y]) * w;
-        float *o = out + (size_t)r * ow;
-        for (int xo = 0; xo < ow; xo++) {
-            const int w0 = tw.i0[xo], w1 = tw.i1[xo];
-            o[xo] = sg_bilinear_combine(lh0, lh1, tw.l0[xo], tw.l1[xo], x0[w0], x0[w1], x1[w0],
-                                        x1[w1]);
-        }
+        sg_bilinear_row_(out + (size_t)r * ow, x + ((size_t)p * h + th.i0[y]) * w,
+                         x + ((size_t)p * h + th.i1[y]) * w, th.l0[y], th.l1[y], &tw, ow);
     }
 }
 

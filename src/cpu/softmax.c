@@ -9,7 +9,11 @@
  * order with the tile's positions as the contiguous inner loop, so NCHW
  * channel strides stay cache friendly and every result is independent of the
  * thread count. Channel sums accumulate in double. The per-element
- * expressions are softmax_math.h's, shared with the CUDA kernels.
+ * expressions are softmax_math.h's, shared with the CUDA kernels, except
+ * that exp is vexp.h's vectorisable one (the loops are SG_SIMD_CLONES,
+ * simd.h). Rows of contiguous channels (inner = 1: the attention's softmax
+ * over keys) have their own loop: a tile there would be one position wide,
+ * so the exps would not vectorise; it sums them in the same channel order.
  * Covered by tests/test_ops_loss.c (parity on dim 1 of NCHW and the last dim
  * of 2-D/3-D tensors, gradient checks).
  */
@@ -18,23 +22,99 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "simd.h"
 #include "softmax_math.h"
+#include "vexp.h"
 
 #define SG_SM_TILE 64
+/* Exps a row's loop computes (vectorised) before adding them in order. */
+#define SG_SM_ROW_CHUNK 256
 
 /* Per-position max over channels and sum of exp(x - max) for one tile. */
-static void sg_tile_max_sum_(float *m, double *s, const float *x, int C, int inner, int len)
+SG_SIMD_INLINE void sg_tile_max_sum_(float *m, double *s, const float *x, int C, int inner,
+                                     int len)
 {
     for (int j = 0; j < len; j++) m[j] = x[j];
     for (int c = 1; c < C; c++)
         for (int j = 0; j < len; j++) m[j] = fmaxf(m[j], x[(size_t)c * inner + j]);
     for (int j = 0; j < len; j++) s[j] = 0.0;
     for (int c = 0; c < C; c++)
-        for (int j = 0; j < len; j++) s[j] += sg_sm_exp1(x[(size_t)c * inner + j], m[j]);
+#pragma omp simd
+        for (int j = 0; j < len; j++) s[j] += sg_vexp((double)(x[(size_t)c * inner + j] - m[j]));
+}
+
+/* One tile of (log-)softmax: `len` positions, `inner` apart per channel. out
+ * may be x (each element is read before it is written). */
+SG_SIMD_CLONES
+static void sg_softmax_tile_(float *out, const float *x, int C, int inner, int len, bool log_sm)
+{
+    float m[SG_SM_TILE];
+    double s[SG_SM_TILE];
+    sg_tile_max_sum_(m, s, x, C, inner, len);
+    if (log_sm) {
+        for (int j = 0; j < len; j++) s[j] = log(s[j]);
+        for (int c = 0; c < C; c++)
+#pragma omp simd
+            for (int j = 0; j < len; j++) {
+                size_t k = (size_t)c * inner + j;
+                out[k] = sg_log_softmax1(x[k], m[j], s[j]);
+            }
+    } else {
+        for (int c = 0; c < C; c++)
+#pragma omp simd
+            for (int j = 0; j < len; j++) {
+                size_t k = (size_t)c * inner + j;
+                out[k] = (float)(sg_vexp((double)(x[k] - m[j])) / s[j]);
+            }
+    }
+}
+
+/* One row of C contiguous channels; the same max, sum order and outputs as
+ * a one-position tile. out may be x. */
+SG_SIMD_CLONES
+static void sg_softmax_row_(float *out, const float *x, int C, bool log_sm)
+{
+    float m = x[0];
+    for (int c = 1; c < C; c++) m = fmaxf(m, x[c]);
+    double s = 0.0, e[SG_SM_ROW_CHUNK];
+    for (int c0 = 0; c0 < C; c0 += SG_SM_ROW_CHUNK) {
+        int len = C - c0 < SG_SM_ROW_CHUNK ? C - c0 : SG_SM_ROW_CHUNK;
+#pragma omp simd
+        for (int i = 0; i < len; i++) e[i] = sg_vexp((double)(x[c0 + i] - m));
+        for (int i = 0; i < len; i++) s += e[i];
+    }
+    if (log_sm) {
+        double ls = log(s);
+#pragma omp simd
+        for (int c = 0; c < C; c++) out[c] = sg_log_softmax1(x[c], m, ls);
+    } else {
+#pragma omp simd
+        for (int c = 0; c < C; c++) out[c] = (float)(sg_vexp((double)(x[c] - m)) / s);
+    }
+}
+
+static void sg_softmax_any_cpu_(float *out, const float *x, int outer, int C, int inner,
+                                bool log_sm)
+{
+    if (inner == 1) {
+#pragma omp parallel for schedule(static)
+        for (long o = 0; o < (long)outer; o++)
+            sg_softmax_row_(out + (size_t)o * C, x + (size_t)o * C, C, log_sm);
+        return;
+    }
+    int tiles = (inner + SG_SM_TILE - 1) / SG_SM_TILE;
+#pragma omp parallel for schedule(static)
+    for (long t = 0; t < (long)outer * tiles; t++) {
+        int o = (int)(t / tiles), i0 = (int)(t % tiles) * SG_SM_TILE;
+        int len = inner - i0 < SG_SM_TILE ? inner - i0 : SG_SM_TILE;
+        size_t base = (size_t)o * C * inner + (size_t)i0;
+        sg_softmax_tile_(out + base, x + base, C, inner, len, log_sm);
+    }
 }
 
 /* Per-position sum over channels of a[c] (* b[c] when b is not NULL). */
-static void sg_tile_dot_(double *s, const float *a, const float *b, int C, int inner, int len)
+SG_SIMD_INLINE void sg_tile_dot_(double *s, const float *a, const float *b, int C, int inner,
+                                 int len)
 {
     for (int j = 0; j < len; j++) s[j] = 0.0;
     for (int c = 0; c < C; c++) {
@@ -50,41 +130,12 @@ static void sg_tile_dot_(double *s, const float *a, const float *b, int C, int i
 
 void sg_softmax_forward_cpu(float *out, const float *x, int outer, int C, int inner)
 {
-    int tiles = (inner + SG_SM_TILE - 1) / SG_SM_TILE;
-#pragma omp parallel for schedule(static)
-    for (long t = 0; t < (long)outer * tiles; t++) {
-        int o = (int)(t / tiles), i0 = (int)(t % tiles) * SG_SM_TILE;
-        int len = inner - i0 < SG_SM_TILE ? inner - i0 : SG_SM_TILE;
-        size_t base = (size_t)o * C * inner + (size_t)i0;
-        float m[SG_SM_TILE];
-        double s[SG_SM_TILE];
-        sg_tile_max_sum_(m, s, x + base, C, inner, len);
-        for (int c = 0; c < C; c++)
-            for (int j = 0; j < len; j++) {
-                size_t k = base + (size_t)c * inner + j;
-                out[k] = sg_softmax1(x[k], m[j], s[j]);
-            }
-    }
+    sg_softmax_any_cpu_(out, x, outer, C, inner, false);
 }
 
 void sg_log_softmax_forward_cpu(float *out, const float *x, int outer, int C, int inner)
 {
-    int tiles = (inner + SG_SM_TILE - 1) / SG_SM_TILE;
-#pragma omp parallel for schedule(static)
-    for (long t = 0; t < (long)outer * tiles; t++) {
-        int o = (int)(t / tiles), i0 = (int)(t % tiles) * SG_SM_TILE;
-        int len = inner - i0 < SG_SM_TILE ? inner - i0 : SG_SM_TILE;
-        size_t base = (size_t)o * C * inner + (size_t)i0;
-        float m[SG_SM_TILE];
-        double s[SG_SM_TILE];
-        sg_tile_max_sum_(m, s, x + base, C, inner, len);
-        for (int j = 0; j < len; j++) s[j] = log(s[j]);
-        for (int c = 0; c < C; c++)
-            for (int j = 0; j < len; j++) {
-                size_t k = base + (size_t)c * inner + j;
-                out[k] = sg_log_softmax1(x[k], m[j], s[j]);
-            }
-    }
+    sg_softmax_any_cpu_(out, x, outer, C, inner, true);
 }
 
 void sg_softmax_backward_cpu(float *dx, const float *dout, const float *y, int outer, int C,
@@ -106,6 +157,21 @@ void sg_softmax_backward_cpu(float *dx, const float *dout, const float *y, int o
     }
 }
 
+/* One tile of the log-softmax backward: dx += dout - exp(y) sum_c dout. */
+SG_SIMD_CLONES
+static void sg_log_softmax_backward_tile_(float *dx, const float *dout, const float *y, int C,
+                                          int inner, int len)
+{
+    double s[SG_SM_TILE];
+    sg_tile_dot_(s, dout, NULL, C, inner, len);
+    for (int c = 0; c < C; c++)
+#pragma omp simd
+        for (int j = 0; j < len; j++) {
+            size_t k = (size_t)c * inner + j;
+            dx[k] += (float)((double)dout[k] - sg_vexp((double)y[k]) * s[j]);
+        }
+}
+
 void sg_log_softmax_backward_cpu(float *dx, const float *dout, const float *y, int outer, int C,
                                  int inner)
 {
@@ -115,12 +181,6 @@ void sg_log_softmax_backward_cpu(float *dx, const float *dout, const float *y, i
         int o = (int)(t / tiles), i0 = (int)(t % tiles) * SG_SM_TILE;
         int len = inner - i0 < SG_SM_TILE ? inner - i0 : SG_SM_TILE;
         size_t base = (size_t)o * C * inner + (size_t)i0;
-        double s[SG_SM_TILE];
-        sg_tile_dot_(s, dout + base, NULL, C, inner, len);
-        for (int c = 0; c < C; c++)
-            for (int j = 0; j < len; j++) {
-                size_t k = base + (size_t)c * inner + j;
-                dx[k] += sg_log_softmax_grad1(dout[k], y[k], s[j]);
-            }
+        sg_log_softmax_backward_tile_(dx + base, dout + base, y + base, C, inner, len);
     }
 }

@@ -2,8 +2,11 @@
  * softmax_math.h: per-element arithmetic of softmax and log-softmax over the
  * C axis, shared by the CPU kernels (softmax.c) and the CUDA kernels
  * (src/cuda/cuda_softmax_loss.cu) through SG_HD, so the CPU tests exercise
- * the expressions the GPU evaluates. The channel sums themselves (double, in
- * channel order) stay in the callers: their loop shapes differ.
+ * the expressions the GPU evaluates, except exp: the CPU's loops call
+ * vexp.h's vectorisable exp where sg_sm_exp1, sg_softmax1 and
+ * sg_log_softmax_grad1 call the device's (the same formula around it; the
+ * two exps differ in the last bits of a double). The channel sums themselves
+ * (double, in channel order) stay in the callers: their loop shapes differ.
  * Covered by tests/test_ops_loss.c (CPU) and tests/test_backend_ops.c (GPU).
  */
 #ifndef SEMISEG_CPU_SOFTMAX_MATH_H

@@ -45,8 +45,10 @@ static const resize_case float_cases[] = {
     {"bil_5x7_9x13_ac0", BILINEAR_EDGES, 9, 13},   {"bil_5x7_9x13_ac1", BILINEAR_CORNERS, 9, 13},
     {"bil_8x8_32x32_ac0", BILINEAR_EDGES, 32, 32}, {"bil_8x8_32x32_ac1", BILINEAR_CORNERS, 32, 32},
     {"bil_13x11_4x6_ac0", BILINEAR_EDGES, 4, 6},   {"bil_13x11_4x6_ac1", BILINEAR_CORNERS, 4, 6},
-    {"bil_6x5_1x3_ac1", BILINEAR_CORNERS, 1, 3},   {"near_5x7_11x16", NEAREST, 11, 16},
-    {"near_4x5_8x10", NEAREST, 8, 10},             {"near_13x11_4x6", NEAREST, 4, 6},
+    {"bil_6x5_1x3_ac1", BILINEAR_CORNERS, 1, 3},   {"bil_9x1_70x3_ac0", BILINEAR_EDGES, 70, 3},
+    {"bil_1x6_3x40_ac1", BILINEAR_CORNERS, 3, 40}, {"bil_6x7_6x7_ac0", BILINEAR_EDGES, 6, 7},
+    {"near_5x7_11x16", NEAREST, 11, 16},           {"near_4x5_8x10", NEAREST, 8, 10},
+    {"near_13x11_4x6", NEAREST, 4, 6},
 };
 
 static sg_tensor *run_resize_(sg_ctx *ctx, sg_tensor *x, resize_mode mode, int oh, int ow)

@@ -7,14 +7,18 @@
  * mode='nearest' (upsample_nearest2d, legacy floor rule).
  * Covered by tests/test_ops_resize.c (parity + gradient checks).
  *
- * Forward is parallel over output rows (each output element written by one
- * thread), each row a vectorised loop (SG_SIMD_CLONES, simd.h). Backward
- * scatters, so it is parallel over planes only and walks
- * each plane in (oh, ow) order: the sums are independent of the thread count.
+ * Forward: each source row is interpolated along the width once per task
+ * (a plane's run of output rows) and reused by the output rows that read it,
+ * then mixed along the height; both loops vectorise (SG_SIMD_CLONES,
+ * simd.h), and each output gets the same operations as ATen's, so the same
+ * bits. Backward scatters, so it is parallel over planes only and walks each
+ * plane in (oh, ow) order: the sums are independent of the thread count; the
+ * summed columns stay in registers (sg_bilinear_back_row_).
  */
 #include "resize.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "simd.h"
 
@@ -45,19 +49,31 @@ static sg_stencil_ sg_stencil_fill_(char **mem, int in, int out, bool align_corn
     return t;
 }
 
-/* One output row from source rows x0 (weight lh0) and x1 (lh1); each element
- * is independent, so the loop vectorises (gathers) with the same bits. */
+/* t = one source row interpolated along the width at every output column:
+ * the `top` / `bottom` term of sg_bilinear_combine, shared by every output
+ * row that reads that source row (4 of them when upsampling x4). */
 SG_SIMD_CLONES
-static void sg_bilinear_row_(float *o, const float *x0, const float *x1, float lh0, float lh1,
-                             const sg_stencil_ *tw, int ow)
+static void sg_bilinear_hrow_(float *t, const float *xr, const sg_stencil_ *tw, int ow)
 {
     const int *i0 = tw->i0, *i1 = tw->i1;
     const float *l0 = tw->l0, *l1 = tw->l1;
 #pragma omp simd
-    for (int xo = 0; xo < ow; xo++)
-        o[xo] = sg_bilinear_combine(lh0, lh1, l0[xo], l1[xo], x0[i0[xo]], x0[i1[xo]], x1[i0[xo]],
-                                    x1[i1[xo]]);
+    for (int xo = 0; xo < ow; xo++) t[xo] = sg_bilinear_lerp(xr[i0[xo]], l0[xo], xr[i1[xo]], l1[xo]);
 }
+
+/* o = the height interpolation of two width-interpolated rows: the last step
+ * of sg_bilinear_combine, so o has its bits. */
+SG_SIMD_CLONES
+static void sg_bilinear_vmix_(float *o, const float *top, const float *bottom, float lh0, float lh1,
+                              int ow)
+{
+#pragma omp simd
+    for (int xo = 0; xo < ow; xo++) o[xo] = sg_bilinear_lerp(top[xo], lh0, bottom[xo], lh1);
+}
+
+/* Output rows handled per task: enough to reuse each width-interpolated
+ * source row, small enough to spread few planes over the threads. */
+#define SG_BILINEAR_ROWS 32
 
 void sg_resize_bilinear_forward_cpu(float *out, void *scratch, const float *x, int planes, int h,
                                     int w, int oh, int ow, bool align_corners)
@@ -65,13 +81,72 @@ void sg_resize_bilinear_forward_cpu(float *out, void *scratch, const float *x, i
     char *mem = scratch;
     const sg_stencil_ th = sg_stencil_fill_(&mem, h, oh, align_corners);
     const sg_stencil_ tw = sg_stencil_fill_(&mem, w, ow, align_corners);
-    const ptrdiff_t rows = (ptrdiff_t)planes * oh;
+    const int chunks = (oh + SG_BILINEAR_ROWS - 1) / SG_BILINEAR_ROWS;
 #pragma omp parallel for schedule(static)
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        const int p = (int)(r / oh), y = (int)(r % oh);
-        sg_bilinear_row_(out + (size_t)r * ow, x + ((size_t)p * h + th.i0[y]) * w,
-                         x + ((size_t)p * h + th.i1[y]) * w, th.l0[y], th.l1[y], &tw, ow);
+    for (long t = 0; t < (long)planes * chunks; t++) {
+        const int p = (int)(t / chunks), y0 = (int)(t % chunks) * SG_BILINEAR_ROWS;
+        const int y1 = oh - y0 < SG_BILINEAR_ROWS ? oh : y0 + SG_BILINEAR_ROWS;
+        const float *xp = x + (size_t)p * h * w;
+        /* Two cached width-interpolated source rows, keyed by source row. */
+        float *rows = sg_xmalloc(2 * (size_t)ow * sizeof(float));
+        int key[2] = {-1, -1};
+        for (int y = y0; y < y1; y++) {
+            const float *rp[2];
+            const int want[2] = {th.i0[y], th.i1[y]};
+            for (int k = 0; k < 2; k++) {
+                int slot = key[0] == want[k] ? 0 : key[1] == want[k] ? 1 : -1;
+                if (slot < 0) {
+                    /* Never evict the row the other half of this pair uses. */
+                    slot = k == 1 && key[0] == want[0] ? 1 : 0;
+                    sg_bilinear_hrow_(rows + (size_t)slot * ow, xp + (size_t)want[k] * w, &tw, ow);
+                    key[slot] = want[k];
+                }
+                rp[k] = rows + (size_t)slot * ow;
+            }
+            sg_bilinear_vmix_(out + ((size_t)p * oh + y) * ow, rp[0], rp[1], th.l0[y], th.l1[y], ow);
+        }
+        free(rows);
     }
+}
+
+/* The backward's taps of output row y into one source row g, in ATen's order
+ * (per output column: the w0 tap, then the w1 tap; with `both`, the two
+ * source rows are the same row and the second row's pair follows, as ATen's
+ * 00, 01, 10, 11). The stencil's columns never decrease and w1 is w0 or
+ * w0 + 1, so the two columns being summed into stay in registers (va = g[c],
+ * vb = g[c + 1]) until the window moves: each element sees exactly the
+ * sequence of roundings of the scatter, without a store and reload per tap. */
+SG_SIMD_INLINE void sg_bilinear_back_row_(float *g, const float *d, float lha, float lhb,
+                                          const sg_stencil_ *tw, int ow, int w, const bool both)
+{
+    int c = tw->i0[0];
+    float va = g[c], vb = c + 1 < w ? g[c + 1] : 0.0f;
+    for (int xo = 0; xo < ow; xo++) {
+        const int w0 = tw->i0[xo], w1 = tw->i1[xo];
+        if (w0 != c) {
+            g[c] = va;
+            if (c + 1 < w) g[c + 1] = vb;
+            c = w0;
+            va = g[c];
+            vb = c + 1 < w ? g[c + 1] : 0.0f;
+        }
+        const float lw0 = tw->l0[xo], lw1 = tw->l1[xo];
+        const double v = d[xo];
+        va = sg_bilinear_accum(va, lha * lw0, v);
+        if (w1 == c)
+            va = sg_bilinear_accum(va, lha * lw1, v);
+        else
+            vb = sg_bilinear_accum(vb, lha * lw1, v);
+        if (both) {
+            va = sg_bilinear_accum(va, lhb * lw0, v);
+            if (w1 == c)
+                va = sg_bilinear_accum(va, lhb * lw1, v);
+            else
+                vb = sg_bilinear_accum(vb, lhb * lw1, v);
+        }
+    }
+    g[c] = va;
+    if (c + 1 < w) g[c + 1] = vb;
 }
 
 void sg_resize_bilinear_backward_cpu(float *dx, void *scratch, const float *dout, int planes,
@@ -85,18 +160,15 @@ void sg_resize_bilinear_backward_cpu(float *dx, void *scratch, const float *dout
         float *g = dx + (size_t)p * h * w;
         const float *d = dout + (size_t)p * oh * ow;
         for (int y = 0; y < oh; y++) {
-            const float lh0 = th.l0[y], lh1 = th.l1[y];
-            float *g0 = g + (size_t)th.i0[y] * w, *g1 = g + (size_t)th.i1[y] * w;
             const float *dr = d + (size_t)y * ow;
-            for (int xo = 0; xo < ow; xo++) {
-                const int w0 = tw.i0[xo], w1 = tw.i1[xo];
-                const float lw0 = tw.l0[xo], lw1 = tw.l1[xo];
-                const double v = dr[xo];
-                /* ATen's tap order: 00, 01, 10, 11. */
-                g0[w0] = sg_bilinear_accum(g0[w0], lh0 * lw0, v);
-                g0[w1] = sg_bilinear_accum(g0[w1], lh0 * lw1, v);
-                g1[w0] = sg_bilinear_accum(g1[w0], lh1 * lw0, v);
-                g1[w1] = sg_bilinear_accum(g1[w1], lh1 * lw1, v);
+            float *g0 = g + (size_t)th.i0[y] * w, *g1 = g + (size_t)th.i1[y] * w;
+            if (g0 == g1) {
+                sg_bilinear_back_row_(g0, dr, th.l0[y], th.l1[y], &tw, ow, w, true);
+            } else {
+                /* Different rows: all of g0's taps, then g1's, changes no
+                 * element's sequence. */
+                sg_bilinear_back_row_(g0, dr, th.l0[y], 0.0f, &tw, ow, w, false);
+                sg_bilinear_back_row_(g1, dr, th.l1[y], 0.0f, &tw, ow, w, false);
             }
         }
     }

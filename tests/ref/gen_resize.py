@@ -54,4 +54,12 @@ for name, size in (("lab_9x11_20x23", (20, 23)), ("lab_9x11_4x6", (4, 6))):
     fx.add(name + ".x", lab)
     fx.add(name + ".out", out)
 
+# Bilinear shapes of the CPU kernel's edge paths, drawn after the cases above
+# so their values stay: one source column (the summed-column window's edge),
+# one source row, the identity, and an output taller than the forward's
+# 32-row task (several tasks per plane, each caching its source rows).
+float_case("bil_9x1_70x3_ac0", (1, 2, 9, 1), (70, 3), mode="bilinear", align_corners=False)
+float_case("bil_1x6_3x40_ac1", (1, 2, 1, 6), (3, 40), mode="bilinear", align_corners=True)
+float_case("bil_6x7_6x7_ac0", (2, 2, 6, 7), (6, 7), mode="bilinear", align_corners=False)
+
 fx.write(os.path.join(os.path.dirname(__file__), "..", "data", "resize.bin"))

@@ -11,9 +11,9 @@
  * (a plane's run of output rows) and reused by the output rows that read it,
  * then mixed along the height; both loops vectorise (SG_SIMD_CLONES,
  * simd.h), and each output gets the same operations as ATen's, so the same
- * bits. Backward scatters, so it is parallel over planes only and walks each
- * plane in (oh, ow) order: the sums are independent of the thread count; the
- * summed columns stay in registers (sg_bilinear_back_row_).
+ * bits. Backward scatters, so it walks each plane in (oh, ow) order, 16
+ * planes at a time as vector lanes (sg_bilinear_back_block_), parallel over
+ * those blocks: the sums are independent of the thread count.
  */
 #include "resize.h"
 
@@ -109,68 +109,71 @@ void sg_resize_bilinear_forward_cpu(float *out, void *scratch, const float *x, i
     }
 }
 
-/* The backward's taps of output row y into one source row g, in ATen's order
- * (per output column: the w0 tap, then the w1 tap; with `both`, the two
- * source rows are the same row and the second row's pair follows, as ATen's
- * 00, 01, 10, 11). The stencil's columns never decrease and w1 is w0 or
- * w0 + 1, so the two columns being summed into stay in registers (va = g[c],
- * vb = g[c + 1]) until the window moves: each element sees exactly the
- * sequence of roundings of the scatter, without a store and reload per tap. */
-SG_SIMD_INLINE void sg_bilinear_back_row_(float *g, const float *d, float lha, float lhb,
-                                          const sg_stencil_ *tw, int ow, int w, const bool both)
+/* Planes the backward runs side by side, as vector lanes. */
+#define SG_BILINEAR_LANES 16
+
+/* The backward of `lanes` planes interleaved: g (h, w, SG_BILINEAR_LANES)
+ * holds their dx, lane l = plane p0 + l. Per output pixel in (oh, ow) order,
+ * the four taps 00, 01, 10, 11 as ATen scatters them, each one vector
+ * operation over the lanes: every element sees exactly the scatter's
+ * sequence of roundings, so the result has the bits of the plane-by-plane
+ * loop. Lanes past `lanes` hold zeros and are never copied back. */
+SG_SIMD_CLONES
+static void sg_bilinear_back_block_(float *g, double *drow, const float *dout, int lanes, int h,
+                                    int w, int oh, int ow, const sg_stencil_ *th,
+                                    const sg_stencil_ *tw)
 {
-    int c = tw->i0[0];
-    float va = g[c], vb = c + 1 < w ? g[c + 1] : 0.0f;
-    for (int xo = 0; xo < ow; xo++) {
-        const int w0 = tw->i0[xo], w1 = tw->i1[xo];
-        if (w0 != c) {
-            g[c] = va;
-            if (c + 1 < w) g[c + 1] = vb;
-            c = w0;
-            va = g[c];
-            vb = c + 1 < w ? g[c + 1] : 0.0f;
-        }
-        const float lw0 = tw->l0[xo], lw1 = tw->l1[xo];
-        const double v = d[xo];
-        va = sg_bilinear_accum(va, lha * lw0, v);
-        if (w1 == c)
-            va = sg_bilinear_accum(va, lha * lw1, v);
-        else
-            vb = sg_bilinear_accum(vb, lha * lw1, v);
-        if (both) {
-            va = sg_bilinear_accum(va, lhb * lw0, v);
-            if (w1 == c)
-                va = sg_bilinear_accum(va, lhb * lw1, v);
-            else
-                vb = sg_bilinear_accum(vb, lhb * lw1, v);
+    enum { L = SG_BILINEAR_LANES };
+    (void)h;
+    for (int y = 0; y < oh; y++) {
+        for (int xo = 0; xo < ow; xo++)
+            for (int l = 0; l < L; l++)
+                drow[(size_t)xo * L + l] =
+                    l < lanes ? (double)dout[((size_t)l * oh + y) * ow + xo] : 0.0;
+        const float lh0 = th->l0[y], lh1 = th->l1[y];
+        float *g0 = g + (size_t)th->i0[y] * w * L, *g1 = g + (size_t)th->i1[y] * w * L;
+        for (int xo = 0; xo < ow; xo++) {
+            float *g00 = g0 + (size_t)tw->i0[xo] * L, *g01 = g0 + (size_t)tw->i1[xo] * L;
+            float *g10 = g1 + (size_t)tw->i0[xo] * L, *g11 = g1 + (size_t)tw->i1[xo] * L;
+            const float lw0 = tw->l0[xo], lw1 = tw->l1[xo];
+            const double *v = drow + (size_t)xo * L;
+            /* Four loops, not one: the taps may hit the same element (edges),
+             * and each must see the previous tap's result. */
+#pragma omp simd
+            for (int l = 0; l < L; l++) g00[l] = sg_bilinear_accum(g00[l], lh0 * lw0, v[l]);
+#pragma omp simd
+            for (int l = 0; l < L; l++) g01[l] = sg_bilinear_accum(g01[l], lh0 * lw1, v[l]);
+#pragma omp simd
+            for (int l = 0; l < L; l++) g10[l] = sg_bilinear_accum(g10[l], lh1 * lw0, v[l]);
+#pragma omp simd
+            for (int l = 0; l < L; l++) g11[l] = sg_bilinear_accum(g11[l], lh1 * lw1, v[l]);
         }
     }
-    g[c] = va;
-    if (c + 1 < w) g[c + 1] = vb;
 }
 
 void sg_resize_bilinear_backward_cpu(float *dx, void *scratch, const float *dout, int planes,
                                      int h, int w, int oh, int ow, bool align_corners)
 {
+    enum { L = SG_BILINEAR_LANES };
     char *mem = scratch;
     const sg_stencil_ th = sg_stencil_fill_(&mem, h, oh, align_corners);
     const sg_stencil_ tw = sg_stencil_fill_(&mem, w, ow, align_corners);
+    const size_t hw = (size_t)h * w;
+    const int blocks = (planes + L - 1) / L;
 #pragma omp parallel for schedule(static)
-    for (int p = 0; p < planes; p++) {
-        float *g = dx + (size_t)p * h * w;
-        const float *d = dout + (size_t)p * oh * ow;
-        for (int y = 0; y < oh; y++) {
-            const float *dr = d + (size_t)y * ow;
-            float *g0 = g + (size_t)th.i0[y] * w, *g1 = g + (size_t)th.i1[y] * w;
-            if (g0 == g1) {
-                sg_bilinear_back_row_(g0, dr, th.l0[y], th.l1[y], &tw, ow, w, true);
-            } else {
-                /* Different rows: all of g0's taps, then g1's, changes no
-                 * element's sequence. */
-                sg_bilinear_back_row_(g0, dr, th.l0[y], 0.0f, &tw, ow, w, false);
-                sg_bilinear_back_row_(g1, dr, th.l1[y], 0.0f, &tw, ow, w, false);
-            }
-        }
+    for (int b = 0; b < blocks; b++) {
+        const int p0 = b * L, lanes = planes - p0 < L ? planes - p0 : L;
+        float *g = sg_xmalloc(hw * L * sizeof(float));
+        double *drow = sg_xmalloc((size_t)ow * L * sizeof(double));
+        /* dx accumulates: the taps start from its values, as the scatter did. */
+        for (size_t e = 0; e < hw; e++)
+            for (int l = 0; l < L; l++) g[e * L + l] = l < lanes ? dx[(p0 + l) * hw + e] : 0.0f;
+        sg_bilinear_back_block_(g, drow, dout + (size_t)p0 * oh * ow, lanes, h, w, oh, ow, &th,
+                                &tw);
+        for (int l = 0; l < lanes; l++)
+            for (size_t e = 0; e < hw; e++) dx[(p0 + l) * hw + e] = g[e * L + l];
+        free(drow);
+        free(g);
     }
 }
 

@@ -57,7 +57,7 @@ static void sg_ce_forward_tile_(float *ce, float *lse, float *wce, const float *
     double s[SG_CE_TILE];
     for (int j = 0; j < len; j++) m[j] = x[j];
     for (int k = 1; k < K; k++)
-        for (int j = 0; j < len; j++) m[j] = fmaxf(m[j], x[(size_t)k * HW + j]);
+        for (int j = 0; j < len; j++) m[j] = sg_simd_maxf(m[j], x[(size_t)k * HW + j]);
     for (int j = 0; j < len; j++) s[j] = 0.0;
     for (int k = 0; k < K; k++)
 #pragma omp simd

@@ -66,6 +66,14 @@ SG_SIMD_INLINE float sg_simd_selectf(int take_a, float a, float b)
     return a;
 }
 
+/* fmaxf(m, v) without the call: v when v > m or m is a NaN, else m (the
+ * NaN is passed over, as fmaxf does). Inside a SG_SIMD_CLONES function a
+ * libm call per element is slow, and it keeps the loop scalar. */
+SG_SIMD_INLINE float sg_simd_maxf(float m, float v)
+{
+    return sg_simd_selectf(v > m || m != m, v, m);
+}
+
 /* Partial sums per reduction: 16 covers one AVX-512 register of floats. */
 #define SG_SIMD_LANES 16
 

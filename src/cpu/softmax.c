@@ -36,7 +36,7 @@ SG_SIMD_INLINE void sg_tile_max_sum_(float *m, double *s, const float *x, int C,
 {
     for (int j = 0; j < len; j++) m[j] = x[j];
     for (int c = 1; c < C; c++)
-        for (int j = 0; j < len; j++) m[j] = fmaxf(m[j], x[(size_t)c * inner + j]);
+        for (int j = 0; j < len; j++) m[j] = sg_simd_maxf(m[j], x[(size_t)c * inner + j]);
     for (int j = 0; j < len; j++) s[j] = 0.0;
     for (int c = 0; c < C; c++)
 #pragma omp simd
@@ -75,7 +75,7 @@ SG_SIMD_CLONES
 static void sg_softmax_row_(float *out, const float *x, int C, bool log_sm)
 {
     float m = x[0];
-    for (int c = 1; c < C; c++) m = fmaxf(m, x[c]);
+    for (int c = 1; c < C; c++) m = sg_simd_maxf(m, x[c]);
     double s = 0.0, e[SG_SM_ROW_CHUNK];
     for (int c0 = 0; c0 < C; c0 += SG_SM_ROW_CHUNK) {
         int len = C - c0 < SG_SM_ROW_CHUNK ? C - c0 : SG_SM_ROW_CHUNK;

@@ -33,6 +33,9 @@
 #include "tap.h"
 #include "unimatch/unimatch_loss.h"
 
+#include "../src/cpu/channel_math.h"
+#include "../src/cpu/semi_kernels.h"
+
 /* The backend this test runs its contexts on (the default CPU one unless a
  * test switches). */
 static const sg_backend *g_be;
@@ -351,9 +354,41 @@ static void test_misuse(void)
     sg_tensor_free(g_part);
 }
 
+/* The CPU pseudo-label kernel, which runs tiles of 64 pixels with a running
+ * maximum, against sg_argmax_first pixel by pixel (the first of tied maxima;
+ * a NaN never wins, also in channel 0): 70 pixels (a tile and a tail), ties
+ * and NaNs planted, labels and confidences equal. */
+static void test_pseudo_label_kernel(void)
+{
+    enum { N = 2, K = 5, HW = 70 };
+    static float z[N * K * HW], pr[N * K * HW], conf[N * HW];
+    static int32_t label[N * HW];
+    uint64_t st = 99;
+    for (int i = 0; i < N * K * HW; i++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        z[i] = (float)((st >> 40) % 7); /* few values: many ties */
+        pr[i] = (float)((st >> 20) % 1000) / 1000.0f;
+    }
+    z[3] = NAN;                     /* pixel 3, channel 0 */
+    z[2 * HW + 10] = NAN;           /* pixel 10, channel 2 */
+    pr[(size_t)K * HW + 65] = NAN;  /* image 1, pixel 65 (the tail), channel 0 */
+    sg_pseudo_label_cpu(label, conf, z, pr, N, K, HW);
+    int ok = 1;
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < HW; i++) {
+            const float *zp = z + (size_t)n * K * HW + i, *pp = pr + (size_t)n * K * HW + i;
+            const float want = pp[(size_t)sg_argmax_first(pp, K, HW) * HW];
+            const float got = conf[n * HW + i];
+            ok &= label[n * HW + i] == sg_argmax_first(zp, K, HW) &&
+                  (got == want || (isnan(got) && isnan(want)));
+        }
+    tap_ok(ok, "pseudo-label kernel: first maximum per pixel with ties and NaNs, tile and tail");
+}
+
 int main(void)
 {
     g_be = sg_backend_cpu_default();
+    test_pseudo_label_kernel();
     test_primitives();
     test_misuse();
     sg_fixture *fx = sg_fixture_open("semi.bin", GEN);

@@ -4,6 +4,8 @@
  * pseudo-labels (pred.softmax(dim=1).max(dim=1)), CutMix's paste
  * (img[mask == 1] = img_mix[mask == 1]), torch.argmax (first maximum; a NaN
  * wins as torch's argmax treats it as the largest value).
+ * Pseudo-labels run in tiles of pixels, parallel and vectorised
+ * (SG_SIMD_CLONES, simd.h), with sg_argmax_first's result.
  * Covered by tests/test_semi.c, tests/test_ops_loss.c, tests/test_metrics.c
  * and tests/test_backend_ops.c.
  */
@@ -14,17 +16,52 @@
 
 #include "channel_math.h"
 #include "semi_math.h"
+#include "simd.h"
+
+/* Pixels per task of sg_pseudo_label_cpu: the channel loop walks K strided
+ * planes with the tile's pixels as the contiguous inner loop. */
+#define SG_PL_TILE 64
+
+/* First maximum over channels, per pixel of a tile: what sg_argmax_first
+ * returns (strict >, so the first of equal values, and a NaN never wins),
+ * written as a running maximum so the pixels vectorise. */
+SG_SIMD_INLINE void sg_pl_argmax_tile_(int32_t *arg, const float *x, int K, size_t HW, int len)
+{
+    float best[SG_PL_TILE];
+    for (int j = 0; j < len; j++) {
+        best[j] = x[j];
+        arg[j] = 0;
+    }
+    for (int k = 1; k < K; k++)
+#pragma omp simd
+        for (int j = 0; j < len; j++) {
+            const float v = x[(size_t)k * HW + j];
+            const int win = v > best[j];
+            best[j] = sg_simd_selectf(win, v, best[j]);
+            arg[j] = win ? k : arg[j];
+        }
+}
+
+SG_SIMD_CLONES
+static void sg_pseudo_label_tile_(int32_t *label, float *conf, const float *logits,
+                                  const float *prob, int K, size_t HW, int len)
+{
+    int32_t arg[SG_PL_TILE];
+    sg_pl_argmax_tile_(label, logits, K, HW, len);
+    sg_pl_argmax_tile_(arg, prob, K, HW, len);
+    for (int j = 0; j < len; j++) conf[j] = prob[(size_t)arg[j] * HW + j];
+}
 
 void sg_pseudo_label_cpu(int32_t *label, float *conf, const float *logits, const float *prob,
                          int N, int K, size_t HW)
 {
-    for (int n = 0; n < N; n++) {
-        for (size_t i = 0; i < HW; i++) {
-            const float *z = logits + (size_t)n * K * HW + i;
-            const float *p = prob + (size_t)n * K * HW + i;
-            label[n * HW + i] = sg_argmax_first(z, K, HW);
-            conf[n * HW + i] = p[sg_argmax_first(p, K, HW) * HW];
-        }
+    const long tiles = (long)((HW + SG_PL_TILE - 1) / SG_PL_TILE);
+#pragma omp parallel for schedule(static)
+    for (long t = 0; t < (long)N * tiles; t++) {
+        const size_t n = (size_t)(t / tiles), i0 = (size_t)(t % tiles) * SG_PL_TILE;
+        const int len = HW - i0 < SG_PL_TILE ? (int)(HW - i0) : SG_PL_TILE;
+        const size_t img = n * K * HW + i0, px = n * HW + i0;
+        sg_pseudo_label_tile_(label + px, conf + px, logits + img, prob + img, K, HW, len);
     }
 }
 

@@ -76,6 +76,11 @@ typedef struct sg_backend {
      * algorithms only). The reference CPU path is also independent of the
      * thread count; the oneDNN path for a fixed thread count only. */
     bool deterministic;
+    /* conv2d_backward, batchnorm_backward and maxpool2d_backward write every
+     * element of dx when called with dx_zero (rather than adding into it), so
+     * the new gradient buffer they get need not be zero-filled first
+     * (sg_grad_buffer_dx). False where a kernel accumulates regardless. */
+    bool dx_zero_overwrites;
     /* Switches `deterministic` (cuDNN: the deterministic algorithm allow-list
      * or the fastest ones) for every table of this kind; NULL where there is
      * no choice (the CPU backends are always deterministic). */

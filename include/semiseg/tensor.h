@@ -162,6 +162,12 @@ const char *sg_shape_str(const sg_tensor *t, char *buf, size_t len);
  * or a recycled dead gradient of the same size) on first use. Returns NULL
  * when t does not require a gradient. */
 float *sg_grad_buffer(sg_ctx *ctx, sg_tensor *t);
+/* dx for a backward kernel of `be` that takes dx_zero (conv2d, batchnorm,
+ * maxpool2d): sets *dx_zero when t has no gradient yet, and then, where
+ * be->dx_zero_overwrites, leaves the new buffer unfilled, since the kernel
+ * writes all of it (sanitizer builds fill it with NaN instead, so a kernel
+ * that misses an element fails the tests). Otherwise as sg_grad_buffer. */
+float *sg_grad_buffer_dx(sg_ctx *ctx, const struct sg_backend *be, sg_tensor *t, bool *dx_zero);
 /* Set every element of a long-lived tensor's grad to 0. */
 void sg_tensor_zero_grad(sg_tensor *t);
 

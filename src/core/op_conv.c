@@ -94,9 +94,9 @@ static void sg_conv_crop_copy_(const sg_backend *be, float *w, float *wc, const 
 static void sg_conv2d_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_conv2d_node *n = (sg_conv2d_node *)node;
-    /* A gradient buffer made now is all zeros: oneDNN may write it directly. */
-    bool dx_zero = n->x->grad == NULL;
-    float *dx = sg_grad_buffer(ctx, n->x);
+    /* A gradient buffer made now: the kernel may write it directly. */
+    bool dx_zero;
+    float *dx = sg_grad_buffer_dx(ctx, n->be, n->x, &dx_zero);
     float *dw = sg_grad_buffer(ctx, n->w);
     float *db = sg_grad_buffer(ctx, n->b);
     const float *w = n->w->data;

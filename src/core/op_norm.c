@@ -39,10 +39,11 @@ static void sg_batchnorm_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_batchnorm_node *n = (sg_batchnorm_node *)node;
     const sg_tensor *x = n->x;
-    /* A gradient buffer made now is all zeros: a library may write it directly. */
-    bool dx_zero = n->x->grad == NULL;
+    /* A gradient buffer made now: the kernel may write it directly. */
+    bool dx_zero;
+    float *dx = sg_grad_buffer_dx(ctx, n->be, n->x, &dx_zero);
     SG_BACKEND_NEED(n->be, batchnorm_backward)(
-        &ctx->arena, sg_grad_buffer(ctx, n->x), sg_grad_buffer(ctx, n->weight),
+        &ctx->arena, dx, sg_grad_buffer(ctx, n->weight),
         sg_grad_buffer(ctx, n->bias), dx_zero, node->out->grad, node->out->data, x->data,
         n->weight ? n->weight->data : NULL, n->bias ? n->bias->data : NULL, n->saved,
         n->training, n->relu, n->eps, x->shape[0], x->shape[1], x->shape[2] * x->shape[3]);

@@ -23,9 +23,9 @@ static void sg_maxpool2d_backward_(sg_ctx *ctx, sg_node *node)
 {
     sg_maxpool2d_node *n = (sg_maxpool2d_node *)node;
     const sg_tensor *o = node->out, *x = n->x;
-    /* A gradient buffer made now is all zeros: a library may write it directly. */
-    bool dx_zero = n->x->grad == NULL;
-    float *dx = sg_grad_buffer(ctx, n->x);
+    /* A gradient buffer made now: the kernel may write it directly. */
+    bool dx_zero;
+    float *dx = sg_grad_buffer_dx(ctx, n->be, n->x, &dx_zero);
     if (dx)
         SG_BACKEND_NEED(n->be, maxpool2d_backward)(dx, dx_zero, o->grad, n->saved, x->shape[0],
                                                    x->shape[1], x->shape[2], x->shape[3],

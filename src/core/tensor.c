@@ -15,6 +15,7 @@
 #include "semiseg/tensor.h"
 #include "semiseg/tape.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,20 +450,46 @@ const char *sg_shape_str(const sg_tensor *t, char *buf, size_t len)
     return buf;
 }
 
+/* A recycled dead gradient of `bytes`, or a new arena buffer; not zeroed. */
+static float *sg_grad_take_(sg_ctx *ctx, size_t bytes, bool *recycled)
+{
+    for (int i = ctx->n_free_grads - 1; i >= 0; i--)
+        if (ctx->free_grads[i].bytes == bytes) {
+            float *g = ctx->free_grads[i].ptr;
+            ctx->free_grads[i] = ctx->free_grads[--ctx->n_free_grads];
+            *recycled = true;
+            return g;
+        }
+    *recycled = false;
+    return NULL;
+}
+
 float *sg_grad_buffer(sg_ctx *ctx, sg_tensor *t)
 {
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad) {
         size_t bytes = sg_numel(t) * sizeof(float);
-        for (int i = ctx->n_free_grads - 1; i >= 0; i--)
-            if (ctx->free_grads[i].bytes == bytes) {
-                t->grad = ctx->free_grads[i].ptr;
-                ctx->free_grads[i] = ctx->free_grads[--ctx->n_free_grads];
-                ctx->be->memset_zero(t->grad, bytes);
-                return t->grad;
-            }
-        t->grad = sg_arena_calloc(&ctx->arena, bytes);
+        bool recycled;
+        t->grad = sg_grad_take_(ctx, bytes, &recycled);
+        if (recycled)
+            ctx->be->memset_zero(t->grad, bytes);
+        else
+            t->grad = sg_arena_calloc(&ctx->arena, bytes);
     }
+    return t->grad;
+}
+
+float *sg_grad_buffer_dx(sg_ctx *ctx, const sg_backend *be, sg_tensor *t, bool *dx_zero)
+{
+    *dx_zero = t && t->grad == NULL;
+    if (!*dx_zero || !t->requires_grad || !be->dx_zero_overwrites) return sg_grad_buffer(ctx, t);
+    size_t n = sg_numel(t);
+    bool recycled;
+    t->grad = sg_grad_take_(ctx, n * sizeof(float), &recycled);
+    if (!recycled) t->grad = sg_arena_alloc(&ctx->arena, n * sizeof(float));
+#if defined(__SANITIZE_ADDRESS__)
+    for (size_t i = 0; i < n; i++) t->grad[i] = NAN;
+#endif
     return t->grad;
 }
 

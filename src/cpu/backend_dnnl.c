@@ -73,6 +73,9 @@ static void sg_backend_dnnl_make_(void)
 {
     sg_backend_dnnl_ = *sg_backend_cpu_reference();
     sg_backend_dnnl_.name = "cpu-dnnl";
+    /* oneDNN's convolution and pooling and batchnorm_fast.c write all of dx
+     * when told dx_zero. */
+    sg_backend_dnnl_.dx_zero_overwrites = true;
     sg_backend_dnnl_.conv2d_forward = sg_dnnl_conv_forward_;
     sg_backend_dnnl_.conv2d_backward = sg_dnnl_conv_backward_;
     sg_backend_dnnl_.batchnorm_forward = sg_dnnl_bn_forward_;

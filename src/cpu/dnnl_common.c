@@ -80,6 +80,13 @@ static struct {
     int n_slots;
     char *scratch;          /* the shared scratch buffer, scratch_cap bytes */
     size_t scratch_cap;
+    /* The blocked copy of one input kept by sg_dnnl_arg.keep: of buffer
+     * kept_ptr in layout kept_md, in kept (kept_cap bytes). */
+    const void *kept_ptr;
+    dnnl_memory_desc_t kept_md;
+    bool kept_valid;
+    char *kept;
+    size_t kept_cap;
 } sg_dnnl_;
 
 static pthread_mutex_t sg_dnnl_lock_ = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
@@ -106,6 +113,7 @@ static void sg_dnnl_free_all_(void)
     free(sg_dnnl_.all);
     free(sg_dnnl_.slots);
     free(sg_dnnl_.scratch);
+    free(sg_dnnl_.kept);
     if (sg_dnnl_.stream) dnnl_stream_destroy(sg_dnnl_.stream);
     if (sg_dnnl_.engine) dnnl_engine_destroy(sg_dnnl_.engine);
     memset(&sg_dnnl_, 0, sizeof sg_dnnl_);
@@ -307,6 +315,36 @@ typedef struct {
     size_t off;
 } sg_dnnl_place_;
 
+/* Points s's blocked memory at the kept copy of ptr, reordering ptr into it
+ * unless it already holds ptr in s's layout. */
+static void sg_dnnl_run_kept_(sg_dnnl_argslot_ *s, void *ptr)
+{
+    const dnnl_memory_desc_t *md;
+    SG_DNNL_CHECK(dnnl_memory_get_memory_desc(s->mem, &md));
+    bool hit = sg_dnnl_.kept_valid && sg_dnnl_.kept_ptr == ptr &&
+               dnnl_memory_desc_equal(&sg_dnnl_.kept_md, md);
+    if (!hit && s->bytes > sg_dnnl_.kept_cap) {
+        free(sg_dnnl_.kept);
+        sg_dnnl_.kept = sg_xmalloc_aligned(s->bytes);
+        sg_dnnl_.kept_cap = s->bytes;
+    }
+    SG_DNNL_CHECK(dnnl_memory_set_data_handle(s->mem, sg_dnnl_.kept));
+    if (hit) return;
+    if (!s->to_blocked) s->to_blocked = sg_dnnl_reorder_(s, true, false);
+    SG_DNNL_CHECK(dnnl_memory_set_data_handle(s->user, ptr));
+    sg_dnnl_run_reorder_(s->to_blocked, s->user, s->mem);
+    sg_dnnl_.kept_ptr = ptr;
+    sg_dnnl_.kept_md = *md;
+    sg_dnnl_.kept_valid = true;
+}
+
+void sg_dnnl_drop_kept(void)
+{
+    pthread_mutex_lock(&sg_dnnl_lock_);
+    sg_dnnl_.kept_valid = false;
+    pthread_mutex_unlock(&sg_dnnl_lock_);
+}
+
 void sg_dnnl_exec(sg_dnnl_prim *p, int n, const sg_dnnl_arg *args)
 {
     SG_CHECK(n >= 1 && n < SG_DNNL_MAX_ARGS, "oneDNN: %d arguments", n);
@@ -322,7 +360,10 @@ void sg_dnnl_exec(sg_dnnl_prim *p, int n, const sg_dnnl_arg *args)
                  (int)p->key.kind);
         place[i].slot = s;
         place[i].off = SIZE_MAX;
-        if (s->blocked || !args[i].ptr || args[i].accumulate) {
+        SG_CHECK(!args[i].keep || (!s->output && args[i].ptr),
+                 "oneDNN: argument %d of a %d primitive cannot be kept", args[i].arg,
+                 (int)p->key.kind);
+        if ((s->blocked && !args[i].keep) || !args[i].ptr || args[i].accumulate) {
             place[i].off = need;
             need += sg_dnnl_round_(s->bytes);
         }
@@ -339,6 +380,11 @@ void sg_dnnl_exec(sg_dnnl_prim *p, int n, const sg_dnnl_arg *args)
     for (int i = 0; i < n; i++) {
         sg_dnnl_argslot_ *s = place[i].slot;
         void *buf = place[i].off == SIZE_MAX ? args[i].ptr : scratch + place[i].off;
+        if (s->blocked && args[i].keep) {
+            sg_dnnl_run_kept_(s, args[i].ptr);
+            ex[i] = (dnnl_exec_arg_t){s->arg, s->mem};
+            continue;
+        }
         SG_DNNL_CHECK(dnnl_memory_set_data_handle(s->mem, buf));
         if (s->blocked && !s->output) {
             if (!s->to_blocked) s->to_blocked = sg_dnnl_reorder_(s, true, false);

@@ -68,11 +68,16 @@ typedef struct sg_dnnl_prim sg_dnnl_prim;
  * written. For an output (DST, DIFF_SRC, DIFF_WEIGHTS, DIFF_BIAS,
  * DIFF_SCALE, DIFF_SHIFT), `accumulate` adds the result into ptr instead of
  * overwriting it, and ptr NULL discards the result (oneDNN computes some
- * outputs whether or not they are wanted). */
+ * outputs whether or not they are wanted). For an input, `keep` keeps its
+ * blocked copy after the run: a later run that passes the same buffer with
+ * `keep` and wants the same layout uses that copy instead of reordering
+ * again, until sg_dnnl_drop_kept (the caller guarantees that the buffer does
+ * not change in between). */
 typedef struct sg_dnnl_arg {
     int arg;     /* DNNL_ARG_* */
     void *ptr;
     bool accumulate;
+    bool keep;
 } sg_dnnl_arg;
 
 dnnl_engine_t sg_dnnl_engine(void);
@@ -87,6 +92,8 @@ size_t sg_dnnl_prim_workspace_bytes(const sg_dnnl_prim *p);
 /* Runs p on the n plain-layout buffers, reordering those the primitive
  * wants blocked, and waits for it. */
 void sg_dnnl_exec(sg_dnnl_prim *p, int n, const sg_dnnl_arg *args);
+/* Forgets the input copy kept by `keep` (call when its buffer may change). */
+void sg_dnnl_drop_kept(void);
 
 /* A user-scratchpad attribute for builders; free with dnnl_primitive_attr_destroy. */
 dnnl_primitive_attr_t sg_dnnl_attr_new(void);

@@ -14,11 +14,14 @@
  * oneDNN picks its AVX-512 direct kernels on blocked layouts; sg_dnnl_exec
  * reorders our plain buffers in and out (dnnl_common.c).
  *
+ * The backward reorders dout once when it runs both backward-data and
+ * backward-weights (a kept blocked copy, dnnl_common.h), dropped at its end.
+ *
  * oneDNN writes its outputs; our gradients accumulate, so dx is accumulated
  * (sg_dnnl_arg.accumulate) unless the caller says dx is all zeros, and dw/db
  * always are.
  * Covered by tests/test_dnnl.c (against conv2d.c over the cases of
- * tests/test_ops_conv.c).
+ * tests/test_ops_conv.c; a reused dout buffer with new contents).
  */
 #include "config.h"
 
@@ -120,31 +123,36 @@ void sg_dnnl_conv2d_forward(float *out, const float *x, const float *w, const fl
 {
     sg_dnnl_key k = sg_conv_key_(SG_DNNL_CONV_FWD, d, b != NULL);
     sg_dnnl_prim *p = sg_dnnl_prim_get(&k, sg_conv_fwd_build_);
-    const sg_dnnl_arg args[] = {{DNNL_ARG_SRC, (void *)x, false},
-                                {DNNL_ARG_WEIGHTS, (void *)w, false},
-                                {DNNL_ARG_DST, out, false},
-                                {DNNL_ARG_BIAS, (void *)b, false}};
+    const sg_dnnl_arg args[] = {{DNNL_ARG_SRC, (void *)x, false, false},
+                                {DNNL_ARG_WEIGHTS, (void *)w, false, false},
+                                {DNNL_ARG_DST, out, false, false},
+                                {DNNL_ARG_BIAS, (void *)b, false, false}};
     sg_dnnl_exec(p, b ? 4 : 3, args);
 }
 
 void sg_dnnl_conv2d_backward(float *dx, float *dw, float *db, bool dx_zero, const float *dout,
                              const float *x, const float *w, const sg_conv2d_dims *d)
 {
+    /* Both passes reorder dout; when both run, the second reuses the
+     * first's blocked copy (if it wants the same layout). */
+    const bool both = dx && (dw || db);
     if (dx) {
         sg_dnnl_key k = sg_conv_key_(SG_DNNL_CONV_BWD_DATA, d, false);
-        const sg_dnnl_arg args[] = {{DNNL_ARG_DIFF_DST, (void *)dout, false},
-                                    {DNNL_ARG_WEIGHTS, (void *)w, false},
-                                    {DNNL_ARG_DIFF_SRC, dx, !dx_zero}};
+        const sg_dnnl_arg args[] = {{DNNL_ARG_DIFF_DST, (void *)dout, false, both},
+                                    {DNNL_ARG_WEIGHTS, (void *)w, false, false},
+                                    {DNNL_ARG_DIFF_SRC, dx, !dx_zero, false}};
         sg_dnnl_exec(sg_dnnl_prim_get(&k, sg_conv_bwd_data_build_), 3, args);
     }
     if (dw || db) {
         /* oneDNN computes dw also when only db is wanted (dw NULL: discarded).
          * A parameter's gradient keeps accumulating across the backward pass. */
         sg_dnnl_key k = sg_conv_key_(SG_DNNL_CONV_BWD_WEIGHTS, d, db != NULL);
-        const sg_dnnl_arg args[] = {{DNNL_ARG_SRC, (void *)x, false},
-                                    {DNNL_ARG_DIFF_DST, (void *)dout, false},
-                                    {DNNL_ARG_DIFF_WEIGHTS, dw, true},
-                                    {DNNL_ARG_DIFF_BIAS, db, true}};
+        const sg_dnnl_arg args[] = {{DNNL_ARG_SRC, (void *)x, false, false},
+                                    {DNNL_ARG_DIFF_DST, (void *)dout, false, both},
+                                    {DNNL_ARG_DIFF_WEIGHTS, dw, true, false},
+                                    {DNNL_ARG_DIFF_BIAS, db, true, false}};
         sg_dnnl_exec(sg_dnnl_prim_get(&k, sg_conv_bwd_weights_build_), db ? 4 : 3, args);
     }
+    /* dout's buffer may hold something else after this call. */
+    if (both) sg_dnnl_drop_kept();
 }

@@ -90,7 +90,9 @@ void *sg_dnnl_maxpool2d_forward(sg_arena *arena, float *out, const float *x, boo
     void *ws = keep_workspace && ws_bytes ? sg_arena_alloc(arena, ws_bytes) : NULL;
     SG_CHECK(!keep_workspace || ws, "oneDNN: max pooling without a workspace");
     const sg_dnnl_arg args[] = {
-        {DNNL_ARG_SRC, (void *)x, false}, {DNNL_ARG_DST, out, false}, {DNNL_ARG_WORKSPACE, ws, false}};
+        {DNNL_ARG_SRC, (void *)x, false, false},
+        {DNNL_ARG_DST, out, false, false},
+        {DNNL_ARG_WORKSPACE, ws, false, false}};
     sg_dnnl_exec(p, ws ? 3 : 2, args);
     return ws;
 }
@@ -104,8 +106,8 @@ void sg_dnnl_maxpool2d_backward(float *dx, bool dx_zero, const float *dout, cons
                                  kernel, stride, pad);
     /* The primitive writes every element of its diff_src (0 where no
      * maximum came from). */
-    const sg_dnnl_arg args[] = {{DNNL_ARG_DIFF_DST, (void *)dout, false},
-                                {DNNL_ARG_WORKSPACE, (void *)workspace, false},
-                                {DNNL_ARG_DIFF_SRC, dx, !dx_zero}};
+    const sg_dnnl_arg args[] = {{DNNL_ARG_DIFF_DST, (void *)dout, false, false},
+                                {DNNL_ARG_WORKSPACE, (void *)workspace, false, false},
+                                {DNNL_ARG_DIFF_SRC, dx, !dx_zero, false}};
     sg_dnnl_exec(sg_dnnl_prim_get(&k, sg_pool_bwd_build_), 3, args);
 }

@@ -450,7 +450,8 @@ const char *sg_shape_str(const sg_tensor *t, char *buf, size_t len)
     return buf;
 }
 
-/* A recycled dead gradient of `bytes`, or a new arena buffer; not zeroed. */
+/* A recycled dead gradient of `bytes` (its old contents), or NULL when the
+ * free list has none; *recycled says which. */
 static float *sg_grad_take_(sg_ctx *ctx, size_t bytes, bool *recycled)
 {
     for (int i = ctx->n_free_grads - 1; i >= 0; i--)

@@ -11,7 +11,6 @@
 #include "semiseg/backend.h"
 
 #include <pthread.h>
-#include <string.h>
 
 #include "batchnorm.h"
 #include "batchnorm_fast.h"

@@ -30,6 +30,15 @@
 /* Exps a row's loop computes (vectorised) before adding them in order. */
 #define SG_SM_ROW_CHUNK 256
 
+/* Tile t of the (outer, C, inner) view cut into `tiles` tiles per outer
+ * index: its first element's offset, and its length in *len. */
+static inline size_t sg_sm_tile_(long t, int tiles, int C, int inner, int *len)
+{
+    int o = (int)(t / tiles), i0 = (int)(t % tiles) * SG_SM_TILE;
+    *len = inner - i0 < SG_SM_TILE ? inner - i0 : SG_SM_TILE;
+    return (size_t)o * C * inner + (size_t)i0;
+}
+
 /* Per-position max over channels and sum of exp(x - max) for one tile. */
 SG_SIMD_INLINE void sg_tile_max_sum_(float *m, double *s, const float *x, int C, int inner,
                                      int len)
@@ -105,9 +114,8 @@ static void sg_softmax_any_cpu_(float *out, const float *x, int outer, int C, in
     int tiles = (inner + SG_SM_TILE - 1) / SG_SM_TILE;
 #pragma omp parallel for schedule(static)
     for (long t = 0; t < (long)outer * tiles; t++) {
-        int o = (int)(t / tiles), i0 = (int)(t % tiles) * SG_SM_TILE;
-        int len = inner - i0 < SG_SM_TILE ? inner - i0 : SG_SM_TILE;
-        size_t base = (size_t)o * C * inner + (size_t)i0;
+        int len;
+        size_t base = sg_sm_tile_(t, tiles, C, inner, &len);
         sg_softmax_tile_(out + base, x + base, C, inner, len, log_sm);
     }
 }
@@ -144,9 +152,8 @@ void sg_softmax_backward_cpu(float *dx, const float *dout, const float *y, int o
     int tiles = (inner + SG_SM_TILE - 1) / SG_SM_TILE;
 #pragma omp parallel for schedule(static)
     for (long t = 0; t < (long)outer * tiles; t++) {
-        int o = (int)(t / tiles), i0 = (int)(t % tiles) * SG_SM_TILE;
-        int len = inner - i0 < SG_SM_TILE ? inner - i0 : SG_SM_TILE;
-        size_t base = (size_t)o * C * inner + (size_t)i0;
+        int len;
+        size_t base = sg_sm_tile_(t, tiles, C, inner, &len);
         double s[SG_SM_TILE];
         sg_tile_dot_(s, dout + base, y + base, C, inner, len);
         for (int c = 0; c < C; c++)
@@ -178,9 +185,8 @@ void sg_log_softmax_backward_cpu(float *dx, const float *dout, const float *y, i
     int tiles = (inner + SG_SM_TILE - 1) / SG_SM_TILE;
 #pragma omp parallel for schedule(static)
     for (long t = 0; t < (long)outer * tiles; t++) {
-        int o = (int)(t / tiles), i0 = (int)(t % tiles) * SG_SM_TILE;
-        int len = inner - i0 < SG_SM_TILE ? inner - i0 : SG_SM_TILE;
-        size_t base = (size_t)o * C * inner + (size_t)i0;
+        int len;
+        size_t base = sg_sm_tile_(t, tiles, C, inner, &len);
         sg_log_softmax_backward_tile_(dx + base, dout + base, y + base, C, inner, len);
     }
 }

@@ -6,9 +6,9 @@
  *
  * Why not oneDNN's: on plain NCHW oneDNN 2.6 runs its non-JIT `ncsp_bnorm`,
  * whose backward took 4x ATen's time in bench_train's UniMatch iteration
- * (bench/README.md), and it cannot fuse the ReLU there. Why not batchnorm.c:
- * its per-channel sums are one running double sum, a dependency chain the
- * compiler cannot vectorise without changing the result.
+ * (bench/README.md), and its fused ReLU is unvectorised there. Why not
+ * batchnorm.c: its per-channel sums are one running double sum, a dependency
+ * chain the compiler cannot vectorise without changing the result.
  *
  * Here each channel's sums are SG_SIMD_LANES partial double sums (element j
  * of a plane goes to partial j % SG_SIMD_LANES, the HW % SG_SIMD_LANES tail

@@ -119,12 +119,10 @@ void sg_resize_bilinear_forward_cpu(float *out, void *scratch, const float *x, i
  * sequence of roundings, so the result has the bits of the plane-by-plane
  * loop. Lanes past `lanes` hold zeros and are never copied back. */
 SG_SIMD_CLONES
-static void sg_bilinear_back_block_(float *g, double *drow, const float *dout, int lanes, int h,
-                                    int w, int oh, int ow, const sg_stencil_ *th,
-                                    const sg_stencil_ *tw)
+static void sg_bilinear_back_block_(float *g, double *drow, const float *dout, int lanes, int w,
+                                    int oh, int ow, const sg_stencil_ *th, const sg_stencil_ *tw)
 {
     enum { L = SG_BILINEAR_LANES };
-    (void)h;
     for (int y = 0; y < oh; y++) {
         for (int xo = 0; xo < ow; xo++)
             for (int l = 0; l < L; l++)
@@ -168,8 +166,7 @@ void sg_resize_bilinear_backward_cpu(float *dx, void *scratch, const float *dout
         /* dx accumulates: the taps start from its values, as the scatter did. */
         for (size_t e = 0; e < hw; e++)
             for (int l = 0; l < L; l++) g[e * L + l] = l < lanes ? dx[(p0 + l) * hw + e] : 0.0f;
-        sg_bilinear_back_block_(g, drow, dout + (size_t)p0 * oh * ow, lanes, h, w, oh, ow, &th,
-                                &tw);
+        sg_bilinear_back_block_(g, drow, dout + (size_t)p0 * oh * ow, lanes, w, oh, ow, &th, &tw);
         for (int l = 0; l < lanes; l++)
             for (size_t e = 0; e < hw; e++) dx[(p0 + l) * hw + e] = g[e * L + l];
         free(drow);

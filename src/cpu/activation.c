@@ -21,12 +21,6 @@ void sg_relu_backward_cpu(float *dx, const float *dout, const float *x, size_t n
     for (size_t i = 0; i < n; i++) dx[i] += sg_relu_grad1(dout[i], x[i]);
 }
 
-void sg_relu_mask_cpu(float *g, const float *out, size_t n)
-{
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) g[i] = sg_relu_grad1(g[i], out[i]);
-}
-
 void sg_gelu_forward_cpu(float *out, const float *x, size_t n)
 {
 #pragma omp parallel for simd schedule(static)

@@ -13,9 +13,6 @@
 void sg_relu_forward_cpu(float *out, const float *x, size_t n);
 /* dx += dout where x > 0 (PyTorch: gradient 0 at exactly 0). */
 void sg_relu_backward_cpu(float *dx, const float *dout, const float *x, size_t n);
-/* g = 0 where out <= 0, in place: the ReLU's gradient mask applied to the
- * upstream gradient of a fused op whose output out is already clamped. */
-void sg_relu_mask_cpu(float *g, const float *out, size_t n);
 
 void sg_gelu_forward_cpu(float *out, const float *x, size_t n);
 /* dx += dout * GELU'(x). */

@@ -22,6 +22,7 @@
 
 #include "loss_math.h"
 #include "simd.h"
+#include "softmax.h"
 #include "vexp.h"
 
 /* Cross-entropy pixels handled per task: the channel loop walks K strided
@@ -55,13 +56,7 @@ static void sg_ce_forward_tile_(float *ce, float *lse, float *wce, const float *
 {
     float m[SG_CE_TILE];
     double s[SG_CE_TILE];
-    for (int j = 0; j < len; j++) m[j] = x[j];
-    for (int k = 1; k < K; k++)
-        for (int j = 0; j < len; j++) m[j] = sg_simd_maxf(m[j], x[(size_t)k * HW + j]);
-    for (int j = 0; j < len; j++) s[j] = 0.0;
-    for (int k = 0; k < K; k++)
-#pragma omp simd
-        for (int j = 0; j < len; j++) s[j] += sg_vexp((double)(x[(size_t)k * HW + j] - m[j]));
+    sg_softmax_max_sum_tile(m, s, x, K, HW, len);
     for (int j = 0; j < len; j++) {
         double l = sg_ce_lse(m[j], s[j]);
         int32_t c = target[p0 + j];

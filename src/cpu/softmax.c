@@ -39,19 +39,6 @@ static inline size_t sg_sm_tile_(long t, int tiles, int C, int inner, int *len)
     return (size_t)o * C * inner + (size_t)i0;
 }
 
-/* Per-position max over channels and sum of exp(x - max) for one tile. */
-SG_SIMD_INLINE void sg_tile_max_sum_(float *m, double *s, const float *x, int C, int inner,
-                                     int len)
-{
-    for (int j = 0; j < len; j++) m[j] = x[j];
-    for (int c = 1; c < C; c++)
-        for (int j = 0; j < len; j++) m[j] = sg_simd_maxf(m[j], x[(size_t)c * inner + j]);
-    for (int j = 0; j < len; j++) s[j] = 0.0;
-    for (int c = 0; c < C; c++)
-#pragma omp simd
-        for (int j = 0; j < len; j++) s[j] += sg_vexp((double)(x[(size_t)c * inner + j] - m[j]));
-}
-
 /* One tile of (log-)softmax: `len` positions, `inner` apart per channel. out
  * may be x (each element is read before it is written). */
 SG_SIMD_CLONES
@@ -59,7 +46,7 @@ static void sg_softmax_tile_(float *out, const float *x, int C, int inner, int l
 {
     float m[SG_SM_TILE];
     double s[SG_SM_TILE];
-    sg_tile_max_sum_(m, s, x, C, inner, len);
+    sg_softmax_max_sum_tile(m, s, x, C, inner, len);
     if (log_sm) {
         for (int j = 0; j < len; j++) s[j] = log(s[j]);
         for (int c = 0; c < C; c++)

@@ -9,6 +9,11 @@
 #ifndef SEMISEG_CPU_SOFTMAX_H
 #define SEMISEG_CPU_SOFTMAX_H
 
+#include <stddef.h>
+
+#include "simd.h"
+#include "vexp.h"
+
 void sg_softmax_forward_cpu(float *out, const float *x, int outer, int C, int inner);
 /* dx += y * (dout - sum_c dout * y) */
 void sg_softmax_backward_cpu(float *dx, const float *dout, const float *y, int outer, int C,
@@ -18,5 +23,22 @@ void sg_log_softmax_forward_cpu(float *out, const float *x, int outer, int C, in
 /* dx += dout - exp(y) * sum_c dout */
 void sg_log_softmax_backward_cpu(float *dx, const float *dout, const float *y, int outer, int C,
                                  int inner);
+
+/* For one tile of `len` positions (channel c of position j at x[c inner + j],
+ * len <= the callers' tile arrays): m[j] = the channel max, s[j] = sum_c
+ * exp(x - m[j]) in double, in channel order, with vexp.h's exp. The softmax
+ * denominator of softmax.c and the log-sum-exp of loss.c's cross-entropy;
+ * inlined into their SG_SIMD_CLONES tile functions. */
+SG_SIMD_INLINE void sg_softmax_max_sum_tile(float *m, double *s, const float *x, int C,
+                                            int inner, int len)
+{
+    for (int j = 0; j < len; j++) m[j] = x[j];
+    for (int c = 1; c < C; c++)
+        for (int j = 0; j < len; j++) m[j] = sg_simd_maxf(m[j], x[(size_t)c * inner + j]);
+    for (int j = 0; j < len; j++) s[j] = 0.0;
+    for (int c = 0; c < C; c++)
+#pragma omp simd
+        for (int j = 0; j < len; j++) s[j] += sg_vexp((double)(x[(size_t)c * inner + j] - m[j]));
+}
 
 #endif

@@ -12,6 +12,10 @@
  * src/cpu/gemm.c into 8 column blocks spread over the OpenMP threads (OpenBLAS
  * itself stays single-threaded: its threading changes the bits), and the
  * per-channel loops run over 32 channels.
+ *
+ * Also: a child forked after two-thread work trains to the end with the
+ * parent's losses (threads.c's fork handler puts it on one thread; without
+ * it, libgomp's first parallel region in the child waits forever).
  */
 #include "tap.h"
 #include "tiny_net.h"
@@ -19,7 +23,11 @@
 #include "semiseg.h"
 
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 /* The backend this test runs its contexts on (the default CPU one unless a
  * test switches). */
@@ -142,6 +150,44 @@ static void compare_runs(const char *what, int threads_a, int threads_b, sg_tens
     sg_param_set_free(&b);
 }
 
+/* Trains in a child forked after the parent trained on two threads; the
+ * child must finish within a minute (it takes well under a second) and get
+ * the parent's losses, which the reference path makes independent of the
+ * thread count. */
+static void test_fork_child_trains(sg_tensor *x, const sg_tensor *y)
+{
+    const sg_backend *saved = g_be;
+    g_be = sg_backend_cpu_reference();
+    int prev = sg_get_num_threads();
+    sg_set_num_threads(2);
+    sg_param_set s;
+    float l[STEPS];
+    train(&s, l, x, y);
+    sg_param_set_free(&s);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        float lc[STEPS];
+        train(&s, lc, x, y);
+        _exit(memcmp(l, lc, sizeof l) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    bool done = false;
+    for (int i = 0; pid > 0 && i < 600 && !done; i++) {
+        done = waitpid(pid, &status, WNOHANG) == pid;
+        if (!done) nanosleep(&(struct timespec){0, 100000000L}, NULL);
+    }
+    if (pid > 0 && !done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        tap_diag("the forked child did not finish within 60 s");
+    }
+    tap_ok(pid > 0 && done && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "a child forked after two-thread training trains to the end with the same losses");
+    sg_set_num_threads(prev);
+    g_be = saved;
+}
+
 int main(void)
 {
     g_be = sg_backend_cpu_default();
@@ -173,6 +219,7 @@ int main(void)
         tap_diag("built without oneDNN: the fast path is not checked");
     }
 
+    test_fork_child_trains(x, y);
     sg_tensor_free(x);
     sg_tensor_free(y);
     return tap_done();

@@ -7,6 +7,13 @@
  * the thread count; src/cpu/gemm.c splits GEMMs into shape-fixed blocks over
  * the OpenMP threads instead (tests/test_determinism.c checks 1 vs 2 threads
  * bitwise). OPENBLAS_CORETYPE is left as the environment sets it.
+ *
+ * A forked child computes on one thread: GCC's libgomp does not carry its
+ * thread pool across fork(), and the child's first parallel region with
+ * more than one thread waits forever for workers that do not exist
+ * (PyTorch guards its forked children the same way). A fork handler sets
+ * the child's count to 1; tests/test_determinism.c forks after parallel
+ * work and checks that the child finishes.
  */
 #include "config.h"
 #include "semiseg/base.h"
@@ -14,10 +21,23 @@
 #include <cblas.h>
 #include <errno.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 static int sg_threads_ = 0;
+
+static void sg_threads_after_fork_child_(void)
+{
+    sg_threads_ = 1;
+    omp_set_num_threads(1);
+}
+
+/* At load time, so that a program that forks before it sets a count is covered too. */
+__attribute__((constructor)) static void sg_threads_register_fork_handler_(void)
+{
+    pthread_atfork(NULL, NULL, sg_threads_after_fork_child_);
+}
 
 int sg_num_threads_parse(const char *s, const char *what, int *out, sg_err *err)
 {

@@ -472,10 +472,9 @@ float *sg_grad_buffer(sg_ctx *ctx, sg_tensor *t)
         size_t bytes = sg_numel(t) * sizeof(float);
         bool recycled;
         t->grad = sg_grad_take_(ctx, bytes, &recycled);
-        if (recycled)
-            ctx->be->memset_zero(t->grad, bytes);
-        else
-            t->grad = sg_arena_calloc(&ctx->arena, bytes);
+        if (!recycled) t->grad = sg_arena_alloc(&ctx->arena, bytes);
+        /* The backend's fill, which on the CPU splits large buffers over the threads. */
+        ctx->be->memset_zero(t->grad, bytes);
     }
     return t->grad;
 }

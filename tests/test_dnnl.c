@@ -5,7 +5,11 @@
  * - convolution forward, dx, dw, db over the cases of tests/test_ops_conv.c
  *   (inputs from tests/data/conv.bin: stride 2, dilation 2 and 4, groups,
  *   depthwise, 1x1, 7x7 s2 stem, odd sizes, bias or not) plus wider
- *   synthetic ones (ASPP-like dilation 12 on an 8x8 map;
+ *   synthetic ones (ASPP-like dilation 12 on an 8x8 map);
+ * - which algorithm runs: Winograd for a 3x3 stride-1 convolution with
+ *   16 x 16 outputs on an AVX-512 CPU (within its own tolerance, bitwise
+ *   repeatable), direct for smaller outputs, grouped ones and under
+ *   SG_CPU_CONV=direct, an abort for an unknown SG_CPU_CONV;
  * - batch norm training / evaluation, with and without affine parameters,
  *   including the running-statistics update;
  * - max pooling 3x3 s2 p1, 2x2 s2 and tied maxima (padding acts as -inf);
@@ -80,6 +84,16 @@ static const sg_backend *g_be;
  * stride, group or dilation offset changes values by O(0.1). */
 #define CONV_ATOL 1e-5
 #define CONV_RTOL 5e-6
+/* Winograd convolution (dnnl_conv.c) on the 32-channel 16 x 16 case: out and
+ * dx (up to ~3) are observed within 1.8e-6 of the reference, inside
+ * CONV_ATOL/RTOL. dw is summed over 32 tiles in the transform domain and
+ * brought back by an inverse transform with constants up to 8, which
+ * magnifies the rounding: observed 3.3e-5 on dw = -0.79 (values up to ~25,
+ * so 1.3e-6 of the largest), and 9.6e-6 on db = -22.8. 1e-4 absolute + 5e-6
+ * relative for dw and db keeps a 3x margin; a wrong tile offset or transform
+ * moves values by O(0.1). */
+#define WINO_DW_ATOL 1e-4
+#define WINO_DW_RTOL 5e-6
 /* Batch norm: oneDNN sums the statistics and the dw/db reductions of
  * n = N*HW <= 1152 values in float where the reference uses double.
  * Observed: 5e-7 on out and dx (O(3)), 1.05e-5 on db = 10.0 and 8.6e-6 on
@@ -227,16 +241,17 @@ static sg_tensor *conv_fn(sg_ctx *ctx, sg_tensor **in, void *arg)
 
 static const tol conv_tol_ = {CONV_ATOL, CONV_RTOL};
 
-/* FAST vs REFERENCE for forward and every gradient; then two backward passes
- * on the fast path give exactly twice one pass (x + x is exact), which a
- * kernel that overwrote instead of adding would fail. */
-static void check_conv_(const char *label, sg_tensor **in, sg_conv2d_params p)
+/* FAST vs REFERENCE for forward and every gradient, within t; then two
+ * backward passes on the fast path give exactly twice one pass (x + x is
+ * exact), which a kernel that overwrote instead of adding would fail. */
+static void check_conv_within_(const char *label, sg_tensor **in, sg_conv2d_params p,
+                               const tol *tols, int n_tols)
 {
     result ref = run_(sg_backend_cpu_reference(), conv_fn, in, 3, &p, NULL, 0, false);
     result fast = run_(sg_backend_cpu_dnnl(), conv_fn, in, 3, &p, NULL, 0, false);
     char names[64];
-    tap_ok(res_close_(&fast, &ref, &conv_tol_, 1), "conv2d %s: fast path matches reference (%s)",
-           label, res_names_(&ref, names, sizeof names));
+    tap_ok(res_close_(&fast, &ref, tols, n_tols), "conv2d %s: fast path matches reference (%s)", label,
+           res_names_(&ref, names, sizeof names));
     result twice = run_(sg_backend_cpu_dnnl(), conv_fn, in, 3, &p, NULL, 0, true);
     int ok = twice.n == fast.n;
     for (int i = 1; ok && i < fast.n; i++)
@@ -245,6 +260,11 @@ static void check_conv_(const char *label, sg_tensor **in, sg_conv2d_params p)
     res_free_(&ref);
     res_free_(&fast);
     res_free_(&twice);
+}
+
+static void check_conv_(const char *label, sg_tensor **in, sg_conv2d_params p)
+{
+    check_conv_within_(label, in, p, &conv_tol_, 1);
 }
 
 static const char *key_(const char *c, const char *field)
@@ -312,6 +332,77 @@ static void test_conv_wide_cases(void)
     in[0]->requires_grad = true;
     in[1]->requires_grad = in[2]->requires_grad = false;
     check_conv_("only dx wanted", in, sg_conv2d_params_make(2, 1, 1, 1));
+    free3_(in);
+}
+
+/* ---- convolution algorithm (Winograd or direct) ----------------------------------- */
+/* out, dx, then dw and db (res_close_ repeats the last). */
+static const tol wino_tols_[] = {{CONV_ATOL, CONV_RTOL}, {CONV_ATOL, CONV_RTOL},
+                                 {WINO_DW_ATOL, WINO_DW_RTOL}};
+
+/* The dims of a 3x3, stride 1, pad 1 convolution of (n, c, h, h) to c channels. */
+static sg_conv2d_dims wino_dims_(int n, int c, int h, bool groups2)
+{
+    return (sg_conv2d_dims){.N = n, .Cin = c, .H = h, .W = h, .Cout = c, .kh = 3, .kw = 3,
+                            .Ho = h, .Wo = h, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+                            .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = groups2 ? 2 : 1};
+}
+
+/* All three passes of d run Winograd (want) or none does. */
+static bool conv_runs_winograd_(const sg_conv2d_dims *d, bool want)
+{
+    bool ok = true;
+    for (int pass = 0; pass < 3; pass++) {
+        const char *impl = sg_dnnl_conv2d_impl((sg_dnnl_conv_pass)pass, d, true);
+        bool wino = impl && strstr(impl, "wino") != NULL;
+        if (wino != want) tap_diag("pass %d runs %s", pass, impl ? impl : "(no name)");
+        ok &= wino == want;
+    }
+    return ok;
+}
+
+/* In a child: a convolution under a misspelled SG_CPU_CONV. */
+static void conv_bad_algo_env_(void *arg)
+{
+    (void)arg;
+    setenv("SG_CPU_CONV", "winnograd", 1);
+    sg_conv2d_dims d = wino_dims_(1, 16, 4, false);
+    sg_dnnl_conv2d_impl(SG_DNNL_CONV_PASS_FWD, &d, false);
+}
+
+static void test_conv_algorithm(void)
+{
+    const char *bad[] = {"SG_CPU_CONV=winnograd", "expected winograd or direct"};
+    tap_ok(sg_expect_abort(conv_bad_algo_env_, NULL, bad, 2),
+           "SG_CPU_CONV with an unknown value aborts naming the variable and the choices");
+    /* Winograd's shapes at 16 x 16 outputs, the smallest that get it. */
+    sg_conv2d_dims big = wino_dims_(2, 32, 16, false);
+    const char *impl = sg_dnnl_conv2d_impl(SG_DNNL_CONV_PASS_FWD, &big, true);
+    if (!impl || !strstr(impl, "wino")) {
+        tap_diag("oneDNN runs %s for a 3x3 32-channel 16x16 convolution: no Winograd on this CPU "
+                 "(oneDNN has it for AVX-512 only); the Winograd checks are skipped",
+                 impl ? impl : "(no name)");
+        return;
+    }
+    tap_ok(conv_runs_winograd_(&big, true),
+           "a 3x3 stride-1 32-channel convolution with 16x16 outputs runs Winograd in every pass");
+    sg_conv2d_dims small = wino_dims_(2, 32, 15, false), grouped = wino_dims_(2, 32, 16, true);
+    tap_ok(conv_runs_winograd_(&small, false) && conv_runs_winograd_(&grouped, false),
+           "15x15 outputs and grouped convolutions stay direct");
+    sg_tensor *in[3];
+    sg_conv2d_params p = sg_conv2d_params_make(1, 1, 1, 1);
+    make_conv_(in, 2, 32, 16, 16, 32, 3, 1, true, 340);
+    check_conv_within_("Winograd 3x3 32->32 16x16", in, p, wino_tols_, 3);
+    /* Same thread count, same inputs: the same bits. */
+    result r1 = run_(sg_backend_cpu_dnnl(), conv_fn, in, 3, &p, NULL, 0, false);
+    result r2 = run_(sg_backend_cpu_dnnl(), conv_fn, in, 3, &p, NULL, 0, false);
+    tap_ok(res_equal_(&r1, &r2), "Winograd convolution: two runs give the same bits");
+    setenv("SG_CPU_CONV", "direct", 1);
+    tap_ok(conv_runs_winograd_(&big, false), "SG_CPU_CONV=direct: the same shape runs direct");
+    check_conv_("3x3 32->32 16x16 under SG_CPU_CONV=direct", in, p);
+    unsetenv("SG_CPU_CONV");
+    res_free_(&r1);
+    res_free_(&r2);
     free3_(in);
 }
 
@@ -756,6 +847,7 @@ int main(void)
     sg_fixture *fx = sg_fixture_open("conv.bin", "tests/ref/gen_conv.py");
     test_conv_fixture_cases(fx);
     test_conv_wide_cases();
+    test_conv_algorithm();
     test_bn();
     check_pool_(fx, "maxpool3s2");
     check_pool_(fx, "maxpool2s2");

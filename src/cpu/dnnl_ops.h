@@ -33,6 +33,16 @@ void sg_dnnl_conv2d_forward(float *out, const float *x, const float *w, const fl
 void sg_dnnl_conv2d_backward(float *dx, float *dw, float *db, bool dx_zero, const float *dout,
                              const float *x, const float *w, const sg_conv2d_dims *d);
 
+/* oneDNN's name for the implementation that runs one pass of a
+ * convolution on this machine (e.g. "jit_wino_4x3:avx512_core" or
+ * "jit:avx512_core"): tests check which algorithm runs. */
+typedef enum {
+    SG_DNNL_CONV_PASS_FWD,
+    SG_DNNL_CONV_PASS_BWD_DATA,
+    SG_DNNL_CONV_PASS_BWD_WEIGHTS
+} sg_dnnl_conv_pass;
+const char *sg_dnnl_conv2d_impl(sg_dnnl_conv_pass pass, const sg_conv2d_dims *d, bool bias);
+
 /* ---- max pooling (dnnl_pool.c), floor mode, padding acts as -inf ---------- */
 /* out (N, C, Ho, Wo). With keep_workspace, returns oneDNN's record of the
  * argmax (arena memory) for the backward; otherwise NULL. */

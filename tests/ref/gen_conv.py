@@ -89,4 +89,8 @@ fx.add("avgpool.out", out.float())
 fx.add("avgpool.dout", dout)
 fx.add("avgpool.dx", g[0].float())
 
+# After the other cases, so their inputs keep their draws: a shape the fast
+# CPU path runs with Winograd (3x3, stride 1, 16 channels, 16 x 16 outputs).
+conv_case("winograd", 1, 16, 16, 16, 16, 3, 1, 1, 1, 1, True)
+
 fx.write(os.path.join(os.path.dirname(__file__), "..", "data", "conv.bin"))

@@ -32,7 +32,9 @@
  * Prints one line: `c <workload> threads=T median_s=.. img_per_s=.. rss_mb=..
  * gflops=..` (median step time after warm-up, peak RSS of the process, and
  * a FLOP rate, 2 per multiply-add: for fwd, a and b the nominal convolution
- * FLOPs, x3 for a step with backward, per sg_deeplab_cost; for mit, with no
+ * FLOPs, x3 for a step with backward, per sg_deeplab_cost (those of direct
+ * convolutions: where the fast path runs Winograd, which needs fewer
+ * multiplications, the rate is an effective one); for mit, with no
  * cost model for it, the FLOPs the context counted over the timed steps
  * (sg_ctx.flops: the convolutions, 1x1 ones for the Linears, and the
  * attention products, forward and each gradient; not the norms and

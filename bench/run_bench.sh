@@ -13,7 +13,9 @@
 # bench/bench_fma_peak measure the machine's FP32 FMA peak at that thread
 # count (median over rounds): the C rows' GFLOP/s are also given as a
 # percentage of it, so the figure says how far the kernels are from the
-# hardware on this machine, not just how they compare with PyTorch. The last
+# hardware on this machine, not just how they compare with PyTorch
+# (nominal direct-convolution FLOPs: with Winograd convolutions, an
+# effective rate). The last
 # line is the headline ratio: the smaller C/PyTorch speed of the training
 # step (a) and the UniMatch iteration (b) at 2 threads, so that neither hides
 # a regression in the other; the line before it names the workload.

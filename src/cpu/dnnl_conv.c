@@ -25,9 +25,9 @@
  * decoder convolutions' time at batch 8 and 16, but is slower on 8 x 8 maps,
  * where a 6 x 6 input tile per 4 x 4 output costs more in transforms than it
  * saves. Winograd trades rounding for speed: its transforms multiply by
- * constants up to 8 before the sums, so out and dx sit within ~3e-6 of their
- * largest magnitude instead of ~4e-7 for direct sums (dw alike); the results
- * stay bitwise reproducible for a fixed thread count.
+ * constants up to 8 around the sums, so out and dx sit within ~3e-6 of their
+ * largest magnitude instead of ~4e-7 with direct sums (dw within ~2e-6 with
+ * either); the results stay bitwise reproducible for a fixed thread count.
  *
  * The backward reorders dout once when it runs both backward-data and
  * backward-weights (a kept blocked copy, dnnl_common.h), dropped at its end.

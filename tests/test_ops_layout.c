@@ -2,9 +2,11 @@
  * test_ops_layout.c: sg_concat, sg_narrow, sg_sum and sg_mean against
  * PyTorch fixtures (tests/ref/gen_layout.py -> tests/data/layout.bin),
  * finite-difference gradient checks, thread-count independence of the
- * reductions, and misuse aborts.
+ * reductions, slices long enough to be split over the threads, and misuse
+ * aborts.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "expect_abort.h"
@@ -189,6 +191,99 @@ static void test_sum_threads(void)
     sg_tensor_free(x);
 }
 
+/* Slices long enough that layout.c cuts rows into several chunks, with a
+ * partial last one, and shares them over the threads: narrow along dim 0 (one
+ * row of 35000 floats: 16384 + 16384 + 2232) and dim 1 (two rows of 21000),
+ * and concat along dim 1 (two rows per input). Values move exactly, so the
+ * forward and two accumulated backward passes are compared for equality with
+ * index arithmetic, at 1 and 2 threads. */
+static bool narrow_large_ok_(int dim, int start, int len)
+{
+    const int shape[4] = {2, 5, 100, 70};
+    sg_tensor *x = sg_tensor_alloc(SG_F32, 4, shape, true);
+    sg_test_fill_uniform(x, 40, -1.0f, 1.0f);
+    size_t outer = dim == 0 ? 1 : 2, inner = dim == 0 ? 5 * 7000 : 7000;
+    size_t x_row = (size_t)shape[dim] * inner, run = (size_t)len * inner;
+    bool ok = true;
+    float *dout = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        sg_ctx ctx;
+        sg_ctx_init(&ctx);
+        sg_tensor *out = sg_narrow(&ctx, x, dim, start, len);
+        size_t n = sg_numel(out);
+        if (!dout) {
+            dout = sg_xmalloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++) dout[i] = (float)(i % 1000) - 500.0f;
+        }
+        for (size_t o = 0; o < outer; o++)
+            for (size_t i = 0; i < run; i++)
+                ok &= out->data[o * run + i] == x->data[o * x_row + (size_t)start * inner + i];
+        sg_backward_with(&ctx, out, dout);
+        sg_ctx_free(&ctx);
+    }
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < x_row; i++) {
+            size_t j = i - (size_t)start * inner;
+            bool in = i >= (size_t)start * inner && j < run;
+            ok &= x->grad[o * x_row + i] == (in ? 2.0f * dout[o * run + j] : 0.0f);
+        }
+    free(dout);
+    sg_tensor_free(x);
+    return ok;
+}
+
+static bool concat_large_ok_(void)
+{
+    sg_tensor *xs[3];
+    for (int i = 0; i < 3; i++) {
+        xs[i] = sg_tensor_alloc(SG_F32, 4, (const int[]){2, i + 1, 100, 70}, true);
+        sg_test_fill_uniform(xs[i], (uint64_t)(50 + i), -1.0f, 1.0f);
+    }
+    const size_t inner = 7000, out_row = 6 * inner;
+    bool ok = true;
+    float *dout = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        sg_ctx ctx;
+        sg_ctx_init(&ctx);
+        sg_tensor *out = sg_concat(&ctx, xs, 3, 1);
+        size_t n = sg_numel(out);
+        if (!dout) {
+            dout = sg_xmalloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++) dout[i] = (float)(i % 999) - 499.0f;
+        }
+        for (int k = 0, off = 0; k < 3; off += k + 1, k++)
+            for (size_t o = 0; o < 2; o++)
+                for (size_t i = 0; i < (size_t)(k + 1) * inner; i++)
+                    ok &= out->data[o * out_row + (size_t)off * inner + i] ==
+                          xs[k]->data[o * (size_t)(k + 1) * inner + i];
+        sg_backward_with(&ctx, out, dout);
+        sg_ctx_free(&ctx);
+    }
+    for (int k = 0, off = 0; k < 3; off += k + 1, k++)
+        for (size_t o = 0; o < 2; o++)
+            for (size_t i = 0; i < (size_t)(k + 1) * inner; i++)
+                ok &= xs[k]->grad[o * (size_t)(k + 1) * inner + i] ==
+                      2.0f * dout[o * out_row + (size_t)off * inner + i];
+    free(dout);
+    for (int i = 0; i < 3; i++) sg_tensor_free(xs[i]);
+    return ok;
+}
+
+static void test_large_rows(void)
+{
+    const int saved = sg_get_num_threads();
+    for (int t = 1; t <= 2; t++) {
+        sg_set_num_threads(t);
+        tap_ok(narrow_large_ok_(0, 1, 1) && narrow_large_ok_(1, 1, 3),
+               "narrow of 35000- and 21000-float rows (several chunks), %d thread(s): forward "
+               "and two accumulated backwards exact", t);
+        tap_ok(concat_large_ok_(),
+               "concat along dim 1 of [2, k, 100, 70] inputs, %d thread(s): forward and two "
+               "accumulated backwards exact", t);
+    }
+    sg_set_num_threads(saved);
+}
+
 /* ---- misuse ------------------------------------------------------------------- */
 static void concat_mismatch_(void *arg)
 {
@@ -251,6 +346,7 @@ int main(void)
     test_reduce_parity(fx, "mean", true);
     test_grad();
     test_sum_threads();
+    test_large_rows();
     test_misuse();
     sg_fixture_close(fx);
     return tap_done();

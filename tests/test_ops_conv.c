@@ -40,7 +40,7 @@ static int gc_(const char *label, sg_gc_fn fn, sg_tensor **in, int n_in, void *a
 #define CONV_ATOL 1e-5
 #define CONV_RTOL 5e-6
 /* The "winograd" case (16 channels, 16 x 16, which the oneDNN path runs with
- * Winograd F(4x4, 3x3), src/cpu/dnnl_conv.c): out and dx (up to ~4) stay
+ * Winograd F(4x4, 3x3), src/cpu/dnnl_conv.c): out and dx (up to 4.3) stay
  * within CONV_ATOL/RTOL (observed 3.3e-6). dw sums 16 tiles in the transform
  * domain and comes back through an inverse transform with constants up to
  * 8, which magnifies its rounding: observed 3.0e-5 on dw = -8.0 (values up

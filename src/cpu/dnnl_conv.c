@@ -114,7 +114,8 @@ static sg_conv_descs_ sg_conv_descs_of_(const sg_dnnl_key *key)
 
 /* The primitive descriptor for cd (built with the direct algorithm): with
  * K_WINO, Winograd if oneDNN implements it for this shape and machine. */
-static dnnl_primitive_desc_t sg_conv_pd_(const sg_dnnl_key *key, dnnl_convolution_desc_t *cd,
+static dnnl_primitive_desc_t sg_conv_pd_(const sg_dnnl_key *key,
+                                         const dnnl_convolution_desc_t *cd,
                                          const_dnnl_primitive_desc_t hint)
 {
     dnnl_primitive_attr_t attr = sg_dnnl_attr_new();

@@ -40,7 +40,10 @@
 ##   DEMO_PRETRAINED   the demo's pretrained encoders (`make demo-pretrained`,
 ##                     built before the demo grid; DATA_DIR/demo-pretrained);
 ##                     empty: the demo trains from scratch, no pretraining stage
-##   PRETRAIN_SET      overrides for the two pretraining runs (as GRID_SET)
+##   PRETRAIN_SET      overrides for the pretraining runs (as GRID_SET)
+##   DEMO_PRETRAIN_MIT yes: the pretraining stage also builds the MiT-B0 encoder
+##                     of AllSpark's released network on the demo
+##                     (experiments/allspark/demo-segformer.conf; not in the grid)
 ##   DEMO_SCRATCH_METHODS  run also without the pretrained encoder, at the
 ##                     smallest demo protocol, as <method>-scratch (supervised:
 ##                     the report's pretraining figure)
@@ -54,7 +57,7 @@
 GRID_THREADS ?= 1
 DEMO_JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 GRID_SET ?=
-GRID_METHODS ?= supervised meanteacher cutmixseg fixmatch u2pl unimatch dssn uccl allspark ctt
+GRID_METHODS ?= supervised meanteacher cutmixseg fixmatch u2pl unimatch allspark dssn uccl ctt
 GRID ?= default
 DEMO_FULL_METHODS ?= supervised unimatch
 GRID_SEEDS_FILE ?= $(srcdir)/splits/seeds
@@ -73,6 +76,7 @@ CITYSCAPES_PROTOCOLS ?= 1_16 1_8 1_4 1_2
 PRETRAINED ?=
 DEMO_PRETRAINED ?= $(DATA_DIR)/demo-pretrained
 PRETRAIN_SET ?=
+DEMO_PRETRAIN_MIT ?= no
 DEMO_SCRATCH_METHODS ?= supervised
 SCHEDULER ?= local
 SLURM_CPUS ?= 8
@@ -88,7 +92,8 @@ grid_cells = $(foreach p,$(2),$(foreach m,$(GRID_METHODS),$(foreach s,$(grid_see
 ## The same cells in the order a local grid starts them: method by method from
 ## the last of GRID_METHODS, which lists the methods by their demo cost: CPU
 ## seconds per iteration on one core (result.json cpu_s / iterations: supervised
-## 0.05, U2PL 0.16, DSSN 0.29, UCCL 0.33, AllSpark 0.65, CTT 0.78; Mean
+## 0.05, U2PL 0.16, DSSN 0.29, UCCL 0.33, CTT 0.78, from the 1200-iteration grid of
+## commit 75171c7; AllSpark on the DeepLabV3+ 0.26, a development run; Mean
 ## Teacher, CutMix-Seg, FixMatch and UniMatch by their GFLOP per iteration, 9.6,
 ## 9.6, 12.3 and 20.0, below DSSN's 25.0), so that `make -jN` ends on short runs
 ## instead of leaving one long run alone on the machine.
@@ -155,7 +160,8 @@ grid-data-demo: grid-programs
 demo-pretrained: grid-programs
 	@test -n '$(DEMO_PRETRAINED)' || { echo "grid: DEMO_PRETRAINED is empty" >&2; exit 1; }
 	$(SHELL) '$(srcdir)/tools/demo-pretrain.sh' --src '$(srcdir)' --bin '$(GRID_BIN)' --data '$(DATA_DIR)' \
-	  --out '$(DEMO_PRETRAINED)' $(foreach s,$(PRETRAIN_SET),--set '$(s)')
+	  --out '$(DEMO_PRETRAINED)' $(foreach s,$(PRETRAIN_SET),--set '$(s)') \
+	  $(if $(filter yes,$(DEMO_PRETRAIN_MIT)),--with-mit)
 grid-data-voc: grid-programs
 	@$(grid_sh) check $(grid_opts) --protocols '$(VOC_PROTOCOLS)' voc
 grid-data-cityscapes: grid-programs

@@ -8,7 +8,7 @@
 . "${top_srcdir:-.}/tests/setup.sh"
 status=0
 for name in conv norm elementwise resize layout ops_extra loss ohem linear optim train_tiny model augment semi \
-    classmix u2pl ctt dssn intensity transformer mit allspark_module allspark region uccl; do
+    classmix u2pl ctt dssn intensity transformer mit allspark_module allspark allspark_deeplab region uccl; do
     f="$top_srcdir/tests/data/$name.bin"
     if [ ! -s "$f" ]; then
         echo "missing fixture $f (HINT: make fixtures, then git add tests/data)"; status=1; continue

@@ -1,14 +1,16 @@
 #!/bin/sh
 # The demo's pretraining stage (tools/demo-pretrain.sh, `make
 # demo-pretrained` in reports/grid.mk, tools/sg-backbone,
-# experiments/pretrain/) on shortened runs (3 iterations): it writes both
-# encoders with the names the pretrained loaders take (no "backbone."
+# experiments/pretrain/) on shortened runs (3 iterations): by default the
+# ResNet encoder alone (no MiT-B0 file); with DEMO_PRETRAIN_MIT=yes both
+# encoders, with the names the pretrained loaders take (no "backbone."
 # prefix, no head) and a SHA256SUMS that verifies; a second make runs
 # nothing and leaves the files untouched; a second build elsewhere gives the
 # same bytes (deterministic); a corrupted file fails its checksum and is
 # rebuilt to the same bytes. A demo grid cell loads DEMO_PRETRAINED's ResNet
 # file and its supervised-scratch cell none (run.name names its directory);
-# AllSpark loads the MiT-B0 file; the strict loaders refuse the other
+# AllSpark's demo (the DeepLabV3+) loads the ResNet file and its
+# demo-segformer.conf the MiT-B0 file; the strict loaders refuse the other
 # encoder's file; sg-backbone refuses a file that is not a checkpoint;
 # sg-eval rebuilds the pretraining SegFormer and gives its run's mIoU.
 . "${top_srcdir:-.}/tests/setup.sh"
@@ -25,12 +27,19 @@ p=$SG_TMP/data/demo-pretrained
 g() {
     make -f "$top_srcdir/reports/grid.mk" srcdir="$top_srcdir" GRID_BIN="$bin" RUNS_DIR="$SG_TMP/runs" \
         REPORTS_DIR="$SG_TMP/reports" DATA_DIR="$SG_TMP/data" DEMO_SPLITS="$SG_TMP/splits" \
-        GRID_SEEDS_FILE="$SG_TMP/seeds" GRID_THREADS=1 PRETRAIN_SET="$short" "$@"
+        GRID_SEEDS_FILE="$SG_TMP/seeds" GRID_THREADS=1 PRETRAIN_SET="$short" DEMO_PRETRAIN_MIT=yes "$@"
 }
 # header FILE: the safetensors JSON header.
 header() { head -c $((8 + $(od -An -tu8 -N8 "$1" | tr -d ' '))) "$1" | tail -c +9; }
 
-# ---- built, with the loaders' names and verifiable sums ----
+# ---- by default the ResNet encoder alone ----
+g DEMO_PRETRAIN_MIT=no demo-pretrained > "$SG_TMP/out0" 2>&1 || { cat "$SG_TMP/out0"; exit 1; }
+[ -s "$p/resnet.safetensors" ] || { echo "no $p/resnet.safetensors"; cat "$SG_TMP/out0"; exit 1; }
+[ ! -e "$p/mit-b0.safetensors" ] || { echo "the default stage built the MiT-B0 encoder"; exit 1; }
+[ "$(cut -d' ' -f3 "$p/SHA256SUMS")" = resnet.safetensors ] || { echo "SHA256SUMS: expected resnet.safetensors alone"; cat "$p/SHA256SUMS"; exit 1; }
+(cd "$p" && sha256sum --quiet -c SHA256SUMS) || { echo "SHA256SUMS does not verify"; exit 1; }
+
+# ---- with the MiT-B0 (another key: built again), the loaders' names and verifiable sums ----
 g demo-pretrained > "$SG_TMP/out1" 2>&1 || { cat "$SG_TMP/out1"; exit 1; }
 for f in resnet.safetensors mit-b0.safetensors SHA256SUMS key; do
     [ -s "$p/$f" ] || { echo "no $p/$f"; cat "$SG_TMP/out1"; exit 1; }
@@ -63,7 +72,7 @@ grep -q "is up to date" "$SG_TMP/out2" || { echo "not cached"; cat "$SG_TMP/out2
 [ "$(stat -c %Y.%i "$p/resnet.safetensors" "$p/mit-b0.safetensors")" = "$before" ] || { echo "cached files rewritten"; exit 1; }
 
 # ---- deterministic, and a corrupted file is rebuilt to the same bytes ----
-sh "$top_srcdir/tools/demo-pretrain.sh" --bin "$bin" --data "$SG_TMP/data" --out "$SG_TMP/again" \
+sh "$top_srcdir/tools/demo-pretrain.sh" --bin "$bin" --data "$SG_TMP/data" --out "$SG_TMP/again" --with-mit \
     --set train.iterations=3 --set eval.interval=3 --set data.workers=1 > "$SG_TMP/out3" 2>&1 || { cat "$SG_TMP/out3"; exit 1; }
 cmp -s "$p/SHA256SUMS" "$SG_TMP/again/SHA256SUMS" || { echo "two builds differ"; exit 1; }
 printf 'x' | dd of="$p/resnet.safetensors" bs=1 seek=200 conv=notrunc 2>/dev/null
@@ -91,8 +100,11 @@ grep -q "^supervised-scratch,demo,12," "$SG_TMP/reports/demo/results.csv" || { e
 g grid-list-demo GRID_METHODS="supervised unimatch" | grep -q "^demo/12/supervised-scratch/seed0$" ||
     { echo "the default demo grid lacks supervised-scratch"; exit 1; }
 
-# ---- AllSpark loads the MiT-B0 encoder; the loaders refuse the other file ----
+# ---- AllSpark's demo loads the ResNet, demo-segformer.conf the MiT-B0; the loaders refuse the other file ----
 sg_tiny_data
+sg_tiny_train allspark --runs "$SG_TMP/asr" --set train.iterations=1 --set eval.interval=0 --set train.batch_size=2 --set train.batch_size_u=2 \
+    --set model.pretrained="$p/resnet.safetensors" > "$SG_TMP/out6b" 2>&1 || { echo "allspark + resnet"; cat "$SG_TMP/out6b"; exit 1; }
+sg_tiny_config=$top_srcdir/experiments/allspark/demo-segformer.conf
 sg_tiny_train allspark --runs "$SG_TMP/as" --set train.iterations=1 --set eval.interval=0 --set train.batch_size=2 --set train.batch_size_u=2 \
     --set model.pretrained="$p/mit-b0.safetensors" > "$SG_TMP/out7" 2>&1 || { echo "allspark + mit-b0"; cat "$SG_TMP/out7"; exit 1; }
 if sg_tiny_train allspark --runs "$SG_TMP/as2" --set train.batch_size=2 --set train.batch_size_u=2 \
@@ -100,6 +112,7 @@ if sg_tiny_train allspark --runs "$SG_TMP/as2" --set train.batch_size=2 --set tr
     echo "allspark loaded a ResNet file"; exit 1
 fi
 grep -q "resnet.safetensors" "$SG_TMP/out8" || { echo "the refusal does not name the file"; cat "$SG_TMP/out8"; exit 1; }
+sg_tiny_config=
 if sg_tiny_train supervised --runs "$SG_TMP/sup2" --set model.pretrained="$p/mit-b0.safetensors" > "$SG_TMP/out9" 2>&1; then
     echo "supervised loaded a MiT file"; exit 1
 fi

@@ -12,14 +12,15 @@ trap 'rm -rf "$SG_TMP"' EXIT
 # over that set (test set included), from scratch (no pretrained encoder:
 # tests/pretrain.sh loads one), 6 iterations of batch 3 (+3) on 32-pixel
 # crops, evaluated every 3 and checkpointed every 4, seed 0; ARGS come after
-# (a later --set wins). Both need $bin (the build directory).
+# (a later --set wins); $sg_tiny_config, when set, is the config file instead
+# of demo.conf. Both need $bin (the build directory).
 sg_tiny_data() {
     "$bin/tools/sg-demo-data" --out "$SG_TMP/data" --splits "$SG_TMP/splits" --train 40 --val 6 --test 4 --labeled 12 >/dev/null
 }
 sg_tiny_train() {
     sg_m=$1
     shift
-    "$bin/experiments/$sg_m/$sg_m" --config "$top_srcdir/experiments/$sg_m/demo.conf" \
+    "$bin/experiments/$sg_m/$sg_m" --config "${sg_tiny_config:-$top_srcdir/experiments/$sg_m/demo.conf}" \
         --set data.root="$SG_TMP/data" --set data.split="$SG_TMP/splits/12" --set data.val="$SG_TMP/splits/val.txt" \
         --set data.test="$SG_TMP/splits/test.txt" --set model.pretrained= --set run.seeds="$top_srcdir/splits/seeds" --set train.iterations=6 --set train.batch_size=3 \
         --set train.batch_size_u=3 --set data.crop=32 --set eval.interval=3 --set output.checkpoint_interval=4 \

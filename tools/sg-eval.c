@@ -1,5 +1,5 @@
 /*
- * sg-eval: evaluate a checkpoint (DeepLabV3+, or AllSpark's SegFormer) on a dataset split.
+ * sg-eval: evaluate a checkpoint (DeepLabV3+, or AllSpark's networks) on a dataset split.
  *
  *   sg-eval --checkpoint CK --dataset voc|cityscapes|list --root DIR --list FILE
  *           [--classes K] [--class-names A,B,...] [--ignore I] [--weights model|ema]
@@ -8,7 +8,8 @@
  *
  * The architecture comes from the checkpoint's "model" metadata (written by
  * sg_deeplab_config_format; sg_allspark_net_config_format: a line that
- * starts with "arch=allspark"; sg_segformer_line_format: "arch=segformer"),
+ * starts with "arch=allspark" (the SegFormer) or "arch=allspark_deeplab"
+ * (the DeepLabV3+); sg_segformer_line_format: "arch=segformer"),
  * the weights from its model/ (or ema/) tensors,
  * the input normalisation from its "normalize" metadata (the run driver
  * writes "mean=a,b,c std=d,e,f"; ImageNet's when absent). Each image is
@@ -74,8 +75,8 @@ static int net_parse_(net_ *n, const char *line, sg_err *err)
         sg_allspark_net_config c;
         if (sg_allspark_net_config_parse(line, &c, err)) return -1;
         sg_allspark_net_init(&n->as, &c, 0);
-        n->as.seg.training = false;
-        n->classes = c.seg.num_classes;
+        *sg_allspark_net_training(&n->as) = false;
+        n->classes = c.arch == SG_ALLSPARK_DEEPLAB ? c.deeplab.num_classes : c.seg.num_classes;
         n->logits = sg_allspark_net_eval_logits;
         return 0;
     }
@@ -92,7 +93,7 @@ static int net_parse_(net_ *n, const char *line, sg_err *err)
 static void net_bind_(net_ *n)
 {
     switch (n->kind) {
-    case NET_ALLSPARK: n->params = &n->as.seg.params; n->self = &n->as; break;
+    case NET_ALLSPARK: n->params = sg_allspark_net_params(&n->as); n->self = &n->as; break;
     case NET_SEGFORMER: n->params = &n->sf.params; n->self = &n->sf; break;
     default: n->params = &n->deeplab.params; n->self = &n->deeplab; break;
     }

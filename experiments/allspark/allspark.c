@@ -2,12 +2,14 @@
  * allspark.c: AllSpark (Wang, Zhang, Li, Li, "AllSpark: Reborn Labeled
  * Features from Unlabeled in Transformer for Semi-Supervised Semantic
  * Segmentation", CVPR 2024; xmed-lab/AllSpark@9da63e2:train_allspark.py):
- * SegFormer (MiT) with the AllSpark module on c4, trained on
+ * SegFormer (MiT) with the AllSpark module on c4 (or, allspark.network =
+ * deeplabv3plus, the suite's DeepLabV3+ with the module between c4 and the
+ * ASPP), trained on
  *     L = (L_x + CE(pred_u, argmax of the eval-mode prediction)) / 2
  * with the Semantic Memory read from epoch allspark.warmup_epoch on. The
  * step is allspark_loss() (allspark_loss.c); the network is the core's
  * sg_allspark_net (include/semiseg/allspark.h), built here through the
- * driver's net_build hook since it is not the driver's DeepLabV3+. Data,
+ * driver's net_build hook since it is not the driver's DeepLabV3+ alone. Data,
  * SGD + poly, evaluation (the module's duplicated-input path), checkpoints:
  * the run driver's (run.h).
  *
@@ -27,17 +29,32 @@ typedef struct {
     bool ignore_padding;
 } as_state_;
 
-/* [model] here is the SegFormer of sg_run_read_segformer (MiT-B<mit>, the
- * head width, drop-path and the head's Dropout2d); [allspark] the module's
- * heads, dropout and pooling. */
+/* allspark.network picks the network (allspark.h): "segformer", the
+ * released one, whose [model] is the SegFormer of sg_run_read_segformer
+ * (MiT-B<mit>, the head width, drop-path and the head's Dropout2d); or
+ * "deeplabv3plus", the module between c4 and the ASPP of the DeepLabV3+
+ * every other trainer builds from [model] (sg_run_read_deeplab), its
+ * ResNet pretrained as theirs. [allspark] also holds the module's heads,
+ * dropout and pooling. */
+static const char *const networks_[] = {"segformer", "deeplabv3plus", NULL};
+
 static int as_net_build_(sg_run *run, sg_run_net *net, sg_err *err)
 {
     sg_config *c = run->cfg;
     long heads, pool;
     float drop;
-    sg_allspark_net_config cfg = {.tokens = sg_allspark_tokens(run->crop)};
-    if (sg_run_read_segformer(run, &cfg.variant, &cfg.seg, err) ||
-        sg_config_int(c, "allspark.heads", 2, 1, 64, &heads, err) ||
+    int network;
+    sg_allspark_net_config cfg = {0};
+    if (sg_config_choice(c, "allspark.network", networks_[0], networks_, &network, err)) return -1;
+    if (network == 0) {
+        cfg.tokens = sg_allspark_tokens(run->crop);
+        if (sg_run_read_segformer(run, &cfg.variant, &cfg.seg, err)) return -1;
+    } else {
+        cfg.arch = SG_ALLSPARK_DEEPLAB;
+        if (sg_run_read_deeplab(run, &cfg.deeplab, err)) return -1;
+        cfg.tokens = sg_allspark_deeplab_tokens(&cfg.deeplab, run->crop);
+    }
+    if (sg_config_int(c, "allspark.heads", 2, 1, 64, &heads, err) ||
         sg_config_float(c, "allspark.dropout", 0.1f, 0, 0.99f, &drop, err) ||
         sg_config_int(c, "allspark.pool_size", 2, 0, 4096, &pool, err))
         return -1;
@@ -46,11 +63,11 @@ static int as_net_build_(sg_run *run, sg_run_net *net, sg_err *err)
     cfg.pool_size = (int)pool;
     sg_allspark_net *m = sg_xmalloc(sizeof *m);
     sg_allspark_net_init(m, &cfg, run->seed);
-    *net = (sg_run_net){.params = &m->seg.params,
-                        .training = &m->seg.training,
+    *net = (sg_run_net){.params = sg_allspark_net_params(m),
+                        .training = sg_allspark_net_training(m),
                         .self = m,
                         .logits = sg_allspark_net_eval_logits,
-                        .load_pretrained = sg_pretrained_load_mit};
+                        .load_pretrained = network == 0 ? sg_pretrained_load_mit : sg_pretrained_load_resnet};
     sg_allspark_net_config_format(&cfg, net->line, sizeof net->line);
     return 0;
 }

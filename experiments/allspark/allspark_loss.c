@@ -3,7 +3,8 @@
  * xmed-lab/AllSpark@9da63e2:train_allspark.py (quoted in the comments):
  * pseudo-labels and the grouping map from an eval-mode pass over the
  * unlabeled batch, one train-mode pass over labeled + unlabeled images
- * through SegFormer with the AllSpark module on c4 (which fills the Semantic
+ * through the network with the AllSpark module on c4 (SegFormer as
+ * released, or the DeepLabV3+: allspark.h; the module fills the Semantic
  * Memory from that pass and, after the warm-up, reads it), and
  * L = (L_x + L_u) / 2: no threshold, no teacher.
  *
@@ -24,9 +25,10 @@ static sg_tensor *predict_eval_(sg_ctx *ctx, sg_allspark_net *net, sg_tensor *x)
     const bool was_grad = sg_ctx_set_grad(ctx, false);
     const sg_arena_mark mark = sg_arena_get_mark(&ctx->arena);
     const int n_nodes = ctx->n_nodes;
-    net->seg.training = false;
+    bool *training = sg_allspark_net_training(net);
+    *training = false;
     sg_tensor *logits = sg_allspark_net_forward(ctx, net, x, NULL, false, NULL);
-    net->seg.training = true;
+    *training = true;
     sg_ctx_set_grad(ctx, was_grad);
     return sg_ctx_release_keep(ctx, mark, n_nodes, logits);
 }
@@ -61,7 +63,7 @@ sg_tensor *allspark_loss(sg_ctx *ctx, sg_allspark_net *net, const sg_batch *lab,
     }
     /* model.train(); preds = model(torch.cat((img_x, img_u_s)))
      * pred_x, pred_u = preds.split([num_lb, num_ulb]) */
-    net->seg.training = true;
+    *sg_allspark_net_training(net) = true;
     sg_tensor *x = sg_concat(ctx, (sg_tensor *const[]){lab->img_s1, unl->img}, 2, 0);
     sg_tensor *preds = sg_allspark_net_forward(ctx, net, x, pred_pseudo, hp->use_memory, noise);
     sg_tensor *pred_x = sg_narrow(ctx, preds, 0, 0, nl), *pred_u = sg_narrow(ctx, preds, 0, nl, nu);

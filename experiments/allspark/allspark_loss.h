@@ -23,7 +23,8 @@ typedef struct allspark_params {
 
 /* lab: img_s1 (the strong view the released code trains on) and mask;
  * unl: img (the unlabeled crop; AllSpark's img_u_s is a weak view) and
- * ignore. noise keys the train-mode pass's dropouts (sg_allspark_net_forward).
+ * ignore. net: either kind of sg_allspark_net. noise keys the train-mode
+ * pass's dropouts (sg_allspark_net_forward).
  * Returns L = (L_x + L_u) / 2, recorded on ctx, with net in training mode;
  * terms: loss, loss_x, loss_u; mask_ratio = NAN (no threshold). */
 sg_tensor *allspark_loss(sg_ctx *ctx, sg_allspark_net *net, const sg_batch *lab, const sg_batch *unl,

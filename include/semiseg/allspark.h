@@ -103,18 +103,46 @@ sg_tensor *sg_allspark_forward(sg_ctx *ctx, sg_allspark *m, sg_tensor *x, bool t
                                sg_tensor *group_logits, bool use_memory,
                                const sg_allspark_noise *noise);
 
-/* ---- the released network: SegFormer with AllSpark on c4 ---------------------------- */
-/* xmed-lab/AllSpark@9da63e2:model/semseg/allspark.py SemiDecoder and
- * model/model_helper.py: MiT encoder, the module on c4 (C = c4's channels
+/* ---- the networks: the module on c4 of an encoder ------------------------------------ */
+/* Two kinds, one interface (sg_allspark_net_*), so that the trainer's step
+ * (experiments/allspark/allspark_loss.c) runs on either.
+ *
+ * SG_ALLSPARK_SEGFORMER, the released network
+ * (xmed-lab/AllSpark@9da63e2:model/semseg/allspark.py SemiDecoder and
+ * model/model_helper.py): MiT encoder, the module on c4 (C = c4's channels
  * in and out, H heads, N = the tokens of c4 at the training crop: ceil(crop /
  * 32)^2 as MiT's padded patch embeddings give; the released (crop // 32 +
  * 1)^2 is the same for a crop not divisible by 32, and fails otherwise),
  * then the SegFormer head on (c1, c2, c3, module(c4)). Parameters in one
  * set: "backbone." (group 0), "decode_head." and "allspark." (group 1, the
- * released decoder's lr_multi group). Covered by tests/test_allspark.c. */
+ * released decoder's lr_multi group). Noise keyed as sg_mit_noise
+ * (drop-path of block j stream 1 + j, the head's Dropout2d stream 0) with
+ * the module's four dropouts at streams 1 + blocks + 0..3.
+ *
+ * SG_ALLSPARK_DEEPLAB (allspark_deeplab.c): the suite's DeepLabV3+
+ * (sg_deeplab: its ResNet, ASPP, decoder and classifier under their names)
+ * with the unchanged module between the encoder's c4 (layer4) and the ASPP,
+ * as wangshanwen001/Awesome-semi-supervised-semantic-segmentation-code@8d62173:
+ * nets/deeplabv3_plus_allspark.py inserts it (self.allspark before
+ * self.aspp): C = c4's channels in and out, N = h4 w4 of c4 at the training
+ * crop (sg_allspark_deeplab_tokens). Not a network the AllSpark paper
+ * trains. The module's parameters join the DeepLabV3+'s set under
+ * "allspark." in group 1, the head's. No drop-path or head dropout: the
+ * module's four dropouts at streams 1 + 0..3 (the SegFormer's numbering
+ * with no blocks).
+ *
+ * Covered by tests/test_allspark.c (one training iteration of each kind
+ * against PyTorch, the eval path, the config lines). */
+typedef enum sg_allspark_arch {
+    SG_ALLSPARK_SEGFORMER = 0,    /* the released network; config line "arch=allspark ..." */
+    SG_ALLSPARK_DEEPLAB = 1       /* "arch=allspark_deeplab ..." */
+} sg_allspark_arch;
+
 typedef struct sg_allspark_net_config {
-    int variant;              /* MiT-B<variant>: seg.backbone is its preset (drop_path_rate may differ) */
-    sg_segformer_config seg;
+    sg_allspark_arch arch;
+    int variant;              /* SEGFORMER: MiT-B<variant>, seg.backbone its preset (drop_path_rate may differ) */
+    sg_segformer_config seg;  /* SEGFORMER */
+    sg_deeplab_config deeplab; /* DEEPLAB */
     int heads;                /* num_heads: 2 */
     float dropout;            /* attention_dropout_rate: 0.1 */
     int tokens;               /* N */
@@ -122,22 +150,28 @@ typedef struct sg_allspark_net_config {
 } sg_allspark_net_config;
 
 typedef struct sg_allspark_net {
-    sg_segformer seg;         /* seg.params holds every parameter and buffer; seg.training the mode */
+    sg_allspark_arch arch;
+    sg_segformer seg;         /* SEGFORMER: seg.params holds every parameter and buffer */
+    sg_deeplab deeplab;       /* DEEPLAB: deeplab.params likewise */
     sg_allspark mod;
 } sg_allspark_net;
 
-/* tokens = ceil(crop / 32)^2 (the c4 size of a square crop). */
+/* tokens = ceil(crop / 32)^2 (the c4 size of a square crop on MiT). */
 int sg_allspark_tokens(int crop);
+/* tokens = h4 w4, the c4 size of the DeepLabV3+'s ResNet on a square crop. */
+int sg_allspark_deeplab_tokens(const sg_deeplab_config *cfg, int crop);
 void sg_allspark_net_init(sg_allspark_net *m, const sg_allspark_net_config *cfg, uint64_t seed);
 void sg_allspark_net_free(sg_allspark_net *m);
+/* The set of every parameter and buffer, and the mode flag (true: training,
+ * the BN batch statistics, dropouts, grouping and memory; false: evaluation). */
+sg_param_set *sg_allspark_net_params(sg_allspark_net *m);
+bool *sg_allspark_net_training(sg_allspark_net *m);
 
-/* x (2B, 3, S, S), labeled then unlabeled, in training mode (seg.training):
+/* x (2B, 3, S, S), labeled then unlabeled, in training mode:
  * group_logits (B, K, H, W) of the unlabeled half from an eval-mode pass,
- * use_memory after the warm-up, noise keyed as sg_mit_noise (drop-path of
- * block j stream 1 + j, the head's Dropout2d stream 0) with the module's
- * four dropouts at streams 1 + blocks + 0..3. In evaluation: x (B, 3, H,
- * W), the duplicated-input path; group_logits, use_memory, noise ignored.
- * Returns the logits at the input size. */
+ * use_memory after the warm-up, noise keyed as above. In evaluation: x (B,
+ * 3, H, W), the duplicated-input path; group_logits, use_memory, noise
+ * ignored. Returns the logits at the input size. */
 sg_tensor *sg_allspark_net_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x,
                                    sg_tensor *group_logits, bool use_memory,
                                    const sg_mit_noise *noise);
@@ -146,11 +180,22 @@ sg_tensor *sg_allspark_net_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x
 sg_tensor *sg_allspark_net_eval_logits(sg_ctx *ctx, void *net, sg_tensor *image);
 
 /* The architecture as one line for checkpoint metadata (sg-eval rebuilds
- * the network from it): "arch=allspark mit=V embed_dim=E classes=K heads=H
- * tokens=N"; parse reads it back (MiT-B<V>'s preset, dropouts 0.1, pool_size
- * 0: evaluation at batch 1 does not depend on it) (-1 naming the
- * problem). Dropout rates are training settings and not in the line. */
+ * the network from it). SEGFORMER: "arch=allspark mit=V embed_dim=E
+ * classes=K heads=H tokens=N" (MiT-B<V>'s preset); DEEPLAB:
+ * "arch=allspark_deeplab <the words of sg_deeplab_config_format> heads=H
+ * tokens=N". parse reads either back (dropouts 0.1, pool_size 0:
+ * evaluation at batch 1 does not depend on them) (-1 naming the problem).
+ * Dropout rates are training settings and not in the line. */
 void sg_allspark_net_config_format(const sg_allspark_net_config *cfg, char *buf, size_t len);
 int sg_allspark_net_config_parse(const char *line, sg_allspark_net_config *cfg, sg_err *err);
+
+/* The DEEPLAB kind's parts (allspark_deeplab.c), which the sg_allspark_net_*
+ * functions above call for it. */
+void sg_allspark_deeplab_init(sg_allspark_net *m, const sg_allspark_net_config *cfg, uint64_t seed);
+sg_tensor *sg_allspark_deeplab_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x,
+                                       sg_tensor *group_logits, bool use_memory,
+                                       const sg_mit_noise *noise);
+void sg_allspark_deeplab_config_format(const sg_allspark_net_config *cfg, char *buf, size_t len);
+int sg_allspark_deeplab_config_parse(const char *line, sg_allspark_net_config *cfg, sg_err *err);
 
 #endif

@@ -205,6 +205,14 @@ typedef struct sg_deeplab_out {
  * the third part going to logits_fp2. */
 void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deeplab_fp *fp,
                         sg_deeplab_out *out);
+/* The head alone, as sg_deeplab_forward runs it after the encoder: ASPP on
+ * c4 (N, C4, h4, w4), the fusion with c1 (N, C1, h1, w1), the classifier,
+ * and the logits (N, K, out_h, out_w) (bilinear, align_corners=True) it
+ * returns; parts, when not NULL, receives logits, feature, decoder_in and
+ * logits_lo (the rest NULL). AllSpark's DeepLabV3+ (allspark.h) runs it on
+ * the module's output in place of c4. */
+sg_tensor *sg_deeplab_decode(sg_ctx *ctx, const sg_deeplab *m, sg_tensor *c1, sg_tensor *c4, int out_h,
+                             int out_w, sg_deeplab_out *parts);
 
 /* The configuration as one line of `key=value` words, e.g. "depth=18
  * widths=32,64,128,256 stem=torchvision os=16 multi_grid=0 aspp=128

@@ -231,5 +231,11 @@ uint64_t sg_run_stream(const sg_run *run, unsigned call);
  * that variant; model.drop_path_rate and model.head_dropout, default 0.1
  * as released) for run->n_classes. Returns 0, or -1 with err set. */
 int sg_run_read_segformer(const sg_run *run, int *variant, sg_segformer_config *cfg, sg_err *err);
+/* For a method's net_build: the DeepLabV3+ of [model] as the driver reads
+ * it for every DeepLabV3+ method (model.depth, widths, stem, output_stride,
+ * multi_grid, aspp_channels, aspp_rates, reduce_channels,
+ * decoder_channels; defaults the paper model's) for run->n_classes.
+ * Returns 0, or -1 with err set. */
+int sg_run_read_deeplab(const sg_run *run, sg_deeplab_config *cfg, sg_err *err);
 
 #endif

@@ -1,10 +1,13 @@
 /*
- * allspark_net.c: the network AllSpark trains, SegFormer with the AllSpark
- * module on c4 (xmed-lab/AllSpark@9da63e2:model/semseg/allspark.py
- * SemiDecoder, model/model_helper.py ModelBuilder): c1..c4 = MiT(x),
- * c4 <- AllSpark(c4), logits = SegFormerHead(c1..c4) resized to the input.
+ * allspark_net.c: the networks AllSpark trains (allspark.h). The released
+ * one, SegFormer with the AllSpark module on c4
+ * (xmed-lab/AllSpark@9da63e2:model/semseg/allspark.py SemiDecoder,
+ * model/model_helper.py ModelBuilder): c1..c4 = MiT(x), c4 <- AllSpark(c4),
+ * logits = SegFormerHead(c1..c4) resized to the input; and the entry points
+ * of both kinds, which hand the DeepLabV3+ kind to allspark_deeplab.c.
  * Shapes and the noise streams: allspark.h. Covered by tests/test_allspark.c
- * (one training iteration against PyTorch, the eval path, the config line).
+ * (one training iteration of each kind against PyTorch, the eval path, the
+ * config lines).
  */
 #include "semiseg/allspark.h"
 
@@ -22,6 +25,14 @@ void sg_allspark_net_init(sg_allspark_net *m, const sg_allspark_net_config *cfg,
 {
     SG_CHECK(cfg->heads >= 1 && cfg->tokens >= 1, "sg_allspark_net_init: heads %d, tokens %d (want >= 1)",
              cfg->heads, cfg->tokens);
+    SG_CHECK(cfg->arch == SG_ALLSPARK_SEGFORMER || cfg->arch == SG_ALLSPARK_DEEPLAB,
+             "sg_allspark_net_init: arch %d is neither SegFormer nor DeepLabV3+", (int)cfg->arch);
+    memset(m, 0, sizeof *m);
+    m->arch = cfg->arch;
+    if (cfg->arch == SG_ALLSPARK_DEEPLAB) {
+        sg_allspark_deeplab_init(m, cfg, seed);
+        return;
+    }
     sg_segformer_init(&m->seg, &cfg->seg, seed);
     const int c4 = m->seg.backbone.channels[3];
     const sg_allspark_config ac = {.in_channels = c4,
@@ -38,13 +49,27 @@ void sg_allspark_net_init(sg_allspark_net *m, const sg_allspark_net_config *cfg,
 
 void sg_allspark_net_free(sg_allspark_net *m)
 {
-    sg_segformer_free(&m->seg);
+    if (m->arch == SG_ALLSPARK_DEEPLAB)
+        sg_deeplab_free(&m->deeplab);
+    else
+        sg_segformer_free(&m->seg);
+}
+
+sg_param_set *sg_allspark_net_params(sg_allspark_net *m)
+{
+    return m->arch == SG_ALLSPARK_DEEPLAB ? &m->deeplab.params : &m->seg.params;
+}
+
+bool *sg_allspark_net_training(sg_allspark_net *m)
+{
+    return m->arch == SG_ALLSPARK_DEEPLAB ? &m->deeplab.training : &m->seg.training;
 }
 
 sg_tensor *sg_allspark_net_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x,
                                    sg_tensor *group_logits, bool use_memory,
                                    const sg_mit_noise *noise)
 {
+    if (m->arch == SG_ALLSPARK_DEEPLAB) return sg_allspark_deeplab_forward(ctx, m, x, group_logits, use_memory, noise);
     const bool training = m->seg.training;
     SG_CHECK(!training || noise, "sg_allspark_net_forward: training mode needs noise");
     const sg_mit_config *bc = &m->seg.cfg.backbone;
@@ -72,12 +97,27 @@ sg_tensor *sg_allspark_net_eval_logits(sg_ctx *ctx, void *net, sg_tensor *image)
 
 void sg_allspark_net_config_format(const sg_allspark_net_config *cfg, char *buf, size_t len)
 {
+    if (cfg->arch == SG_ALLSPARK_DEEPLAB) {
+        sg_allspark_deeplab_config_format(cfg, buf, len);
+        return;
+    }
     snprintf(buf, len, "arch=allspark mit=%d embed_dim=%d classes=%d heads=%d tokens=%d",
              cfg->variant, cfg->seg.embed_dim, cfg->seg.num_classes, cfg->heads, cfg->tokens);
 }
 
+/* Whether `line` holds the word `word` (delimited by blanks or the ends). */
+static bool has_word_(const char *line, const char *word)
+{
+    const size_t n = strlen(word);
+    for (const char *p = strstr(line, word); p; p = strstr(p + 1, word))
+        if ((p == line || p[-1] == ' ' || p[-1] == '\t') && (p[n] == 0 || p[n] == ' ' || p[n] == '\t'))
+            return true;
+    return false;
+}
+
 int sg_allspark_net_config_parse(const char *line, sg_allspark_net_config *cfg, sg_err *err)
 {
+    if (has_word_(line, "arch=allspark_deeplab")) return sg_allspark_deeplab_config_parse(line, cfg, err);
     static const char *const keys[] = {"arch", "mit", "embed_dim", "classes", "heads", "tokens"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     char copy[512];

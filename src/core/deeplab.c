@@ -16,9 +16,14 @@
  * voc/model/semseg/deeplabv3plus2fp.py) decodes cat(c, Dropout2d(c),
  * Dropout2d(c)) with independent masks and splits in three.
  *
+ * sg_deeplab_decode is the head alone (everything after the encoder), which
+ * sg_deeplab_forward and AllSpark's DeepLabV3+ (allspark_deeplab.c, the
+ * module between c4 and the ASPP) share.
+ *
  * Covered by tests/test_model.c (logits, loss and every gradient against
- * tests/ref/gen_model.py; parameter and multiply-add counts) and
- * tests/test_dssn.c (the two perturbed copies, inside DSSN's step).
+ * tests/ref/gen_model.py; parameter and multiply-add counts),
+ * tests/test_dssn.c (the two perturbed copies, inside DSSN's step) and
+ * tests/test_allspark.c (the head on the module's c4).
  */
 #include "semiseg/model.h"
 
@@ -107,6 +112,18 @@ static sg_tensor *sg_decode_(sg_ctx *ctx, const sg_deeplab *m, sg_tensor *c1, sg
     return sg_convbn_forward(ctx, &m->fuse[1], f, tr, true);
 }
 
+sg_tensor *sg_deeplab_decode(sg_ctx *ctx, const sg_deeplab *m, sg_tensor *c1, sg_tensor *c4, int out_h,
+                             int out_w, sg_deeplab_out *parts)
+{
+    sg_tensor *cat;
+    sg_tensor *feature = sg_decode_(ctx, m, c1, c4, &cat);
+    sg_tensor *lo = sg_conv2d(ctx, feature, m->cls_w, m->cls_b, sg_conv2d_params_make(1, 0, 1, 1));
+    sg_tensor *logits = sg_resize_bilinear(ctx, lo, out_h, out_w, true);
+    if (parts)
+        *parts = (sg_deeplab_out){.logits = logits, .feature = feature, .decoder_in = cat, .logits_lo = lo};
+    return logits;
+}
+
 void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deeplab_fp *fp,
                         sg_deeplab_out *out)
 {
@@ -126,23 +143,21 @@ void sg_deeplab_forward(sg_ctx *ctx, sg_deeplab *m, sg_tensor *x, const sg_deepl
             c4 = sg_concat(ctx, (sg_tensor *const[]){c4, d4}, 2, 0);
         }
     }
-    sg_tensor *cat;
-    sg_tensor *feature = sg_decode_(ctx, m, c1, c4, &cat);
-    sg_tensor *lo = sg_conv2d(ctx, feature, m->cls_w, m->cls_b, sg_conv2d_params_make(1, 0, 1, 1));
-    sg_tensor *logits = sg_resize_bilinear(ctx, lo, x->shape[2], x->shape[3], true);
+    sg_deeplab_out d;
+    sg_deeplab_decode(ctx, m, c1, c4, x->shape[2], x->shape[3], &d);
     if (fp) {
         const int n = x->shape[0];
-        out->logits = sg_narrow(ctx, logits, 0, 0, n);
-        out->logits_fp = sg_narrow(ctx, logits, 0, n, n);
-        if (fp->second) out->logits_fp2 = sg_narrow(ctx, logits, 0, 2 * n, n);
-        out->feature = sg_narrow(ctx, feature, 0, 0, n);
-        out->logits_lo = sg_narrow(ctx, lo, 0, 0, n);
-        out->decoder_in = sg_narrow(ctx, cat, 0, 0, n);
+        out->logits = sg_narrow(ctx, d.logits, 0, 0, n);
+        out->logits_fp = sg_narrow(ctx, d.logits, 0, n, n);
+        if (fp->second) out->logits_fp2 = sg_narrow(ctx, d.logits, 0, 2 * n, n);
+        out->feature = sg_narrow(ctx, d.feature, 0, 0, n);
+        out->logits_lo = sg_narrow(ctx, d.logits_lo, 0, 0, n);
+        out->decoder_in = sg_narrow(ctx, d.decoder_in, 0, 0, n);
     } else {
-        out->logits = logits;
-        out->feature = feature;
-        out->logits_lo = lo;
-        out->decoder_in = cat;
+        out->logits = d.logits;
+        out->feature = d.feature;
+        out->logits_lo = d.logits_lo;
+        out->decoder_in = d.decoder_in;
     }
 }
 

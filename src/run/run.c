@@ -892,7 +892,7 @@ static int setup_(sg_run *run, int argc, char **argv, bool *resume, long *done, 
     if (p->m->net_build) {
         TRY(p->m->net_build(run, &run->net, err));
     } else {
-        TRY(sg_run_read_model(run, err));
+        TRY(sg_run_read_deeplab(run, &run->model_cfg, err));
         sg_deeplab_init(&run->model, &run->model_cfg, run->seed);
         run->net = deeplab_net_(run, &run->model);
     }

@@ -333,7 +333,7 @@ int sg_run_read_augment(sg_run *run, sg_err *err)
     return 0;
 }
 
-int sg_run_read_model(sg_run *run, sg_err *err)
+int sg_run_read_deeplab(const sg_run *run, sg_deeplab_config *cfg, sg_err *err)
 {
     sg_config *c = run->cfg;
     long depth;
@@ -360,7 +360,7 @@ int sg_run_read_model(sg_run *run, sg_err *err)
     m.reduce_channels = (int)v;
     TRY(sg_config_int(c, "model.decoder_channels", m.decoder_channels, 1, 4096, &v, err));
     m.decoder_channels = (int)v;
-    run->model_cfg = m;
+    *cfg = m;
     return 0;
 }
 

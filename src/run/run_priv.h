@@ -71,8 +71,9 @@ struct sg_run_priv_ {
 
 /* The configuration sections into run and run->priv (run_config.c), each
  * validating its keys with the file and line of a bad value. In this
- * order: seed, data, augment, model; then train and eval/output, which
- * need the datasets and the model. */
+ * order: seed, data, augment, model (sg_run_read_deeplab, run.h, or the
+ * method's net_build); then train and eval/output, which need the
+ * datasets and the model. */
 /* Before them: every key given is one the driver or the method's section
  * may read (an unknown name is reported before its consequences). */
 int sg_run_check_names(sg_run *run, sg_err *err);
@@ -80,7 +81,6 @@ int sg_run_read_seed(sg_run *run, sg_err *err);
 int sg_run_read_device(sg_run *run, sg_err *err);
 int sg_run_read_data(sg_run *run, sg_err *err);
 int sg_run_read_augment(sg_run *run, sg_err *err);
-int sg_run_read_model(sg_run *run, sg_err *err);
 int sg_run_read_train(sg_run *run, sg_err *err);
 int sg_run_read_eval_output(sg_run *run, sg_err *err);
 

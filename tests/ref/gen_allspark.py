@@ -6,7 +6,11 @@ Writes tests/data/allspark.bin and tests/data/allspark_tiny.safetensors (the
 network's state_dict under semiseg's names: backbone.*, decode_head.* for
 the released decoder.decoder.*, allspark.* for decoder.allspark.*; the
 memory pointers as float32, as semiseg keeps them), which the C test loads
-strictly by name.
+strictly by name; then, for the second network (main_deeplab: the suite's
+DeepLabV3+ with the module between c4 and the ASPP, as
+wangshanwen001/Awesome-semi-supervised-semantic-segmentation-code@8d62173:
+nets/deeplabv3_plus_allspark.py inserts it), tests/data/allspark_deeplab.bin
+and allspark_deeplab_tiny.safetensors (the DeepLabV3+'s names, allspark.*).
 
 The step restates xmed-lab/AllSpark@9da63e2:train_allspark.py (the body of
 the training loop) on the network of model/model_helper.py (ModelBuilder:
@@ -63,6 +67,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fixture import Fixture  # noqa: E402
+import deeplabv3plus as dl  # noqa: E402
 import gen_allspark_module as asm  # noqa: E402
 import gen_mit as mit  # noqa: E402
 import segformer  # noqa: E402
@@ -87,30 +92,31 @@ MARGIN = 1e-3
 
 
 class CrossAttnMem(nn.Module):
-    """The parameters and buffers of allspark.py's CrossAttnMem."""
+    """The parameters and buffers of allspark.py's CrossAttnMem (c channels,
+    n tokens)."""
 
-    def __init__(self):
+    def __init__(self, c=C4, n=N):
         super().__init__()
-        for n in ("q_u", "k_u", "v_u", "q_l2u", "k_l2u", "v_l2u"):
-            setattr(self, n, nn.Linear(C4, C4 * AS_HEADS, bias=False))
-        self.out_u = nn.Linear(C4 * AS_HEADS, C4, bias=False)
-        self.out_l2u = nn.Linear(C4 * AS_HEADS, C4, bias=False)
+        for name in ("q_u", "k_u", "v_u", "q_l2u", "k_l2u", "v_l2u"):
+            setattr(self, name, nn.Linear(c, c * AS_HEADS, bias=False))
+        self.out_u = nn.Linear(c * AS_HEADS, c, bias=False)
+        self.out_l2u = nn.Linear(c * AS_HEADS, c, bias=False)
         self.register_buffer("queue_ptr", torch.zeros(K))
-        self.register_buffer("kv_queue", torch.zeros(K, C4, N))
+        self.register_buffer("kv_queue", torch.zeros(K, c, n))
 
 
 class AllSpark(nn.Module):
     """allspark.py's AllSpark (channel_num = embedding_channels =
-    channel_num_out = c4's channels) by its parameter names; its forward is
-    gen_allspark_module.forward."""
+    channel_num_out = c4's channels c, n tokens) by its parameter names; its
+    forward is gen_allspark_module.forward."""
 
-    def __init__(self):
+    def __init__(self, c=C4, n=N):
         super().__init__()
-        self.map_in = nn.Sequential(nn.Conv2d(C4, C4, kernel_size=1), nn.GELU())
-        self.attn_norm = nn.LayerNorm(C4, eps=1e-6)
-        self.attn = CrossAttnMem()
-        self.encoder_norm = nn.LayerNorm(C4, eps=1e-6)
-        self.map_out = nn.Sequential(nn.Conv2d(C4, C4, kernel_size=1), nn.GELU())
+        self.map_in = nn.Sequential(nn.Conv2d(c, c, kernel_size=1), nn.GELU())
+        self.attn_norm = nn.LayerNorm(c, eps=1e-6)
+        self.attn = CrossAttnMem(c, n)
+        self.encoder_norm = nn.LayerNorm(c, eps=1e-6)
+        self.map_out = nn.Sequential(nn.Conv2d(c, c, kernel_size=1), nn.GELU())
 
 
 class Net(nn.Module):
@@ -184,16 +190,17 @@ def pseudo_pass(model, u):
     return pred, pred.argmax(dim=1)
 
 
-def train_step(model, state, x, mask, u, pred_u, pseudo, a, using_smem, mem0, ptr0):
+def train_step(model, state, x, mask, u, pred_u, pseudo, a, using_smem, mem0, ptr0, first=BLOCKS):
     """Steps 2-4 from `state` with the memory (mem0, ptr0): the terms, the
     gradients, the state after the step, the pointers after the enqueue and
-    the smallest grouping margin."""
+    the smallest grouping margin. The module's dropouts draw from streams
+    first + 1..4 (after the MiT's drop-path streams; 0 on the DeepLabV3+)."""
     model.load_state_dict(state)
     model.allspark.attn.kv_queue.copy_(mem0)
     model.train()
     masks = mit.DropMask(a)
     masks.dropped = 0
-    drops = asm.Dropouts(AS_DROP, mit.SEED, a, BLOCKS)
+    drops = asm.Dropouts(AS_DROP, mit.SEED, a, first)
     ptr = list(ptr0)
     record = {}
     preds = model(torch.cat((x, u)).double(), masks, drops, pred_u, using_smem, ptr, record)
@@ -214,26 +221,56 @@ def train_step(model, state, x, mask, u, pred_u, pseudo, a, using_smem, mem0, pt
     return terms, grads, after, ptr, top2_gap(record["sim"], 1)
 
 
+def search(model, state, make_inputs, a, mem0, ptr0, first=BLOCKS):
+    """The image seed: the first whose pseudo-labels and channel groupings
+    (both cases) have MARGIN everywhere and whose enqueue wraps two rings.
+    Returns it, its inputs, the eval pass, the batch case, the memory after
+    it (float32, as the C side holds it) and the memory case."""
+    seed = 0
+    while True:
+        ins = make_inputs(seed)
+        x, mask, u = ins[:3]
+        model.load_state_dict(state)
+        pred_u, pseudo = pseudo_pass(model, u)
+        if top2_gap(pred_u, 1) >= MARGIN:
+            batch = train_step(model, state, x, mask, u, pred_u, pseudo, a, False, mem0, ptr0, first)
+            mem1 = batch[2]["allspark.attn.kv_queue"].float().double()
+            memory = train_step(model, state, x, mask, u, pred_u, pseudo, a + 1, True, mem1, batch[3], first)
+            if min(batch[4], memory[4]) >= MARGIN and len(wraps(ptr0, batch[3])) >= 2:
+                return seed, ins, pred_u, pseudo, batch, mem1, memory
+        seed += 1
+
+
 def wraps(ptr0, ptr1):
     """Classes whose ring wrapped around (their pointer moved backwards)."""
     return [k for k in range(K) if ptr1[k] < ptr0[k]]
 
 
-def add_case(fx, name, a, using_smem, mem0, ptr0, terms, grads, after, backbone):
+def keep_all(kind, name):
+    return True
+
+
+def keep_head(kind, name):
+    """Everything but the backbone."""
+    return not name.startswith("backbone.")
+
+
+def add_case(fx, name, a, using_smem, mem0, ptr0, terms, grads, after, keep):
     """A case's records; `after` holds parameters (those with gradients) and
-    buffers; the backbone's parameters only when `backbone`."""
+    buffers; keep(kind, name) says which gradients ("grad"), parameters
+    after the step ("param") and buffers after it ("buf") are recorded."""
     fx.add(f"{name}.a", torch.tensor([a], dtype=torch.float64))
     fx.add(f"{name}.use_memory", torch.tensor([1.0 if using_smem else 0.0], dtype=torch.float64))
     fx.add(f"{name}.mem0", mem0.float())
     fx.add(f"{name}.ptr0", torch.tensor(ptr0, dtype=torch.float32))
     fx.add(f"{name}.terms", terms)
     for n, g in grads.items():
-        if backbone or not n.startswith("backbone."):
+        if keep("grad", n):
             fx.add(f"{name}.grad.{n}", g.float())
     for n, v in after.items():
-        if n.endswith("num_batches_tracked") or (n.startswith("backbone.") and not backbone):
-            continue
-        fx.add(f"{name}.{'param' if n in grads else 'buf'}.{n}", v.float())
+        kind = "param" if n in grads else "buf"
+        if not n.endswith("num_batches_tracked") and keep(kind, n):
+            fx.add(f"{name}.{kind}.{n}", v.float())
 
 
 def main():
@@ -260,21 +297,7 @@ def main():
         if masks.dropped > 0:
             break
         a += 1
-    # The image seed: the first whose pseudo-labels and channel groupings
-    # (both cases) have MARGIN everywhere and whose enqueue wraps two rings.
-    seed = 0
-    while True:
-        x, mask, u, ign = inputs(seed)
-        model.load_state_dict(state)
-        pred_u, pseudo = pseudo_pass(model, u)
-        if top2_gap(pred_u, 1) >= MARGIN:
-            batch = train_step(model, state, x, mask, u, pred_u, pseudo, a, False, mem0, PTR0)
-            # The memory as the C side holds it: float32.
-            mem1 = batch[2]["allspark.attn.kv_queue"].float().double()
-            memory = train_step(model, state, x, mask, u, pred_u, pseudo, a + 1, True, mem1, batch[3])
-            if min(batch[4], memory[4]) >= MARGIN and len(wraps(PTR0, batch[3])) >= 2:
-                break
-        seed += 1
+    seed, (x, mask, u, ign), pred_u, pseudo, batch, mem1, memory = search(model, state, inputs, a, mem0, PTR0)
     ptr1 = batch[3]
 
     fx = Fixture()
@@ -290,11 +313,11 @@ def main():
     fx.add("eval.logits", pred_u.float())
     fx.add("eval.pseudo", pseudo.to(torch.int32))
 
-    add_case(fx, "batch", a, False, mem0, PTR0, *batch[:3], backbone=True)
+    add_case(fx, "batch", a, False, mem0, PTR0, *batch[:3], keep_all)
     # The memory changes the computation from the module on: the backbone's
     # gradients flow through the same code as in batch, so they and the
     # backbone after the step are left out here to keep the fixture small.
-    add_case(fx, "memory", a + 1, True, mem1, ptr1, *memory[:3], backbone=False)
+    add_case(fx, "memory", a + 1, True, mem1, ptr1, *memory[:3], keep_head)
 
     data = os.path.join(HERE, "..", "data")
     fx.write(os.path.join(data, "allspark.bin"))
@@ -306,5 +329,160 @@ def main():
           f"{memory[0].tolist()}")
 
 
+# ---- the second network: the DeepLabV3+ with the module between c4 and the ASPP --------
+# The suite's DeepLabV3+ (tests/ref/deeplabv3plus.py: UniMatch's names) with
+# AllSpark inserted where wangshanwen001/Awesome-semi-supervised-semantic-
+# segmentation-code@8d62173:nets/deeplabv3_plus_allspark.py inserts it, on
+# the backbone's last feature before the ASPP (src/core/allspark_deeplab.c).
+# Tiny: ResNet-18 of widths 4/4/8/8 (torchvision stem, OS 8, as the demo's),
+# ASPP 8 at rates 1/2/3, reduce 4, decoder 8, K = 5; the module on c4 (C =
+# 8 in and out, 2 heads, dropout 0.1). Crops of 25 x 25: c1 7 x 7, c4 4 x 4
+# (N = 16 tokens; the C side takes N from sg_resnet_cost).
+DL_ARCH = dict(depth=18, widths=[2, 4, 4, 8], deep=False, os_=8, mg=False, aspp=4, rates=[1, 2, 3], reduce=2,
+               dec=4)
+DL_S = 17
+DL_C4 = DL_ARCH["widths"][3]
+DL_N = 9
+DL_PTR0 = [6, 5, 7, 6, 7]
+
+
+class DeepLabNet(dl.DeepLab):
+    """c1..c4 = ResNet(x), c4 <- AllSpark(c4) (gen_allspark_module.forward),
+    logits = DeepLab.decode(c1, c4) at the input size. The module's mode
+    follows the network's unless module_training says otherwise (the
+    calibration); `masks` is the SegFormer's drop-path, which this network
+    has none of."""
+
+    def __init__(self):
+        a = DL_ARCH
+        super().__init__(a["depth"], a["widths"], a["deep"], a["os_"], a["mg"], a["aspp"], a["rates"],
+                         a["reduce"], a["dec"], K)
+        self.allspark = AllSpark(DL_C4, DL_N)
+
+    def forward(self, x, masks=None, drops=None, prob_map=None, using_smem=False, ptr=None, record=None,
+                module_training=None):
+        feats = self.backbone(x)
+        tr = self.training if module_training is None else module_training
+        P = dict(self.allspark.named_parameters())
+        c4 = asm.forward(P, feats[3], tr, prob_map, using_smem, self.allspark.attn.kv_queue, ptr, drops, record)
+        return self.decode(feats[0], c4, x.shape[2:])[0]
+
+
+def dl_images(g):
+    """Noise images with a contrast per image and a mean per image and
+    channel (gen_model.py's sample_images: the ASPP's image-pooling BN in
+    train mode sees one value per image, which i.i.d. noise makes nearly
+    equal, an ill-conditioned normalisation)."""
+    scale = 0.5 + torch.rand(2 * B, 1, 1, 1, generator=g)
+    return torch.randn(2 * B, 3, DL_S, DL_S, generator=g) * scale + torch.randn(2 * B, 3, 1, 1, generator=g)
+
+
+def dl_inputs(seed):
+    """x, mask (a 255 patch) and u (zeroed right and bottom strips, the
+    padding; no padding mask: the C test leaves ignore_padding off)."""
+    g = torch.Generator().manual_seed(seed)
+    x, u = dl_images(g).split([B, B])
+    mask = torch.randint(0, K, (B, DL_S, DL_S), generator=g)
+    mask[0, 2:6, 8:14] = 255
+    u = u.clone()
+    u[0, :, :, 13:] = 0
+    u[1, :, 12:, :] = 0
+    return x, mask, u
+
+
+def dl_randomize(model):
+    """gen_mit.randomize's draws by module type: norm affine parameters
+    away from 1 / 0, biases nonzero, weights N(0, (1.5 / sqrt(fan_in))^2)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
+                m.weight.copy_(1.0 + 0.3 * torch.randn_like(m.weight))
+                m.bias.copy_(0.2 * torch.randn_like(m.bias))
+            elif isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.copy_(torch.randn_like(m.weight) * (1.5 / m.weight[0].numel() ** 0.5))
+                if m.bias is not None:
+                    m.bias.copy_(0.1 * torch.randn_like(m.bias))
+
+
+def dl_calibrate(model):
+    """Every BN's running statistics those of a train-mode pass over a
+    random batch (the module on its eval path), perturbed, then the
+    classifier's bias centring each class's logits, so that the eval pass
+    labels several classes."""
+    g = torch.Generator().manual_seed(54321)
+    calib = dl_images(g)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None   # cumulative average: one batch gives its own statistics
+    model.train()
+    with torch.no_grad():
+        model(calib, module_training=False)
+        for bn in bns:
+            bn.momentum = 0.1
+            bn.running_mean.add_(0.3 * bn.running_var.sqrt() * torch.randn(bn.num_features, generator=g))
+            bn.running_var.mul_(0.5 + torch.rand(bn.num_features, generator=g))
+        model.eval()
+        centre = model(calib).mean((0, 2, 3))
+        model.classifier.bias.sub_(centre + 0.2 * torch.randn(K, generator=g))
+
+
+def main_deeplab():
+    """tests/data/allspark_deeplab.bin and allspark_deeplab_tiny.safetensors:
+    main's records for the second network (no "ign": ignore_padding stays
+    off), with cfg.deeplab [depth, widths 1..4, stem (0 torchvision), OS,
+    multi_grid, ASPP channels, rates 1..3, reduce, decoder, K], cfg.allspark
+    [heads, dropout, N], cfg.seed (the dropouts' seed) and cfg.step. The
+    module's dropouts are streams 1..4 of the call key (no drop-path). Fewer
+    parameter records than main's, to keep the fixture small (add_case's
+    filters below)."""
+    torch.manual_seed(1)
+    model = DeepLabNet()
+    dl_randomize(model)
+    dl_calibrate(model)
+    with torch.no_grad():
+        model.allspark.attn.kv_queue.copy_(torch.randn(K, DL_C4, DL_N))
+        model.allspark.attn.queue_ptr.copy_(torch.tensor(DL_PTR0, dtype=torch.float32))
+    state32 = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.double()
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    mem0 = state["allspark.attn.kv_queue"].clone()
+    a = 0
+    seed, (x, mask, u), pred_u, pseudo, batch, mem1, memory = search(model, state, dl_inputs, a, mem0, DL_PTR0, 0)
+    ptr1 = batch[3]
+
+    fx = Fixture()
+    d = DL_ARCH
+    fx.add("cfg.deeplab", torch.tensor([d["depth"], *d["widths"], int(d["deep"]), d["os_"], int(d["mg"]), d["aspp"],
+                                        *d["rates"], d["reduce"], d["dec"], K], dtype=torch.float64))
+    fx.add("cfg.allspark", torch.tensor([AS_HEADS, AS_DROP, DL_N], dtype=torch.float64))
+    fx.add("cfg.seed", torch.tensor([mit.SEED], dtype=torch.float64))
+    fx.add("cfg.step", torch.tensor([LR, LR_MULTI, WD], dtype=torch.float64))
+    fx.add("x", x)
+    fx.add("mask", mask.to(torch.int32))
+    fx.add("u", u)
+    fx.add("eval.logits", pred_u.float())
+    fx.add("eval.pseudo", pseudo.to(torch.int32))
+    # Every gradient and buffer; parameters after the step of the module
+    # (the group the DeepLabV3+ gives it: the head's); the other groups'
+    # steps are the SegFormer case's and the DeepLabV3+ trainers' checks.
+    add_case(fx, "batch", a, False, mem0, DL_PTR0, *batch[:3],
+             lambda kind, n: kind != "param" or n.startswith("allspark."))
+    # The memory changes the computation from the module's labeled branch
+    # on: the module's gradients and parameters, and every buffer.
+    add_case(fx, "memory", a + 1, True, mem1, ptr1, *memory[:3],
+             lambda kind, n: kind == "buf" or n.startswith("allspark."))
+
+    data = os.path.join(HERE, "..", "data")
+    fx.write(os.path.join(data, "allspark_deeplab.bin"))
+    mit.write_safetensors(os.path.join(data, "allspark_deeplab_tiny.safetensors"),
+                          {k: v for k, v in state32.items() if not k.endswith("num_batches_tracked")})
+    print(f"deeplab: image seed {seed}, pseudo-label margin {top2_gap(pred_u, 1):.3g}, grouping margins "
+          f"{batch[4]:.3g} {memory[4]:.3g}, pointers {DL_PTR0} -> {ptr1}, pseudo-labels per class "
+          f"{torch.bincount(pseudo.flatten(), minlength=K).tolist()}, terms {batch[0].tolist()} / "
+          f"{memory[0].tolist()}")
+
+
 if __name__ == "__main__":
     main()
+    main_deeplab()

@@ -41,10 +41,12 @@ artifacts() {
     done
     [ "$(wc -l < "$1/log.tsv")" = $(($2 + 1)) ] || { echo "log.tsv: expected a header and $2 rows"; cat "$1/log.tsv"; exit 1; }
 }
+# train ARGS: $iters iterations (12 on the SegFormer, 8 on the DeepLabV3+).
 train() {
-    sg_tiny_train allspark --set train.iterations=12 --set data.crop=64 --set allspark.warmup_epoch=1 \
+    sg_tiny_train allspark --set train.iterations=$iters --set data.crop=64 --set allspark.warmup_epoch=1 \
         --set train.batch_size=4 --set train.batch_size_u=4 "$@"
 }
+iters=12
 
 train --runs "$SG_TMP/a" 2> "$SG_TMP/loga" || { echo "the run failed"; cat "$SG_TMP/loga"; exit 1; }
 d="$SG_TMP/a/demo/12/allspark/seed0"
@@ -73,10 +75,7 @@ sg_refused allspark.pool_size=3 "allspark.pool_size = 3"
 
 # ---- the DeepLabV3+ network ----
 sg_tiny_config=
-train() {
-    sg_tiny_train allspark --set train.iterations=8 --set data.crop=64 --set allspark.warmup_epoch=1 \
-        --set train.batch_size=4 --set train.batch_size_u=4 "$@"
-}
+iters=8
 train --runs "$SG_TMP/dl" 2> "$SG_TMP/logdl" || { echo "the DeepLabV3+ run failed"; cat "$SG_TMP/logdl"; exit 1; }
 d="$SG_TMP/dl/demo/12/allspark/seed0"
 artifacts "$d" 8

@@ -191,7 +191,6 @@ int sg_allspark_net_config_parse(const char *line, sg_allspark_net_config *cfg, 
 
 /* The DEEPLAB kind's parts (allspark_deeplab.c), which the sg_allspark_net_*
  * functions above call for it. */
-void sg_allspark_deeplab_init(sg_allspark_net *m, const sg_allspark_net_config *cfg, uint64_t seed);
 sg_tensor *sg_allspark_deeplab_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x,
                                        sg_tensor *group_logits, bool use_memory,
                                        const sg_mit_noise *noise);

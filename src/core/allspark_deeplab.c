@@ -34,22 +34,6 @@ int sg_allspark_deeplab_tokens(const sg_deeplab_config *cfg, int crop)
     return hw[3][0] * hw[3][1];
 }
 
-void sg_allspark_deeplab_init(sg_allspark_net *m, const sg_allspark_net_config *cfg, uint64_t seed)
-{
-    sg_deeplab_init(&m->deeplab, &cfg->deeplab, seed);
-    const int c4 = m->deeplab.backbone.channels[3];
-    const sg_allspark_config ac = {.in_channels = c4,
-                                   .channels = c4,
-                                   .heads = cfg->heads,
-                                   .classes = cfg->deeplab.num_classes,
-                                   .tokens = cfg->tokens,
-                                   .dropout = cfg->dropout,
-                                   .pool_size = cfg->pool_size};
-    sg_builder b = {.set = &m->deeplab.params, .seed = seed, .group = 1,
-                    .conv_init = SG_INIT_TORCH_DEFAULT};
-    sg_allspark_build(&m->mod, &ac, &b, "allspark.");
-}
-
 sg_tensor *sg_allspark_deeplab_forward(sg_ctx *ctx, sg_allspark_net *m, sg_tensor *x,
                                        sg_tensor *group_logits, bool use_memory,
                                        const sg_mit_noise *noise)

@@ -29,20 +29,26 @@ void sg_allspark_net_init(sg_allspark_net *m, const sg_allspark_net_config *cfg,
              "sg_allspark_net_init: arch %d is neither SegFormer nor DeepLabV3+", (int)cfg->arch);
     memset(m, 0, sizeof *m);
     m->arch = cfg->arch;
+    /* The network first, then the module after its parameters (group 1), so
+     * that the network draws the same initial values as alone. */
+    int c4, classes;
     if (cfg->arch == SG_ALLSPARK_DEEPLAB) {
-        sg_allspark_deeplab_init(m, cfg, seed);
-        return;
+        sg_deeplab_init(&m->deeplab, &cfg->deeplab, seed);
+        c4 = m->deeplab.backbone.channels[3];
+        classes = cfg->deeplab.num_classes;
+    } else {
+        sg_segformer_init(&m->seg, &cfg->seg, seed);
+        c4 = m->seg.backbone.channels[3];
+        classes = cfg->seg.num_classes;
     }
-    sg_segformer_init(&m->seg, &cfg->seg, seed);
-    const int c4 = m->seg.backbone.channels[3];
     const sg_allspark_config ac = {.in_channels = c4,
                                    .channels = c4,
                                    .heads = cfg->heads,
-                                   .classes = cfg->seg.num_classes,
+                                   .classes = classes,
                                    .tokens = cfg->tokens,
                                    .dropout = cfg->dropout,
                                    .pool_size = cfg->pool_size};
-    sg_builder b = {.set = &m->seg.params, .seed = seed, .group = 1,
+    sg_builder b = {.set = sg_allspark_net_params(m), .seed = seed, .group = 1,
                     .conv_init = SG_INIT_TORCH_DEFAULT};
     sg_allspark_build(&m->mod, &ac, &b, "allspark.");
 }

@@ -4,7 +4,9 @@
 # sds, the paired 95% interval to supervised, the Markdown table with the
 # published number beside ours, the missing run and the run without a
 # directory flagged, supervised-scratch listed right after supervised with
-# supervised's README shown once, the PNG figures (gnuplot; per-class bars
+# supervised's README shown once, the gain figure's y range (cut 10 points
+# beyond the extreme means, said in its caption) and its per-method x offsets,
+# the PNG figures (gnuplot; per-class bars
 # named by the configs' data.class_names), the pretraining figure's seed-mean
 # curves (and no such figure without supervised-scratch runs), the
 # qualitative figures of the smallest and the largest protocol (from
@@ -181,6 +183,27 @@ grep -q '^"hstripe-disk"	' "$out/fig/data/per_class_24.dat" || fail "per-class f
 grep -q '^24	5.0000	-1.5725	11.5725	3	24$' "$out/fig/data/gain_vs_labeled_fixmatch.dat" ||
     fail "gain figure data: $(cat "$out/fig/data/gain_vs_labeled_fixmatch.dat")"
 grep -q "set xtics (24, 96)" "$out/fig/figures.gp" || fail "the label-count figures lack x tics at 24 and 96"
+# The gain figure's y range: here it holds every interval whole (fixmatch's
+# [-1.57, 11.57] at 24 and [-0.85, 11.85] at 96, plus one point of margin)...
+gain_yrange() { awk '/^set output .gain_vs_labeled.png./ { g = 1 } g && /^set yrange/ { print; exit }' "$1"; }
+[ "$(gain_yrange "$out/fig/figures.gp")" = "set yrange [-2.57:12.85]" ] ||
+    fail "gain figure: $(gain_yrange "$out/fig/figures.gp"), expected [-2.57:12.85]"
+grep -q 'cut at the plot' "$out/report.tex" && fail "the gain caption says intervals are cut where none is"
+# ... and with a second method whose seed 0 collapsed (paired differences -60,
+# +7, +2 at 24: mean -17, interval [-109.7, 75.7]) the range stops 10 points
+# beyond the extreme means (-17 and fixmatch's 5.5) and the caption says so;
+# the two methods are drawn at two offsets around the same label count.
+awk -F, -v OFS=, '{ print } $1 == "fixmatch" && $3 == 24 { $1 = "unimatch"; if ($5 == 0) $7 = "-30.0000"; print }' \
+    "$fx/results.csv" > "$SG_TMP/wide.csv"
+"$bin/tools/sg-report" --results "$SG_TMP/wide.csv" --runs "$runs" --out "$SG_TMP/ow" --no-pdf --qualitative 0 \
+    2> /dev/null || fail "sg-report on a results.csv with a collapsed seed"
+[ "$(gain_yrange "$SG_TMP/ow/fig/figures.gp")" = "set yrange [-28.00:16.50]" ] ||
+    fail "gain figure with a collapsed seed: $(gain_yrange "$SG_TMP/ow/fig/figures.gp"), expected [-28.00:16.50]"
+grep -q 'cut at the plot' "$SG_TMP/ow/report.tex" || fail "the gain caption does not say an interval is cut"
+[ "$(grep "gain_vs_labeled_" "$SG_TMP/ow/fig/figures.gp" | grep -o 'using (\$1\*[0-9.]*)' | sort -u | wc -l)" = 2 ] ||
+    fail "the gain figure does not draw its two methods at two offsets"
+grep -q '^24	-17.0000	' "$SG_TMP/ow/fig/data/gain_vs_labeled_unimatch.dat" ||
+    fail "gain data: $(cat "$SG_TMP/ow/fig/data/gain_vs_labeled_unimatch.dat")"
 is_png() { # file: produced, and a PNG
     [ -s "$1" ] || fail "$1 was not produced"
     [ "$(od -An -c -j1 -N3 "$1" | tr -d ' ')" = PNG ] || fail "$1 is not a PNG"

@@ -9,7 +9,9 @@
 #   sh bench/demo_trainers_ab.sh OLD_BUILD NEW_BUILD [DATA_DIR]
 # OLD_BUILD and NEW_BUILD are build trees (their experiments/<m>/<m>); the
 # configs and splits come from this source tree. ITERATIONS (120) and
-# METHODS (all ten) may be set in the environment.
+# METHODS (all ten) may be set in the environment. CTT's contrastive terms,
+# most of its time, start once its banks are full (about iteration 200 of the
+# demo schedule), so time CTT with ITERATIONS=300 or more.
 set -eu
 old=$1 new=$2 data=${3:-data}
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +22,6 @@ trap 'rm -rf "$tmp"' EXIT
 printf '7\n' > "$tmp/seeds"
 for m in $methods; do
     enc=$data/demo-pretrained/resnet.safetensors
-    [ "$m" = allspark ] && enc=$data/demo-pretrained/mit-b0.safetensors
     for v in old new; do
         if [ $v = old ]; then b=$old; else b=$new; fi
         rm -rf "$tmp/runs"

@@ -184,9 +184,10 @@ static void test_iteration_(const sg_fixture *fx, const setup_ *s, const sg_batc
  * term of both students, both students after the SGD step; the anchors in
  * chunks of `chunk` (the whole class at once when larger). The terms go to
  * got[7] and the students' updates (after - before the step, per parameter)
- * to delta[2] (freed by the caller). */
+ * to delta[2] (freed by the caller). scratch: the chunks' context
+ * (ctt_nets.scratch; NULL: one per term). */
 static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch *lab, const sg_batch *unl, double f,
-                           int chunk, double got[7], float **delta[2])
+                           int chunk, sg_ctx *scratch, double got[7], float **delta[2])
 {
     const double *hp = sg_fixture_doubles(fx, "hp", NULL), *chp = sg_fixture_doubles(fx, "c.hp", NULL);
     sg_ctx ctx;
@@ -210,7 +211,10 @@ static void test_contrast_(const sg_fixture *fx, const setup_ *s, const sg_batch
         }
         free(r);
     }
-    const ctt_nets nets = {.student = {&net[0], &net[1]}, .teacher = {&net[2], &net[3]}, .bank = {&bank[0], &bank[1]}};
+    const ctt_nets nets = {.student = {&net[0], &net[1]},
+                           .teacher = {&net[2], &net[3]},
+                           .bank = {&bank[0], &bank[1]},
+                           .scratch = scratch};
     const ctt_params p = {.conf_uniform = (float)hp[0], .weight_u = (float)hp[1], .blur = true,
                           .blur_thresh = 1.0f - (float)hp[2], .sigma_min = (float)hp[3], .sigma_max = (float)hp[4],
                           .teacher_train_bn = true, .contr_high = true, .contr_low = true, .gamma = (float)chp[0],
@@ -263,14 +267,35 @@ static void test_chunks_(const sg_fixture *fx, const setup_ *s, const sg_batch *
 {
     double whole[7], part[7];
     float **w_whole[2], **w_part[2];
-    test_contrast_(fx, s, lab, unl, f, 1 << 20, whole, w_whole);
-    test_contrast_(fx, s, lab, unl, f, CHUNK_SMALL, part, w_part);
+    test_contrast_(fx, s, lab, unl, f, 1 << 20, NULL, whole, w_whole);
+    test_contrast_(fx, s, lab, unl, f, CHUNK_SMALL, NULL, part, w_part);
     double worst = 0.0;
     for (int i = 0; i < 7; i++) worst = fmax(worst, fabs(whole[i] - part[i]) / fmax(1.0, fabs(whole[i])));
     tap_ok(worst <= CHUNK_TOL, "ctt %s: terms in chunks of %d = whole (max relative difference %.2g)", g_be->name,
            CHUNK_SMALL, worst);
     sg_deeplab m;
     sg_deeplab_init(&m, &s->cfg, 1);
+    /* The trainer's scratch context, kept across steps: twice through the
+     * same one (its memory holds the first pass's values) gives the bits of a
+     * context per term. */
+    sg_ctx scratch;
+    sg_ctx_init_on(&scratch, g_be);
+    bool same = true;
+    for (int pass = 0; pass < 2; pass++) {
+        double kept[7];
+        float **w_kept[2];
+        test_contrast_(fx, s, lab, unl, f, CHUNK_SMALL, &scratch, kept, w_kept);
+        /* used (its FLOPs counted), and reset after use */
+        same &= !memcmp(kept, part, sizeof kept) && scratch.flops > 0 && scratch.n_nodes == 0;
+        for (int st = 0; st < 2; st++) {
+            for (int i = 0; i < m.params.n_params; i++)
+                same &= !memcmp(w_kept[st][i], w_part[st][i], sg_numel(m.params.params[i].t) * sizeof(float));
+            semi_check_snapshot_free(w_kept[st], m.params.n_params);
+        }
+    }
+    sg_ctx_free(&scratch);
+    tap_ok(same, "ctt %s: a scratch context kept across steps gives the terms and updates of one per term, bit for bit",
+           g_be->name);
     int bad = 0;
     for (int st = 0; st < 2; st++) {
         for (int i = 0; i < m.params.n_params; i++) {

@@ -4,7 +4,8 @@
  * tests/data/loss.bin), OHEM cross-entropy against TorchSemiSeg's criterion
  * (tests/ref/gen_ohem.py -> tests/data/ohem.bin), finite-difference gradient
  * checks, misuse aborts, the CPU kernels' vectorisable exp (src/cpu/vexp.h)
- * against libm, and softmax rows longer than the kernel's exp chunk.
+ * against libm, softmax rows longer than the kernel's exp chunk, and the
+ * kernels' one-pixel row loops against their pixel tiles, bit for bit.
  */
 #include "expect_abort.h"
 #include "fixture.h"
@@ -14,6 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../src/cpu/vexp.h"
 
@@ -421,6 +423,94 @@ static void test_softmax_long_rows(void)
     sg_tensor_free(x);
 }
 
+/* One-pixel maps (HW = 1: rows of K contiguous logits, CTT's InfoNCE rows)
+ * take row loops in the CPU kernels, which must give the bits of the pixel
+ * tiles that the PyTorch fixtures above check. The same numbers laid out as
+ * N one-pixel images (N, K, 1, 1) and as one image of N pixels (1, K, N, 1)
+ * go through the two paths: the cross-entropy (per-pixel weights, ignored
+ * pixels, a per-pixel upstream gradient) and log_softmax, forward and
+ * backward, compared bit for bit; K = 600 exceeds the row's exp chunk and
+ * the logits span [-30, 30] with a -inf entry, so the max matters. */
+static int same_bits_(const float *row, const float *tile, int N, int K)
+{
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            float a = row[(size_t)n * K + k], b = tile[(size_t)k * N + n];
+            if (memcmp(&a, &b, sizeof a)) {
+                tap_diag("row %d, class %d: %.9g (row loop) vs %.9g (tile)", n, k, (double)a, (double)b);
+                return 0;
+            }
+        }
+    return 1;
+}
+
+/* One path's forward and backward in a context of its own: the loss
+ * (log_softmax when target is NULL) with upstream gradient dout; out gets
+ * the forward's values. */
+static void rows_tiles_pass_(sg_tensor *x, const sg_tensor *target, sg_tensor *w, const float *dout,
+                             float *out)
+{
+    sg_ctx ctx;
+    sg_ctx_init(&ctx);
+    sg_tensor *y = target ? sg_cross_entropy(&ctx, x, target, w, IGNORE, SG_REDUCE_NONE)
+                          : sg_log_softmax(&ctx, x, 1);
+    memcpy(out, y->data, sg_numel(y) * sizeof *out);
+    sg_backward_with(&ctx, y, dout);
+    sg_ctx_free(&ctx);
+}
+
+static void test_rows_match_tiles(void)
+{
+    const int N = 37, K = 600;
+    sg_tensor *xr = sg_tensor_alloc(SG_F32, 2, (const int[]){N, K}, true);
+    sg_tensor *xt = sg_tensor_alloc(SG_F32, 4, (const int[]){1, K, N, 1}, true);
+    sg_tensor *wr = sg_tensor_alloc(SG_F32, 3, (const int[]){N, 1, 1}, true);
+    sg_tensor *wt = sg_tensor_alloc(SG_F32, 3, (const int[]){1, N, 1}, true);
+    sg_tensor *tr = sg_tensor_alloc(SG_I32, 3, (const int[]){N, 1, 1}, false);
+    sg_tensor *tt = sg_tensor_alloc(SG_I32, 3, (const int[]){1, N, 1}, false);
+    sg_test_fill_uniform(xr, 31, -30.0f, 30.0f);
+    sg_test_fill_uniform(wr, 32, 0.5f, 1.5f);
+    xr->data[(size_t)3 * K + 17] = -INFINITY;
+    for (int n = 0; n < N; n++) {
+        for (int k = 0; k < K; k++) xt->data[(size_t)k * N + n] = xr->data[(size_t)n * K + k];
+        wt->data[n] = wr->data[n];
+        tr->i32[n] = tt->i32[n] = n % 5 == 2 ? IGNORE : (int32_t)((n * 97) % K);
+    }
+    float *dce = malloc((size_t)N * sizeof *dce), *dls = malloc((size_t)N * K * sizeof *dls),
+          *dlt = malloc((size_t)N * K * sizeof *dlt), *yr = malloc((size_t)N * K * sizeof *yr),
+          *yt = malloc((size_t)N * K * sizeof *yt);
+    for (int n = 0; n < N; n++) dce[n] = 0.25f + 0.01f * (float)n;
+    /* Upstream gradients with full mantissas, so that a sum in another order shows. */
+    sg_tensor *dl = sg_tensor_alloc(SG_F32, 2, (const int[]){N, K}, false);
+    sg_test_fill_uniform(dl, 33, -1.0f, 1.0f);
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) dlt[(size_t)k * N + n] = dls[(size_t)n * K + k] = dl->data[(size_t)n * K + k];
+    sg_tensor_free(dl);
+
+    /* The cross-entropy takes (N, K, H, W) logits: xr's numbers as N one-pixel images. */
+    sg_tensor *x4 = sg_tensor_alloc(SG_F32, 4, (const int[]){N, K, 1, 1}, true);
+    memcpy(x4->data, xr->data, (size_t)N * K * sizeof(float));
+    rows_tiles_pass_(x4, tr, wr, dce, yr);
+    rows_tiles_pass_(xt, tt, wt, dce, yt);
+    tap_ok(same_bits_(yr, yt, 1, N), "cross-entropy forward: one-pixel rows give the bits of a pixel tile");
+    tap_ok(same_bits_(x4->grad, xt->grad, N, K), "cross-entropy backward dlogits: rows = tile, bit for bit");
+    tap_ok(same_bits_(wr->grad, wt->grad, 1, N), "cross-entropy backward dweight: rows = tile, bit for bit");
+
+    sg_tensor_zero_grad(xt);
+    rows_tiles_pass_(xr, NULL, NULL, dls, yr);
+    rows_tiles_pass_(xt, NULL, NULL, dlt, yt);
+    tap_ok(same_bits_(yr, yt, N, K), "log_softmax forward: rows = tile, bit for bit");
+    tap_ok(same_bits_(xr->grad, xt->grad, N, K), "log_softmax backward: rows = tile, bit for bit");
+
+    free(dce);
+    free(dls);
+    free(dlt);
+    free(yr);
+    free(yt);
+    sg_tensor *all[] = {xr, xt, x4, wr, wt, tr, tt};
+    for (int i = 0; i < 7; i++) sg_tensor_free(all[i]);
+}
+
 static void test_misuse(void)
 {
     tap_ok(sg_expect_abort(ce_bad_target_, NULL,
@@ -492,6 +582,7 @@ int main(void)
     test_softmax_grad();
     test_vexp();
     test_softmax_long_rows();
+    test_rows_match_tiles();
     test_ce_parity(fx);
     test_ce_grad();
     test_pointwise_parity(fx, false);

@@ -43,6 +43,8 @@ typedef struct {
     bool opt_ok;
     sg_param_set bank_set;
     sg_class_queue bank[2];
+    sg_ctx scratch;             /* the contrastive chunks' context, kept across steps (ctt_nets.scratch), */
+                                /* made at the first step, on the backend the run trains on */
     ctt_nets nets;
     int n_add;                  /* bank entries a class gains per update */
     const sg_batch *lab;        /* this step's labeled batch, for after_step */
@@ -150,6 +152,10 @@ static int ctt_step_(sg_run *run, void *state, const sg_batch *lab, const sg_bat
     sg_run_rng(run, 0, &rng[0]);
     sg_run_rng(run, 1, &rng[1]);
     const sg_semi_sup sup = sg_semi_sup_of_run(run);
+    if (s->nets.bank[0] && !s->nets.scratch) {
+        sg_ctx_init_on(&s->scratch, run->ctx.be);
+        s->nets.scratch = &s->scratch;
+    }
     ctt_terms t;
     sg_tensor *loss = ctt_loss(&run->ctx, &s->nets, lab, unl, &s->hp.loss, rng, &sup, &t);
     sg_backward(&run->ctx, loss);
@@ -210,6 +216,7 @@ static void ctt_free_(void *state)
     if (s->teacher_l.params.n_params) sg_deeplab_free(&s->teacher_l);
     if (s->teacher_r.params.n_params) sg_deeplab_free(&s->teacher_r);
     if (s->nets.bank[0]) sg_param_set_free(&s->bank_set);
+    if (s->nets.scratch) sg_ctx_free(s->nets.scratch);
     free(s);
 }
 

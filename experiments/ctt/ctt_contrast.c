@@ -7,7 +7,8 @@
  * tensors read with sg_tensor_read; the losses are recorded ops, evaluated
  * and differentiated over chunks of anchors on a scratch context, so that
  * the similarity matrices (anchors x bank entries) never all live at once
- * (term_loss_; ctt_params.contr_chunk).
+ * (term_loss_; ctt_params.contr_chunk); the trainer keeps that context from
+ * step to step (ctt_nets.scratch), so its memory is not faulted in anew.
  *
  * Each InfoNCE term -log(e^{s_p} / (e^{s_p} + sum_n e^{s_n})) is the cross
  * entropy of the logit row (s_p, s_n...) at class 0; for the high-level
@@ -166,8 +167,8 @@ static sg_tensor *scalar_(sg_ctx *ctx, float v)
  * whose value is L and whose gradient with respect to A is G. The tape keeps
  * three (n_all, D) matrices, the scratch context one chunk's similarities.
  * The chunk size moves sums by float32 rounding only (tests/test_ctt.c). */
-static sg_tensor *term_loss_(sg_ctx *ctx, sg_tensor *rows, const int32_t *label, const uint8_t *mask, size_t M,
-                             const term_ *t, sum_fn_ fn, bool per_positive, int chunk)
+static sg_tensor *term_loss_(sg_ctx *ctx, sg_ctx *scratch, sg_tensor *rows, const int32_t *label,
+                             const uint8_t *mask, size_t M, const term_ *t, sum_fn_ fn, bool per_positive, int chunk)
 {
     const int K = t->K, D = rows->shape[1];
     int *order = sg_xmalloc((M ? M : 1) * sizeof *order), *start = sg_xmalloc((size_t)(K + 1) * sizeof *start);
@@ -184,8 +185,12 @@ static sg_tensor *term_loss_(sg_ctx *ctx, sg_tensor *rows, const int32_t *label,
         sg_tensor *A = sg_index_select(ctx, rows, order, n_all);
         sg_tensor *G = sg_tensor_new(ctx, SG_F32, 2, (const int[]){n_all, D});
         double L = 0.0;
-        sg_ctx sub;
-        sg_ctx_init_on(&sub, ctx->be);
+        sg_ctx local;
+        if (!scratch) sg_ctx_init_on(&local, ctx->be);
+        sg_ctx *sub = scratch ? scratch : &local;
+        SG_CHECK(sub->be == ctx->be, "ctt_contrast: the scratch context is on backend %s, the step on %s",
+                 sub->be->name, ctx->be->name);
+        const double flops0 = sub->flops;
         for (int k = 0; k < K; k++) {
             const int nk = start[k + 1] - start[k];
             if (!nk) continue;
@@ -195,21 +200,21 @@ static sg_tensor *term_loss_(sg_ctx *ctx, sg_tensor *rows, const int32_t *label,
             for (int off = start[k]; off < start[k + 1]; off += chunk) {
                 const int n = start[k + 1] - off < chunk ? start[k + 1] - off : chunk;
                 const size_t bytes = (size_t)n * D * sizeof(float);
-                sg_tensor *a = sg_tensor_new(&sub, SG_F32, 2, (const int[]){n, D});
+                sg_tensor *a = sg_tensor_new(sub, SG_F32, 2, (const int[]){n, D});
                 ctx->be->copy(a->data, A->data + (size_t)off * D, bytes);
                 a->requires_grad = true;
-                sg_tensor *l = sg_scale(&sub, fn(&sub, a, t, k, order + off), w);
+                sg_tensor *l = sg_scale(sub, fn(sub, a, t, k, order + off), w);
                 L += sg_tensor_item(l);
-                sg_backward(&sub, l);
+                sg_backward(sub, l);
                 if (a->grad)
                     ctx->be->copy(G->data + (size_t)off * D, a->grad, bytes);
                 else
                     ctx->be->memset_zero(G->data + (size_t)off * D, bytes);
-                sg_ctx_reset(&sub);
+                sg_ctx_reset(sub);
             }
         }
-        ctx->flops += sub.flops;
-        sg_ctx_free(&sub);
+        ctx->flops += sub->flops - flops0;
+        if (!scratch) sg_ctx_free(&local);
         sg_tensor *P = sg_sum(ctx, sg_mul(ctx, A, G));
         out = sg_add(ctx, sg_sub(ctx, P, detach_(ctx, P)), scalar_(ctx, (float)L));
     }
@@ -257,7 +262,7 @@ void ctt_contrast(sg_ctx *ctx, const ctt_contrast_in *in, const ctt_params *hp, 
             sg_tensor *rows = rows_(ctx, sg_concat(ctx, feats, 2, 0));
             const term_ t = {.bank = bank_matrix_(ctx, &in->bank[s], 1), .ones = ones, .K = K, .G = cap,
                              .tau = hp->tau_high};
-            out->high[s] = term_loss_(ctx, rows, lab, mask, ML + MU, &t, high_sum_, true, hp->contr_chunk);
+            out->high[s] = term_loss_(ctx, in->scratch, rows, lab, mask, ML + MU, &t, high_sum_, true, hp->contr_chunk);
             if (!out->high[s]) out->high[s] = scalar_(ctx, 0.0f);
         }
     if (hp->contr_low) {
@@ -285,7 +290,7 @@ void ctt_contrast(sg_ctx *ctx, const ctt_contrast_in *in, const ctt_params *hp, 
             }
             free(z);
             const term_ t = {.bank = both, .peer = peer, .K = K, .G = 2 * cap, .tau = hp->tau_low};
-            out->low[s] = term_loss_(ctx, rows_(ctx, in->feat_u[s]), lab, mask, MU, &t, low_sum_, false,
+            out->low[s] = term_loss_(ctx, in->scratch, rows_(ctx, in->feat_u[s]), lab, mask, MU, &t, low_sum_, false,
                                      hp->contr_chunk);
             if (!out->low[s]) out->low[s] = scalar_(ctx, 0.0f);
         }

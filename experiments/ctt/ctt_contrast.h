@@ -17,6 +17,7 @@ typedef struct ctt_contrast_in {
     sg_deeplab *student[2];    /* the classifiers, for each student's coarse prediction of its mix */
     sg_pseudo mix[2];          /* (N_u, S, S) the peer teacher's mixed pseudo-label / confidence for s */
     sg_class_queue *bank[2];   /* full banks of teacher L, R */
+    sg_ctx *scratch;           /* the chunks' context, reset after use (ctt_nets.scratch); NULL: a local one */
 } ctt_contrast_in;
 
 typedef struct ctt_contrast_out {

@@ -141,7 +141,7 @@ sg_tensor *ctt_loss(sg_ctx *ctx, const ctt_nets *nets, const sg_batch *lab, cons
     if (contr) {
         /* if with_embed and contr_train: L_l_contr = contr_self_loss(memory_bank_l, ...),
          * L_l_contr_cross = contr_net_loss(cat(memory_bank_l, memory_bank_r), ...), and R's */
-        ctt_contrast_in in = {.lab = lab, .ignore_index = 255};
+        ctt_contrast_in in = {.lab = lab, .ignore_index = 255, .scratch = nets->scratch};
         for (int s = 0; s < 2; s++) {
             in.feat_x[s] = ox[s].feature;
             in.feat_u[s] = ou[s].feature;

@@ -25,11 +25,15 @@ typedef struct ctt_params {
 
 /* The four networks (index 0 = L, 1 = R) and the two banks of labeled
  * features (bank[s] filled by teacher s; NULL when no contrastive module is
- * on). */
+ * on). scratch: a context on the step's backend that the contrastive terms
+ * differentiate their chunks on, kept by the caller from step to step so
+ * that its memory is reused (NULL: one made and freed per term, which
+ * costs the page faults of fresh memory at every step). */
 typedef struct ctt_nets {
     sg_deeplab *student[2];
     sg_deeplab *teacher[2];
     sg_class_queue *bank[2];
+    sg_ctx *scratch;
 } ctt_nets;
 
 typedef struct ctt_terms {

@@ -14,6 +14,8 @@
  * order. The per-element expressions are loss_math.h's, shared with the CUDA
  * kernels, except that the cross-entropy's exps are vexp.h's vectorisable
  * exp (its loops are SG_SIMD_CLONES, simd.h) where the GPU calls its own.
+ * One-pixel maps (HW = 1: rows of K contiguous logits) take row loops that
+ * vectorise over the classes and give the bits of the pixel tiles.
  * Covered by tests/test_ops_loss.c.
  */
 #include "loss.h"
@@ -66,10 +68,35 @@ static void sg_ce_forward_tile_(float *ce, float *lse, float *wce, const float *
     }
 }
 
+/* One image of a one-pixel cross-entropy (HW = 1: K contiguous logits, as
+ * CTT's InfoNCE rows of thousands of classes): the tile's expressions, max and
+ * sum order over one row, so the same bits as a one-pixel tile. */
+SG_SIMD_CLONES
+static void sg_ce_forward_row_(float *ce, float *lse, float *wce, const float *x,
+                               const int32_t *target, const float *weight, size_t n, int K,
+                               int ignore_index)
+{
+    float m;
+    double s;
+    sg_softmax_max_sum_row(&m, &s, x, K);
+    double l = sg_ce_lse(m, s);
+    int32_t c = target[n];
+    lse[n] = (float)l;
+    ce[n] = c == ignore_index ? 0.0f : sg_ce1(l, x[c]);
+    if (wce) wce[n] = sg_ce_weighted1(weight, n, ce[n]);
+}
+
 void sg_cross_entropy_forward_cpu(float *ce, float *lse, float *wce, const float *logits,
                                   const int32_t *target, const float *weight, int N, int K, int HW,
                                   int ignore_index)
 {
+    if (HW == 1) {
+#pragma omp parallel for schedule(static)
+        for (long n = 0; n < (long)N; n++)
+            sg_ce_forward_row_(ce, lse, wce, logits + (size_t)n * K, target, weight, (size_t)n, K,
+                               ignore_index);
+        return;
+    }
     int tiles = (HW + SG_CE_TILE - 1) / SG_CE_TILE;
 #pragma omp parallel for schedule(static)
     for (long t = 0; t < (long)N * tiles; t++) {
@@ -124,6 +151,47 @@ static void sg_ce_backward_plane_(float *dx, const float *x, const float *dout, 
 #undef SG_CE_BODY_
 }
 
+/* One image of a one-pixel cross-entropy backward (HW = 1): the plane's
+ * expression for each of the K contiguous logits, vectorised over them
+ * (element by element, so the same bits as K one-pixel planes). */
+SG_SIMD_INLINE void sg_ce_backward_row_body_(float *dx, const float *x, const float *dout,
+                                             double scale, const float *lse, const int32_t *target,
+                                             const float *weight, size_t n, int K, int ignore_index,
+                                             const bool per_pixel, const bool weighted)
+{
+    int32_t c = target[n];
+    if (c == ignore_index) return;
+    double g = scale * (per_pixel ? (double)dout[n] : 1.0);
+    if (weighted) g *= (double)weight[n];
+    const double l = (double)lse[n];
+#pragma omp simd
+    for (int k = 0; k < K; k++) {
+        double prob = sg_vexp((double)x[k] - l);
+        dx[k] = dx[k] + (float)(g * (prob - (double)(c == k)));
+    }
+}
+
+SG_SIMD_CLONES
+static void sg_ce_backward_row_(float *dx, const float *x, const float *dout, double scale,
+                                const float *lse, const int32_t *target, const float *weight,
+                                size_t n, int K, int ignore_index)
+{
+#define SG_CE_ROW_(per_pixel, weighted) \
+    sg_ce_backward_row_body_(dx, x, dout, scale, lse, target, weight, n, K, ignore_index, per_pixel, weighted)
+    if (dout) {
+        if (weight)
+            SG_CE_ROW_(true, true);
+        else
+            SG_CE_ROW_(true, false);
+    } else {
+        if (weight)
+            SG_CE_ROW_(false, true);
+        else
+            SG_CE_ROW_(false, false);
+    }
+#undef SG_CE_ROW_
+}
+
 void sg_cross_entropy_backward_cpu(float *dlogits, float *dweight, const float *dout, double scale,
                                    const float *logits, const float *lse, const float *ce,
                                    const int32_t *target, const float *weight, int N, int K, int HW,
@@ -136,6 +204,13 @@ void sg_cross_entropy_backward_cpu(float *dlogits, float *dweight, const float *
                 dweight[p] += sg_ce_dweight1(scale * sg_loss_dout1(dout, (size_t)p), ce[p]);
     }
     if (!dlogits) return;
+    if (HW == 1) {
+#pragma omp parallel for schedule(static)
+        for (long n = 0; n < (long)N; n++)
+            sg_ce_backward_row_(dlogits + (size_t)n * K, logits + (size_t)n * K, dout, scale, lse, target,
+                                weight, (size_t)n, K, ignore_index);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (long nk = 0; nk < (long)N * K; nk++) {
         int n = (int)(nk / K), k = (int)(nk % K);

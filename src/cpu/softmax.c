@@ -12,8 +12,10 @@
  * expressions are softmax_math.h's, shared with the CUDA kernels, except
  * that exp is vexp.h's vectorisable one (the loops are SG_SIMD_CLONES,
  * simd.h). Rows of contiguous channels (inner = 1: the attention's softmax
- * over keys) have their own loop: a tile there would be one position wide,
- * so the exps would not vectorise; it sums them in the same channel order.
+ * over keys, CTT's InfoNCE rows) have their own loops, forward and
+ * log-softmax backward: a tile there would be one position wide, so the
+ * exps would not vectorise; they sum in the same channel order, so a row
+ * gives the bits of a one-position tile.
  * Covered by tests/test_ops_loss.c (parity on dim 1 of NCHW and the last dim
  * of 2-D/3-D tensors, gradient checks).
  */
@@ -27,8 +29,6 @@
 #include "vexp.h"
 
 #define SG_SM_TILE 64
-/* Exps a row's loop computes (vectorised) before adding them in order. */
-#define SG_SM_ROW_CHUNK 256
 
 /* Tile t of the (outer, C, inner) view cut into `tiles` tiles per outer
  * index: its first element's offset, and its length in *len. */
@@ -70,15 +70,9 @@ static void sg_softmax_tile_(float *out, const float *x, int C, int inner, int l
 SG_SIMD_CLONES
 static void sg_softmax_row_(float *out, const float *x, int C, bool log_sm)
 {
-    float m = x[0];
-    for (int c = 1; c < C; c++) m = sg_simd_maxf(m, x[c]);
-    double s = 0.0, e[SG_SM_ROW_CHUNK];
-    for (int c0 = 0; c0 < C; c0 += SG_SM_ROW_CHUNK) {
-        int len = C - c0 < SG_SM_ROW_CHUNK ? C - c0 : SG_SM_ROW_CHUNK;
-#pragma omp simd
-        for (int i = 0; i < len; i++) e[i] = sg_vexp((double)(x[c0 + i] - m));
-        for (int i = 0; i < len; i++) s += e[i];
-    }
+    float m;
+    double s;
+    sg_softmax_max_sum_row(&m, &s, x, C);
     if (log_sm) {
         double ls = log(s);
 #pragma omp simd
@@ -166,9 +160,27 @@ static void sg_log_softmax_backward_tile_(float *dx, const float *dout, const fl
         }
 }
 
+/* The same for one row of C contiguous channels (inner = 1), with the same
+ * sum order and expression: the row's elements vectorise where a tile would
+ * be one position wide (CTT's InfoNCE rows: thousands of channels). */
+SG_SIMD_CLONES
+static void sg_log_softmax_backward_row_(float *dx, const float *dout, const float *y, int C)
+{
+    double s = 0.0;
+    for (int c = 0; c < C; c++) s += (double)dout[c];
+#pragma omp simd
+    for (int c = 0; c < C; c++) dx[c] += (float)((double)dout[c] - sg_vexp((double)y[c]) * s);
+}
+
 void sg_log_softmax_backward_cpu(float *dx, const float *dout, const float *y, int outer, int C,
                                  int inner)
 {
+    if (inner == 1) {
+#pragma omp parallel for schedule(static)
+        for (long o = 0; o < (long)outer; o++)
+            sg_log_softmax_backward_row_(dx + (size_t)o * C, dout + (size_t)o * C, y + (size_t)o * C, C);
+        return;
+    }
     int tiles = (inner + SG_SM_TILE - 1) / SG_SM_TILE;
 #pragma omp parallel for schedule(static)
     for (long t = 0; t < (long)outer * tiles; t++) {

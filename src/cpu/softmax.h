@@ -41,4 +41,27 @@ SG_SIMD_INLINE void sg_softmax_max_sum_tile(float *m, double *s, const float *x,
         for (int j = 0; j < len; j++) s[j] += sg_vexp((double)(x[(size_t)c * inner + j] - m[j]));
 }
 
+/* Exps a row's loop computes (vectorised) before adding them in order. */
+#define SG_SM_ROW_CHUNK 256
+
+/* The same for one row of C contiguous channels (inner = 1): the same max,
+ * the same exps (vexp.h's exp is the same function vectorised or not) added
+ * in the same channel order, so the same bits as a one-position tile; the
+ * exps are computed a chunk at a time so that they vectorise. Inlined into
+ * the row loops of softmax.c and loss.c. */
+SG_SIMD_INLINE void sg_softmax_max_sum_row(float *m_out, double *s_out, const float *x, int C)
+{
+    float m = x[0];
+    for (int c = 1; c < C; c++) m = sg_simd_maxf(m, x[c]);
+    double s = 0.0, e[SG_SM_ROW_CHUNK];
+    for (int c0 = 0; c0 < C; c0 += SG_SM_ROW_CHUNK) {
+        int len = C - c0 < SG_SM_ROW_CHUNK ? C - c0 : SG_SM_ROW_CHUNK;
+#pragma omp simd
+        for (int i = 0; i < len; i++) e[i] = sg_vexp((double)(x[c0 + i] - m));
+        for (int i = 0; i < len; i++) s += e[i];
+    }
+    *m_out = m;
+    *s_out = s;
+}
+
 #endif

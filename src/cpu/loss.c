@@ -129,6 +129,24 @@ SG_SIMD_INLINE void sg_ce_backward_body_(float *dx, const float *x, const float 
     }
 }
 
+/* body(per_pixel, weighted) with both flags constant: a per-pixel upstream
+ * gradient (dout given) and weights, so each specialisation's loop keeps no
+ * test; used inside the backward's SG_SIMD_CLONES functions. */
+#define SG_CE_SPECIALISE_(body)            \
+    do {                                   \
+        if (dout) {                        \
+            if (weight)                    \
+                body(true, true);          \
+            else                           \
+                body(true, false);         \
+        } else {                           \
+            if (weight)                    \
+                body(false, true);         \
+            else                           \
+                body(false, false);        \
+        }                                  \
+    } while (0)
+
 SG_SIMD_CLONES
 static void sg_ce_backward_plane_(float *dx, const float *x, const float *dout, double scale,
                                   const float *lse, const int32_t *target, const float *weight,
@@ -137,17 +155,7 @@ static void sg_ce_backward_plane_(float *dx, const float *x, const float *dout, 
 #define SG_CE_BODY_(per_pixel, weighted)                                                     \
     sg_ce_backward_body_(dx, x, dout, scale, lse, target, weight, p0, k, HW, ignore_index, \
                          per_pixel, weighted)
-    if (dout) {
-        if (weight)
-            SG_CE_BODY_(true, true);
-        else
-            SG_CE_BODY_(true, false);
-    } else {
-        if (weight)
-            SG_CE_BODY_(false, true);
-        else
-            SG_CE_BODY_(false, false);
-    }
+    SG_CE_SPECIALISE_(SG_CE_BODY_);
 #undef SG_CE_BODY_
 }
 
@@ -178,17 +186,7 @@ static void sg_ce_backward_row_(float *dx, const float *x, const float *dout, do
 {
 #define SG_CE_ROW_(per_pixel, weighted) \
     sg_ce_backward_row_body_(dx, x, dout, scale, lse, target, weight, n, K, ignore_index, per_pixel, weighted)
-    if (dout) {
-        if (weight)
-            SG_CE_ROW_(true, true);
-        else
-            SG_CE_ROW_(true, false);
-    } else {
-        if (weight)
-            SG_CE_ROW_(false, true);
-        else
-            SG_CE_ROW_(false, false);
-    }
+    SG_CE_SPECIALISE_(SG_CE_ROW_);
 #undef SG_CE_ROW_
 }
 

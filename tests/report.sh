@@ -5,7 +5,8 @@
 # published number beside ours, the missing run and the run without a
 # directory flagged, supervised-scratch listed right after supervised with
 # supervised's README shown once, the gain figure's y range (cut 10 points
-# beyond the extreme means, said in its caption) and its per-method x offsets,
+# beyond the extreme means, said in its caption) and the x offsets of the
+# methods sharing a protocol (both label-count figures),
 # the PNG figures (gnuplot; per-class bars
 # named by the configs' data.class_names), the pretraining figure's seed-mean
 # curves (and no such figure without supervised-scratch runs), the
@@ -180,9 +181,15 @@ png_size() { # width height of a PNG, from its IHDR chunk
 }
 grep -q '^# training TFLOP per run' "$out/fig/data/miou_vs_compute_fixmatch.dat" || fail "compute plot not in TFLOP"
 grep -q '^"hstripe-disk"	' "$out/fig/data/per_class_24.dat" || fail "per-class figure lacks data.class_names"
-grep -q '^24	5.0000	-1.5725	11.5725	3	24$' "$out/fig/data/gain_vs_labeled_fixmatch.dat" ||
+# (the last column, the x it is drawn at: fixmatch is the only method there, so on 24)
+grep -q '^24	5.0000	-1.5725	11.5725	3	24	24.0000$' "$out/fig/data/gain_vs_labeled_fixmatch.dat" ||
     fail "gain figure data: $(cat "$out/fig/data/gain_vs_labeled_fixmatch.dat")"
 grep -q "set xtics (24, 96)" "$out/fig/figures.gp" || fail "the label-count figures lack x tics at 24 and 96"
+# mIoU vs labels: supervised is the first of three methods at 24 (supervised,
+# supervised-scratch, fixmatch) and of two at 96: drawn at 2^-0.035 x 24 and 2^-0.0175 x 96.
+grep -q '^24	.*	23.4248$' "$out/fig/data/miou_vs_labeled_supervised.dat" &&
+    grep -q '^96	.*	94.8425$' "$out/fig/data/miou_vs_labeled_supervised.dat" ||
+    fail "mIoU figure data: $(cat "$out/fig/data/miou_vs_labeled_supervised.dat")"
 # The gain figure's y range: here it holds every interval whole (fixmatch's
 # [-1.57, 11.57] at 24 and [-0.85, 11.85] at 96, plus one point of margin)...
 gain_yrange() { awk '/^set output .gain_vs_labeled.png./ { g = 1 } g && /^set yrange/ { print; exit }' "$1"; }
@@ -192,7 +199,8 @@ grep -q 'cut at the plot' "$out/report.tex" && fail "the gain caption says inter
 # ... and with a second method whose seed 0 collapsed (paired differences -60,
 # +7, +2 at 24: mean -17, interval [-109.7, 75.7]) the range stops 10 points
 # beyond the extreme means (-17 and fixmatch's 5.5) and the caption says so;
-# the two methods are drawn at two offsets around the same label count.
+# the two methods are drawn at two offsets centred on 24 (2^(-+0.0175) x 24: 23.7106, 24.2929),
+# fixmatch alone on 96.
 awk -F, -v OFS=, '{ print } $1 == "fixmatch" && $3 == 24 { $1 = "unimatch"; if ($5 == 0) $7 = "-30.0000"; print }' \
     "$fx/results.csv" > "$SG_TMP/wide.csv"
 "$bin/tools/sg-report" --results "$SG_TMP/wide.csv" --runs "$runs" --out "$SG_TMP/ow" --no-pdf --qualitative 0 \
@@ -200,10 +208,13 @@ awk -F, -v OFS=, '{ print } $1 == "fixmatch" && $3 == 24 { $1 = "unimatch"; if (
 [ "$(gain_yrange "$SG_TMP/ow/fig/figures.gp")" = "set yrange [-28.00:16.50]" ] ||
     fail "gain figure with a collapsed seed: $(gain_yrange "$SG_TMP/ow/fig/figures.gp"), expected [-28.00:16.50]"
 grep -q 'cut at the plot' "$SG_TMP/ow/report.tex" || fail "the gain caption does not say an interval is cut"
-[ "$(grep "gain_vs_labeled_" "$SG_TMP/ow/fig/figures.gp" | grep -o 'using (\$1\*[0-9.]*)' | sort -u | wc -l)" = 2 ] ||
-    fail "the gain figure does not draw its two methods at two offsets"
-grep -q '^24	-17.0000	' "$SG_TMP/ow/fig/data/gain_vs_labeled_unimatch.dat" ||
+grep -q '^24	-17.0000	.*	24.2929$' "$SG_TMP/ow/fig/data/gain_vs_labeled_unimatch.dat" ||
     fail "gain data: $(cat "$SG_TMP/ow/fig/data/gain_vs_labeled_unimatch.dat")"
+grep -q '^24	.*	23.7106$' "$SG_TMP/ow/fig/data/gain_vs_labeled_fixmatch.dat" &&
+    grep -q '^96	.*	96.0000$' "$SG_TMP/ow/fig/data/gain_vs_labeled_fixmatch.dat" ||
+    fail "gain data: $(cat "$SG_TMP/ow/fig/data/gain_vs_labeled_fixmatch.dat")"
+grep -q "gain_vs_labeled_fixmatch.dat' using 7:2:3:4 " "$SG_TMP/ow/fig/figures.gp" ||
+    fail "the gain figure does not plot the drawn x"
 is_png() { # file: produced, and a PNG
     [ -s "$1" ] || fail "$1 was not produced"
     [ "$(od -An -c -j1 -N3 "$1" | tr -d ' ')" = PNG ] || fail "$1 is not a PNG"

@@ -45,6 +45,18 @@ static void fig_add_(rep_ *r, const char *file, const char *caption)
     fig_add_headed_(r, NULL, file, caption);
 }
 
+/* Methods share each protocol's x in the label-count figures, so each point
+ * is drawn at a small offset from it: the j-th of the n methods with a point
+ * at that protocol (in method order) at its count times
+ * 2^((j - (n - 1) / 2) SG_FIG_SPREAD), centred, the same on a log or a linear
+ * axis; a method alone at a protocol sits on its count. The data files keep
+ * the count and add the drawn x as their last column. */
+#define SG_FIG_SPREAD 0.035
+static double dodged_x_(int n_labeled, int j, int n)
+{
+    return n_labeled * exp2((j - (n - 1) / 2.0) * SG_FIG_SPREAD);
+}
+
 /* A numeric TSV column by header name: values[i] at iters[i]; n rows. */
 typedef struct tsv_col_ {
     long *iters;
@@ -322,6 +334,9 @@ int write_figures(rep_ *r, sg_err *err)
             xtics = fmt("%s%s%d", xtics, *xtics ? ", " : "", r->protos[p].n_labeled);
 
     /* mIoU vs labeled images, final mean +- sd per method */
+    int *n_at = sg_xcalloc((size_t)r->n_p + 1, sizeof *n_at), *seen = sg_xcalloc((size_t)r->n_p + 1, sizeof *seen);
+    for (int m = 0; m < r->n_m; m++)
+        for (int p = 0; p < r->n_p; p++) n_at[p] += cell_stat(r, m, p).n && r->protos[p].n_labeled >= 1;
     const char *terms = "";
     int min_nl = 1 << 30, max_nl = 0;
     for (int m = 0; m < r->n_m; m++) {
@@ -329,25 +344,30 @@ int write_figures(rep_ *r, sg_err *err)
         sg_atomic_file daf;
         FILE *o = out_open(&daf, fdir, name, err);
         if (!o) {
+            free(n_at);
+            free(seen);
             sg_atomic_abort(&af);
             return -1;
         }
-        fprintf(o, "# labeled\tfinal mIoU mean\tsd (0: one seed)\tseeds\tprotocol\n");
+        fprintf(o, "# labeled\tfinal mIoU mean\tsd (0: one seed)\tseeds\tprotocol\tx drawn\n");
         int k = 0;
         for (int p = 0; p < r->n_p; p++) {
             stat_ st = cell_stat(r, m, p);
             if (!st.n || r->protos[p].n_labeled < 1) continue;
-            fprintf(o, "%d\t%.4f\t%.4f\t%d\t%s\n", r->protos[p].n_labeled, st.final_mean,
-                    isfinite(st.final_sd) ? st.final_sd : 0.0, st.n, gq_(r->protos[p].name));
+            fprintf(o, "%d\t%.4f\t%.4f\t%d\t%s\t%.4f\n", r->protos[p].n_labeled, st.final_mean,
+                    isfinite(st.final_sd) ? st.final_sd : 0.0, st.n, gq_(r->protos[p].name),
+                    dodged_x_(r->protos[p].n_labeled, seen[p]++, n_at[p]));
             if (r->protos[p].n_labeled < min_nl) min_nl = r->protos[p].n_labeled;
             if (r->protos[p].n_labeled > max_nl) max_nl = r->protos[p].n_labeled;
             k++;
         }
         if (sg_atomic_commit(&daf, err)) {
+            free(n_at);
+            free(seen);
             sg_atomic_abort(&af);
             return -1;
         }
-        if (k) terms = fmt("%s%s'%s' using 1:2:3 with yerrorlines lt %d title '%s'", terms, *terms ? ", " : "",
+        if (k) terms = fmt("%s%s'%s' using 6:2:3 with yerrorlines lt %d title '%s'", terms, *terms ? ", " : "",
                           name, m + 1, gq_(r->methods[m]));
     }
     if (*terms) {
@@ -358,21 +378,29 @@ int write_figures(rep_ *r, sg_err *err)
                 term, gq_(r->dataset), max_nl >= 4 * min_nl ? "set logscale x 2" : "unset logscale x",
                 min_nl * 0.8, max_nl * 1.25, xtics, terms);
         fig_add_(r, "fig/miou_vs_labeled.png", fmt("Final-iteration mIoU against the number of labeled images, "
-                                                  "mean and standard deviation over seeds (%s).", r->dataset));
+                                                  "mean and standard deviation over seeds (%s); the methods are "
+                                                  "drawn side by side around each protocol's count.", r->dataset));
     }
 
     /* The gain over supervised against the labels: the paired difference
      * (final mIoU, same seeds) with its 95% Student-t interval (diff.csv).
-     * Ten methods share each protocol's x, so each is drawn at its own
-     * small offset around it (a factor, the same on a log or a linear
-     * axis); and a three-seed interval can be tens of points wide when one
-     * seed collapses, which would flatten every other method to a line, so
-     * the y range reaches at most SG_GAIN_CLIP points beyond the extreme
-     * means and the caption says when an interval is cut at the edge. */
-    const double SG_GAIN_CLIP = 10.0, SG_GAIN_SPREAD = 0.035; /* octaves between neighbours */
+     * The methods are drawn side by side (dodged_x_); a three-seed
+     * interval can be tens of points wide when one seed collapses, which
+     * would flatten every other method to a line, so the y range reaches at
+     * most SG_GAIN_CLIP points beyond the extreme means and the caption says
+     * when an interval is cut at the edge. */
+    const double SG_GAIN_CLIP = 10.0;
     const int sup = find_method(r, "supervised");
-    const char **gain_files = sg_xcalloc((size_t)r->n_m + 1, sizeof *gain_files);
-    int n_gain = 0;
+    for (int p = 0; p < r->n_p; p++) n_at[p] = seen[p] = 0;
+    for (int m = 0; m < r->n_m && sup >= 0; m++) {
+        if (m == sup || strcmp(method_dir(r->methods[m]), r->methods[m])) continue;
+        for (int p = 0; p < r->n_p; p++) {
+            if (!in_grid(r, m, p) || r->protos[p].n_labeled < 1) continue;
+            const diff_ d = cell_diff(r, m, sup, p);
+            n_at[p] += d.n >= 2 && isfinite(d.lo);
+        }
+    }
+    terms = "";
     double mean_lo = INFINITY, mean_hi = -INFINITY, ci_lo = INFINITY, ci_hi = -INFINITY;
     for (int m = 0; m < r->n_m && sup >= 0; m++) {
         if (m == sup || strcmp(method_dir(r->methods[m]), r->methods[m])) continue; /* <m>-scratch: see the top */
@@ -380,38 +408,35 @@ int write_figures(rep_ *r, sg_err *err)
         sg_atomic_file daf;
         FILE *o = out_open(&daf, fdir, name, err);
         if (!o) {
-            free(gain_files);
+            free(n_at);
+            free(seen);
             sg_atomic_abort(&af);
             return -1;
         }
         fprintf(o, "# labeled\tgain over supervised (final mIoU points, paired by seed)\tci95 low\tci95 high\t"
-                   "pairs\tprotocol\n");
+                   "pairs\tprotocol\tx drawn\n");
         int k = 0;
         for (int p = 0; p < r->n_p; p++) {
             if (!in_grid(r, m, p) || r->protos[p].n_labeled < 1) continue;
             diff_ d = cell_diff(r, m, sup, p);
             if (d.n < 2 || !isfinite(d.lo)) continue;
-            fprintf(o, "%d\t%.4f\t%.4f\t%.4f\t%d\t%s\n", r->protos[p].n_labeled, d.mean, d.lo, d.hi, d.n,
-                    gq_(r->protos[p].name));
+            fprintf(o, "%d\t%.4f\t%.4f\t%.4f\t%d\t%s\t%.4f\n", r->protos[p].n_labeled, d.mean, d.lo, d.hi, d.n,
+                    gq_(r->protos[p].name), dodged_x_(r->protos[p].n_labeled, seen[p]++, n_at[p]));
             mean_lo = fmin(mean_lo, d.mean), mean_hi = fmax(mean_hi, d.mean);
             ci_lo = fmin(ci_lo, d.lo), ci_hi = fmax(ci_hi, d.hi);
             k++;
         }
         if (sg_atomic_commit(&daf, err)) {
-            free(gain_files);
+            free(n_at);
+            free(seen);
             sg_atomic_abort(&af);
             return -1;
         }
-        if (k) gain_files[m] = name, n_gain++;
+        if (k) terms = fmt("%s%s'%s' using 7:2:3:4 with yerrorlines lt %d title '%s'", terms, *terms ? ", " : "",
+                          name, m + 1, gq_(r->methods[m]));
     }
-    terms = "";
-    for (int m = 0, j = 0; m < r->n_m; m++) {
-        if (!gain_files[m]) continue;
-        const double shift = exp2((j++ - (n_gain - 1) / 2.0) * SG_GAIN_SPREAD);
-        terms = fmt("%s%s'%s' using ($1*%.4f):2:3:4 with yerrorlines lt %d title '%s'", terms, *terms ? ", " : "",
-                    gain_files[m], shift, m + 1, gq_(r->methods[m]));
-    }
-    free(gain_files);
+    free(n_at);
+    free(seen);
     if (*terms) {
         /* The zero line stays in view: the figure is read against it. */
         const double y_lo = fmin(fmax(ci_lo, mean_lo - SG_GAIN_CLIP), 0.0) - 1.0;

@@ -50,11 +50,20 @@ static void fig_add_(rep_ *r, const char *file, const char *caption)
  * at that protocol (in method order) at its count times
  * 2^((j - (n - 1) / 2) SG_FIG_SPREAD), centred, the same on a log or a linear
  * axis; a method alone at a protocol sits on its count. The data files keep
- * the count and add the drawn x as their last column. */
+ * the count and add the drawn x as their last column. x[m n_p + p] for the
+ * points drawn[m n_p + p] marks (0 elsewhere), in the pool. */
 #define SG_FIG_SPREAD 0.035
-static double dodged_x_(int n_labeled, int j, int n)
+static double *dodged_x_(const rep_ *r, const bool *drawn)
 {
-    return n_labeled * exp2((j - (n - 1) / 2.0) * SG_FIG_SPREAD);
+    double *x = pool_calloc((size_t)r->n_m * r->n_p, sizeof *x);
+    for (int p = 0; p < r->n_p; p++) {
+        int n = 0;
+        for (int m = 0; m < r->n_m; m++) n += drawn[m * r->n_p + p];
+        for (int m = 0, j = 0; m < r->n_m; m++)
+            if (drawn[m * r->n_p + p])
+                x[m * r->n_p + p] = r->protos[p].n_labeled * exp2((j++ - (n - 1) / 2.0) * SG_FIG_SPREAD);
+    }
+    return x;
 }
 
 /* A numeric TSV column by header name: values[i] at iters[i]; n rows. */
@@ -334,9 +343,16 @@ int write_figures(rep_ *r, sg_err *err)
             xtics = fmt("%s%s%d", xtics, *xtics ? ", " : "", r->protos[p].n_labeled);
 
     /* mIoU vs labeled images, final mean +- sd per method */
-    int *n_at = sg_xcalloc((size_t)r->n_p + 1, sizeof *n_at), *seen = sg_xcalloc((size_t)r->n_p + 1, sizeof *seen);
+    const size_t cells = (size_t)r->n_m * r->n_p;
+    stat_ *cell = pool_calloc(cells, sizeof *cell);
+    bool *drawn = pool_calloc(cells, sizeof *drawn);
     for (int m = 0; m < r->n_m; m++)
-        for (int p = 0; p < r->n_p; p++) n_at[p] += cell_stat(r, m, p).n && r->protos[p].n_labeled >= 1;
+        for (int p = 0; p < r->n_p; p++) {
+            const int i = m * r->n_p + p;
+            cell[i] = cell_stat(r, m, p);
+            drawn[i] = cell[i].n && r->protos[p].n_labeled >= 1;
+        }
+    const double *x_at = dodged_x_(r, drawn);
     const char *terms = "";
     int min_nl = 1 << 30, max_nl = 0;
     for (int m = 0; m < r->n_m; m++) {
@@ -344,26 +360,21 @@ int write_figures(rep_ *r, sg_err *err)
         sg_atomic_file daf;
         FILE *o = out_open(&daf, fdir, name, err);
         if (!o) {
-            free(n_at);
-            free(seen);
             sg_atomic_abort(&af);
             return -1;
         }
         fprintf(o, "# labeled\tfinal mIoU mean\tsd (0: one seed)\tseeds\tprotocol\tx drawn\n");
         int k = 0;
         for (int p = 0; p < r->n_p; p++) {
-            stat_ st = cell_stat(r, m, p);
-            if (!st.n || r->protos[p].n_labeled < 1) continue;
-            fprintf(o, "%d\t%.4f\t%.4f\t%d\t%s\t%.4f\n", r->protos[p].n_labeled, st.final_mean,
-                    isfinite(st.final_sd) ? st.final_sd : 0.0, st.n, gq_(r->protos[p].name),
-                    dodged_x_(r->protos[p].n_labeled, seen[p]++, n_at[p]));
+            const int i = m * r->n_p + p;
+            if (!drawn[i]) continue;
+            fprintf(o, "%d\t%.4f\t%.4f\t%d\t%s\t%.4f\n", r->protos[p].n_labeled, cell[i].final_mean,
+                    isfinite(cell[i].final_sd) ? cell[i].final_sd : 0.0, cell[i].n, gq_(r->protos[p].name), x_at[i]);
             if (r->protos[p].n_labeled < min_nl) min_nl = r->protos[p].n_labeled;
             if (r->protos[p].n_labeled > max_nl) max_nl = r->protos[p].n_labeled;
             k++;
         }
         if (sg_atomic_commit(&daf, err)) {
-            free(n_at);
-            free(seen);
             sg_atomic_abort(&af);
             return -1;
         }
@@ -391,25 +402,26 @@ int write_figures(rep_ *r, sg_err *err)
      * when an interval is cut at the edge. */
     const double SG_GAIN_CLIP = 10.0;
     const int sup = find_method(r, "supervised");
-    for (int p = 0; p < r->n_p; p++) n_at[p] = seen[p] = 0;
+    diff_ *dd = pool_calloc(cells, sizeof *dd);
+    memset(drawn, 0, cells * sizeof *drawn);
     for (int m = 0; m < r->n_m && sup >= 0; m++) {
-        if (m == sup || strcmp(method_dir(r->methods[m]), r->methods[m])) continue;
+        if (m == sup || strcmp(method_dir(r->methods[m]), r->methods[m])) continue; /* <m>-scratch: see the top */
         for (int p = 0; p < r->n_p; p++) {
             if (!in_grid(r, m, p) || r->protos[p].n_labeled < 1) continue;
-            const diff_ d = cell_diff(r, m, sup, p);
-            n_at[p] += d.n >= 2 && isfinite(d.lo);
+            const int i = m * r->n_p + p;
+            dd[i] = cell_diff(r, m, sup, p);
+            drawn[i] = dd[i].n >= 2 && isfinite(dd[i].lo);
         }
     }
+    x_at = dodged_x_(r, drawn);
     terms = "";
     double mean_lo = INFINITY, mean_hi = -INFINITY, ci_lo = INFINITY, ci_hi = -INFINITY;
     for (int m = 0; m < r->n_m && sup >= 0; m++) {
-        if (m == sup || strcmp(method_dir(r->methods[m]), r->methods[m])) continue; /* <m>-scratch: see the top */
+        if (m == sup || strcmp(method_dir(r->methods[m]), r->methods[m])) continue;
         const char *name = fmt("data/gain_vs_labeled_%s.dat", safe_name(r->methods[m]));
         sg_atomic_file daf;
         FILE *o = out_open(&daf, fdir, name, err);
         if (!o) {
-            free(n_at);
-            free(seen);
             sg_atomic_abort(&af);
             return -1;
         }
@@ -417,26 +429,22 @@ int write_figures(rep_ *r, sg_err *err)
                    "pairs\tprotocol\tx drawn\n");
         int k = 0;
         for (int p = 0; p < r->n_p; p++) {
-            if (!in_grid(r, m, p) || r->protos[p].n_labeled < 1) continue;
-            diff_ d = cell_diff(r, m, sup, p);
-            if (d.n < 2 || !isfinite(d.lo)) continue;
+            const int i = m * r->n_p + p;
+            if (!drawn[i]) continue;
+            const diff_ d = dd[i];
             fprintf(o, "%d\t%.4f\t%.4f\t%.4f\t%d\t%s\t%.4f\n", r->protos[p].n_labeled, d.mean, d.lo, d.hi, d.n,
-                    gq_(r->protos[p].name), dodged_x_(r->protos[p].n_labeled, seen[p]++, n_at[p]));
+                    gq_(r->protos[p].name), x_at[i]);
             mean_lo = fmin(mean_lo, d.mean), mean_hi = fmax(mean_hi, d.mean);
             ci_lo = fmin(ci_lo, d.lo), ci_hi = fmax(ci_hi, d.hi);
             k++;
         }
         if (sg_atomic_commit(&daf, err)) {
-            free(n_at);
-            free(seen);
             sg_atomic_abort(&af);
             return -1;
         }
         if (k) terms = fmt("%s%s'%s' using 7:2:3:4 with yerrorlines lt %d title '%s'", terms, *terms ? ", " : "",
                           name, m + 1, gq_(r->methods[m]));
     }
-    free(n_at);
-    free(seen);
     if (*terms) {
         /* The zero line stays in view: the figure is read against it. */
         const double y_lo = fmin(fmax(ci_lo, mean_lo - SG_GAIN_CLIP), 0.0) - 1.0;

@@ -124,6 +124,7 @@ typedef struct diff_ {
 /* util.c: strings, files and programs */
 void *xrealloc(void *p, size_t n);
 char *pool_keep(char *s);
+void *pool_calloc(size_t n, size_t size); /* zeroed, kept in the pool until exit */
 char *fmt(const char *format, ...) SG_PRINTF(1, 2);
 char *vfmt(const char *format, va_list ap);
 void pool_free(void);

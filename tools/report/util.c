@@ -1,6 +1,6 @@
 /*
- * util.c: the helpers every part of sg-report uses: strings kept in one pool
- * until exit, file-name-safe names, file tests, finding and running programs,
+ * util.c: the helpers every part of sg-report uses: strings (and the
+ * figures' per-cell arrays) kept in one pool until exit, file-name-safe names, file tests, finding and running programs,
  * chomping and parsing text fields, and opening an output file atomically.
  * Covered by tests/report.sh.
  */
@@ -53,6 +53,11 @@ char *fmt(const char *format, ...)
     char *s = vfmt(format, ap);
     va_end(ap);
     return s;
+}
+
+void *pool_calloc(size_t n, size_t size)
+{
+    return pool_keep(sg_xcalloc(n ? n : 1, size));
 }
 
 void pool_free(void)
